@@ -1,0 +1,45 @@
+# storegate: `make run` starts the gateway on its embedded defaults,
+# `make test` runs every test. Both work on a fresh machine with Go installed.
+
+GO ?= go
+BIN := bin/storegate
+
+# Demo secrets for `make run` only. They are public: never use them anywhere real.
+export STOREGATE_XSOLLA_SECRET ?= demo-xsolla-secret-DO-NOT-USE
+export STOREGATE_ADMIN_TOKEN ?= demo-admin-token-DO-NOT-USE
+export STOREGATE_GAME_TOKEN ?= demo-game-token-DO-NOT-USE
+export STOREGATE_PARTNER_SECRET ?= demo-partner-secret-DO-NOT-USE
+export STOREGATE_STORES_SECRET ?= whsec_ZGVtby1zdG9yZXMtc2VjcmV0LURPLU5PVC1VU0U=
+
+.PHONY: run test build bench lint fuzz clean
+
+run:
+	$(GO) run ./cmd/storegate serve --config examples/storegate.yaml
+
+build:
+	$(GO) build -o $(BIN) ./cmd/storegate
+
+test:
+	$(GO) test -race -count=1 ./...
+
+# The load generator builds the gateway, starts it and a bare Fiber handler on
+# loopback, and reports requests/s and latency for both.
+bench:
+	$(GO) run ./cmd/storegate-bench
+
+lint:
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+# Short fuzzing runs of every parser; FUZZTIME=1m for longer.
+FUZZTIME ?= 15s
+fuzz:
+	$(GO) test ./signing -run='^$$' -fuzz=FuzzXsollaVerify -fuzztime=$(FUZZTIME)
+	$(GO) test ./signing -run='^$$' -fuzz=FuzzStandardVerify -fuzztime=$(FUZZTIME)
+	$(GO) test ./signing -run='^$$' -fuzz=FuzzHMACVerify -fuzztime=$(FUZZTIME)
+	$(GO) test ./schemas -run='^$$' -fuzz=FuzzValidate -fuzztime=$(FUZZTIME)
+	$(GO) test ./webhooks -run='^$$' -fuzz=FuzzXsollaWebhook -fuzztime=$(FUZZTIME)
+	$(GO) test ./cmd/storegate -run='^$$' -fuzz=FuzzParseConfig -fuzztime=$(FUZZTIME)
+
+clean:
+	rm -rf bin data

@@ -1,0 +1,114 @@
+// Package adapters holds the downstream targets' shared machinery: a circuit
+// breaker per target, one classifier of HTTP results, and one resilient HTTP
+// client. Each target lives in its own subpackage (ags, http); the embedded
+// ledger is package ledger.
+package adapters
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/sony/gobreaker"
+
+	"storegate"
+)
+
+// Target takes effect for a command and classifies the result.
+type Target interface {
+	Deliver(ctx context.Context, c storegate.Command) storegate.Outcome
+}
+
+// BreakerConfig tunes one target's breaker. Zero fields take the defaults.
+type BreakerConfig struct {
+	// Failures is how many consecutive transient failures open the breaker.
+	// Default 5.
+	Failures uint32
+	// OpenFor is how long the breaker stays open before letting a probe
+	// through. Default 30s.
+	OpenFor time.Duration
+	// Probes is how many calls a half-open breaker lets through. Default 1.
+	Probes uint32
+}
+
+// BreakerObserver hears about state changes, for metrics. States are
+// "closed", "half-open" and "open".
+type BreakerObserver func(target, from, to string)
+
+// Breaker wraps a target in a gobreaker circuit breaker. Only transient
+// failures (verdict retry) count against the target; a permanent reject (a
+// 4xx, a dead letter) says nothing about its health and never trips it. While
+// the breaker is open, commands are not attempted: they come back with
+// verdict wait, which spends no attempt.
+type Breaker struct {
+	name   string
+	target Target
+	cb     *gobreaker.CircuitBreaker
+}
+
+// errTransient marks a retry verdict for gobreaker's failure count.
+var errTransient = errors.New("transient failure")
+
+// WithBreaker returns target behind a breaker named name.
+func WithBreaker(name string, target Target, cfg BreakerConfig, obs BreakerObserver, log *slog.Logger) *Breaker {
+	if cfg.Failures == 0 {
+		cfg.Failures = 5
+	}
+	if cfg.OpenFor <= 0 {
+		cfg.OpenFor = 30 * time.Second
+	}
+	if cfg.Probes == 0 {
+		cfg.Probes = 1
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	settings := gobreaker.Settings{
+		Name:        name,
+		MaxRequests: cfg.Probes,
+		Timeout:     cfg.OpenFor,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= cfg.Failures },
+		IsSuccessful: func(err error) bool {
+			return !errors.Is(err, errTransient)
+		},
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			log.Warn("breaker state changed", "target", name, "from", from.String(), "to", to.String())
+			if obs != nil {
+				obs(name, from.String(), to.String())
+			}
+		},
+	}
+	return &Breaker{name: name, target: target, cb: gobreaker.NewCircuitBreaker(settings)}
+}
+
+// Deliver runs the command through the breaker.
+func (b *Breaker) Deliver(ctx context.Context, c storegate.Command) storegate.Outcome {
+	var out storegate.Outcome
+	_, err := b.cb.Execute(func() (any, error) {
+		out = b.target.Deliver(ctx, c)
+		if out.Verdict == storegate.VerdictRetry {
+			return nil, errTransient
+		}
+		return nil, nil
+	})
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return storegate.Outcome{Verdict: storegate.VerdictWait, Code: "BREAKER_OPEN", Message: "target " + b.name + " breaker is open"}
+	}
+	return out
+}
+
+// State is the breaker's state: closed, half-open or open.
+func (b *Breaker) State() string { return b.cb.State().String() }
+
+// UserExists passes a user check through when the wrapped target can do
+// one, so a breaker can stand in for its target everywhere.
+func (b *Breaker) UserExists(ctx context.Context, playerID string) (bool, error) {
+	u, ok := b.target.(interface {
+		UserExists(context.Context, string) (bool, error)
+	})
+	if !ok {
+		return false, errors.ErrUnsupported
+	}
+	return u.UserExists(ctx, playerID)
+}

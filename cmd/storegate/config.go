@@ -1,0 +1,396 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"storegate/mapping"
+	"storegate/webhooks"
+)
+
+// Config is storegate's YAML configuration. Every field documents its
+// default; Load fills the defaults and reports every problem with its path.
+type Config struct {
+	// Listen is the address to serve on. Default 127.0.0.1:8080.
+	Listen string `yaml:"listen"`
+	// LogLevel is debug, info (default), warn or error.
+	LogLevel string         `yaml:"log_level"`
+	Store    StoreConfig    `yaml:"store"`
+	Limits   LimitsConfig   `yaml:"limits"`
+	Admin    AdminConfig    `yaml:"admin"`
+	Dispatch DispatchConfig `yaml:"dispatch"`
+	// TrustedProxies are load balancer addresses (IPs or CIDRs) whose
+	// X-Forwarded-For is believed. Default none.
+	TrustedProxies []string       `yaml:"trusted_proxies"`
+	Sources        []SourceConfig `yaml:"sources"`
+	Targets        []TargetConfig `yaml:"targets"`
+	Catalog        []mapping.SKU  `yaml:"catalog"`
+}
+
+// StoreConfig chooses the database.
+type StoreConfig struct {
+	// DSN is sqlite:PATH (default sqlite:./data/storegate.db) or a
+	// postgres:// URL.
+	DSN string `yaml:"dsn"`
+}
+
+// LimitsConfig bounds requests.
+type LimitsConfig struct {
+	// BodyBytes caps every request body. Default 65536.
+	BodyBytes int `yaml:"body_bytes"`
+	// UserDeadline bounds a synchronous user check. Default 2s.
+	UserDeadline Duration `yaml:"user_deadline"`
+}
+
+// AdminConfig protects /admin routes.
+type AdminConfig struct {
+	// Tokens are the accepted bearer tokens (at least one, 16+ characters).
+	Tokens []string `yaml:"tokens"`
+}
+
+// DispatchConfig tunes delivery; see dispatch.Config for each default.
+type DispatchConfig struct {
+	Workers     int      `yaml:"workers"`      // default 8
+	Lease       Duration `yaml:"lease"`        // default 30s
+	Timeout     Duration `yaml:"timeout"`      // default 10s
+	MaxAttempts int      `yaml:"max_attempts"` // default 12
+	BackoffBase Duration `yaml:"backoff_base"` // default 1s
+	BackoffMax  Duration `yaml:"backoff_max"`  // default 1h
+	// Disabled turns the dispatcher off in this process (commands still queue).
+	Disabled bool `yaml:"disabled"`
+}
+
+// SourceConfig is one sender.
+type SourceConfig struct {
+	// Name appears in the route (/webhooks/xsolla/NAME). Required:
+	// lowercase letters, digits and dashes.
+	Name string `yaml:"name"`
+	// Kind is xsolla.
+	Kind string `yaml:"kind"`
+	// Secrets verify signatures; several for rotation. Required.
+	Secrets []string `yaml:"secrets"`
+	// Target receives the source's commands. Required.
+	Target string `yaml:"target"`
+	// GrantOn (xsolla) is order_paid (default) or payment.
+	GrantOn string `yaml:"grant_on"`
+	// AllowIPs are the addresses allowed to call, as IPs or CIDRs, or the
+	// word "xsolla" for Xsolla's published ranges, or "any". Default for an
+	// xsolla source: "xsolla".
+	AllowIPs []string `yaml:"allow_ips"`
+	// BodyBytes caps this source's bodies below limits.body_bytes. Optional.
+	BodyBytes int `yaml:"body_bytes"`
+	// LinkParameters are sent back as custom_parameters on transaction-ID
+	// linking. Optional.
+	LinkParameters map[string]any `yaml:"link_parameters"`
+}
+
+// TargetConfig is one downstream backend.
+type TargetConfig struct {
+	// Name is how sources refer to it. Required.
+	Name string `yaml:"name"`
+	// Kind is ledger (the embedded economy).
+	Kind string `yaml:"kind"`
+	// Players (ledger) exist before they are granted anything.
+	Players []string `yaml:"players"`
+	// PlayerPattern (ledger) is a regular expression; matching ids exist.
+	PlayerPattern string `yaml:"player_pattern"`
+	// Breaker tunes the target's circuit breaker.
+	Breaker BreakerConfig `yaml:"breaker"`
+}
+
+// BreakerConfig: see adapters.BreakerConfig.
+type BreakerConfig struct {
+	Failures int      `yaml:"failures"` // consecutive transient failures that open it; default 5
+	OpenFor  Duration `yaml:"open_for"` // default 30s
+}
+
+// Duration is a time.Duration written as "2s" or "1h".
+type Duration time.Duration
+
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 2s or 1h", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// LoadConfig reads, expands, decodes and validates a config file.
+func LoadConfig(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfig(raw, os.LookupEnv)
+}
+
+// ParseConfig is LoadConfig on bytes, with the environment given.
+func ParseConfig(raw []byte, env func(string) (string, bool)) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var problems []string
+	expand(&root, "", env, &problems)
+	if len(problems) > 0 {
+		return nil, configError(problems)
+	}
+	// Re-encode the expanded tree so the strict decoder can reject unknown
+	// keys (a misspelt key silently ignored is a production incident).
+	expanded, err := yaml.Marshal(&root)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg.setDefaults()
+	if problems := cfg.validate(); len(problems) > 0 {
+		return nil, configError(problems)
+	}
+	return &cfg, nil
+}
+
+type configError []string
+
+func (e configError) Error() string {
+	return fmt.Sprintf("config: %d problem(s):\n  %s", len(e), strings.Join(e, "\n  "))
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expand replaces ${VAR} in every scalar value (never in keys) with the
+// environment's value. An unset variable is a problem reported with its path;
+// the value itself is never reported, since it may be a secret.
+func expand(n *yaml.Node, path string, env func(string) (string, bool), problems *[]string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			expand(c, path, env, problems)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			p := key
+			if path != "" {
+				p = path + "." + key
+			}
+			expand(n.Content[i+1], p, env, problems)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			expand(c, path+"["+strconv.Itoa(i)+"]", env, problems)
+		}
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "${") {
+			return
+		}
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
+			name := envRef.FindStringSubmatch(ref)[1]
+			v, ok := env(name)
+			if !ok {
+				*problems = append(*problems, fmt.Sprintf("%s: environment variable %s is not set", path, name))
+			}
+			return v
+		})
+		n.Style = yaml.DoubleQuotedStyle // an expanded value is a string, whatever it looks like
+		n.Tag = "!!str"
+	}
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.Store.DSN == "" {
+		c.Store.DSN = "sqlite:./data/storegate.db"
+	}
+	if c.Limits.BodyBytes == 0 {
+		c.Limits.BodyBytes = 64 << 10
+	}
+	if c.Limits.UserDeadline == 0 {
+		c.Limits.UserDeadline = Duration(2 * time.Second)
+	}
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if s.Kind == "xsolla" && s.GrantOn == "" {
+			s.GrantOn = mapping.XsollaOrderPaid
+		}
+		if s.Kind == "xsolla" && len(s.AllowIPs) == 0 {
+			s.AllowIPs = []string{"xsolla"}
+		}
+	}
+}
+
+var sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+func (c *Config) validate() []string {
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen: %q is not host:port", c.Listen)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	if !strings.HasPrefix(c.Store.DSN, "sqlite:") && !strings.HasPrefix(c.Store.DSN, "postgres://") && !strings.HasPrefix(c.Store.DSN, "postgresql://") {
+		add("store.dsn: want sqlite:PATH or postgres://...")
+	}
+	if c.Limits.BodyBytes < 1024 || c.Limits.BodyBytes > 16<<20 {
+		add("limits.body_bytes: %d is outside 1024..16777216", c.Limits.BodyBytes)
+	}
+	if c.Limits.UserDeadline.D() <= 0 || c.Limits.UserDeadline.D() > 10*time.Second {
+		add("limits.user_deadline: must be between 0 and 10s")
+	}
+	if len(c.Admin.Tokens) == 0 {
+		add("admin.tokens: at least one token is required")
+	}
+	for i, t := range c.Admin.Tokens {
+		if len(t) < 16 {
+			add("admin.tokens[%d]: a token needs at least 16 characters", i)
+		}
+	}
+	for i, tp := range c.TrustedProxies {
+		if _, err := parsePrefix(tp); err != nil {
+			add("trusted_proxies[%d]: %v", i, err)
+		}
+	}
+	d := c.Dispatch
+	if d.Workers < 0 || d.MaxAttempts < 0 || d.Lease < 0 || d.Timeout < 0 || d.BackoffBase < 0 || d.BackoffMax < 0 {
+		add("dispatch: values must not be negative")
+	}
+	if d.Lease > 0 && d.Timeout > 0 && d.Timeout >= d.Lease {
+		add("dispatch.timeout: must be shorter than dispatch.lease")
+	}
+
+	targets := map[string]string{}
+	ledgers := 0
+	for i, t := range c.Targets {
+		path := fmt.Sprintf("targets[%d]", i)
+		if !sourceName.MatchString(t.Name) {
+			add("%s.name: %q must be lowercase letters, digits and dashes", path, t.Name)
+		}
+		if _, dup := targets[t.Name]; dup {
+			add("%s.name: %q is used twice", path, t.Name)
+		}
+		targets[t.Name] = t.Kind
+		switch t.Kind {
+		case "ledger":
+			ledgers++
+			if ledgers > 1 {
+				add("%s.kind: only one ledger target is allowed", path)
+			}
+			if t.PlayerPattern != "" {
+				if _, err := regexp.Compile(t.PlayerPattern); err != nil {
+					add("%s.player_pattern: %v", path, err)
+				}
+			}
+		default:
+			add("%s.kind: %q is not a known target kind (ledger)", path, t.Kind)
+		}
+		if t.Breaker.Failures < 0 || t.Breaker.OpenFor < 0 {
+			add("%s.breaker: values must not be negative", path)
+		}
+	}
+
+	names := map[string]bool{}
+	for i, s := range c.Sources {
+		path := fmt.Sprintf("sources[%d]", i)
+		if !sourceName.MatchString(s.Name) {
+			add("%s.name: %q must be lowercase letters, digits and dashes", path, s.Name)
+		}
+		if names[s.Name] {
+			add("%s.name: %q is used twice", path, s.Name)
+		}
+		names[s.Name] = true
+		switch s.Kind {
+		case "xsolla":
+			if s.GrantOn != mapping.XsollaOrderPaid && s.GrantOn != mapping.XsollaPayment {
+				add("%s.grant_on: %q is not order_paid or payment", path, s.GrantOn)
+			}
+		default:
+			add("%s.kind: %q is not a known source kind (xsolla)", path, s.Kind)
+		}
+		if len(s.Secrets) == 0 {
+			add("%s.secrets: at least one secret is required", path)
+		}
+		for j, sec := range s.Secrets {
+			if sec == "" {
+				add("%s.secrets[%d]: empty (is its environment variable empty?)", path, j)
+			}
+		}
+		if _, ok := targets[s.Target]; !ok {
+			add("%s.target: %q is not a configured target", path, s.Target)
+		}
+		if _, err := allowList(s.AllowIPs); err != nil {
+			add("%s.allow_ips: %v", path, err)
+		}
+		if s.BodyBytes < 0 {
+			add("%s.body_bytes: must not be negative", path)
+		}
+	}
+	if _, err := mapping.NewCatalog(c.Catalog); err != nil {
+		add("%v", err)
+	}
+	return p
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// allowList parses a source's allow_ips. nil means any address.
+func allowList(items []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, it := range items {
+		switch it {
+		case "any":
+			if len(items) > 1 {
+				return nil, errors.New(`"any" cannot be combined with other entries`)
+			}
+			return nil, nil
+		case "xsolla":
+			out = append(out, webhooks.XsollaRanges()...)
+		default:
+			p, err := parsePrefix(it)
+			if err != nil {
+				return nil, fmt.Errorf("%q: %v", it, err)
+			}
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}

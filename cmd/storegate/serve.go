@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"storegate/adapters"
+	"storegate/dispatch"
+	"storegate/ledger"
+	"storegate/mapping"
+	"storegate/metrics"
+	"storegate/schemas"
+	"storegate/signing"
+	"storegate/store"
+	"storegate/webhooks"
+)
+
+// Gateway is one running storegate: the store, the HTTP app and the
+// dispatcher, wired from a Config. cmd/storegate is the only place that knows
+// every package.
+type Gateway struct {
+	App        *fiber.App
+	DB         *store.DB
+	Ledger     *ledger.Ledger
+	Dispatcher *dispatch.Dispatcher
+	Metrics    *metrics.Metrics
+	log        *slog.Logger
+	cfg        *Config
+}
+
+// Options are the parts of a gateway tests replace.
+type Options struct {
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Log receives the logs. Default: JSON on stderr at the config's level.
+	Log *slog.Logger
+}
+
+// NewGateway opens the store (running migrations) and builds everything.
+func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	log := opt.Log
+	if log == nil {
+		log = newLogger(os.Stderr, cfg.LogLevel)
+	}
+	catalog, err := mapping.NewCatalog(cfg.Catalog)
+	if err != nil {
+		return nil, err
+	}
+	set, err := schemas.Load()
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, store.Config{DSN: cfg.Store.DSN, Now: opt.Now})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	g := &Gateway{DB: db, log: log, cfg: cfg}
+	g.Metrics = metrics.New(db.Depth)
+
+	targets := map[string]dispatch.Target{}
+	users := map[string]webhooks.Users{}
+	for _, t := range cfg.Targets {
+		var target adapters.Target
+		switch t.Kind {
+		case "ledger":
+			l, err := ledger.New(db, ledger.Config{Players: t.Players, PlayerPattern: t.PlayerPattern})
+			if err != nil {
+				db.Close()
+				return nil, err
+			}
+			g.Ledger, target = l, l
+		}
+		b := adapters.WithBreaker(t.Name, target, adapters.BreakerConfig{Failures: uint32(t.Breaker.Failures), OpenFor: t.Breaker.OpenFor.D()},
+			g.Metrics.BreakerChanged, log)
+		g.Metrics.BreakerInit(t.Name)
+		targets[t.Name], users[t.Name] = b, b
+	}
+
+	g.Dispatcher, err = dispatch.New(db, targets, dispatch.Config{
+		Workers: cfg.Dispatch.Workers, Lease: cfg.Dispatch.Lease.D(), Timeout: cfg.Dispatch.Timeout.D(),
+		MaxAttempts: cfg.Dispatch.MaxAttempts, BackoffBase: cfg.Dispatch.BackoffBase.D(), BackoffMax: cfg.Dispatch.BackoffMax.D(),
+		Now: opt.Now}, g.Metrics, log.With("component", "dispatch"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+
+	var xsolla []webhooks.XsollaSource
+	for _, s := range cfg.Sources {
+		allow, err := allowList(s.AllowIPs)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		switch s.Kind {
+		case "xsolla":
+			v, err := signing.NewXsolla(s.Secrets...)
+			if err != nil {
+				db.Close()
+				return nil, fmt.Errorf("source %s: %w", s.Name, err)
+			}
+			xsolla = append(xsolla, webhooks.XsollaSource{Name: s.Name, Verifier: v, Target: s.Target, GrantOn: s.GrantOn,
+				AllowIPs: allow, BodyLimit: s.BodyBytes, LinkParameters: s.LinkParameters})
+		}
+	}
+	trusted, err := allowList(cfg.TrustedProxies)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	deps := webhooks.Deps{Inbox: db, Users: users, Ready: db, Catalog: catalog, Schemas: set, Metrics: g.Metrics,
+		Log: log, Notify: g.Dispatcher.Notify, Xsolla: xsolla}
+	if g.Ledger != nil {
+		deps.Economy = g.Ledger
+	}
+	g.App = webhooks.New(webhooks.Config{BodyLimit: cfg.Limits.BodyBytes, AdminTokens: cfg.Admin.Tokens,
+		TrustedProxies: trusted, UserDeadline: cfg.Limits.UserDeadline.D(), Now: opt.Now}, deps)
+	return g, nil
+}
+
+// Serve serves on ln and runs the dispatcher until ctx is done, then shuts
+// down gracefully: the listener stops, requests in flight finish, deliveries
+// in flight are recorded, and the store's queued writes commit.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	dctx, stopDispatch := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	if !g.cfg.Dispatch.Disabled {
+		wg.Add(1)
+		go func() { defer wg.Done(); g.Dispatcher.Run(dctx) }()
+	}
+	served := make(chan error, 1)
+	go func() { served <- g.App.Listener(ln) }()
+	g.log.Info("storegate serving", "addr", ln.Addr().String(), "store", string(g.DB.Dialect()))
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-served:
+	}
+	g.log.Info("shutting down")
+	shutdownErr := g.App.ShutdownWithTimeout(10 * time.Second)
+	stopDispatch()
+	wg.Wait()
+	return errors.Join(err, shutdownErr, g.DB.Close())
+}
+
+// Close releases a gateway that was never served.
+func (g *Gateway) Close() error { return g.DB.Close() }
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (required)")
+	listen := fs.String("listen", "", "listen address (overrides the config's listen)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return errors.New("serve: --config is required")
+	}
+	cfg, err := LoadConfig(*path)
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	g, err := NewGateway(ctx, cfg, Options{Log: newLogger(stderr, cfg.LogLevel)})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		g.Close()
+		return err
+	}
+	return g.Serve(ctx, ln)
+}
+
+func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return errors.New("migrate: --config is required")
+	}
+	cfg, err := LoadConfig(*path)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, store.Config{DSN: cfg.Store.DSN})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	versions, err := db.Migrations(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "migrations applied: %v\n", versions)
+	return nil
+}

@@ -1,0 +1,119 @@
+package storegate
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Platform is where a purchase was made. Wallet balances are kept per
+// platform because stores differ in what they allow (refunds, claw-backs).
+type Platform string
+
+const (
+	PlatformSteam       Platform = "Steam"
+	PlatformEpic        Platform = "Epic"
+	PlatformXbox        Platform = "Xbox"
+	PlatformPlayStation Platform = "PlayStation"
+	PlatformTwitch      Platform = "Twitch"
+	PlatformXsolla      Platform = "Xsolla"
+	PlatformSystem      Platform = "System"
+	PlatformOther       Platform = "Other"
+)
+
+// Platforms lists every platform in the documented spending order.
+var Platforms = []Platform{PlatformSystem, PlatformXsolla, PlatformSteam, PlatformEpic,
+	PlatformXbox, PlatformPlayStation, PlatformTwitch, PlatformOther}
+
+// ParsePlatform accepts a platform name in any case ("steam", "Steam").
+func ParsePlatform(s string) (Platform, error) {
+	for _, p := range Platforms {
+		if strings.EqualFold(string(p), s) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("unknown platform %q", s)
+}
+
+// ItemType is the kind of thing a grant hands out (AGS's item types).
+type ItemType string
+
+const (
+	ItemCurrency   ItemType = "coin"       // virtual currency credited to a wallet
+	ItemDurable    ItemType = "durable"    // owned forever, one per player
+	ItemConsumable ItemType = "consumable" // has a use count that the game consumes
+	ItemMedia      ItemType = "media"      // durable content (soundtrack, artbook)
+	ItemOptionBox  ItemType = "optionbox"  // a box the player opens to choose a reward
+	ItemLootBox    ItemType = "lootbox"    // a box the player opens for a random reward
+	ItemBundle     ItemType = "bundle"     // expands to its contents
+)
+
+// Grant is one effect of a fulfilment: currency credited or an item
+// entitled. Exactly one of Currency and Item is set.
+type Grant struct {
+	Currency string   `json:"currency,omitempty"`
+	Amount   int64    `json:"amount,omitempty"`
+	Item     string   `json:"item,omitempty"`
+	Type     ItemType `json:"type,omitempty"`
+	// Quantity is the number of items (durable: 1; consumable: the use count).
+	Quantity int64 `json:"quantity,omitempty"`
+}
+
+// Line is one purchased SKU with what it grants, already multiplied by the
+// purchased quantity. A bundle line carries its contents as Grants.
+type Line struct {
+	SKU      string   `json:"sku"`
+	Quantity int64    `json:"quantity"`
+	Bundle   bool     `json:"bundle,omitempty"`
+	Grants   []Grant  `json:"grants"`
+	Type     ItemType `json:"type,omitempty"`
+}
+
+// Kind says what a command asks of a target.
+type Kind string
+
+const (
+	KindFulfill Kind = "fulfill"
+	KindRevoke  Kind = "revoke"
+)
+
+// Command is one call owed to a target. ID is deterministic (derived from
+// the sender's order identity) and is the target's idempotency key, so a
+// command may be delivered any number of times with one effect.
+type Command struct {
+	ID       string   `json:"id"`
+	Kind     Kind     `json:"kind"`
+	Source   string   `json:"source"`
+	Target   string   `json:"target"`
+	PlayerID string   `json:"player_id"`
+	Platform Platform `json:"platform"`
+	// OrderRef is the sender's own order or transaction identity, for support.
+	OrderRef string `json:"order_ref,omitempty"`
+	// Lines to grant, or for a revoke the lines to take back; a revoke with
+	// no lines takes back everything its Reverses fulfilment granted.
+	Lines []Line `json:"lines,omitempty"`
+	// Reverses is, for a revoke, the ID of the fulfil command it undoes.
+	Reverses string `json:"reverses,omitempty"`
+	// Reason says why a revoke happens (refund, chargeback, cancel, ...).
+	Reason    string    `json:"reason,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Event is one inbound notification as accepted: the raw bytes as received and
+// the key that makes it unique for its source.
+type Event struct {
+	Source     string
+	Type       string
+	Key        string // unique per source: a duplicate with the same key is the same event
+	PlayerID   string
+	OrderRef   string
+	Body       []byte
+	ReceivedAt time.Time
+}
+
+// Answer is what the gateway answered a sender, stored so a duplicate gets the
+// very same answer.
+type Answer struct {
+	Status int    `json:"status"`
+	Body   []byte `json:"body,omitempty"`
+}

@@ -1,0 +1,36 @@
+package storegate
+
+import "time"
+
+// State is where a command stands in the outbox.
+type State string
+
+const (
+	StatePending   State = "pending"   // waiting for its next attempt
+	StateDone      State = "done"      // the target took effect
+	StateDead      State = "dead"      // a dead letter: needs a person
+	StateDiscarded State = "discarded" // a dead letter a person gave up on, with a reason
+)
+
+// Verdict is the classifier's decision about one delivery attempt.
+type Verdict string
+
+const (
+	VerdictDone  Verdict = "done"  // the target took effect (or already had)
+	VerdictRetry Verdict = "retry" // a transient failure: try again later, spends an attempt
+	VerdictDead  Verdict = "dead"  // can never succeed without a person
+	VerdictWait  Verdict = "wait"  // not attempted (breaker open): try later, spends nothing
+)
+
+// Outcome is what one delivery attempt came to.
+type Outcome struct {
+	Verdict Verdict
+	// RetryAfter, when set, is the target's own hint (Retry-After) for the
+	// next attempt; the dispatcher caps it.
+	RetryAfter time.Duration
+	// HTTPStatus, Code and Message describe the target's answer, for dead
+	// letter inspection. They never hold secrets.
+	HTTPStatus int
+	Code       string
+	Message    string
+}

@@ -1,0 +1,290 @@
+// Package dispatch delivers the outbox: it claims due commands under a lease,
+// hands each to its target, and records the outcome: done, retry later
+// (exponential backoff with jitter), wait (breaker open; no attempt spent), or
+// dead letter after a configurable number of attempts.
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"time"
+
+	"storegate"
+	"storegate/store"
+)
+
+// Target takes effect for a command and classifies the result. Targets must
+// be idempotent by Command.ID: a command may be delivered more than once.
+type Target interface {
+	Deliver(ctx context.Context, c storegate.Command) storegate.Outcome
+}
+
+// Queue is the outbox as the dispatcher uses it.
+type Queue interface {
+	Claim(ctx context.Context, owner string, n int, lease time.Duration) ([]store.Claimed, error)
+	Complete(ctx context.Context, c store.Completion) error
+}
+
+// Observer hears about every delivery, for metrics.
+type Observer interface {
+	Delivered(target string, v storegate.Verdict, d time.Duration)
+}
+
+// Config tunes the dispatcher. Zero fields take the documented defaults.
+type Config struct {
+	// Owner names this dispatcher in leases. Default: hostname-pid.
+	Owner string
+	// Workers is how many players' commands are delivered at once. Default 8.
+	Workers int
+	// Batch is how many commands one claim takes. Default 64.
+	Batch int
+	// Lease is how long a claim is held; a worker that dies mid-command loses
+	// its lease and another takes the command over. Default 30s.
+	Lease time.Duration
+	// Timeout bounds one delivery. Must be under Lease. Default 10s.
+	Timeout time.Duration
+	// Poll is the idle wait between claims when nothing is due. Default 250ms.
+	Poll time.Duration
+	// MaxAttempts spends this many attempts before a dead letter. Default 12.
+	MaxAttempts int
+	// BackoffBase and BackoffMax shape retries: base·2^(attempt-1), capped,
+	// with jitter taking off up to half. Defaults 1s and 1h.
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	// RetryAfterMax caps a target's Retry-After hint. Default 1h.
+	RetryAfterMax time.Duration
+	// WaitDelay is how long a command waits when its target's breaker is
+	// open. Default 5s.
+	WaitDelay time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Jitter returns a number in [0,1). Default math/rand.
+	Jitter func() float64
+}
+
+func (c *Config) setDefaults() {
+	if c.Owner == "" {
+		host, _ := os.Hostname()
+		c.Owner = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if c.Workers <= 0 {
+		c.Workers = 8
+	}
+	if c.Batch <= 0 {
+		c.Batch = 64
+	}
+	if c.Lease <= 0 {
+		c.Lease = 30 * time.Second
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.Poll <= 0 {
+		c.Poll = 250 * time.Millisecond
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 12
+	}
+	if c.BackoffBase <= 0 {
+		c.BackoffBase = time.Second
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = time.Hour
+	}
+	if c.RetryAfterMax <= 0 {
+		c.RetryAfterMax = time.Hour
+	}
+	if c.WaitDelay <= 0 {
+		c.WaitDelay = 5 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Jitter == nil {
+		c.Jitter = rand.Float64
+	}
+}
+
+// Dispatcher delivers commands. Run it once per process.
+type Dispatcher struct {
+	cfg     Config
+	queue   Queue
+	targets map[string]Target
+	obs     Observer
+	log     *slog.Logger
+	wake    chan struct{}
+}
+
+// New returns a dispatcher. targets maps target names to targets; a command
+// naming an unknown target becomes a dead letter.
+func New(q Queue, targets map[string]Target, cfg Config, obs Observer, log *slog.Logger) (*Dispatcher, error) {
+	cfg.setDefaults()
+	if cfg.Timeout >= cfg.Lease {
+		return nil, errors.New("dispatch: timeout must be shorter than the lease")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Dispatcher{cfg: cfg, queue: q, targets: targets, obs: obs, log: log, wake: make(chan struct{}, 1)}, nil
+}
+
+// Notify wakes the dispatcher early: new commands were committed.
+func (d *Dispatcher) Notify() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx is done, then waits for deliveries in flight.
+func (d *Dispatcher) Run(ctx context.Context) {
+	for {
+		n, err := d.RunOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.log.Error("claim failed", "err", err)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if n == d.cfg.Batch {
+			continue // more may be due right now
+		}
+		timer := time.NewTimer(d.cfg.Poll)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-d.wake:
+			timer.Stop()
+		case <-timer.C:
+		}
+	}
+}
+
+// RunOnce claims one batch and delivers it, returning how many commands it
+// claimed. Commands of one player run in order (a grant before its revoke);
+// players run concurrently.
+func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
+	claimed, err := d.queue.Claim(ctx, d.cfg.Owner, d.cfg.Batch, d.cfg.Lease)
+	if err != nil || len(claimed) == 0 {
+		return 0, err
+	}
+	var groups [][]store.Claimed
+	index := map[string]int{}
+	for _, c := range claimed {
+		i, ok := index[c.Command.PlayerID]
+		if !ok {
+			i = len(groups)
+			index[c.Command.PlayerID] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], c)
+	}
+	sem := make(chan struct{}, d.cfg.Workers)
+	var wg sync.WaitGroup
+	for _, g := range groups {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			for _, c := range g {
+				d.deliver(c)
+			}
+		}()
+	}
+	wg.Wait()
+	return len(claimed), nil
+}
+
+// deliver runs one command to its outcome. It deliberately ignores the
+// caller's cancellation: a delivery in flight finishes and is recorded, so a
+// shutdown does not leave an effect unrecorded until the lease expires.
+func (d *Dispatcher) deliver(c store.Claimed) {
+	cmd := c.Command
+	started := d.cfg.Now()
+	target, ok := d.targets[cmd.Target]
+	var out storegate.Outcome
+	if !ok {
+		out = storegate.Outcome{Verdict: storegate.VerdictDead, Code: "UNKNOWN_TARGET", Message: fmt.Sprintf("no target named %q", cmd.Target)}
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Timeout)
+		out = safeDeliver(ctx, target, cmd)
+		cancel()
+	}
+	elapsed := d.cfg.Now().Sub(started)
+	if d.obs != nil {
+		d.obs.Delivered(cmd.Target, out.Verdict, elapsed)
+	}
+	comp := d.completion(c, out)
+	comp.StartedAt, comp.Duration = started, elapsed
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Timeout)
+	defer cancel()
+	err := d.queue.Complete(ctx, comp)
+	log := d.log.With("command", cmd.ID, "target", cmd.Target, "kind", cmd.Kind, "verdict", out.Verdict, "attempt", comp.Attempt)
+	switch {
+	case errors.Is(err, store.ErrLeaseLost):
+		log.Warn("lease lost before completion; another worker owns the command")
+	case err != nil:
+		// The lease will expire and the command run again; the target's
+		// idempotency makes that harmless.
+		log.Error("could not record outcome", "err", err)
+	case comp.State == storegate.StateDead:
+		log.Error("dead letter", "code", out.Code, "http_status", out.HTTPStatus, "message", out.Message)
+	case out.Verdict == storegate.VerdictRetry:
+		log.Warn("delivery failed; will retry", "next_at", comp.NextAt, "code", out.Code, "http_status", out.HTTPStatus, "message", out.Message)
+	}
+}
+
+func safeDeliver(ctx context.Context, t Target, c storegate.Command) (out storegate.Outcome) {
+	defer func() {
+		if r := recover(); r != nil {
+			out = storegate.Outcome{Verdict: storegate.VerdictRetry, Code: "PANIC", Message: fmt.Sprint(r)}
+		}
+	}()
+	return t.Deliver(ctx, c)
+}
+
+// completion turns an outcome into the outbox's next state.
+func (d *Dispatcher) completion(c store.Claimed, out storegate.Outcome) store.Completion {
+	comp := store.Completion{ID: c.Command.ID, Owner: d.cfg.Owner, Outcome: out}
+	now := d.cfg.Now()
+	switch out.Verdict {
+	case storegate.VerdictDone:
+		comp.State, comp.Attempt = storegate.StateDone, c.Attempts+1
+	case storegate.VerdictDead:
+		comp.State, comp.Attempt = storegate.StateDead, c.Attempts+1
+	case storegate.VerdictWait:
+		comp.State, comp.NextAt = storegate.StatePending, now.Add(d.cfg.WaitDelay)
+	default: // retry, and anything unknown
+		comp.Outcome.Verdict = storegate.VerdictRetry
+		comp.Attempt = c.Attempts + 1
+		if comp.Attempt >= d.cfg.MaxAttempts {
+			comp.State = storegate.StateDead
+			comp.Outcome.Message = fmt.Sprintf("gave up after %d attempts: %s", comp.Attempt, out.Message)
+			break
+		}
+		comp.State, comp.NextAt = storegate.StatePending, now.Add(d.Backoff(comp.Attempt, out.RetryAfter))
+	}
+	return comp
+}
+
+// Backoff is the wait after the given failed attempt (1-based): exponential
+// from BackoffBase, capped at BackoffMax, with "equal jitter" (between half
+// and all of it) so a burst of failures does not retry in lockstep. A target's
+// Retry-After, capped at RetryAfterMax, is a floor.
+func (d *Dispatcher) Backoff(attempt int, retryAfter time.Duration) time.Duration {
+	exp := float64(d.cfg.BackoffBase) * math.Pow(2, float64(attempt-1))
+	wait := time.Duration(math.Min(exp, float64(d.cfg.BackoffMax)))
+	wait = wait/2 + time.Duration(d.cfg.Jitter()*float64(wait/2))
+	if retryAfter > 0 {
+		retryAfter = min(retryAfter, d.cfg.RetryAfterMax)
+		wait = max(wait, retryAfter)
+	}
+	return wait
+}

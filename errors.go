@@ -1,0 +1,79 @@
+package storegate
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is the gateway's error vocabulary. Codes are part of the public surface:
+// they appear in every error answer as {"error":{"code":...}}. The Xsolla
+// codes keep Xsolla's spelling because Xsolla reads them.
+type Code string
+
+const (
+	CodeInvalidParameter  Code = "INVALID_PARAMETER"      // malformed or schema-violating input
+	CodeInvalidSignature  Code = "INVALID_SIGNATURE"      // signature missing or wrong
+	CodeInvalidUser       Code = "INVALID_USER"           // the player does not exist
+	CodeInvalidClientIP   Code = "INVALID_CLIENT_IP"      // caller outside the source's allowlist
+	CodeIncorrectAmount   Code = "INCORRECT_AMOUNT"       // amount or currency differ from the order
+	CodeUnauthorized      Code = "UNAUTHORIZED"           // missing or wrong bearer token
+	CodeForbidden         Code = "FORBIDDEN"              // authenticated but not allowed
+	CodeNotFound          Code = "NOT_FOUND"              // unknown source, player, order, route
+	CodeConflict          Code = "CONFLICT"               // the state forbids the request (already paid, ...)
+	CodeTooLarge          Code = "PAYLOAD_TOO_LARGE"      // body over the route's limit
+	CodeUnsupportedMedia  Code = "UNSUPPORTED_MEDIA_TYPE" // body is not application/json
+	CodeInsufficientFunds Code = "INSUFFICIENT_FUNDS"     // a spend the wallet cannot cover
+	CodeUnavailable       Code = "SERVICE_UNAVAILABLE"    // cannot take responsibility now; retry
+	CodeInternal          Code = "SERVER_ERROR"           // a bug or an unexpected failure
+)
+
+// Error is the one error type that crosses package boundaries towards a
+// caller. Message is safe to show to the caller; internal causes go in Err and
+// are only logged.
+type Error struct {
+	Code    Code
+	Message string
+	// Fields names the input fields at fault, as JSON paths ("items.0.sku").
+	Fields []string
+	// Err is the internal cause, never shown to the caller.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// FieldError returns an INVALID_PARAMETER error naming the fields at fault.
+func FieldError(message string, fields ...string) *Error {
+	return &Error{Code: CodeInvalidParameter, Message: message, Fields: fields}
+}
+
+// Internal wraps an unexpected failure. The caller sees only "internal error".
+func Internal(err error) *Error {
+	return &Error{Code: CodeInternal, Message: "internal error", Err: err}
+}
+
+// Unavailable wraps a failure that should make the sender retry later.
+func Unavailable(err error) *Error {
+	return &Error{Code: CodeUnavailable, Message: "temporarily unable to accept this request, retry later", Err: err}
+}
+
+// ErrorCode returns the code of err, or CodeInternal for errors that are not
+// *Error.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}

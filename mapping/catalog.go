@@ -1,0 +1,195 @@
+// Package mapping turns senders' payloads into commands: pure functions over
+// the payload and the catalog, with deterministic transaction ids.
+package mapping
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+
+	"storegate"
+)
+
+// SKU is one catalog entry: what buying one unit of it grants.
+type SKU struct {
+	// SKU is the identity senders use (Xsolla's item sku). Required.
+	SKU string `yaml:"sku" json:"sku"`
+	// Type is coin (currency), durable, consumable, media, optionbox,
+	// lootbox or bundle. Required.
+	Type storegate.ItemType `yaml:"type" json:"type"`
+	// Currency and Amount: for coin, the currency credited per unit.
+	Currency string `yaml:"currency,omitempty" json:"currency,omitempty"`
+	Amount   int64  `yaml:"amount,omitempty" json:"amount,omitempty"`
+	// Item is the entitlement's item id for item types. Default: the SKU.
+	Item string `yaml:"item,omitempty" json:"item,omitempty"`
+	// UseCount is a consumable's uses per unit. Default 1.
+	UseCount int64 `yaml:"use_count,omitempty" json:"use_count,omitempty"`
+	// Contents lists a bundle's SKUs and quantities per bundle.
+	Contents []Content `yaml:"contents,omitempty" json:"contents,omitempty"`
+	// Products maps a platform (steam, epic, ...) to its product id for this SKU.
+	Products map[string]string `yaml:"products,omitempty" json:"products,omitempty"`
+	// Name and Prices are shown to distribution partners.
+	Name   string           `yaml:"name,omitempty" json:"name,omitempty"`
+	Prices map[string]int64 `yaml:"prices,omitempty" json:"prices,omitempty"`
+}
+
+// Content is one part of a bundle.
+type Content struct {
+	SKU      string `yaml:"sku" json:"sku"`
+	Quantity int64  `yaml:"quantity,omitempty" json:"quantity,omitempty"`
+}
+
+// Catalog maps SKUs to grants. It is immutable after NewCatalog.
+type Catalog struct {
+	skus     map[string]SKU
+	products map[string]map[string]string // platform -> product id -> sku
+}
+
+// NewCatalog checks entries and returns the catalog. Errors name the entry.
+func NewCatalog(entries []SKU) (*Catalog, error) {
+	c := &Catalog{skus: map[string]SKU{}, products: map[string]map[string]string{}}
+	for i, e := range entries {
+		if e.SKU == "" {
+			return nil, fmt.Errorf("catalog[%d].sku: required", i)
+		}
+		if _, dup := c.skus[e.SKU]; dup {
+			return nil, fmt.Errorf("catalog[%d].sku: %q listed twice", i, e.SKU)
+		}
+		if err := checkSKU(e); err != nil {
+			return nil, fmt.Errorf("catalog[%d] (%s).%w", i, e.SKU, err)
+		}
+		if e.Item == "" {
+			e.Item = e.SKU
+		}
+		if e.Type == storegate.ItemConsumable && e.UseCount <= 0 {
+			e.UseCount = 1
+		}
+		c.skus[e.SKU] = e
+		for platform, product := range e.Products {
+			if c.products[platform] == nil {
+				c.products[platform] = map[string]string{}
+			}
+			if other, dup := c.products[platform][product]; dup {
+				return nil, fmt.Errorf("catalog[%d] (%s).products.%s: product %q already maps to %s", i, e.SKU, platform, product, other)
+			}
+			c.products[platform][product] = e.SKU
+		}
+	}
+	for _, e := range c.skus {
+		for j, part := range e.Contents {
+			inner, ok := c.skus[part.SKU]
+			if !ok {
+				return nil, fmt.Errorf("catalog (%s).contents[%d].sku: unknown sku %q", e.SKU, j, part.SKU)
+			}
+			if inner.Type == storegate.ItemBundle {
+				return nil, fmt.Errorf("catalog (%s).contents[%d].sku: %q is a bundle; bundles do not nest", e.SKU, j, part.SKU)
+			}
+		}
+	}
+	return c, nil
+}
+
+func checkSKU(e SKU) error {
+	switch e.Type {
+	case storegate.ItemCurrency:
+		if e.Currency == "" {
+			return fmt.Errorf("currency: required for type coin")
+		}
+		if e.Amount <= 0 {
+			return fmt.Errorf("amount: must be positive for type coin")
+		}
+	case storegate.ItemDurable, storegate.ItemConsumable, storegate.ItemMedia, storegate.ItemOptionBox, storegate.ItemLootBox:
+		if e.Currency != "" || e.Amount != 0 {
+			return fmt.Errorf("currency: only type coin grants currency")
+		}
+	case storegate.ItemBundle:
+		if len(e.Contents) == 0 {
+			return fmt.Errorf("contents: a bundle needs contents")
+		}
+	case "":
+		return fmt.Errorf("type: required (coin, durable, consumable, media, optionbox, lootbox, bundle)")
+	default:
+		return fmt.Errorf("type: unknown type %q", e.Type)
+	}
+	return nil
+}
+
+// Lookup returns a catalog entry.
+func (c *Catalog) Lookup(sku string) (SKU, bool) {
+	e, ok := c.skus[sku]
+	return e, ok
+}
+
+// ByProduct returns the SKU a platform's product id maps to.
+func (c *Catalog) ByProduct(platform, product string) (SKU, bool) {
+	sku, ok := c.products[platform][product]
+	if !ok {
+		return SKU{}, false
+	}
+	return c.skus[sku], true
+}
+
+// SKUs lists the catalog, sorted by SKU.
+func (c *Catalog) SKUs() []SKU {
+	out := make([]SKU, 0, len(c.skus))
+	for _, e := range c.skus {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].SKU < out[j].SKU })
+	return out
+}
+
+// ErrUnknownSKU means the catalog has no such SKU.
+var ErrUnknownSKU = errors.New("unknown sku")
+
+// MaxQuantity caps one line's quantity, so no payload can make a grant
+// overflow or explode.
+const MaxQuantity = 1_000_000
+
+// Line expands qty units of sku into a line with its grants.
+func (c *Catalog) Line(sku string, qty int64) (storegate.Line, error) {
+	e, ok := c.skus[sku]
+	if !ok {
+		return storegate.Line{}, fmt.Errorf("%w %q", ErrUnknownSKU, sku)
+	}
+	if qty <= 0 || qty > MaxQuantity {
+		return storegate.Line{}, fmt.Errorf("quantity %d outside 1..%d", qty, MaxQuantity)
+	}
+	line := storegate.Line{SKU: sku, Quantity: qty, Type: e.Type}
+	parts := []Content{{SKU: sku, Quantity: 1}}
+	if e.Type == storegate.ItemBundle {
+		line.Bundle = true
+		parts = e.Contents
+	}
+	for _, part := range parts {
+		n := part.Quantity
+		if n <= 0 {
+			n = 1
+		}
+		g, err := grant(c.skus[part.SKU], qty*n)
+		if err != nil {
+			return storegate.Line{}, err
+		}
+		line.Grants = append(line.Grants, g)
+	}
+	return line, nil
+}
+
+// grant is what qty units of a non-bundle entry give: currency, or one
+// entitlement holding the quantity (a consumable's quantity is its uses).
+func grant(e SKU, qty int64) (storegate.Grant, error) {
+	per := e.Amount
+	if e.Type == storegate.ItemConsumable {
+		per = e.UseCount
+	} else if e.Type != storegate.ItemCurrency {
+		per = 1
+	}
+	if qty > math.MaxInt64/per/1000 {
+		return storegate.Grant{}, fmt.Errorf("sku %s: quantity %d overflows", e.SKU, qty)
+	}
+	if e.Type == storegate.ItemCurrency {
+		return storegate.Grant{Currency: e.Currency, Amount: per * qty}, nil
+	}
+	return storegate.Grant{Item: e.Item, Type: e.Type, Quantity: per * qty}, nil
+}

@@ -1,0 +1,306 @@
+package mapping
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"storegate"
+)
+
+// Xsolla notification types storegate handles.
+const (
+	XsollaUserValidation = "user_validation"
+	XsollaUserSearch     = "user_search"
+	XsollaLink           = "create_external_transaction"
+	XsollaPayment        = "payment"
+	XsollaOrderPaid      = "order_paid"
+	XsollaOrderCanceled  = "order_canceled"
+	XsollaRefund         = "refund"
+	XsollaPartialRefund  = "partial_refund"
+	XsollaAFSReject      = "afs_reject"
+)
+
+// XsollaAcknowledged are the other known types: stored and answered 204,
+// with no effect downstream.
+var XsollaAcknowledged = []string{"afs_black_list", "user_balance_operation", "create_subscription",
+	"update_subscription", "cancel_subscription", "non_renewal_subscription", "payment_account_add",
+	"payment_account_remove", "redeem_key", "ps_declined"}
+
+// XsollaNotification holds the fields of any Xsolla webhook that storegate
+// reads. The JSON Schema of each type has already checked presence and types;
+// validate tags restate what mapping relies on.
+type XsollaNotification struct {
+	NotificationType string              `json:"notification_type" validate:"required"`
+	User             XsollaUser          `json:"user"`
+	Items            []XsollaItem        `json:"items" validate:"dive"`
+	Order            *XsollaOrder        `json:"order"`
+	Transaction      *XsollaTransaction  `json:"transaction"`
+	Purchase         *XsollaPurchase     `json:"purchase"`
+	RefundDetails    *XsollaRefundDetail `json:"refund_details"`
+	// OrderID and ProjectID come with transaction-ID linking.
+	OrderID   int64 `json:"order_id"`
+	ProjectID int64 `json:"project_id"`
+}
+
+type XsollaUser struct {
+	ID         string `json:"id"`
+	ExternalID string `json:"external_id"`
+	PublicID   string `json:"public_id"`
+	Email      string `json:"email"`
+	Name       string `json:"name"`
+	Phone      string `json:"phone"`
+	Country    string `json:"country"`
+}
+
+type XsollaItem struct {
+	SKU      string `json:"sku" validate:"required"`
+	Quantity int64  `json:"quantity" validate:"gte=1"`
+	Type     string `json:"type"`
+}
+
+type XsollaOrder struct {
+	ID     int64  `json:"id" validate:"required"`
+	Mode   string `json:"mode"`
+	Status string `json:"status"`
+}
+
+type XsollaTransaction struct {
+	ID         int64  `json:"id" validate:"required"`
+	ExternalID string `json:"external_id"`
+	DryRun     int    `json:"dry_run"`
+}
+
+type XsollaPurchase struct {
+	VirtualCurrency *struct {
+		SKU      string `json:"sku"`
+		Quantity int64  `json:"quantity"`
+	} `json:"virtual_currency"`
+	VirtualItems *struct {
+		Items []struct {
+			SKU    string `json:"sku"`
+			Amount int64  `json:"amount"`
+		} `json:"items"`
+	} `json:"virtual_items"`
+}
+
+type XsollaRefundDetail struct {
+	Code   int    `json:"code"`
+	Reason string `json:"reason"`
+}
+
+// XsollaSource is what mapping needs to know of one configured Xsolla source.
+type XsollaSource struct {
+	Name   string
+	Target string
+	// GrantOn is the notification type that grants: order_paid (default;
+	// right for combined and separate webhooks) or payment (legacy projects
+	// that only process payment and refund). Exactly one type grants, so the
+	// two modes can never grant twice.
+	GrantOn string
+}
+
+// Plan is what one notification comes to: its dedupe key, its player and the
+// commands it owes.
+type Plan struct {
+	Key      string
+	PlayerID string
+	OrderRef string
+	Commands []storegate.Command
+}
+
+// PlayerID returns the player a notification names: user.external_id in
+// order webhooks, user.id in the others.
+func (n *XsollaNotification) PlayerID() string {
+	if n.User.ExternalID != "" && (n.Order != nil || n.NotificationType == XsollaLink || n.User.ID == "") {
+		return n.User.ExternalID
+	}
+	return n.User.ID
+}
+
+// XsollaFulfillID is the transaction id of the fulfilment an order grants.
+func XsollaFulfillID(source string, orderID int64) string {
+	return "xsolla." + source + ".order." + strconv.FormatInt(orderID, 10)
+}
+
+func xsollaTxnFulfillID(source string, txnID int64) string {
+	return "xsolla." + source + ".txn." + strconv.FormatInt(txnID, 10)
+}
+
+// RevokeID is the transaction id of the full revoke of a fulfilment: one per
+// fulfilment, so a refund and a cancel of one order revoke once.
+func RevokeID(fulfillID string) string { return fulfillID + ".revoke" }
+
+// Xsolla maps one stored-kind notification. body is the raw request, used
+// only to key types that carry no identity of their own.
+func Xsolla(src XsollaSource, n *XsollaNotification, cat *Catalog, body []byte, now time.Time) (Plan, error) {
+	grantOn := src.GrantOn
+	if grantOn == "" {
+		grantOn = XsollaOrderPaid
+	}
+	p := Plan{PlayerID: n.PlayerID()}
+	base := storegate.Command{Source: src.Name, Target: src.Target, PlayerID: p.PlayerID,
+		Platform: storegate.PlatformXsolla, CreatedAt: now}
+	switch n.NotificationType {
+	case XsollaOrderPaid, XsollaOrderCanceled:
+		if n.Order == nil {
+			return p, storegate.FieldError("order is required", "order")
+		}
+		p.Key = n.NotificationType + ":" + strconv.FormatInt(n.Order.ID, 10)
+		p.OrderRef = "order " + strconv.FormatInt(n.Order.ID, 10)
+		if grantOn != XsollaOrderPaid {
+			return p, nil
+		}
+		id := XsollaFulfillID(src.Name, n.Order.ID)
+		if n.NotificationType == XsollaOrderCanceled {
+			c := base
+			c.ID, c.Kind, c.Reverses, c.Reason, c.OrderRef = RevokeID(id), storegate.KindRevoke, id, "order_canceled", p.OrderRef
+			p.Commands = []storegate.Command{c}
+			return p, nil
+		}
+		lines, err := orderLines(n.Items, cat)
+		if err != nil {
+			return p, err
+		}
+		c := base
+		c.ID, c.Kind, c.Lines, c.OrderRef = id, storegate.KindFulfill, lines, p.OrderRef
+		p.Commands = []storegate.Command{c}
+		return p, nil
+
+	case XsollaPayment, XsollaRefund, XsollaAFSReject:
+		if n.Transaction == nil {
+			return p, storegate.FieldError("transaction is required", "transaction")
+		}
+		p.Key = n.NotificationType + ":" + strconv.FormatInt(n.Transaction.ID, 10)
+		p.OrderRef = "transaction " + strconv.FormatInt(n.Transaction.ID, 10)
+		if grantOn != XsollaPayment || n.NotificationType == XsollaAFSReject {
+			return p, nil
+		}
+		id := xsollaTxnFulfillID(src.Name, n.Transaction.ID)
+		c := base
+		c.OrderRef = p.OrderRef
+		if n.NotificationType == XsollaRefund {
+			c.ID, c.Kind, c.Reverses, c.Reason = RevokeID(id), storegate.KindRevoke, id, refundReason(n.RefundDetails)
+		} else {
+			lines, err := purchaseLines(n.Purchase, cat)
+			if err != nil {
+				return p, err
+			}
+			c.ID, c.Kind, c.Lines = id, storegate.KindFulfill, lines
+		}
+		p.Commands = []storegate.Command{c}
+		return p, nil
+
+	case XsollaPartialRefund:
+		if n.Transaction == nil {
+			return p, storegate.FieldError("transaction is required", "transaction")
+		}
+		var lines []storegate.Line
+		var err error
+		if len(n.Items) > 0 {
+			lines, err = orderLines(n.Items, cat)
+		} else {
+			lines, err = purchaseLines(n.Purchase, cat)
+		}
+		if err != nil {
+			return p, err
+		}
+		// One transaction may be partially refunded more than once: the
+		// refunded lines are part of the identity.
+		digest := linesDigest(lines)
+		txn := strconv.FormatInt(n.Transaction.ID, 10)
+		p.Key = "partial_refund:" + txn + ":" + digest
+		p.OrderRef = "transaction " + txn
+		c := base
+		c.ID, c.Kind, c.Lines, c.Reason, c.OrderRef = "xsolla."+src.Name+".prefund."+txn+"."+digest, storegate.KindRevoke, lines, refundReason(n.RefundDetails), p.OrderRef
+		switch {
+		case grantOn == XsollaPayment:
+			c.Reverses = xsollaTxnFulfillID(src.Name, n.Transaction.ID)
+		case n.Order != nil:
+			c.Reverses = XsollaFulfillID(src.Name, n.Order.ID)
+		}
+		p.Commands = []storegate.Command{c}
+		return p, nil
+
+	default:
+		// Acknowledged types: keyed by content, since they carry no common id.
+		sum := sha256.Sum256(body)
+		p.Key = n.NotificationType + ":" + hex.EncodeToString(sum[:12])
+		return p, nil
+	}
+}
+
+func orderLines(items []XsollaItem, cat *Catalog) ([]storegate.Line, error) {
+	if len(items) == 0 {
+		return nil, storegate.FieldError("the order has no items", "items")
+	}
+	lines := make([]storegate.Line, 0, len(items))
+	for i, it := range items {
+		line, err := cat.Line(it.SKU, it.Quantity)
+		if err != nil {
+			return nil, lineError(err, fmt.Sprintf("items.%d", i))
+		}
+		lines = append(lines, line)
+	}
+	return lines, nil
+}
+
+func purchaseLines(pu *XsollaPurchase, cat *Catalog) ([]storegate.Line, error) {
+	var lines []storegate.Line
+	if pu != nil && pu.VirtualCurrency != nil && pu.VirtualCurrency.SKU != "" {
+		line, err := cat.Line(pu.VirtualCurrency.SKU, pu.VirtualCurrency.Quantity)
+		if err != nil {
+			return nil, lineError(err, "purchase.virtual_currency")
+		}
+		lines = append(lines, line)
+	}
+	if pu != nil && pu.VirtualItems != nil {
+		for i, it := range pu.VirtualItems.Items {
+			line, err := cat.Line(it.SKU, it.Amount)
+			if err != nil {
+				return nil, lineError(err, fmt.Sprintf("purchase.virtual_items.items.%d", i))
+			}
+			lines = append(lines, line)
+		}
+	}
+	if len(lines) == 0 {
+		return nil, storegate.FieldError("the purchase names no virtual currency or items", "purchase")
+	}
+	return lines, nil
+}
+
+func lineError(err error, path string) error {
+	if errors.Is(err, ErrUnknownSKU) {
+		return storegate.FieldError(err.Error()+": not in the catalog", path+".sku")
+	}
+	return storegate.FieldError(err.Error(), path+".quantity")
+}
+
+func refundReason(d *XsollaRefundDetail) string {
+	if d == nil {
+		return "refund"
+	}
+	switch d.Code {
+	case 2, 11, 12:
+		return "chargeback"
+	case 4, 7:
+		return "fraud"
+	}
+	return "refund"
+}
+
+// linesDigest is a short stable digest of what lines grant.
+func linesDigest(lines []storegate.Line) string {
+	parts := make([]string, 0, len(lines))
+	for _, l := range lines {
+		parts = append(parts, l.SKU+"*"+strconv.FormatInt(l.Quantity, 10))
+	}
+	sort.Strings(parts)
+	sum := sha256.Sum256([]byte(strings.Join(parts, ",")))
+	return hex.EncodeToString(sum[:6])
+}

@@ -1,0 +1,128 @@
+// Package metrics holds storegate's Prometheus collectors. Labels carry
+// source, target, notification type, status and verdict names only: never a
+// player id, a body, or a secret.
+package metrics
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"storegate"
+)
+
+// Metrics is the set of collectors, registered on its own registry.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	requests      *prometheus.CounterVec
+	signatureFail *prometheus.CounterVec
+	duplicates    *prometheus.CounterVec
+	dispatch      *prometheus.CounterVec
+	dispatchTime  *prometheus.HistogramVec
+	breakerState  *prometheus.GaugeVec
+	breakerTrans  *prometheus.CounterVec
+}
+
+// DepthFunc reports outbox commands by state.
+type DepthFunc func(ctx context.Context) (map[storegate.State]int, error)
+
+// New builds the collectors. depth, when not nil, is queried at each scrape.
+func New(depth DepthFunc) *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "storegate_requests_total", Help: "Inbound sender requests by source, type and answer status."},
+			[]string{"source", "type", "status"}),
+		signatureFail: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "storegate_signature_failures_total", Help: "Requests refused for a missing or wrong signature, by source."},
+			[]string{"source"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "storegate_duplicates_total", Help: "Events received again and answered from the store, by source and type."},
+			[]string{"source", "type"}),
+		dispatch: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "storegate_dispatch_total", Help: "Delivery outcomes by target and verdict (done, retry, wait, dead)."},
+			[]string{"target", "verdict"}),
+		dispatchTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "storegate_dispatch_seconds", Help: "Time of one delivery attempt, by target.",
+			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10}}, []string{"target"}),
+		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "storegate_breaker_state", Help: "Circuit breaker state by target: 0 closed, 1 half-open, 2 open."},
+			[]string{"target"}),
+		breakerTrans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "storegate_breaker_transitions_total", Help: "Circuit breaker transitions by target and new state."},
+			[]string{"target", "to"}),
+	}
+	m.Registry.MustRegister(m.requests, m.signatureFail, m.duplicates, m.dispatch, m.dispatchTime,
+		m.breakerState, m.breakerTrans,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if depth != nil {
+		m.Registry.MustRegister(&depthCollector{depth: depth})
+	}
+	return m
+}
+
+// Request counts one inbound request.
+func (m *Metrics) Request(source, typ string, status int) {
+	m.requests.WithLabelValues(source, typ, statusLabel(status)).Inc()
+}
+
+// SignatureFailure counts one refused signature.
+func (m *Metrics) SignatureFailure(source string) { m.signatureFail.WithLabelValues(source).Inc() }
+
+// Duplicate counts one duplicate event.
+func (m *Metrics) Duplicate(source, typ string) { m.duplicates.WithLabelValues(source, typ).Inc() }
+
+// Delivered counts one delivery attempt (dispatch.Observer).
+func (m *Metrics) Delivered(target string, v storegate.Verdict, d time.Duration) {
+	m.dispatch.WithLabelValues(target, string(v)).Inc()
+	if v != storegate.VerdictWait {
+		m.dispatchTime.WithLabelValues(target).Observe(d.Seconds())
+	}
+}
+
+// BreakerInit records a breaker's starting state, so it shows before any change.
+func (m *Metrics) BreakerInit(target string) { m.breakerState.WithLabelValues(target).Set(0) }
+
+// BreakerChanged records a transition (adapters.BreakerObserver).
+func (m *Metrics) BreakerChanged(target, _, to string) {
+	v := 0.0
+	switch to {
+	case "half-open":
+		v = 1
+	case "open":
+		v = 2
+	}
+	m.breakerState.WithLabelValues(target).Set(v)
+	m.breakerTrans.WithLabelValues(target, to).Inc()
+}
+
+func statusLabel(s int) string {
+	const digits = "0123456789"
+	if s < 100 || s > 999 {
+		return "other"
+	}
+	return string([]byte{digits[s/100], digits[s/10%10], digits[s%10]})
+}
+
+// depthCollector asks the store for the outbox's depth at scrape time.
+type depthCollector struct{ depth DepthFunc }
+
+var depthDesc = prometheus.NewDesc("storegate_outbox_commands", "Outbox commands by state (pending, done, dead, discarded).", []string{"state"}, nil)
+
+func (d *depthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- depthDesc }
+
+func (d *depthCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	counts, err := d.depth(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(depthDesc, err)
+		return
+	}
+	for _, s := range []storegate.State{storegate.StatePending, storegate.StateDone, storegate.StateDead, storegate.StateDiscarded} {
+		ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(counts[s]), string(s))
+	}
+}

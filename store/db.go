@@ -1,0 +1,256 @@
+// Package store keeps storegate's durable state: the inbox of accepted
+// events, the outbox of commands owed to targets, transaction links, and the
+// embedded ledger's tables. One implementation speaks two SQL dialects, SQLite
+// (embedded, the default) and PostgreSQL (several replicas), and every write
+// goes through a group committer so concurrent requests share one commit.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver (pure Go, no cgo)
+)
+
+// Dialect is the SQL flavour behind a DB.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// Config opens a DB.
+type Config struct {
+	// DSN chooses the database: "sqlite:PATH" (a file, created with its
+	// folder if missing), "sqlite::memory:" for tests, or a PostgreSQL URL
+	// "postgres://user@host:5432/db". Required.
+	DSN string
+	// BatchMax caps how many writes share one commit. Default 256.
+	BatchMax int
+	// Writers is the number of concurrent committers. SQLite allows one
+	// writer, so it is always 1 there. Default 4 for PostgreSQL.
+	Writers int
+	// ReadConns caps the read pool. Default 8.
+	ReadConns int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.BatchMax <= 0 {
+		c.BatchMax = 256
+	}
+	if c.Writers <= 0 {
+		c.Writers = 4
+	}
+	if c.ReadConns <= 0 {
+		c.ReadConns = 8
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// DB is storegate's store. It is safe for concurrent use.
+type DB struct {
+	dialect Dialect
+	write   *sql.DB
+	read    *sql.DB
+	now     func() time.Time
+	jobs    chan *job
+	batch   int
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	closed  sync.Once
+}
+
+// Open connects, applies pending migrations and starts the committers.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	cfg.setDefaults()
+	dialect, write, read, err := connect(cfg)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{dialect: dialect, write: write, read: read, now: cfg.Now,
+		jobs: make(chan *job, 4*cfg.BatchMax), batch: cfg.BatchMax, stop: make(chan struct{})}
+	if err := db.migrate(ctx); err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	writers := cfg.Writers
+	if dialect == SQLite {
+		writers = 1
+	}
+	for range writers {
+		db.wg.Add(1)
+		go db.commitLoop()
+	}
+	return db, nil
+}
+
+func connect(cfg Config) (Dialect, *sql.DB, *sql.DB, error) {
+	switch {
+	case strings.HasPrefix(cfg.DSN, "postgres://"), strings.HasPrefix(cfg.DSN, "postgresql://"):
+		db, err := sql.Open("pgx", cfg.DSN)
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("open postgres: %w", err)
+		}
+		db.SetMaxOpenConns(cfg.Writers + cfg.ReadConns)
+		db.SetMaxIdleConns(cfg.Writers + cfg.ReadConns)
+		return Postgres, db, db, nil
+	case strings.HasPrefix(cfg.DSN, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(cfg.DSN, "sqlite:"), "//")
+		if path == "" {
+			return "", nil, nil, errors.New("sqlite DSN names no file")
+		}
+		memory := path == ":memory:"
+		if memory {
+			// A named shared-cache memory database, so the write and read
+			// pools see the same data.
+			path = fmt.Sprintf("file:mem%d?mode=memory&cache=shared", time.Now().UnixNano())
+		} else {
+			if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+				return "", nil, nil, fmt.Errorf("create store folder: %w", err)
+			}
+			path = "file:" + path + "?"
+		}
+		// WAL lets readers run beside the writer; synchronous=FULL makes every
+		// commit survive power loss, and the group committer pays for it once
+		// per batch instead of once per request.
+		pragmas := "&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
+		if !memory {
+			pragmas += "&_pragma=journal_mode(WAL)"
+		}
+		write, err := sql.Open("sqlite", path+pragmas+"&_txlock=immediate")
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		write.SetMaxOpenConns(1) // SQLite has one writer; serialise in Go, not on a lock
+		read, err := sql.Open("sqlite", path+pragmas)
+		if err != nil {
+			write.Close()
+			return "", nil, nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		read.SetMaxOpenConns(cfg.ReadConns)
+		if memory {
+			// Keep the memory database alive for the life of the DB.
+			write.SetConnMaxIdleTime(0)
+			write.SetMaxIdleConns(1)
+		}
+		return SQLite, write, read, nil
+	default:
+		return "", nil, nil, fmt.Errorf("unsupported store DSN %q: want sqlite:PATH or postgres://...", redactDSN(cfg.DSN))
+	}
+}
+
+// redactDSN drops anything after a scheme that could hold a password.
+func redactDSN(dsn string) string {
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		return dsn[:i] + "://..."
+	}
+	if len(dsn) > 12 {
+		return dsn[:12] + "..."
+	}
+	return dsn
+}
+
+// Dialect reports the SQL flavour.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// Now is the store's clock.
+func (db *DB) Now() time.Time { return db.now() }
+
+// Ping checks that the database answers, for /readyz.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return err
+	}
+	return db.write.PingContext(ctx)
+}
+
+// Close stops the committers after the queued writes and closes the pools.
+func (db *DB) Close() error {
+	var err error
+	db.closed.Do(func() {
+		close(db.stop)
+		db.wg.Wait()
+		err = errors.Join(db.write.Close(), db.read.Close())
+	})
+	return err
+}
+
+// Query runs a read-only query on the read pool. Placeholders are "?".
+func (db *DB) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return db.read.QueryContext(ctx, db.rebind(query), args...)
+}
+
+// QueryRow runs a read-only single-row query on the read pool.
+func (db *DB) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return db.read.QueryRowContext(ctx, db.rebind(query), args...)
+}
+
+// rebind turns "?" placeholders into PostgreSQL's "$n".
+func (db *DB) rebind(q string) string {
+	if db.dialect != Postgres || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Tx is one write, run inside a shared batch transaction. Its methods take
+// "?" placeholders in both dialects.
+type Tx struct {
+	tx  *sql.Tx
+	db  *DB
+	now time.Time
+}
+
+// Now is the time the batch started: every row a batch writes gets one time.
+func (t *Tx) Now() time.Time { return t.now }
+
+// Dialect reports the SQL flavour, for the few statements that differ.
+func (t *Tx) Dialect() Dialect { return t.db.dialect }
+
+// ForUpdate is " FOR UPDATE" on PostgreSQL, where concurrent writers must lock
+// the rows they read, and "" on SQLite, whose single writer needs no lock.
+func (t *Tx) ForUpdate() string {
+	if t.db.dialect == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, t.db.rebind(query), args...)
+}
+
+func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.db.rebind(query), args...)
+}
+
+func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.db.rebind(query), args...)
+}

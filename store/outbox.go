@@ -1,0 +1,227 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"storegate"
+)
+
+// ErrLeaseLost means a completion came from a worker whose lease had expired
+// and been taken by another: the other worker's result stands.
+var ErrLeaseLost = errors.New("store: lease lost")
+
+// ErrNotFound means no row matched.
+var ErrNotFound = errors.New("store: not found")
+
+// Claimed is a command leased to one worker.
+type Claimed struct {
+	Command  storegate.Command
+	Attempts int // attempts spent before this one
+}
+
+// Claim leases up to n due commands to owner until now+lease. A command whose
+// lease expired (its worker died) is due again, so a crash between claim and
+// completion loses nothing; the target's idempotency by transaction id makes
+// the second delivery harmless.
+func (db *DB) Claim(ctx context.Context, owner string, n int, lease time.Duration) ([]Claimed, error) {
+	var out []Claimed
+	err := db.Write(ctx, func(ctx context.Context, tx *Tx) error {
+		out = out[:0]
+		now := tx.Now()
+		skipLocked := ""
+		if tx.Dialect() == Postgres {
+			skipLocked = " FOR UPDATE SKIP LOCKED"
+		}
+		rows, err := tx.Query(ctx, `UPDATE outbox SET lease_owner = ?, lease_until = ?
+			WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_at <= ? AND lease_until <= ?
+				ORDER BY next_at LIMIT ?`+skipLocked+`)
+			RETURNING command, attempts`,
+			owner, now.Add(lease).UnixMicro(), now.UnixMicro(), now.UnixMicro(), n)
+		if err != nil {
+			return fmt.Errorf("claim: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var payload string
+			var c Claimed
+			if err := rows.Scan(&payload, &c.Attempts); err != nil {
+				return err
+			}
+			if err := json.Unmarshal([]byte(payload), &c.Command); err != nil {
+				return fmt.Errorf("decode command: %w", err)
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	// Oldest first, so a fulfilment runs before the revoke that follows it.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Command.CreatedAt.Before(out[j].Command.CreatedAt) })
+	return out, err
+}
+
+// Completion records the end of one delivery attempt.
+type Completion struct {
+	ID    string
+	Owner string
+	// State is pending (try again at NextAt), done or dead.
+	State  storegate.State
+	NextAt time.Time
+	// Attempt is the attempt's number (1-based) when it was spent; 0 when the
+	// command was not attempted (breaker open) and nothing is recorded.
+	Attempt   int
+	Outcome   storegate.Outcome
+	StartedAt time.Time
+	Duration  time.Duration
+}
+
+// Complete records an attempt's outcome if owner still holds the lease.
+func (db *DB) Complete(ctx context.Context, c Completion) error {
+	return db.Write(ctx, func(ctx context.Context, tx *Tx) error {
+		spent := 0
+		if c.Attempt > 0 {
+			spent = 1
+		}
+		next := c.NextAt
+		if next.IsZero() {
+			next = tx.Now()
+		}
+		lastErr := ""
+		if c.Outcome.Verdict != storegate.VerdictDone {
+			lastErr = describe(c.Outcome)
+		}
+		res, err := tx.Exec(ctx, `UPDATE outbox SET state = ?, next_at = ?, attempts = attempts + ?,
+			lease_owner = '', lease_until = 0, last_error = ?, updated_at = ?
+			WHERE id = ? AND lease_owner = ?`,
+			string(c.State), next.UnixMicro(), spent, lastErr, tx.Now().UnixMicro(), c.ID, c.Owner)
+		if err != nil {
+			return fmt.Errorf("complete %s: %w", c.ID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrLeaseLost
+		}
+		if spent == 0 {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO attempts (command_id, n, verdict, http_status, code, message, started_at, duration_us)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.ID, c.Attempt, string(c.Outcome.Verdict), c.Outcome.HTTPStatus, c.Outcome.Code, truncate(c.Outcome.Message, 1000),
+			c.StartedAt.UnixMicro(), c.Duration.Microseconds())
+		return err
+	})
+}
+
+func describe(o storegate.Outcome) string {
+	s := string(o.Verdict)
+	if o.HTTPStatus != 0 {
+		s += fmt.Sprintf(" http=%d", o.HTTPStatus)
+	}
+	if o.Code != "" {
+		s += " code=" + o.Code
+	}
+	if o.Message != "" {
+		s += ": " + o.Message
+	}
+	return truncate(s, 1000)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// CommandInfo is a command with its delivery state.
+type CommandInfo struct {
+	Command   storegate.Command `json:"command"`
+	State     storegate.State   `json:"state"`
+	Attempts  int               `json:"attempts"`
+	NextAt    time.Time         `json:"next_at"`
+	LastError string            `json:"last_error,omitempty"`
+	EventID   int64             `json:"event_id"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+const commandColumns = `command, state, attempts, next_at, last_error, event_id, updated_at`
+
+func scanCommand(scan func(...any) error) (CommandInfo, error) {
+	var ci CommandInfo
+	var payload string
+	var next, updated int64
+	if err := scan(&payload, &ci.State, &ci.Attempts, &next, &ci.LastError, &ci.EventID, &updated); err != nil {
+		return ci, err
+	}
+	if err := json.Unmarshal([]byte(payload), &ci.Command); err != nil {
+		return ci, fmt.Errorf("decode command: %w", err)
+	}
+	ci.NextAt, ci.UpdatedAt = time.UnixMicro(next).UTC(), time.UnixMicro(updated).UTC()
+	return ci, nil
+}
+
+// Command returns one command by its transaction id.
+func (db *DB) Command(ctx context.Context, id string) (CommandInfo, error) {
+	ci, err := scanCommand(db.QueryRow(ctx, `SELECT `+commandColumns+` FROM outbox WHERE id = ?`, id).Scan)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ci, ErrNotFound
+	}
+	return ci, err
+}
+
+// Depth counts commands by state, for /metrics.
+func (db *DB) Depth(ctx context.Context) (map[storegate.State]int, error) {
+	rows, err := db.Query(ctx, `SELECT state, COUNT(*) FROM outbox GROUP BY state`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[storegate.State]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, err
+		}
+		out[storegate.State(s)] = n
+	}
+	return out, rows.Err()
+}
+
+// Attempt is one recorded delivery attempt.
+type Attempt struct {
+	N          int               `json:"n"`
+	Verdict    storegate.Verdict `json:"verdict"`
+	HTTPStatus int               `json:"http_status,omitempty"`
+	Code       string            `json:"code,omitempty"`
+	Message    string            `json:"message,omitempty"`
+	StartedAt  time.Time         `json:"started_at"`
+	Duration   time.Duration     `json:"duration_ns"`
+}
+
+// Attempts lists a command's attempts, first first.
+func (db *DB) Attempts(ctx context.Context, commandID string) ([]Attempt, error) {
+	rows, err := db.Query(ctx, `SELECT n, verdict, http_status, code, message, started_at, duration_us
+		FROM attempts WHERE command_id = ? ORDER BY n, id`, commandID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Attempt
+	for rows.Next() {
+		var a Attempt
+		var started, dur int64
+		if err := rows.Scan(&a.N, &a.Verdict, &a.HTTPStatus, &a.Code, &a.Message, &started, &dur); err != nil {
+			return nil, err
+		}
+		a.StartedAt, a.Duration = time.UnixMicro(started).UTC(), time.Duration(dur)*time.Microsecond
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}

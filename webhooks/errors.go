@@ -1,0 +1,86 @@
+package webhooks
+
+import (
+	"errors"
+
+	"github.com/gofiber/fiber/v2"
+
+	"storegate"
+)
+
+// statusOf is the one mapping from the error vocabulary to HTTP. Xsolla
+// refunds the player on 400, 401, 402, 403, 404, 409, 415 and 422 when
+// automatic refunds are on, so those answer only permanent rejects; anything
+// the gateway cannot take responsibility for is a 5xx so the sender retries.
+var statusOf = map[storegate.Code]int{
+	storegate.CodeInvalidParameter:  fiber.StatusBadRequest,
+	storegate.CodeInvalidSignature:  fiber.StatusUnauthorized,
+	storegate.CodeInvalidUser:       fiber.StatusBadRequest,
+	storegate.CodeInvalidClientIP:   fiber.StatusForbidden,
+	storegate.CodeIncorrectAmount:   fiber.StatusUnprocessableEntity,
+	storegate.CodeUnauthorized:      fiber.StatusUnauthorized,
+	storegate.CodeForbidden:         fiber.StatusForbidden,
+	storegate.CodeNotFound:          fiber.StatusNotFound,
+	storegate.CodeConflict:          fiber.StatusConflict,
+	storegate.CodeTooLarge:          fiber.StatusRequestEntityTooLarge,
+	storegate.CodeUnsupportedMedia:  fiber.StatusUnsupportedMediaType,
+	storegate.CodeInsufficientFunds: fiber.StatusConflict,
+	storegate.CodeUnavailable:       fiber.StatusServiceUnavailable,
+	storegate.CodeInternal:          fiber.StatusInternalServerError,
+}
+
+// fiberCodes maps Fiber's own errors (unknown route, body over the limit) to
+// the vocabulary.
+var fiberCodes = map[int]storegate.Code{
+	fiber.StatusNotFound:              storegate.CodeNotFound,
+	fiber.StatusMethodNotAllowed:      storegate.CodeNotFound,
+	fiber.StatusRequestEntityTooLarge: storegate.CodeTooLarge,
+	fiber.StatusBadRequest:            storegate.CodeInvalidParameter,
+	fiber.StatusUnsupportedMediaType:  storegate.CodeUnsupportedMedia,
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    storegate.Code `json:"code"`
+	Message string         `json:"message"`
+	Fields  []string       `json:"fields,omitempty"`
+}
+
+// errorHandler replaces Fiber's default, which would echo internal error
+// text to the caller. It writes {"error":{"code","message","fields"}} and logs
+// internal causes with the request id; the caller never sees them.
+func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
+	var e *storegate.Error
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &e):
+	case errors.As(err, &fe):
+		code, ok := fiberCodes[fe.Code]
+		if !ok {
+			code = storegate.CodeInternal
+		}
+		msg := fe.Message
+		switch code {
+		case storegate.CodeTooLarge:
+			msg = "request body is larger than this route accepts"
+		case storegate.CodeNotFound:
+			msg = "no such route"
+		case storegate.CodeInternal:
+			msg = "internal error"
+		}
+		e = &storegate.Error{Code: code, Message: msg}
+	default:
+		e = storegate.Internal(err)
+	}
+	status, ok := statusOf[e.Code]
+	if !ok {
+		status = fiber.StatusInternalServerError
+	}
+	if status >= 500 {
+		s.log.Error("request failed", "request_id", requestID(c), "path", c.Route().Path, "code", e.Code, "err", e.Err)
+	}
+	return c.Status(status).JSON(errorBody{Error: errorDetail{Code: e.Code, Message: e.Message, Fields: e.Fields}})
+}

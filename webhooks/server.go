@@ -1,0 +1,284 @@
+// Package webhooks is all of storegate's Fiber code: the routes senders,
+// support staff and operators call, one error handler, and the middleware
+// that gives every request an id, a log line and a metric. Handlers reach the
+// store, the ledger and the targets only through the small interfaces below.
+package webhooks
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/go-playground/validator/v10"
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"storegate"
+	"storegate/ledger"
+	"storegate/mapping"
+	"storegate/metrics"
+	"storegate/schemas"
+)
+
+// Inbox stores accepted events with the commands they owe, exactly once.
+type Inbox interface {
+	Accept(ctx context.Context, ev storegate.Event, cmds []storegate.Command, answer storegate.Answer) (stored storegate.Answer, duplicate bool, err error)
+	Link(ctx context.Context, source, orderID, transactionID string, answer []byte) ([]byte, error)
+}
+
+// Users answers whether a player exists, for one target.
+type Users interface {
+	UserExists(ctx context.Context, playerID string) (bool, error)
+}
+
+// Attributes is implemented by targets that can describe a player to Xsolla
+// (user_validation's optional user_attributes answer).
+type Attributes interface {
+	UserAttributes(ctx context.Context, playerID string) (map[string]any, error)
+}
+
+// Economy is the embedded ledger as support staff read it.
+type Economy interface {
+	Wallets(ctx context.Context, playerID string) ([]ledger.Wallet, error)
+	Entitlements(ctx context.Context, playerID string, all bool) ([]ledger.Entitlement, error)
+}
+
+// Pinger reports whether the store answers, for /readyz.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Config is the HTTP surface's configuration. Zero fields take the defaults.
+type Config struct {
+	// BodyLimit caps every request body in bytes; a source may set a lower
+	// limit of its own. Default 65536.
+	BodyLimit int
+	// AdminTokens are the bearer tokens accepted on /admin routes. With none,
+	// every admin request is refused.
+	AdminTokens []string
+	// TrustedProxies are the addresses of load balancers whose
+	// X-Forwarded-For header is believed. Default none: the peer address is
+	// the client.
+	TrustedProxies []netip.Prefix
+	// UserDeadline bounds a synchronous question to a target (does this user
+	// exist?). Xsolla wants answers within 3 s. Default 2s.
+	UserDeadline time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// XsollaSource is one configured Xsolla project.
+type XsollaSource struct {
+	Name string
+	// Verifier checks the Authorization: Signature header.
+	Verifier interface {
+		Verify(header func(string) string, body []byte) error
+	}
+	// Target receives the source's commands and user checks.
+	Target string
+	// GrantOn is order_paid (default) or payment; see mapping.XsollaSource.
+	GrantOn string
+	// AllowIPs limits callers; empty allows any address.
+	AllowIPs []netip.Prefix
+	// BodyLimit caps the body in bytes; 0 uses Config.BodyLimit.
+	BodyLimit int
+	// LinkParameters are returned as custom_parameters when Xsolla links a
+	// transaction (create_external_transaction). Optional.
+	LinkParameters map[string]any
+}
+
+// Deps are what the server talks to.
+type Deps struct {
+	Inbox   Inbox
+	Users   map[string]Users // by target name
+	Economy Economy
+	Ready   Pinger
+	Catalog *mapping.Catalog
+	Schemas *schemas.Set
+	Metrics *metrics.Metrics
+	Log     *slog.Logger
+	// Notify is called after commands were committed, to wake the dispatcher.
+	Notify func()
+	Xsolla []XsollaSource
+}
+
+// Server is storegate's HTTP surface.
+type Server struct {
+	cfg      Config
+	deps     Deps
+	log      *slog.Logger
+	validate *validator.Validate
+	xsolla   map[string]*XsollaSource
+	admin    [][32]byte // sha256 of each admin token
+}
+
+// New builds the Fiber app with every route.
+func New(cfg Config, deps Deps) *fiber.App {
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = 64 << 10
+	}
+	if cfg.UserDeadline <= 0 {
+		cfg.UserDeadline = 2 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	if deps.Notify == nil {
+		deps.Notify = func() {}
+	}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Log,
+		validate: validator.New(validator.WithRequiredStructEnabled()),
+		xsolla:   map[string]*XsollaSource{}}
+	limit := cfg.BodyLimit
+	for i := range deps.Xsolla {
+		src := &deps.Xsolla[i]
+		if src.BodyLimit <= 0 || src.BodyLimit > cfg.BodyLimit {
+			src.BodyLimit = cfg.BodyLimit
+		}
+		s.xsolla[src.Name] = src
+	}
+	s.admin = hashTokens(cfg.AdminTokens)
+
+	app := fiber.New(fiber.Config{
+		AppName:               "storegate",
+		BodyLimit:             limit,
+		ErrorHandler:          s.errorHandler,
+		DisableStartupMessage: true,
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          10 * time.Second,
+		IdleTimeout:           60 * time.Second,
+	})
+	app.Use(s.observe)
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	app.Get("/readyz", s.handleReady)
+	if deps.Metrics != nil {
+		app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(deps.Metrics.Registry, promhttp.HandlerOpts{})))
+	}
+	app.Post("/webhooks/xsolla/:source", s.handleXsolla)
+
+	admin := app.Group("/admin", s.requireAdmin)
+	admin.Get("/v1/players/:playerId/wallets", s.handleWallets)
+	admin.Get("/v1/players/:playerId/entitlements", s.handleEntitlements)
+	return app
+}
+
+// observe gives the request an id, turns a handler's error into its answer
+// here (so the log line and metric see the final status), and logs one line.
+func (s *Server) observe(c *fiber.Ctx) error {
+	start := s.cfg.Now()
+	id := c.Get(fiber.HeaderXRequestID)
+	if !saneID(id) {
+		var b [8]byte
+		rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	c.Locals(localRequestID, id)
+	c.Set(fiber.HeaderXRequestID, id)
+	if err := c.Next(); err != nil {
+		if err := s.errorHandler(c, err); err != nil {
+			return err
+		}
+	}
+	status := c.Response().StatusCode()
+	source, _ := c.Locals(localSource).(string)
+	typ, _ := c.Locals(localType).(string)
+	if source != "" && s.deps.Metrics != nil {
+		s.deps.Metrics.Request(source, typ, status)
+	}
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	s.log.Log(c.UserContext(), level, "request", "request_id", id, "method", c.Method(), "route", c.Route().Path,
+		"source", source, "type", typ, "status", status, "duration_ms", float64(s.cfg.Now().Sub(start).Microseconds())/1000)
+	return nil
+}
+
+const (
+	localRequestID = "request_id"
+	localSource    = "source"
+	localType      = "type"
+)
+
+func requestID(c *fiber.Ctx) string {
+	id, _ := c.Locals(localRequestID).(string)
+	return id
+}
+
+// saneID accepts a caller's request id only if it is short and plain, so it
+// cannot inject anything into logs.
+func saneID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) handleReady(c *fiber.Ctx) error {
+	if s.deps.Ready == nil {
+		return c.JSON(fiber.Map{"status": "ready"})
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), time.Second)
+	defer cancel()
+	if err := s.deps.Ready.Ping(ctx); err != nil {
+		s.log.Error("readiness check failed", "err", err)
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "store unreachable"})
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+// clientIP is the caller's address: the peer, or, when the peer is a trusted
+// proxy, the right-most X-Forwarded-For address that is not a trusted proxy.
+func (s *Server) clientIP(c *fiber.Ctx) netip.Addr {
+	peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
+	peer = peer.Unmap()
+	if !s.trusted(peer) {
+		return peer
+	}
+	hops := strings.Split(c.Get(fiber.HeaderXForwardedFor), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		addr, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return peer // a garbled header is not evidence of anything
+		}
+		addr = addr.Unmap()
+		if !s.trusted(addr) {
+			return addr
+		}
+	}
+	return peer
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func allowed(list []netip.Prefix, a netip.Addr) bool {
+	if len(list) == 0 {
+		return true
+	}
+	for _, p := range list {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,270 @@
+package webhooks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"storegate"
+	"storegate/mapping"
+	"storegate/signing"
+)
+
+// handleXsolla is POST /webhooks/xsolla/:source. The checks run in this
+// order, each refusing with nothing stored: source, caller address, body size,
+// signature over the raw bytes, content type, JSON, schema of the type.
+func (s *Server) handleXsolla(c *fiber.Ctx) error {
+	src := s.xsolla[c.Params("source")]
+	if src == nil {
+		return storegate.Errorf(storegate.CodeNotFound, "unknown source")
+	}
+	c.Locals(localSource, src.Name)
+	if !allowed(src.AllowIPs, s.clientIP(c)) {
+		return storegate.Errorf(storegate.CodeInvalidClientIP, "caller address is not allowed for this source")
+	}
+	if len(c.BodyRaw()) > src.BodyLimit {
+		return storegate.Errorf(storegate.CodeTooLarge, "request body is larger than %d bytes", src.BodyLimit)
+	}
+	// Fiber reuses the request buffer after the handler returns; the body is
+	// stored, so it is copied once here.
+	body := bytes.Clone(c.BodyRaw())
+	if err := src.Verifier.Verify(header(c), body); err != nil {
+		if s.deps.Metrics != nil {
+			s.deps.Metrics.SignatureFailure(src.Name)
+		}
+		msg := "signature does not match the body"
+		if errors.Is(err, signing.ErrMissingSignature) {
+			msg = "Authorization: Signature header is missing"
+		} else if errors.Is(err, signing.ErrMalformedSignature) {
+			msg = "Authorization header is not 'Signature <40 lowercase hex>'"
+		}
+		return storegate.Errorf(storegate.CodeInvalidSignature, "%s", msg)
+	}
+	if !isJSON(c.Get(fiber.HeaderContentType)) {
+		return storegate.Errorf(storegate.CodeUnsupportedMedia, "Content-Type must be application/json")
+	}
+	if err := s.deps.Schemas.Validate("xsolla/notification", body); err != nil {
+		return err
+	}
+	var n mapping.XsollaNotification
+	if err := json.Unmarshal(body, &n); err != nil {
+		return storegate.FieldError("body does not decode: "+jsonProblem(err), jsonField(err))
+	}
+	typ := n.NotificationType
+	schema := "xsolla/" + typ
+	switch {
+	case s.deps.Schemas.Has(schema) && typ != "notification":
+		c.Locals(localType, typ)
+		if err := s.deps.Schemas.Validate(schema, body); err != nil {
+			return err
+		}
+	case slices.Contains(mapping.XsollaAcknowledged, typ):
+		c.Locals(localType, typ)
+	default:
+		c.Locals(localType, "unknown")
+		return storegate.FieldError("unknown notification_type "+strconv.Quote(typ), "notification_type")
+	}
+	if err := s.validate.Struct(&n); err != nil {
+		return storegate.FieldError("payload is incomplete: "+err.Error(), "")
+	}
+
+	switch typ {
+	case mapping.XsollaUserValidation:
+		return s.xsollaUserValidation(c, src, n.User.ID)
+	case mapping.XsollaUserSearch:
+		return s.xsollaUserSearch(c, src, n.User.PublicID)
+	case mapping.XsollaLink:
+		return s.xsollaLink(c, src, &n)
+	}
+	plan, err := mapping.Xsolla(mapping.XsollaSource{Name: src.Name, Target: src.Target, GrantOn: src.GrantOn},
+		&n, s.deps.Catalog, body, s.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if grants(plan.Commands) {
+		// A definite "no such player" is a permanent reject; a target that
+		// cannot answer in time does not stop a paid order from being queued:
+		// the grant will wait for the target like any other command.
+		exists, err := s.userExists(c.UserContext(), src.Target, plan.PlayerID)
+		if err == nil && !exists {
+			return &storegate.Error{Code: storegate.CodeInvalidUser, Message: "no such player", Fields: []string{playerField(&n)}}
+		}
+		if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+			s.log.Warn("user check unavailable; queuing the order anyway", "request_id", requestID(c), "source", src.Name, "err", err)
+		}
+	}
+	ev := storegate.Event{Source: src.Name, Type: typ, Key: plan.Key, PlayerID: plan.PlayerID, OrderRef: plan.OrderRef,
+		Body: body, ReceivedAt: s.cfg.Now()}
+	stored, dup, err := s.deps.Inbox.Accept(c.UserContext(), ev, plan.Commands, storegate.Answer{Status: fiber.StatusNoContent})
+	if err != nil {
+		// Not committed, or not known to be: the sender must retry. Never 2xx.
+		return storegate.Unavailable(err)
+	}
+	if dup && s.deps.Metrics != nil {
+		s.deps.Metrics.Duplicate(src.Name, typ)
+	}
+	if !dup && len(plan.Commands) > 0 {
+		s.deps.Notify()
+	}
+	return answer(c, stored)
+}
+
+func grants(cmds []storegate.Command) bool {
+	for _, c := range cmds {
+		if c.Kind == storegate.KindFulfill {
+			return true
+		}
+	}
+	return false
+}
+
+func playerField(n *mapping.XsollaNotification) string {
+	if n.Order != nil {
+		return "user.external_id"
+	}
+	return "user.id"
+}
+
+func answer(c *fiber.Ctx, a storegate.Answer) error {
+	if len(a.Body) == 0 {
+		return c.SendStatus(a.Status)
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Status(a.Status).Send(a.Body)
+}
+
+// userExists asks the source's target within the deadline.
+func (s *Server) userExists(ctx context.Context, target, playerID string) (bool, error) {
+	u := s.deps.Users[target]
+	if u == nil {
+		return false, errors.ErrUnsupported
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.UserDeadline)
+	defer cancel()
+	return u.UserExists(ctx, playerID)
+}
+
+func (s *Server) xsollaUserValidation(c *fiber.Ctx, src *XsollaSource, playerID string) error {
+	exists, err := s.userExists(c.UserContext(), src.Target, playerID)
+	if err != nil {
+		// Unsure is not "invalid": answering INVALID_USER would fail a real
+		// player's payment. Xsolla retries a 5xx.
+		return storegate.Unavailable(err)
+	}
+	if !exists {
+		return &storegate.Error{Code: storegate.CodeInvalidUser, Message: "no such player", Fields: []string{"user.id"}}
+	}
+	attrs, ok := s.deps.Users[src.Target].(Attributes)
+	if !ok {
+		return c.SendStatus(fiber.StatusNoContent)
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.UserDeadline)
+	defer cancel()
+	a, err := attrs.UserAttributes(ctx, playerID)
+	if err != nil {
+		return storegate.Unavailable(err)
+	}
+	if len(a) == 0 {
+		return c.SendStatus(fiber.StatusNoContent)
+	}
+	return s.sendChecked(c, fiber.StatusOK, "answers/xsolla_user_attributes", fiber.Map{"user_attributes": a})
+}
+
+func (s *Server) xsollaUserSearch(c *fiber.Ctx, src *XsollaSource, publicID string) error {
+	// The embedded ledger knows players by one id, so public_id is that id.
+	exists, err := s.userExists(c.UserContext(), src.Target, publicID)
+	if err != nil {
+		return storegate.Unavailable(err)
+	}
+	if !exists {
+		return &storegate.Error{Code: storegate.CodeInvalidUser, Message: "no such player", Fields: []string{"user.public_id"}}
+	}
+	return s.sendChecked(c, fiber.StatusOK, "answers/xsolla_user_search",
+		fiber.Map{"user": fiber.Map{"id": publicID, "public_id": publicID}})
+}
+
+// xsollaLink answers transaction-ID linking. Our transaction id for an order
+// is the id its fulfilment will carry, so Xsolla's records, the ledger and AGS
+// all show one id; the first answer for an order is stored and repeated.
+func (s *Server) xsollaLink(c *fiber.Ctx, src *XsollaSource, n *mapping.XsollaNotification) error {
+	ans := fiber.Map{"id": mapping.XsollaFulfillID(src.Name, n.OrderID)}
+	if len(src.LinkParameters) > 0 {
+		ans["custom_parameters"] = src.LinkParameters
+	}
+	body, err := s.checked("answers/xsolla_transaction_info", ans)
+	if err != nil {
+		return err
+	}
+	stored, err := s.deps.Inbox.Link(c.UserContext(), src.Name, strconv.FormatInt(n.OrderID, 10), ans["id"].(string), body)
+	if err != nil {
+		return storegate.Unavailable(err)
+	}
+	return answer(c, storegate.Answer{Status: fiber.StatusOK, Body: stored})
+}
+
+// checked encodes an answer and validates it against its schema: an answer
+// that would fail its schema is never sent.
+func (s *Server) checked(schema string, v any) ([]byte, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, storegate.Internal(err)
+	}
+	if err := s.deps.Schemas.Validate(schema, body); err != nil {
+		return nil, storegate.Internal(errors.New("answer fails its own schema " + schema + ": " + err.Error()))
+	}
+	return body, nil
+}
+
+func (s *Server) sendChecked(c *fiber.Ctx, status int, schema string, v any) error {
+	body, err := s.checked(schema, v)
+	if err != nil {
+		return err
+	}
+	return answer(c, storegate.Answer{Status: status, Body: body})
+}
+
+func isJSON(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.EqualFold(strings.TrimSpace(mt), fiber.MIMEApplicationJSON)
+}
+
+// jsonProblem describes a decoding error without echoing the body.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return te.Field + " should be " + te.Type.String()
+	}
+	return "malformed JSON"
+}
+
+func jsonField(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return te.Field
+	}
+	return ""
+}
+
+// header adapts Fiber's header lookup to the signing package's.
+func header(c *fiber.Ctx) func(string) string {
+	return func(name string) string { return c.Get(name) }
+}
+
+// XsollaRanges are the addresses Xsolla sends webhooks from, as its PHP SDK
+// listed them on 2025-10-31 (four /24 ranges and five single GCP addresses).
+// They are the default allowlist of an Xsolla source.
+func XsollaRanges() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range []string{"185.30.20.0/24", "185.30.21.0/24", "185.30.22.0/24", "185.30.23.0/24",
+		"34.102.38.178/32", "34.94.43.207/32", "35.236.73.234/32", "34.94.69.44/32", "34.102.22.197/32"} {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}
