@@ -81,9 +81,12 @@ func (s *Set) Validate(name string, doc []byte) error {
 	if res.Valid() {
 		return nil
 	}
+	// gojsonschema reports in no fixed order: sort, so answers are stable.
+	errs := res.Errors()
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Field() < errs[j].Field() })
 	var fields, msgs []string
 	seen := map[string]bool{}
-	for _, e := range res.Errors() {
+	for _, e := range errs {
 		field := e.Field()
 		if e.Type() == "required" {
 			if p, ok := e.Details()["property"].(string); ok {

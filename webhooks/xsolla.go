@@ -50,26 +50,38 @@ func (s *Server) handleXsolla(c *fiber.Ctx) error {
 	if !isJSON(c.Get(fiber.HeaderContentType)) {
 		return storegate.Errorf(storegate.CodeUnsupportedMedia, "Content-Type must be application/json")
 	}
-	if err := s.deps.Schemas.Validate("xsolla/notification", body); err != nil {
+	var peek struct {
+		Type *string `json:"notification_type"`
+	}
+	if err := json.Unmarshal(body, &peek); err != nil {
+		if jsonField(err) == "notification_type" {
+			return storegate.FieldError("notification_type must be a string", "notification_type")
+		}
+		return storegate.FieldError("body is not valid JSON")
+	}
+	if peek.Type == nil || *peek.Type == "" {
+		return storegate.FieldError("notification_type is required", "notification_type")
+	}
+	typ := *peek.Type
+	schema := "xsolla/" + typ
+	switch {
+	case typ != "notification" && s.deps.Schemas.Has(schema):
+		c.Locals(localType, typ)
+	case slices.Contains(mapping.XsollaAcknowledged, typ):
+		c.Locals(localType, typ)
+		schema = "xsolla/notification"
+	default:
+		c.Locals(localType, "unknown")
+		return storegate.FieldError("unknown notification_type "+strconv.Quote(typ), "notification_type")
+	}
+	if err := s.deps.Schemas.Validate(schema, body); err != nil {
 		return err
 	}
 	var n mapping.XsollaNotification
 	if err := json.Unmarshal(body, &n); err != nil {
+		// The schema passed, so this is a shape storegate reads more
+		// strictly than the schema states: still the sender's fault.
 		return storegate.FieldError("body does not decode: "+jsonProblem(err), jsonField(err))
-	}
-	typ := n.NotificationType
-	schema := "xsolla/" + typ
-	switch {
-	case s.deps.Schemas.Has(schema) && typ != "notification":
-		c.Locals(localType, typ)
-		if err := s.deps.Schemas.Validate(schema, body); err != nil {
-			return err
-		}
-	case slices.Contains(mapping.XsollaAcknowledged, typ):
-		c.Locals(localType, typ)
-	default:
-		c.Locals(localType, "unknown")
-		return storegate.FieldError("unknown notification_type "+strconv.Quote(typ), "notification_type")
 	}
 	if err := s.validate.Struct(&n); err != nil {
 		return storegate.FieldError("payload is incomplete: "+err.Error(), "")
