@@ -243,7 +243,9 @@ func TestXsolla_IPAllowlist(t *testing.T) {
 func TestXsolla_TrustedProxyForwardsClientIP(t *testing.T) {
 	src := xsollaSource("xs", "")
 	src.AllowIPs = webhooks.XsollaRanges()
-	trust := func(c *webhooks.Config, _ *webhooks.Deps) { c.TrustedProxies = []netip.Prefix{mustPrefix("0.0.0.0/32")} }
+	trust := func(c *webhooks.Config, _ *webhooks.Deps) {
+		c.TrustedProxies = []netip.Prefix{mustPrefix("0.0.0.0/32")}
+	}
 	g := newGateway(t, withSource(src), trust)
 	for _, tc := range []struct {
 		xff    string
