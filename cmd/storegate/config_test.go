@@ -1,0 +1,143 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+const minimal = `
+admin:
+  tokens: ["${ADMIN}"]
+sources:
+  - name: xs
+    kind: xsolla
+    secrets: ["${XS_SECRET}"]
+    target: ledger
+targets:
+  - name: ledger
+    kind: ledger
+catalog:
+  - {sku: crystals_100, type: coin, currency: CRYSTALS, amount: 100}
+`
+
+func TestParseConfig_DefaultsAndExpansion(t *testing.T) {
+	cfg, err := ParseConfig([]byte(minimal), env(map[string]string{"ADMIN": "0123456789abcdef0", "XS_SECRET": "s3cr3t: with yaml chars #"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Sources[0].Secrets[0], "s3cr3t: with yaml chars #"; got != want {
+		t.Errorf("secret = %q, want %q (expanded verbatim)", got, want)
+	}
+	for _, tc := range []struct{ name, got, want string }{
+		{"listen", cfg.Listen, "127.0.0.1:8080"},
+		{"store", cfg.Store.DSN, "sqlite:./data/storegate.db"},
+		{"grant_on", cfg.Sources[0].GrantOn, "order_paid"},
+		{"allow_ips", strings.Join(cfg.Sources[0].AllowIPs, ","), "xsolla"},
+		{"log level", cfg.LogLevel, "info"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %q, want default %q", tc.name, tc.got, tc.want)
+		}
+	}
+	if cfg.Limits.UserDeadline.D() != 2*time.Second || cfg.Limits.BodyBytes != 65536 {
+		t.Errorf("limits = %+v, want 2s and 65536", cfg.Limits)
+	}
+}
+
+func TestParseConfig_ReportsEveryProblemWithItsPath(t *testing.T) {
+	bad := `
+listen: nowhere
+admin:
+  tokens: ["short"]
+sources:
+  - name: Bad_Name
+    kind: xsolla
+    secrets: ["${MISSING_SECRET}"]
+    target: ghost
+    allow_ips: ["10.0.0.0/33"]
+    grant_on: whenever
+targets:
+  - name: ledger
+    kind: ledger
+    player_pattern: "("
+catalog:
+  - {sku: gem, type: coin}
+`
+	_, err := ParseConfig([]byte(bad), env(nil))
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	// Expansion problems are reported first, on their own.
+	if !strings.Contains(err.Error(), "sources[0].secrets[0]: environment variable MISSING_SECRET is not set") {
+		t.Fatalf("err = %v", err)
+	}
+	_, err = ParseConfig([]byte(bad), env(map[string]string{"MISSING_SECRET": "x"}))
+	for _, want := range []string{
+		`listen: "nowhere" is not host:port`,
+		"admin.tokens[0]: a token needs at least 16 characters",
+		`sources[0].name: "Bad_Name"`,
+		`sources[0].target: "ghost" is not a configured target`,
+		`sources[0].allow_ips: "10.0.0.0/33"`,
+		`sources[0].grant_on: "whenever"`,
+		"targets[0].player_pattern:",
+		"catalog[0] (gem).currency: required for type coin",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestParseConfig_RejectsUnknownKeys(t *testing.T) {
+	_, err := ParseConfig([]byte(minimal+"\nlisten_adress: 1.2.3.4:5\n"), env(map[string]string{"ADMIN": "0123456789abcdef0", "XS_SECRET": "s"}))
+	if err == nil || !strings.Contains(err.Error(), "listen_adress") {
+		t.Fatalf("err = %v, want the misspelt key named", err)
+	}
+}
+
+func TestParseConfig_ErrorsNeverShowSecrets(t *testing.T) {
+	cfg := strings.Replace(minimal, "target: ledger", "target: nowhere", 1)
+	_, err := ParseConfig([]byte(cfg), env(map[string]string{"ADMIN": "0123456789abcdef0", "XS_SECRET": "very-secret-value"}))
+	if err == nil || strings.Contains(err.Error(), "very-secret-value") {
+		t.Fatalf("err = %v, want an error without the secret", err)
+	}
+}
+
+func TestExampleConfigIsValid(t *testing.T) {
+	raw, err := os.ReadFile("../../examples/storegate.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseConfig(raw, env(map[string]string{
+		"STOREGATE_ADMIN_TOKEN": "demo-admin-token-DO-NOT-USE", "STOREGATE_XSOLLA_SECRET": "x",
+		"STOREGATE_GAME_TOKEN": "demo-game-token-DO-NOT-USE", "STOREGATE_PARTNER_SECRET": "y",
+		"STOREGATE_STORES_SECRET": "whsec_ZGVtby1zdG9yZXMtc2VjcmV0LURPLU5PVC1VU0U="}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	skus := map[string]bool{}
+	for _, s := range cfg.Catalog {
+		skus[s.SKU] = true
+	}
+	if !skus["crystals_100"] || !skus["starter_sword"] {
+		t.Fatal("the example catalog must have crystals_100 and starter_sword")
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(minimal))
+	f.Add([]byte("sources: [{name: a, secrets: ['${X}']}]"))
+	f.Add([]byte("listen: [1, {a: b}]\ncatalog: 3"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		cfg, err := ParseConfig(raw, env(map[string]string{"ADMIN": "0123456789abcdef0", "XS_SECRET": "s", "X": "y"}))
+		if err == nil && (cfg == nil || cfg.Listen == "") {
+			t.Fatal("accepted a config without filling defaults")
+		}
+	})
+}

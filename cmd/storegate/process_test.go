@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"storegate/signing"
+	"storegate/store"
+)
+
+// These tests run the real binary as a separate process, so they can kill it
+// with SIGKILL: what a 204 promised must survive that.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "storegate-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "storegate")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+const processSecret = "process-test-secret"
+
+type proc struct {
+	cmd  *exec.Cmd
+	addr string
+	logs *strings.Builder
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func writeConfig(t *testing.T, dir, addr string, dispatch bool) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`
+listen: %s
+log_level: warn
+store: {dsn: "sqlite:%s"}
+admin: {tokens: ["${T_ADMIN}"]}
+dispatch: {disabled: %v, workers: 4, lease: 3s, timeout: 1s}
+sources:
+  - {name: xs, kind: xsolla, secrets: ["${T_SECRET}"], target: ledger, allow_ips: ["127.0.0.1", "::1"]}
+targets:
+  - {name: ledger, kind: ledger, player_pattern: "^p[0-9]+$"}
+catalog:
+  - {sku: crystals_100, type: coin, currency: CRYSTALS, amount: 100}
+`, addr, filepath.Join(dir, "storegate.db"), !dispatch)
+	path := filepath.Join(dir, fmt.Sprintf("storegate-%v.yaml", dispatch))
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func start(t *testing.T, config, addr string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(binary(t), "serve", "--config", config), addr: addr, logs: &strings.Builder{}}
+	p.cmd.Env = append(os.Environ(), "T_ADMIN=process-admin-token-123", "T_SECRET="+processSecret)
+	p.cmd.Stderr = &lockedWriter{w: p.logs}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("gateway did not become ready; logs:\n%s", p.logs)
+	return nil
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+var client = &http.Client{Timeout: 10 * time.Second}
+
+func postOrder(addr string, order int, player string) (int, error) {
+	body := fmt.Sprintf(`{"notification_type":"order_paid","order":{"id":%d},"user":{"external_id":%q},"items":[{"sku":"crystals_100","quantity":1}]}`, order, player)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/webhooks/xsolla/xs", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", signing.XsollaSignature([]byte(body), processSecret))
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// sendLoad posts orders 1..n spread over 10 players, plus 50 concurrent copies
+// of order 1, and returns when every one was answered 204.
+func sendLoad(t *testing.T, addr string, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n+50)
+	sem := make(chan struct{}, 32)
+	send := func(order int) {
+		defer wg.Done()
+		sem <- struct{}{}
+		defer func() { <-sem }()
+		status, err := postOrder(addr, order, fmt.Sprintf("p%d", order%10))
+		if err == nil && status != 204 {
+			err = fmt.Errorf("order %d: status %d", order, status)
+		}
+		if err != nil {
+			errs <- err
+		}
+	}
+	for i := 1; i <= n; i++ {
+		wg.Add(1)
+		go send(i)
+	}
+	for range 50 {
+		wg.Add(1)
+		go send(1)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+type ledgerState struct {
+	events, pending, done, grants int
+	balance                       int64
+}
+
+// readState opens the database file directly (the gateway is not running).
+func readState(t *testing.T, dir string) ledgerState {
+	t.Helper()
+	db, err := store.Open(context.Background(), store.Config{DSN: "sqlite:" + filepath.Join(dir, "storegate.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	var s ledgerState
+	q := func(query string, dst any) {
+		if err := db.QueryRow(ctx, query).Scan(dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q(`SELECT COUNT(*) FROM inbox`, &s.events)
+	q(`SELECT COUNT(*) FROM outbox WHERE state = 'pending'`, &s.pending)
+	q(`SELECT COUNT(*) FROM outbox WHERE state = 'done'`, &s.done)
+	q(`SELECT COUNT(*) FROM ledger_transactions`, &s.grants)
+	q(`SELECT COALESCE(SUM(balance), 0) FROM ledger_wallets`, &s.balance)
+	return s
+}
+
+func waitDrained(t *testing.T, p *proc) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + p.addr + "/metrics")
+		if err == nil {
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(raw), `storegate_outbox_commands{state="pending"} 0`) {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("outbox did not drain; logs:\n%s", p.logs)
+}
+
+func stop(t *testing.T, p *proc) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("gateway exited with %v; logs:\n%s", err, p.logs)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("gateway did not stop on SIGTERM")
+	}
+}
+
+func TestProcess_SIGKILLAfter204LosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped with -short")
+	}
+	const orders = 300
+	for _, tc := range []struct {
+		name     string
+		dispatch bool // whether the first process delivers before it dies
+	}{
+		{"killed before any delivery", false},
+		{"killed while delivering", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			addr := freeAddr(t)
+			first := start(t, writeConfig(t, dir, addr, tc.dispatch), addr)
+			sendLoad(t, addr, orders)
+			// Every order was answered 204: kill at once, no chance to flush.
+			first.cmd.Process.Signal(syscall.SIGKILL)
+			first.cmd.Wait()
+
+			before := readState(t, dir)
+			t.Logf("at SIGKILL: %d events, %d commands pending, %d done", before.events, before.pending, before.done)
+			if before.events != orders {
+				t.Fatalf("%d events survived SIGKILL, want all %d answered 204", before.events, orders)
+			}
+			if !tc.dispatch && before.pending != orders {
+				t.Fatalf("%d pending with the dispatcher off, want %d", before.pending, orders)
+			}
+
+			second := start(t, writeConfig(t, dir, addr, true), addr)
+			waitDrained(t, second)
+			stop(t, second)
+			after := readState(t, dir)
+			if after.done != orders || after.grants != orders || after.balance != orders*100 {
+				t.Fatalf("after restart: %d done, %d grants, balance %d; want %d, %d, %d",
+					after.done, after.grants, after.balance, orders, orders, orders*100)
+			}
+		})
+	}
+}
