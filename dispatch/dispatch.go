@@ -171,6 +171,11 @@ func (d *Dispatcher) Run(ctx context.Context) {
 // claimed. Commands of one player run in order (a grant before its revoke);
 // players run concurrently.
 func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
+	// A delivery must end before the lease does, or another dispatcher may
+	// take the command over while it is still in flight. A delivery lasts
+	// up to Timeout, so none may start after this; the rest of the batch is
+	// left to its lease and claimed again when it ends.
+	lastStart := d.cfg.Now().Add(d.cfg.Lease - d.cfg.Timeout)
 	claimed, err := d.queue.Claim(ctx, d.cfg.Owner, d.cfg.Batch, d.cfg.Lease)
 	if err != nil || len(claimed) == 0 {
 		return 0, err
@@ -193,7 +198,13 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			for _, c := range g {
+			for i, c := range g {
+				if d.cfg.Now().After(lastStart) {
+					// The player's later commands wait too, keeping their order.
+					d.log.Warn("lease too short to deliver the rest of the batch; leaving it to expire",
+						"command", c.Command.ID, "left", len(g)-i)
+					return
+				}
 				d.deliver(c)
 			}
 		}()

@@ -330,12 +330,21 @@ func revokeAll(ctx context.Context, tx *store.Tx, c storegate.Command, out *Resu
 	}
 	for _, g := range grants {
 		id := g.id
-		after, err := credit(ctx, tx, entry{key: c.ID + "/" + g.key, player: c.PlayerID, currency: g.currency, platform: g.platform,
-			amount: -g.amount, reason: reason(c), txn: c.ID, source: c.Source, reverses: &id})
+		// A partial revoke of the same fulfilment may have taken some back.
+		left, err := remaining(ctx, tx, c.Reverses, c.PlayerID, g.currency, g.platform)
 		if err != nil {
 			return err
 		}
-		out.Credits = append(out.Credits, CreditResult{Currency: g.currency, Platform: g.platform, Amount: -g.amount, BalanceAfter: after})
+		amount := min(g.amount, left)
+		if amount <= 0 {
+			continue
+		}
+		after, err := credit(ctx, tx, entry{key: c.ID + "/" + g.key, player: c.PlayerID, currency: g.currency, platform: g.platform,
+			amount: -amount, reason: reason(c), txn: c.ID, source: c.Source, reverses: &id})
+		if err != nil {
+			return err
+		}
+		out.Credits = append(out.Credits, CreditResult{Currency: g.currency, Platform: g.platform, Amount: -amount, BalanceAfter: after})
 	}
 	ids, err := revokeEntitlements(ctx, tx, `transaction_id = ? AND player_id = ?`, []any{c.Reverses, c.PlayerID}, -1)
 	out.Entitlements = ids
@@ -352,12 +361,24 @@ func revokeLines(ctx context.Context, tx *store.Tx, c storegate.Command, out *Re
 			key := fmt.Sprintf("%s/%d/%d", c.ID, li, gi)
 			switch {
 			case g.Currency != "":
+				amount := g.Amount
+				if c.Reverses != "" {
+					// Never take back more of a fulfilment than it granted
+					// and earlier revokes of it left.
+					left, err := remaining(ctx, tx, c.Reverses, c.PlayerID, g.Currency, platform)
+					if err != nil {
+						return err
+					}
+					if amount = min(amount, left); amount <= 0 {
+						continue
+					}
+				}
 				after, err := credit(ctx, tx, entry{key: key, player: c.PlayerID, currency: g.Currency, platform: platform,
-					amount: -g.Amount, reason: reason(c), txn: c.ID, source: c.Source})
+					amount: -amount, reason: reason(c), txn: c.ID, source: c.Source})
 				if err != nil {
 					return err
 				}
-				out.Credits = append(out.Credits, CreditResult{Currency: g.Currency, Platform: platform, Amount: -g.Amount, BalanceAfter: after})
+				out.Credits = append(out.Credits, CreditResult{Currency: g.Currency, Platform: platform, Amount: -amount, BalanceAfter: after})
 			case g.Item != "":
 				n := g.Quantity
 				if n <= 0 || g.Type == storegate.ItemConsumable {
@@ -376,6 +397,25 @@ func revokeLines(ctx context.Context, tx *store.Tx, c storegate.Command, out *Re
 		}
 	}
 	return nil
+}
+
+// remaining is how much of currency on platform the fulfilment fulfillID
+// credited to player that no revoke of it (the running one included: begin
+// has recorded it) has taken back yet.
+func remaining(ctx context.Context, tx *store.Tx, fulfillID, player, currency string, platform storegate.Platform) (int64, error) {
+	var granted, taken int64
+	if err := tx.QueryRow(ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_entries
+		WHERE transaction_id = ? AND player_id = ? AND currency = ? AND platform = ?`,
+		fulfillID, player, currency, string(platform)).Scan(&granted); err != nil {
+		return 0, err
+	}
+	if err := tx.QueryRow(ctx, `SELECT CAST(COALESCE(SUM(-e.amount), 0) AS BIGINT) FROM ledger_entries e
+		JOIN ledger_transactions t ON t.transaction_id = e.transaction_id
+		WHERE t.kind = 'revoke' AND t.reverses = ? AND e.player_id = ? AND e.currency = ? AND e.platform = ?`,
+		fulfillID, player, currency, string(platform)).Scan(&taken); err != nil {
+		return 0, err
+	}
+	return max(granted-taken, 0), nil
 }
 
 // revokeEntitlements marks up to limit (all when negative) active
