@@ -28,6 +28,11 @@ type Outcome struct {
 	// RetryAfter, when set, is the target's own hint (Retry-After) for the
 	// next attempt; the dispatcher caps it.
 	RetryAfter time.Duration
+	// Deferred marks a retry that is about the command, not the target: the
+	// target answered properly but the command cannot take effect yet (a
+	// revoke that arrived before its grant). It never counts against the
+	// target's circuit breaker.
+	Deferred bool
 	// HTTPStatus, Code and Message describe the target's answer, for dead
 	// letter inspection. They never hold secrets.
 	HTTPStatus int

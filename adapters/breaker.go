@@ -37,7 +37,7 @@ type BreakerConfig struct {
 type BreakerObserver func(target, from, to string)
 
 // Breaker wraps a target in a gobreaker circuit breaker. Only transient
-// failures (verdict retry) count against the target; a permanent reject (a
+// failures (verdict retry, unless deferred) count against the target; a permanent reject (a
 // 4xx, a dead letter) says nothing about its health and never trips it. While
 // the breaker is open, commands are not attempted: they come back with
 // verdict wait, which spends no attempt.
@@ -87,7 +87,7 @@ func (b *Breaker) Deliver(ctx context.Context, c storegate.Command) storegate.Ou
 	var out storegate.Outcome
 	_, err := b.cb.Execute(func() (any, error) {
 		out = b.target.Deliver(ctx, c)
-		if out.Verdict == storegate.VerdictRetry {
+		if out.Verdict == storegate.VerdictRetry && !out.Deferred {
 			return nil, errTransient
 		}
 		return nil, nil

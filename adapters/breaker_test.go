@@ -297,3 +297,23 @@ func TestBreaker_UserExists(t *testing.T) {
 		t.Errorf("UserExists on a target without users: err = %v, want ErrUnsupported", err)
 	}
 }
+
+func TestBreaker_DeferredRetryNeverTrips(t *testing.T) {
+	target := deferring{}
+	b := adapters.WithBreaker("ledger", target, adapters.BreakerConfig{Failures: 2}, nil, nil)
+	for i := range 10 {
+		if got := b.Deliver(context.Background(), storegate.Command{ID: "r"}); got.Verdict != storegate.VerdictRetry {
+			t.Fatalf("call %d: verdict %s, want the target's retry (breaker must stay closed)", i, got.Verdict)
+		}
+	}
+	if b.State() != "closed" {
+		t.Fatalf("state = %s after deferred retries, want closed", b.State())
+	}
+}
+
+// deferring answers like the ledger for a revoke that arrived before its grant.
+type deferring struct{}
+
+func (deferring) Deliver(context.Context, storegate.Command) storegate.Outcome {
+	return storegate.Outcome{Verdict: storegate.VerdictRetry, Deferred: true, Code: "NOT_GRANTED_YET"}
+}

@@ -95,7 +95,7 @@ func (l *Ledger) Deliver(ctx context.Context, c storegate.Command) storegate.Out
 	case err == nil:
 		return storegate.Outcome{Verdict: storegate.VerdictDone}
 	case errors.Is(err, ErrNotGranted):
-		return storegate.Outcome{Verdict: storegate.VerdictRetry, Code: "NOT_GRANTED_YET", Message: err.Error()}
+		return storegate.Outcome{Verdict: storegate.VerdictRetry, Deferred: true, Code: "NOT_GRANTED_YET", Message: err.Error()}
 	case storegate.ErrorCode(err) == storegate.CodeInvalidParameter:
 		return storegate.Outcome{Verdict: storegate.VerdictDead, Code: string(storegate.CodeInvalidParameter), Message: err.Error()}
 	default:
@@ -206,9 +206,11 @@ func (l *Ledger) Fulfill(ctx context.Context, c storegate.Command) (Result, erro
 				}
 			}
 		}
-		l.known.Store(c.PlayerID, true)
 		return finish(ctx, tx, &out)
 	})
+	if err == nil {
+		l.known.Store(c.PlayerID, true) // only once committed
+	}
 	return out, err
 }
 

@@ -110,6 +110,12 @@ func TestOps_HealthReadyMetrics(t *testing.T) {
 	if s := g.do(t, httptest.NewRequest(http.MethodGet, "/readyz", nil)).StatusCode; s != 503 {
 		t.Fatalf("/readyz = %d with the store closed, want 503", s)
 	}
+	// The store being down is when operators need the other metrics most.
+	resp = g.do(t, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	raw, _ = io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(raw), "storegate_requests_total") {
+		t.Fatalf("/metrics with the store down = %d, want 200 with the request counters", resp.StatusCode)
+	}
 }
 
 func TestUnknownRouteIsJSON404(t *testing.T) {

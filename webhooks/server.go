@@ -160,7 +160,9 @@ func New(cfg Config, deps Deps) *fiber.App {
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", s.handleReady)
 	if deps.Metrics != nil {
-		app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(deps.Metrics.Registry, promhttp.HandlerOpts{})))
+		app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(deps.Metrics.Registry, promhttp.HandlerOpts{
+			// A store outage must not hide every other metric, least of all then.
+			ErrorHandling: promhttp.ContinueOnError})))
 	}
 	app.Post("/webhooks/xsolla/:source", s.handleXsolla)
 
