@@ -51,12 +51,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: storegate-bench [flags]  (run from inside the storegate module)")
 		fs.VisitAll(func(f *flag.Flag) {
-			if f.Name != "bare-listen" {
-				fmt.Fprintf(stderr, "  -%s %s (default %s)\n", f.Name, f.Usage, f.DefValue)
+			switch {
+			case f.Name == "bare-listen":
+			case f.DefValue == "" || f.DefValue == "false":
+				fmt.Fprintf(stderr, "  -%s: %s\n", f.Name, f.Usage)
+			default:
+				fmt.Fprintf(stderr, "  -%s: %s (default %s)\n", f.Name, f.Usage, f.DefValue)
 			}
 		})
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if *bareListen != "" {
@@ -124,7 +131,7 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 	t := newTarget("gateway", gw.addr, secret, conns)
 	rep.gwClosed, rep.gwOpen = phases(ctx, t, o, log)
 	if ctx.Err() != nil {
-		return nil, ctx.Err()
+		return nil, errors.New("interrupted")
 	}
 	rep.accepted, rep.ambiguous = t.accepted.Load(), t.transport.Load()
 	if c, err := gw.outbox(); err == nil {
@@ -143,7 +150,7 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 	rep.bareClosed, rep.bareOpen = phases(ctx, newTarget("bare", bare.addr, secret, conns), o, log)
 	bare.stop()
 	if ctx.Err() != nil {
-		return nil, ctx.Err()
+		return nil, errors.New("interrupted")
 	}
 	if drainErr != nil {
 		return rep, fmt.Errorf("%w; exactly-once grants not verified", drainErr)
