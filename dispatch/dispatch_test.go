@@ -315,8 +315,10 @@ func TestDeliver_Done(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(attempts) != 1 || attempts[0].Verdict != storegate.VerdictDone || attempts[0].HTTPStatus != 204 || attempts[0].N != 1 {
-		t.Errorf("attempts = %+v, want one done attempt with status 204", attempts)
+	// A first-time success writes no attempt row (the outbox row says done);
+	// only failures are kept for inspection.
+	if len(attempts) != 0 {
+		t.Errorf("attempts = %+v, want none recorded for a first-time success", attempts)
 	}
 	if got, want := obs.list(), []string{"ledger:done"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("observer heard %v, want %v", got, want)

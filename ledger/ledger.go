@@ -120,26 +120,35 @@ type CreditResult struct {
 	BalanceAfter int64              `json:"balance_after"`
 }
 
-// begin records the transaction id; ok is false when it was applied before,
-// in which case the stored result is returned.
-func begin(ctx context.Context, tx *store.Tx, c storegate.Command) (prior *Result, err error) {
-	var id string
-	err = tx.QueryRow(ctx, `INSERT INTO ledger_transactions (transaction_id, kind, player_id, reverses, result, created_at)
-		VALUES (?, ?, ?, ?, '{}', ?) ON CONFLICT (transaction_id) DO NOTHING RETURNING transaction_id`,
-		c.ID, string(c.Kind), c.PlayerID, c.Reverses, tx.Now().UnixMicro()).Scan(&id)
+// replay returns the stored result of a transaction applied before, or nil.
+func replay(ctx context.Context, tx *store.Tx, id string) (*Result, error) {
+	var raw string
+	err := tx.QueryRow(ctx, `SELECT result FROM ledger_transactions WHERE transaction_id = ?`, id).Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) {
-		var raw string
-		if err := tx.QueryRow(ctx, `SELECT result FROM ledger_transactions WHERE transaction_id = ?`, c.ID).Scan(&raw); err != nil {
-			return nil, err
-		}
-		var r Result
-		if err := json.Unmarshal([]byte(raw), &r); err != nil {
-			return nil, err
-		}
-		r.Replayed = true
-		return &r, nil
+		return nil, nil
 	}
-	return nil, err
+	if err != nil {
+		return nil, err
+	}
+	var r Result
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		return nil, err
+	}
+	r.Replayed = true
+	return &r, nil
+}
+
+// record stores a transaction and its result. Its primary key is the
+// idempotency guarantee: with concurrent writers (PostgreSQL), a second
+// application of the same id fails here and its whole write is undone.
+func record(ctx context.Context, tx *store.Tx, c storegate.Command, r *Result) error {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO ledger_transactions (transaction_id, kind, player_id, reverses, result, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, c.ID, string(c.Kind), c.PlayerID, c.Reverses, string(raw), tx.Now().UnixMicro())
+	return err
 }
 
 func finish(ctx context.Context, tx *store.Tx, r *Result) error {
@@ -172,8 +181,9 @@ func (l *Ledger) Fulfill(ctx context.Context, c storegate.Command) (Result, erro
 		platform = storegate.PlatformOther
 	}
 	var out Result
+	_, known := l.known.Load(c.PlayerID)
 	err := l.db.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
-		prior, err := begin(ctx, tx, c)
+		prior, err := replay(ctx, tx, c.ID)
 		if err != nil || prior != nil {
 			if prior != nil {
 				out = *prior
@@ -181,9 +191,11 @@ func (l *Ledger) Fulfill(ctx context.Context, c storegate.Command) (Result, erro
 			return err
 		}
 		out = Result{TransactionID: c.ID, Kind: storegate.KindFulfill}
-		if _, err := tx.Exec(ctx, `INSERT INTO ledger_players (player_id, created_at) VALUES (?, ?) ON CONFLICT (player_id) DO NOTHING`,
-			c.PlayerID, tx.Now().UnixMicro()); err != nil {
-			return err
+		if !known { // a player seen committed needs no row written again
+			if _, err := tx.Exec(ctx, `INSERT INTO ledger_players (player_id, created_at) VALUES (?, ?) ON CONFLICT (player_id) DO NOTHING`,
+				c.PlayerID, tx.Now().UnixMicro()); err != nil {
+				return err
+			}
 		}
 		for li, line := range c.Lines {
 			for gi, g := range line.Grants {
@@ -206,7 +218,7 @@ func (l *Ledger) Fulfill(ctx context.Context, c storegate.Command) (Result, erro
 				}
 			}
 		}
-		return finish(ctx, tx, &out)
+		return record(ctx, tx, c, &out)
 	})
 	if err == nil {
 		l.known.Store(c.PlayerID, true) // only once committed
@@ -284,7 +296,7 @@ func (l *Ledger) Revoke(ctx context.Context, c storegate.Command) (Result, error
 				return fmt.Errorf("%w: %s", ErrNotGranted, c.Reverses)
 			}
 		}
-		prior, err := begin(ctx, tx, c)
+		prior, err := replay(ctx, tx, c.ID)
 		if err != nil || prior != nil {
 			if prior != nil {
 				out = *prior
@@ -292,6 +304,10 @@ func (l *Ledger) Revoke(ctx context.Context, c storegate.Command) (Result, error
 			return err
 		}
 		out = Result{TransactionID: c.ID, Kind: storegate.KindRevoke}
+		// Recorded first: remaining() counts what this revoke takes as it goes.
+		if err := record(ctx, tx, c, &out); err != nil {
+			return err
+		}
 		if len(c.Lines) == 0 {
 			err = revokeAll(ctx, tx, c, &out)
 		} else {
@@ -402,8 +418,8 @@ func revokeLines(ctx context.Context, tx *store.Tx, c storegate.Command, out *Re
 }
 
 // remaining is how much of currency on platform the fulfilment fulfillID
-// credited to player that no revoke of it (the running one included: begin
-// has recorded it) has taken back yet.
+// credited to player that no revoke of it (the running one included: Revoke
+// records itself first) has taken back yet.
 func remaining(ctx context.Context, tx *store.Tx, fulfillID, player, currency string, platform storegate.Platform) (int64, error) {
 	var granted, taken int64
 	if err := tx.QueryRow(ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_entries

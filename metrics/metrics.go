@@ -110,7 +110,7 @@ func statusLabel(s int) string {
 // depthCollector asks the store for the outbox's depth at scrape time.
 type depthCollector struct{ depth DepthFunc }
 
-var depthDesc = prometheus.NewDesc("storegate_outbox_commands", "Outbox commands by state (pending, done, dead, discarded).", []string{"state"}, nil)
+var depthDesc = prometheus.NewDesc("storegate_outbox_commands", "Outbox commands not done, by state (pending, dead, discarded). Done ones are counted by storegate_dispatch_total.", []string{"state"}, nil)
 
 func (d *depthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- depthDesc }
 
@@ -122,7 +122,7 @@ func (d *depthCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(depthDesc, err)
 		return
 	}
-	for _, s := range []storegate.State{storegate.StatePending, storegate.StateDone, storegate.StateDead, storegate.StateDiscarded} {
+	for _, s := range []storegate.State{storegate.StatePending, storegate.StateDead, storegate.StateDiscarded} {
 		ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(counts[s]), string(s))
 	}
 }

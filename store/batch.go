@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 )
@@ -13,6 +14,9 @@ type job struct {
 	ctx  context.Context
 	fn   func(context.Context, *Tx) error
 	done chan error
+	// acc, when set, marks an Accept: the committer writes all the accepts
+	// of a batch with a few multi-row statements instead of running each fn.
+	acc *acceptReq
 }
 
 // Write runs fn in a transaction and returns after it is committed. Writes
@@ -21,7 +25,10 @@ type job struct {
 // others. fn must keep no state outside the transaction that it relies on
 // when Write returns an error: a failed commit undoes every write in it.
 func (db *DB) Write(ctx context.Context, fn func(context.Context, *Tx) error) error {
-	j := &job{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return db.submit(ctx, &job{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+func (db *DB) submit(ctx context.Context, j *job) error {
 	select {
 	case <-db.stop:
 		return ErrClosed
@@ -44,8 +51,84 @@ func (db *DB) Write(ctx context.Context, fn func(context.Context, *Tx) error) er
 	}
 }
 
-func (db *DB) commitLoop() {
+// writer is one committer's connection. On SQLite it keeps the statements it
+// has prepared: parsing SQL was a fifth of the gateway's CPU under load, and
+// the single writer connection lives as long as the DB. (pgx caches prepared
+// statements by itself.)
+type writer struct {
+	db    *DB
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+}
+
+// stmt returns the prepared statement for query, preparing it on first use.
+func (w *writer) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := w.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := w.conn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if len(w.stmts) >= 1024 {
+		// Queries are constants in the code; this only guards against a
+		// caller building SQL with variable text.
+		for q, old := range w.stmts {
+			old.Close()
+			delete(w.stmts, q)
+		}
+	}
+	w.stmts[query] = st
+	return st, nil
+}
+
+// begin starts the batch's transaction: BEGIN IMMEDIATE on SQLite (take the
+// write lock now, not at the first write), a database/sql Tx on PostgreSQL.
+func (w *writer) begin(ctx context.Context) (*Tx, error) {
+	tx := &Tx{db: w.db, w: w, now: w.db.now()}
+	if w.db.dialect == SQLite {
+		_, err := tx.Exec(ctx, "BEGIN IMMEDIATE")
+		return tx, err
+	}
+	sqlTx, err := w.conn.BeginTx(ctx, nil)
+	tx.tx = sqlTx
+	return tx, err
+}
+
+func (t *Tx) commit(ctx context.Context) error {
+	if t.tx != nil {
+		return t.tx.Commit()
+	}
+	_, err := t.Exec(ctx, "COMMIT")
+	return err
+}
+
+func (t *Tx) rollback(ctx context.Context) {
+	if t.tx != nil {
+		t.tx.Rollback()
+		return
+	}
+	t.Exec(ctx, "ROLLBACK")
+}
+
+func (w *writer) close() {
+	for _, st := range w.stmts {
+		st.Close()
+	}
+	w.conn.Close()
+}
+
+func (db *DB) newWriter() (*writer, error) {
+	conn, err := db.write.Conn(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	return &writer{db: db, conn: conn, stmts: map[string]*sql.Stmt{}}, nil
+}
+
+func (db *DB) commitLoop(w *writer) {
 	defer db.wg.Done()
+	defer w.close()
 	batch := make([]*job, 0, db.batch)
 	for {
 		batch = batch[:0]
@@ -57,7 +140,7 @@ func (db *DB) commitLoop() {
 			for {
 				select {
 				case j := <-db.jobs:
-					db.commit([]*job{j})
+					db.commit(w, []*job{j})
 				default:
 					return
 				}
@@ -72,11 +155,11 @@ func (db *DB) commitLoop() {
 				break drain
 			}
 		}
-		db.commit(batch)
+		db.commit(w, batch)
 	}
 }
 
-func (db *DB) commit(batch []*job) {
+func (db *DB) commit(w *writer, batch []*job) {
 	live := batch[:0:0]
 	for _, j := range batch {
 		if err := j.ctx.Err(); err != nil {
@@ -89,38 +172,53 @@ func (db *DB) commit(batch []*job) {
 		return
 	}
 	ctx := context.Background() // a batch outlives any one caller's context
-	sqlTx, err := db.write.BeginTx(ctx, nil)
+	tx, err := w.begin(ctx)
 	if err != nil {
 		for _, j := range live {
 			j.done <- fmt.Errorf("store: begin: %w", err)
 		}
 		return
 	}
-	tx := &Tx{tx: sqlTx, db: db, now: db.now()}
 	results := make([]error, len(live))
+	// Accepts first, all together; any other write runs as its own job. If
+	// the multi-row path fails, each accept runs alone below, so one bad
+	// event cannot fail the others.
+	var accepts []*acceptReq
+	for _, j := range live {
+		if j.acc != nil {
+			accepts = append(accepts, j.acc)
+		}
+	}
+	batched := false
+	if len(accepts) > 1 {
+		batched = acceptBatch(ctx, tx, accepts)
+	}
 	single := len(live) == 1
 	for i, j := range live {
+		if batched && j.acc != nil {
+			continue
+		}
 		if single {
 			results[i] = runJob(ctx, j, tx)
 			continue
 		}
-		if _, err := sqlTx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+		if _, err := tx.Exec(ctx, "SAVEPOINT w"); err != nil {
 			results[i] = fmt.Errorf("store: savepoint: %w", err)
 			continue
 		}
 		results[i] = runJob(ctx, j, tx)
 		if results[i] != nil {
-			if _, err := sqlTx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT w"); err != nil {
+			if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT w"); err != nil {
 				// The transaction is in an unknown state: fail the batch.
-				sqlTx.Rollback()
+				tx.rollback(ctx)
 				for _, j := range live {
 					j.done <- fmt.Errorf("store: rollback to savepoint: %w", err)
 				}
 				return
 			}
 		}
-		if _, err := sqlTx.ExecContext(ctx, "RELEASE SAVEPOINT w"); err != nil {
-			sqlTx.Rollback()
+		if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT w"); err != nil {
+			tx.rollback(ctx)
 			for _, j := range live {
 				j.done <- fmt.Errorf("store: release savepoint: %w", err)
 			}
@@ -128,11 +226,12 @@ func (db *DB) commit(batch []*job) {
 		}
 	}
 	if single && results[0] != nil {
-		sqlTx.Rollback()
+		tx.rollback(ctx)
 		live[0].done <- results[0]
 		return
 	}
-	if err := sqlTx.Commit(); err != nil {
+	if err := tx.commit(ctx); err != nil {
+		tx.rollback(ctx) // a failed COMMIT can leave the transaction open
 		for _, j := range live {
 			j.done <- fmt.Errorf("store: commit: %w", err)
 		}

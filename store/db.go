@@ -93,8 +93,13 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		writers = 1
 	}
 	for range writers {
+		w, err := db.newWriter()
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("writer connection: %w", err)
+		}
 		db.wg.Add(1)
-		go db.commitLoop()
+		go db.commitLoop(w)
 	}
 	return db, nil
 }
@@ -128,7 +133,7 @@ func connect(cfg Config) (Dialect, *sql.DB, *sql.DB, error) {
 		// WAL lets readers run beside the writer; synchronous=FULL makes every
 		// commit survive power loss, and the group committer pays for it once
 		// per batch instead of once per request.
-		pragmas := "&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
+		pragmas := "&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)"
 		if !memory {
 			pragmas += "&_pragma=journal_mode(WAL)"
 		}
@@ -173,11 +178,10 @@ func (db *DB) Now() time.Time { return db.now() }
 
 // Ping checks that the database answers, for /readyz.
 func (db *DB) Ping(ctx context.Context) error {
+	// The writers hold their connections for life; a read proves the
+	// database answers, and a stuck writer shows as failing writes (5xx).
 	var one int
-	if err := db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
-		return err
-	}
-	return db.write.PingContext(ctx)
+	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
 // Close stops the committers after the queued writes and closes the pools.
@@ -223,8 +227,13 @@ func (db *DB) rebind(q string) string {
 // Tx is one write, run inside a shared batch transaction. Its methods take
 // "?" placeholders in both dialects.
 type Tx struct {
+	// tx is the PostgreSQL transaction. On SQLite it is nil: the writer runs
+	// BEGIN and COMMIT itself on the connection it owns, so statements
+	// prepared once on that connection can run inside every transaction
+	// (database/sql's Tx.Stmt would prepare them again each time).
 	tx  *sql.Tx
 	db  *DB
+	w   *writer
 	now time.Time
 }
 
@@ -244,13 +253,49 @@ func (t *Tx) ForUpdate() string {
 }
 
 func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if t.tx == nil {
+		st, err := t.w.stmt(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		return st.ExecContext(ctx, args...)
+	}
 	return t.tx.ExecContext(ctx, t.db.rebind(query), args...)
 }
 
 func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if t.tx == nil {
+		st, err := t.w.stmt(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		return st.QueryContext(ctx, args...)
+	}
 	return t.tx.QueryContext(ctx, t.db.rebind(query), args...)
 }
 
-func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(ctx, t.db.rebind(query), args...)
+// Row is one row of a query, like *sql.Row, but also carrying an error
+// from preparing the statement.
+type Row struct {
+	row *sql.Row
+	err error
+}
+
+// Scan copies the row's columns into dest; sql.ErrNoRows when there is none.
+func (r *Row) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.row.Scan(dest...)
+}
+
+func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *Row {
+	if t.tx == nil {
+		st, err := t.w.stmt(ctx, query)
+		if err != nil {
+			return &Row{err: err}
+		}
+		return &Row{row: st.QueryRowContext(ctx, args...)}
+	}
+	return &Row{row: t.tx.QueryRowContext(ctx, t.db.rebind(query), args...)}
 }

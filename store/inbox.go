@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"storegate"
 )
@@ -15,55 +16,166 @@ import (
 // event race-free: exactly one inserts; every other copy writes nothing and
 // gets the first copy's answer back with duplicate true.
 func (db *DB) Accept(ctx context.Context, ev storegate.Event, cmds []storegate.Command, answer storegate.Answer) (stored storegate.Answer, duplicate bool, err error) {
-	var out struct {
-		Answer    storegate.Answer
-		Duplicate bool
-		EventID   int64
+	if ev.ReceivedAt.IsZero() {
+		ev.ReceivedAt = db.now()
 	}
-	err = db.Write(ctx, func(ctx context.Context, tx *Tx) error {
-		out.Answer, out.Duplicate, out.EventID = storegate.Answer{}, false, 0
-		received := ev.ReceivedAt
-		if received.IsZero() {
-			received = tx.Now()
+	r := &acceptReq{ev: ev, cmds: cmds, answer: answer}
+	err = db.submit(ctx, &job{ctx: ctx, fn: r.one, acc: r, done: make(chan error, 1)})
+	return r.stored, r.dup, err
+}
+
+// acceptReq is one Accept in the committer's hands. The results are written
+// by the committer and read by the caller after the commit.
+type acceptReq struct {
+	ev      storegate.Event
+	cmds    []storegate.Command
+	answer  storegate.Answer
+	stored  storegate.Answer
+	dup     bool
+	eventID int64
+}
+
+const inboxColumns = `(source, key, type, player_id, order_ref, body, answer_status, answer_body, received_at)`
+
+func (r *acceptReq) args() []any {
+	return []any{r.ev.Source, r.ev.Key, r.ev.Type, r.ev.PlayerID, r.ev.OrderRef, r.ev.Body, r.answer.Status, r.answer.Body, r.ev.ReceivedAt.UnixMicro()}
+}
+
+// one writes a single accept.
+func (r *acceptReq) one(ctx context.Context, tx *Tx) error {
+	r.stored, r.dup, r.eventID = storegate.Answer{}, false, 0
+	err := tx.QueryRow(ctx, `INSERT INTO inbox `+inboxColumns+` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (source, key) DO NOTHING RETURNING id`, r.args()...).Scan(&r.eventID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r.loadDuplicate(ctx, tx)
+	}
+	if err != nil {
+		return fmt.Errorf("insert event: %w", err)
+	}
+	r.stored = r.answer
+	for _, c := range r.cmds {
+		if err := insertCommands(ctx, tx, []outboxRow{{r.eventID, c}}); err != nil {
+			return err
 		}
-		err := tx.QueryRow(ctx, `INSERT INTO inbox (source, key, type, player_id, order_ref, body, answer_status, answer_body, received_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, key) DO NOTHING RETURNING id`,
-			ev.Source, ev.Key, ev.Type, ev.PlayerID, ev.OrderRef, ev.Body, answer.Status, answer.Body, received.UnixMicro()).Scan(&out.EventID)
-		if errors.Is(err, sql.ErrNoRows) {
-			out.Duplicate = true
-			return tx.QueryRow(ctx, `SELECT id, answer_status, answer_body FROM inbox WHERE source = ? AND key = ?`,
-				ev.Source, ev.Key).Scan(&out.EventID, &out.Answer.Status, &out.Answer.Body)
+	}
+	return nil
+}
+
+func (r *acceptReq) loadDuplicate(ctx context.Context, tx *Tx) error {
+	r.dup = true
+	return tx.QueryRow(ctx, `SELECT id, answer_status, answer_body FROM inbox WHERE source = ? AND key = ?`,
+		r.ev.Source, r.ev.Key).Scan(&r.eventID, &r.stored.Status, &r.stored.Body)
+}
+
+// maxRows caps the rows of one multi-row statement, keeping every statement
+// far below SQLite's and PostgreSQL's parameter limits and the number of
+// distinct prepared statements small.
+const maxRows = 64
+
+// acceptBatch writes many accepts with multi-row statements under one
+// savepoint. It reports false, having undone everything, if anything failed:
+// the caller then writes each accept alone.
+func acceptBatch(ctx context.Context, tx *Tx, reqs []*acceptReq) bool {
+	if _, err := tx.Exec(ctx, "SAVEPOINT accepts"); err != nil {
+		return false
+	}
+	if err := acceptMany(ctx, tx, reqs); err != nil {
+		tx.Exec(ctx, "ROLLBACK TO SAVEPOINT accepts")
+		tx.Exec(ctx, "RELEASE SAVEPOINT accepts")
+		return false
+	}
+	_, err := tx.Exec(ctx, "RELEASE SAVEPOINT accepts")
+	return err == nil
+}
+
+func acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
+	inserted := map[[2]string]int64{}
+	for start := 0; start < len(reqs); start += maxRows {
+		chunk := reqs[start:min(start+maxRows, len(reqs))]
+		args := make([]any, 0, 9*len(chunk))
+		for _, r := range chunk {
+			args = append(args, r.args()...)
 		}
+		rows, err := tx.Query(ctx, `INSERT INTO inbox `+inboxColumns+` VALUES `+placeholders(9, len(chunk))+`
+			ON CONFLICT (source, key) DO NOTHING RETURNING id, source, key`, args...)
 		if err != nil {
-			return fmt.Errorf("insert event: %w", err)
+			return fmt.Errorf("insert events: %w", err)
 		}
-		out.Answer = answer
-		for _, c := range cmds {
-			if err := insertCommand(ctx, tx, out.EventID, c); err != nil {
+		for rows.Next() {
+			var id int64
+			var k [2]string
+			if err := rows.Scan(&id, &k[0], &k[1]); err != nil {
+				rows.Close()
+				return err
+			}
+			inserted[k] = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	// The first request carrying a key inserted it (rows are inserted in
+	// order); later copies in the batch are its duplicates; keys not
+	// inserted at all were stored before this batch.
+	first := map[[2]string]*acceptReq{}
+	var cmds []outboxRow
+	for _, r := range reqs {
+		k := [2]string{r.ev.Source, r.ev.Key}
+		r.stored, r.dup, r.eventID = storegate.Answer{}, false, 0
+		switch id, ok := inserted[k]; {
+		case ok && first[k] == nil:
+			first[k] = r
+			r.stored, r.eventID = r.answer, id
+			for _, c := range r.cmds {
+				cmds = append(cmds, outboxRow{id, c})
+			}
+		case ok:
+			r.dup, r.stored, r.eventID = true, first[k].answer, first[k].eventID
+		default:
+			if err := r.loadDuplicate(ctx, tx); err != nil {
 				return err
 			}
 		}
-		return nil
-	})
-	return out.Answer, out.Duplicate, err
+	}
+	return insertCommands(ctx, tx, cmds)
 }
 
-func insertCommand(ctx context.Context, tx *Tx, eventID int64, c storegate.Command) error {
-	if c.CreatedAt.IsZero() {
-		c.CreatedAt = tx.Now()
-	}
-	payload, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("encode command: %w", err)
-	}
+// placeholders is "(?, ?), (?, ?)" for rows of cols columns.
+func placeholders(cols, rows int) string {
+	one := "(" + strings.Repeat("?, ", cols-1) + "?)"
+	return strings.Repeat(one+", ", rows-1) + one
+}
+
+type outboxRow struct {
+	eventID int64
+	cmd     storegate.Command
+}
+
+// insertCommands queues commands, maxRows per statement. A command id
+// already queued (the same order revoked by two events) is the same command:
+// the first is kept.
+func insertCommands(ctx context.Context, tx *Tx, rows []outboxRow) error {
 	now := tx.Now().UnixMicro()
-	// A command id already queued (the same order revoked by two events) is
-	// the same command: keep the first.
-	_, err = tx.Exec(ctx, `INSERT INTO outbox (id, event_id, kind, target, player_id, command, state, next_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		c.ID, eventID, string(c.Kind), c.Target, c.PlayerID, string(payload), now, now, now)
-	if err != nil {
-		return fmt.Errorf("insert command %s: %w", c.ID, err)
+	for start := 0; start < len(rows); start += maxRows {
+		chunk := rows[start:min(start+maxRows, len(rows))]
+		args := make([]any, 0, 10*len(chunk))
+		for _, r := range chunk {
+			c := r.cmd
+			if c.CreatedAt.IsZero() {
+				c.CreatedAt = tx.Now()
+			}
+			payload, err := json.Marshal(c)
+			if err != nil {
+				return fmt.Errorf("encode command: %w", err)
+			}
+			args = append(args, c.ID, r.eventID, string(c.Kind), c.Target, c.PlayerID, string(payload), "pending", now, now, now)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO outbox (id, event_id, kind, target, player_id, command, state, next_at, created_at, updated_at)
+			VALUES `+placeholders(10, len(chunk))+` ON CONFLICT (id) DO NOTHING`, args...)
+		if err != nil {
+			return fmt.Errorf("insert commands: %w", err)
+		}
 	}
 	return nil
 }

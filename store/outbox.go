@@ -107,7 +107,9 @@ func (db *DB) Complete(ctx context.Context, c Completion) error {
 		} else if n == 0 {
 			return ErrLeaseLost
 		}
-		if spent == 0 {
+		// A first-time success needs no attempt row: the outbox row says done.
+		// Failures are kept, for dead-letter inspection.
+		if spent == 0 || (c.Outcome.Verdict == storegate.VerdictDone && c.Attempt == 1) {
 			return nil
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO attempts (command_id, n, verdict, http_status, code, message, started_at, duration_us)
@@ -175,23 +177,19 @@ func (db *DB) Command(ctx context.Context, id string) (CommandInfo, error) {
 	return ci, err
 }
 
-// Depth counts commands by state, for /metrics.
+// Depth counts the commands that are not done (pending, dead, discarded), for
+// /metrics. Done commands are not counted: they only grow, and counting them
+// would cost a scan of the whole history at every scrape.
 func (db *DB) Depth(ctx context.Context) (map[storegate.State]int, error) {
-	rows, err := db.Query(ctx, `SELECT state, COUNT(*) FROM outbox GROUP BY state`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	out := map[storegate.State]int{}
-	for rows.Next() {
-		var s string
+	for _, s := range []storegate.State{storegate.StatePending, storegate.StateDead, storegate.StateDiscarded} {
 		var n int
-		if err := rows.Scan(&s, &n); err != nil {
+		if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM outbox WHERE state = ?`, string(s)).Scan(&n); err != nil {
 			return nil, err
 		}
-		out[storegate.State(s)] = n
+		out[s] = n
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Attempt is one recorded delivery attempt.

@@ -61,7 +61,9 @@ func TestParseOutbox(t *testing.T) {
 	const page = `# HELP storegate_outbox_commands Outbox commands by state.
 # TYPE storegate_outbox_commands gauge
 storegate_outbox_commands{state="dead"} 0
-storegate_outbox_commands{state="done"} 120345
+storegate_dispatch_total{target="ledger",verdict="done"} 120000
+storegate_dispatch_total{target="other",verdict="done"} 345
+storegate_dispatch_total{target="ledger",verdict="retry"} 9
 storegate_outbox_commands{state="pending"} 7
 storegate_requests_total{source="bench",status="204",type="order_paid"} 120352
 `

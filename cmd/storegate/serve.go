@@ -170,11 +170,17 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file (required)")
 	listen := fs.String("listen", "", "listen address (overrides the config's listen)")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiler on this loopback address (diagnostics; off by default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *path == "" {
 		return errors.New("serve: --config is required")
+	}
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr); err != nil {
+			return err
+		}
 	}
 	cfg, err := LoadConfig(*path)
 	if err != nil {

@@ -40,6 +40,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentClaimersNeverShare", testConcurrentClaimersNeverShare},
 		{"FailedWriteLeavesNothing", testFailedWriteLeavesNothing},
 		{"LinkFirstWins", testLinkFirstWins},
+		{"AcceptBatchIsolatesAFailure", testAcceptBatchIsolatesAFailure},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -402,5 +403,39 @@ func testLinkFirstWins(t *testing.T, open Opener) {
 	}
 	if string(a) != `{"id":"txn-1"}` || string(b) != string(a) {
 		t.Fatalf("links answered %s then %s, want the first answer twice", a, b)
+	}
+}
+
+// Accepts committed together are written with shared statements; one that
+// cannot be stored (here: no body, which the schema forbids) must fail alone.
+func testAcceptBatchIsolatesAFailure(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db := open(t, fakeclock.New(Start).Now)
+	for round := range 5 {
+		var wg sync.WaitGroup
+		errs := make([]error, 30)
+		for i := range 30 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ev := event(fmt.Sprintf("r%d-%d", round, i))
+				if i == 7 {
+					ev.Body = nil
+				}
+				_, _, errs[i] = db.Accept(ctx, ev, []storegate.Command{fulfil(fmt.Sprintf("t%d-%d", round, i))}, answer204)
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if (i == 7) != (err != nil) {
+				t.Fatalf("round %d accept %d: err = %v", round, i, err)
+			}
+		}
+	}
+	if n, _ := db.EventCount(ctx, "src"); n != 5*29 {
+		t.Fatalf("events = %d, want %d", n, 5*29)
+	}
+	if _, err := db.Command(ctx, "t0-7"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the failed accept queued its command: %v", err)
 	}
 }

@@ -32,8 +32,9 @@ CREATE TABLE outbox (
     created_at  INTEGER NOT NULL,
     updated_at  INTEGER NOT NULL
 );
-CREATE INDEX outbox_due ON outbox (next_at) WHERE state = 'pending';
-CREATE INDEX outbox_state ON outbox (state, updated_at);
+-- One index serves the claim (state = 'pending' ORDER BY next_at), the depth
+-- count and dead-letter listings.
+CREATE INDEX outbox_state ON outbox (state, next_at);
 
 -- Attempts: every delivery attempt, for dead-letter inspection.
 CREATE TABLE attempts (
