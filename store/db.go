@@ -92,6 +92,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if dialect == SQLite {
 		writers = 1
 	}
+	if dialect == SQLite && !strings.Contains(cfg.DSN, ":memory:") {
+		db.wg.Add(1)
+		go db.checkpointLoop()
+	}
 	for range writers {
 		w, err := db.newWriter()
 		if err != nil {
@@ -137,7 +141,10 @@ func connect(cfg Config) (Dialect, *sql.DB, *sql.DB, error) {
 		if !memory {
 			pragmas += "&_pragma=journal_mode(WAL)"
 		}
-		write, err := sql.Open("sqlite", path+pragmas+"&_txlock=immediate")
+		// The writer never checkpoints itself (that would stall every
+		// request waiting on it); a background goroutine does, see
+		// checkpointLoop.
+		write, err := sql.Open("sqlite", path+pragmas+"&_pragma=wal_autocheckpoint(0)")
 		if err != nil {
 			return "", nil, nil, fmt.Errorf("open sqlite: %w", err)
 		}
@@ -168,6 +175,26 @@ func redactDSN(dsn string) string {
 		return dsn[:12] + "..."
 	}
 	return dsn
+}
+
+// checkpointLoop copies the SQLite write-ahead log into the database file
+// every second, from a read connection, concurrently with the writer (a
+// PASSIVE checkpoint never blocks it). Without it the WAL would grow forever,
+// since the writer's own automatic checkpoint is off.
+func (db *DB) checkpointLoop() {
+	defer db.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-db.stop:
+			return
+		case <-tick.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			db.read.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+			cancel()
+		}
+	}
 }
 
 // Dialect reports the SQL flavour.

@@ -199,6 +199,9 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	if status >= 500 {
 		level = slog.LevelError
 	}
+	if !s.log.Enabled(c.UserContext(), level) {
+		return nil // skip building the attributes, on every request
+	}
 	s.log.Log(c.UserContext(), level, "request", "request_id", id, "method", c.Method(), "route", c.Route().Path,
 		"source", source, "type", typ, "status", status, "duration_ms", float64(s.cfg.Now().Sub(start).Microseconds())/1000)
 	return nil

@@ -50,19 +50,29 @@ func (s *Server) handleXsolla(c *fiber.Ctx) error {
 	if !isJSON(c.Get(fiber.HeaderContentType)) {
 		return storegate.Errorf(storegate.CodeUnsupportedMedia, "Content-Type must be application/json")
 	}
-	var peek struct {
-		Type *string `json:"notification_type"`
-	}
-	if err := json.Unmarshal(body, &peek); err != nil {
-		if jsonField(err) == "notification_type" {
-			return storegate.FieldError("notification_type must be a string", "notification_type")
+	// One decode on the happy path; only a body that does not fit the
+	// struct is looked at again, to name its type and its faulty fields.
+	var n mapping.XsollaNotification
+	decodeErr := json.Unmarshal(body, &n)
+	typ := n.NotificationType
+	if decodeErr != nil {
+		var peek struct {
+			Type *string `json:"notification_type"`
 		}
-		return storegate.FieldError("body is not valid JSON")
+		if err := json.Unmarshal(body, &peek); err != nil {
+			if jsonField(err) == "notification_type" {
+				return storegate.FieldError("notification_type must be a string", "notification_type")
+			}
+			return storegate.FieldError("body is not valid JSON")
+		}
+		typ = ""
+		if peek.Type != nil {
+			typ = *peek.Type
+		}
 	}
-	if peek.Type == nil || *peek.Type == "" {
+	if typ == "" {
 		return storegate.FieldError("notification_type is required", "notification_type")
 	}
-	typ := *peek.Type
 	schema := "xsolla/" + typ
 	switch {
 	case typ != "notification" && s.deps.Schemas.Has(schema):
@@ -77,11 +87,10 @@ func (s *Server) handleXsolla(c *fiber.Ctx) error {
 	if err := s.deps.Schemas.Validate(schema, body); err != nil {
 		return err
 	}
-	var n mapping.XsollaNotification
-	if err := json.Unmarshal(body, &n); err != nil {
+	if decodeErr != nil {
 		// The schema passed, so this is a shape storegate reads more
 		// strictly than the schema states: still the sender's fault.
-		return storegate.FieldError("body does not decode: "+jsonProblem(err), jsonField(err))
+		return storegate.FieldError("body does not decode: "+jsonProblem(decodeErr), jsonField(decodeErr))
 	}
 	if err := s.validate.Struct(&n); err != nil {
 		return storegate.FieldError("payload is incomplete: "+err.Error(), "")
