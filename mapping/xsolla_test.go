@@ -115,4 +115,3 @@ func TestXsolla_Errors(t *testing.T) {
 		})
 	}
 }
-
