@@ -20,6 +20,8 @@ build:
 	$(GO) build -o $(BIN) ./cmd/storegate
 
 test:
+	@if [ -z "$$STOREGATE_TEST_POSTGRES_DSN" ]; then \
+	  echo "STOREGATE_TEST_POSTGRES_DSN is not set: the PostgreSQL tests are skipped (.ci/run sets it)"; fi
 	$(GO) test -race -count=1 ./...
 
 # The load generator builds the gateway, starts it and a bare Fiber handler on

@@ -23,6 +23,7 @@ var ErrNotFound = errors.New("store: not found")
 type Claimed struct {
 	Command  storegate.Command
 	Attempts int // attempts spent before this one
+	seq      int64
 }
 
 // Claim leases up to n due commands to owner until now+lease. A command whose
@@ -34,14 +35,17 @@ func (db *DB) Claim(ctx context.Context, owner string, n int, lease time.Duratio
 	err := db.Write(ctx, func(ctx context.Context, tx *Tx) error {
 		out = out[:0]
 		now := tx.Now()
-		skipLocked := ""
+		// seq is the queueing order: SQLite's rowid, PostgreSQL's identity.
+		// SKIP LOCKED lets replicas claim side by side without waiting for
+		// or ever sharing a row.
+		seq, skipLocked := "rowid", ""
 		if tx.Dialect() == Postgres {
-			skipLocked = " FOR UPDATE SKIP LOCKED"
+			seq, skipLocked = "seq", " FOR UPDATE SKIP LOCKED"
 		}
 		rows, err := tx.Query(ctx, `UPDATE outbox SET lease_owner = ?, lease_until = ?
 			WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_at <= ? AND lease_until <= ?
-				ORDER BY next_at LIMIT ?`+skipLocked+`)
-			RETURNING command, attempts`,
+				ORDER BY next_at, `+seq+` LIMIT ?`+skipLocked+`)
+			RETURNING command, attempts, `+seq,
 			owner, now.Add(lease).UnixMicro(), now.UnixMicro(), now.UnixMicro(), n)
 		if err != nil {
 			return fmt.Errorf("claim: %w", err)
@@ -50,7 +54,7 @@ func (db *DB) Claim(ctx context.Context, owner string, n int, lease time.Duratio
 		for rows.Next() {
 			var payload string
 			var c Claimed
-			if err := rows.Scan(&payload, &c.Attempts); err != nil {
+			if err := rows.Scan(&payload, &c.Attempts, &c.seq); err != nil {
 				return err
 			}
 			if err := json.Unmarshal([]byte(payload), &c.Command); err != nil {
@@ -60,8 +64,13 @@ func (db *DB) Claim(ctx context.Context, owner string, n int, lease time.Duratio
 		}
 		return rows.Err()
 	})
-	// Oldest first, so a fulfilment runs before the revoke that follows it.
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Command.CreatedAt.Before(out[j].Command.CreatedAt) })
+	// Oldest first, so a fulfilment runs before the revoke that follows it;
+	// commands created at the same instant go in queueing order (RETURNING
+	// promises no order of its own).
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].Command.CreatedAt, out[j].Command.CreatedAt
+		return a.Before(b) || a.Equal(b) && out[i].seq < out[j].seq
+	})
 	return out, err
 }
 

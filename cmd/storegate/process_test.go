@@ -66,12 +66,12 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func writeConfig(t *testing.T, dir, addr string, dispatch bool) string {
+func writeConfig(t *testing.T, dir, addr, dsn string, dispatch bool) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`
 listen: %s
 log_level: warn
-store: {dsn: "sqlite:%s"}
+store: {dsn: %q}
 admin: {tokens: ["${T_ADMIN}"]}
 dispatch: {disabled: %v, workers: 4, lease: 3s, timeout: 1s}
 sources:
@@ -80,8 +80,8 @@ targets:
   - {name: ledger, kind: ledger, player_pattern: "^p[0-9]+$"}
 catalog:
   - {sku: crystals_100, type: coin, currency: CRYSTALS, amount: 100}
-`, addr, filepath.Join(dir, "storegate.db"), !dispatch)
-	path := filepath.Join(dir, fmt.Sprintf("storegate-%v.yaml", dispatch))
+`, addr, dsn, !dispatch)
+	path := filepath.Join(dir, fmt.Sprintf("storegate-%s-%v.yaml", strings.ReplaceAll(addr, ":", "_"), dispatch))
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -177,10 +177,10 @@ type ledgerState struct {
 	balance                       int64
 }
 
-// readState opens the database file directly (the gateway is not running).
-func readState(t *testing.T, dir string) ledgerState {
+// readState opens the database directly.
+func readState(t *testing.T, dsn string) ledgerState {
 	t.Helper()
-	db, err := store.Open(context.Background(), store.Config{DSN: "sqlite:" + filepath.Join(dir, "storegate.db")})
+	db, err := store.Open(context.Background(), store.Config{DSN: dsn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,14 +246,15 @@ func TestProcess_SIGKILLAfter204LosesNothing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
+			dsn := "sqlite:" + filepath.Join(dir, "storegate.db")
 			addr := freeAddr(t)
-			first := start(t, writeConfig(t, dir, addr, tc.dispatch), addr)
+			first := start(t, writeConfig(t, dir, addr, dsn, tc.dispatch), addr)
 			sendLoad(t, addr, orders)
 			// Every order was answered 204: kill at once, no chance to flush.
 			first.cmd.Process.Signal(syscall.SIGKILL)
 			first.cmd.Wait()
 
-			before := readState(t, dir)
+			before := readState(t, dsn)
 			t.Logf("at SIGKILL: %d events, %d commands pending, %d done", before.events, before.pending, before.done)
 			if before.events != orders {
 				t.Fatalf("%d events survived SIGKILL, want all %d answered 204", before.events, orders)
@@ -262,10 +263,10 @@ func TestProcess_SIGKILLAfter204LosesNothing(t *testing.T) {
 				t.Fatalf("%d pending with the dispatcher off, want %d", before.pending, orders)
 			}
 
-			second := start(t, writeConfig(t, dir, addr, true), addr)
+			second := start(t, writeConfig(t, dir, addr, dsn, true), addr)
 			waitDrained(t, second)
 			stop(t, second)
-			after := readState(t, dir)
+			after := readState(t, dsn)
 			if after.done != orders || after.grants != orders || after.balance != orders*100 {
 				t.Fatalf("after restart: %d done, %d grants, balance %d; want %d, %d, %d",
 					after.done, after.grants, after.balance, orders, orders, orders*100)

@@ -18,6 +18,8 @@ CREATE INDEX inbox_player ON inbox (player_id, received_at);
 -- deterministic transaction id, so a command can never be queued twice.
 CREATE TABLE outbox (
     id          TEXT    PRIMARY KEY,
+    -- seq orders commands as they were queued (SQLite uses its rowid).
+    seq         BIGINT  GENERATED ALWAYS AS IDENTITY,
     event_id    BIGINT NOT NULL REFERENCES inbox (id),
     kind        TEXT    NOT NULL,
     target      TEXT    NOT NULL,
