@@ -25,9 +25,14 @@ test:
 	$(GO) test -race -count=1 ./...
 
 # The load generator builds the gateway, starts it and a bare Fiber handler on
-# loopback, and reports requests/s and latency for both.
+# loopback, and reports requests/s and latency for both. With a PostgreSQL
+# server (STOREGATE_BENCH_POSTGRES_DSN, or the local one when it answers) it
+# adds rows for PostgreSQL with one and with two replicas.
 bench:
-	$(GO) run ./cmd/storegate-bench
+	@dsn="$${STOREGATE_BENCH_POSTGRES_DSN:-}"; \
+	if [ -z "$$dsn" ] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
+	  dsn="postgres://postgres@127.0.0.1:5432/test?sslmode=disable"; fi; \
+	$(GO) run ./cmd/storegate-bench -postgres "$$dsn"
 
 lint:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt:"; echo "$$unformatted"; exit 1; fi

@@ -23,10 +23,11 @@ const requestTimeout = 10 * time.Second
 // target is one server under load. Both servers get identical signed
 // order_paid requests, so the only difference measured is the handler.
 type target struct {
-	name   string
-	url    string
-	secret string
-	client *fasthttp.HostClient
+	name    string
+	paths   string
+	secret  string
+	clients []*fasthttp.HostClient // one per replica; workers take turns
+	next    atomic.Int64
 
 	// Across all phases, warm-ups included, for the outbox cross-check.
 	accepted  atomic.Int64 // 2xx answers
@@ -40,23 +41,29 @@ type target struct {
 // id would be a duplicate the gateway answers without queuing a command.
 var orderSeq atomic.Int64
 
-func newTarget(name, addr, secret string, conns int) *target {
-	return &target{name: name, url: "http://" + addr + "/webhooks/xsolla/bench", secret: secret,
-		client: &fasthttp.HostClient{Addr: addr, MaxConns: conns, ReadTimeout: requestTimeout,
-			WriteTimeout: requestTimeout, MaxIdleConnDuration: time.Minute}}
+func newTarget(name string, addrs []string, secret string, conns int) *target {
+	t := &target{name: name, secret: secret}
+	for _, addr := range addrs {
+		t.clients = append(t.clients, &fasthttp.HostClient{Addr: addr, MaxConns: conns, ReadTimeout: requestTimeout,
+			WriteTimeout: requestTimeout, MaxIdleConnDuration: time.Minute})
+	}
+	return t
 }
 
-// worker holds one goroutine's reusable request state.
+// worker holds one goroutine's reusable request state. Workers are spread
+// over the replicas in turn, like a round-robin load balancer.
 type worker struct {
-	t    *target
-	req  *fasthttp.Request
-	resp *fasthttp.Response
-	body []byte
+	t      *target
+	client *fasthttp.HostClient
+	req    *fasthttp.Request
+	resp   *fasthttp.Response
+	body   []byte
 }
 
 func (t *target) newWorker() *worker {
-	w := &worker{t: t, req: fasthttp.AcquireRequest(), resp: fasthttp.AcquireResponse(), body: make([]byte, 0, 256)}
-	w.req.SetRequestURI(t.url)
+	c := t.clients[int(t.next.Add(1))%len(t.clients)]
+	w := &worker{t: t, client: c, req: fasthttp.AcquireRequest(), resp: fasthttp.AcquireResponse(), body: make([]byte, 0, 256)}
+	w.req.SetRequestURI("http://" + c.Addr + "/webhooks/xsolla/bench")
 	w.req.Header.SetMethod(fasthttp.MethodPost)
 	w.req.Header.SetContentType("application/json")
 	return w
@@ -68,8 +75,10 @@ func (w *worker) release() {
 }
 
 // send posts one freshly numbered, signed order_paid and reports success.
-func (w *worker) send() bool {
-	id := orderSeq.Add(1)
+func (w *worker) send() bool { return w.sendOrder(orderSeq.Add(1)) }
+
+// sendOrder posts order id (a repeat of an id is a duplicate).
+func (w *worker) sendOrder(id int64) bool {
 	b := append(w.body[:0], `{"notification_type":"order_paid","order":{"id":`...)
 	b = strconv.AppendInt(b, id, 10)
 	b = append(b, `},"user":{"external_id":"p`...)
@@ -78,7 +87,7 @@ func (w *worker) send() bool {
 	w.body = b
 	w.req.Header.Set("Authorization", signing.XsollaSignature(b, w.t.secret))
 	w.req.SetBodyRaw(b)
-	err := w.t.client.DoTimeout(w.req, w.resp, requestTimeout)
+	err := w.client.DoTimeout(w.req, w.resp, requestTimeout)
 	if err != nil {
 		w.t.transport.Add(1)
 		w.t.noteError(err.Error())

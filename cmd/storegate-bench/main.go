@@ -1,6 +1,7 @@
 // Command storegate-bench is the load generator behind `make bench`. It
 // builds and starts the real gateway (SQLite, durable group commit,
-// dispatcher on) and a bare Fiber handler that answers 204, drives both with
+// dispatcher on; with -postgres also on PostgreSQL with one and with two
+// replicas) and a bare Fiber handler that answers 204, drives them with
 // the same signed Xsolla order_paid load, closed-loop then open-loop, checks
 // that every accepted webhook was granted exactly once, and prints a Markdown
 // table. The bare server is the ceiling: the ratio says what storing and
@@ -15,8 +16,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -29,6 +33,7 @@ type options struct {
 	drainLimit       time.Duration
 	keep             bool
 	gateway          string
+	postgres         string
 }
 
 func main() {
@@ -47,6 +52,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.drainLimit, "drain-timeout", time.Minute, "how long to wait for the dispatcher to drain")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (gateway binary, config, database, logs)")
 	fs.StringVar(&o.gateway, "gateway", "", "use this gateway binary instead of building ./cmd/storegate (e.g. a profiling build)")
+	fs.StringVar(&o.postgres, "postgres", os.Getenv("STOREGATE_BENCH_POSTGRES_DSN"), "also run on this PostgreSQL server, with 1 and 2 replicas (default $STOREGATE_BENCH_POSTGRES_DSN)")
 	bareListen := fs.String("bare-listen", "", "internal: serve the bare handler on ADDR")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: storegate-bench [flags]  (run from inside the storegate module)")
@@ -93,13 +99,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// run is one gateway configuration under load: SQLite, or PostgreSQL with
+// one or more replicas sharing the database.
+type gwRun struct {
+	name               string
+	replicas           int
+	closed, open       *result
+	accepted           int64 // distinct webhooks answered 2xx (warm-ups included)
+	ambiguous          int64 // no answer: may or may not have committed
+	outbox             map[string]int64
+	drain              time.Duration
+	pendingAtEnd       int64 // when the load stopped
+	dupOrders, dupSent int64 // cross-replica duplicate phase
+	err                error
+}
+
 // report is everything the table shows.
 type report struct {
-	gwClosed, gwOpen, bareClosed, bareOpen *result
-	accepted, ambiguous                    int64
-	outbox                                 map[string]int64
-	drain                                  time.Duration
-	pendingAtEnd                           int64 // when the load stopped
+	runs                 []*gwRun
+	bareClosed, bareOpen *result
 }
 
 func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
@@ -122,40 +140,149 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 	secret := randomHex(16)
 	conns := max(o.concurrency, o.openWorkers) + 8
 	rep := &report{}
+	var errs []error
 
-	gw, err := startGateway(ctx, bin, dir, secret)
-	if err != nil {
-		return nil, err
+	r := gatewayRun(ctx, o, bin, dir, "sqlite", "sqlite:"+filepath.Join(dir, "bench.db"), 1, secret, conns, log)
+	rep.runs = append(rep.runs, r)
+	errs = append(errs, r.err)
+	if o.postgres != "" {
+		for _, n := range []int{1, 2} {
+			if ctx.Err() != nil {
+				break
+			}
+			dsn, drop, err := pgSchema(ctx, o.postgres)
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+			r := gatewayRun(ctx, o, bin, dir, fmt.Sprintf("postgres-x%d", n), dsn, n, secret, conns, log)
+			drop()
+			rep.runs = append(rep.runs, r)
+			errs = append(errs, r.err)
+		}
 	}
-	defer gw.stop()
-	t := newTarget("gateway", gw.addr, secret, conns)
-	rep.gwClosed, rep.gwOpen = phases(ctx, t, o, log)
 	if ctx.Err() != nil {
 		return nil, errors.New("interrupted")
 	}
-	rep.accepted, rep.ambiguous = t.accepted.Load(), t.transport.Load()
-	if c, err := gw.outbox(); err == nil {
-		rep.pendingAtEnd = c["pending"]
-	}
-	fmt.Fprintln(log, "waiting for the dispatcher to drain...")
-	counts, drain, drainErr := gw.waitDrained(ctx, o.drainLimit)
-	rep.outbox, rep.drain = counts, drain
-	gw.stop()
 
 	bare, err := startBare(ctx, dir)
 	if err != nil {
-		return rep, errors.Join(drainErr, err)
+		return rep, errors.Join(append(errs, err)...)
 	}
 	defer bare.stop()
-	rep.bareClosed, rep.bareOpen = phases(ctx, newTarget("bare", bare.addr, secret, conns), o, log)
+	rep.bareClosed, rep.bareOpen = phases(ctx, newTarget("bare", []string{bare.addr}, secret, conns), o, log)
 	bare.stop()
 	if ctx.Err() != nil {
 		return nil, errors.New("interrupted")
 	}
-	if drainErr != nil {
-		return rep, fmt.Errorf("%w; exactly-once grants not verified", drainErr)
+	return rep, errors.Join(errs...)
+}
+
+// gatewayRun starts replicas gateway processes on dsn, loads them, lets the
+// dispatcher drain, and checks that every accepted webhook was granted once.
+func gatewayRun(ctx context.Context, o options, bin, dir, name, dsn string, replicas int, secret string, conns int, log io.Writer) *gwRun {
+	r := &gwRun{name: name, replicas: replicas}
+	var servers []*server
+	defer func() {
+		for _, s := range servers {
+			s.stop()
+		}
+	}()
+	var addrs []string
+	for i := range replicas {
+		s, err := startGateway(ctx, bin, dir, fmt.Sprintf("%s-%d", name, i+1), dsn, secret)
+		if err != nil {
+			r.err = fmt.Errorf("%s: %w", name, err)
+			return r
+		}
+		servers = append(servers, s)
+		addrs = append(addrs, s.addr)
 	}
-	return rep, rep.verify()
+	t := newTarget(name, addrs, secret, conns)
+	r.closed, r.open = phases(ctx, t, o, log)
+	if ctx.Err() != nil {
+		r.err = ctx.Err()
+		return r
+	}
+	r.accepted, r.ambiguous = t.accepted.Load(), t.transport.Load()
+	if replicas > 1 {
+		// Every order to every replica at the same moment: each copy must be
+		// answered and exactly one granted.
+		fmt.Fprintf(log, "%s: %d orders, each sent to all %d replicas at once...\n", name, dupOrders, replicas)
+		r.dupOrders, r.dupSent = duplicatePhase(ctx, t, dupOrders)
+		r.accepted += r.dupOrders
+	}
+	if c, err := outbox(servers); err == nil {
+		r.pendingAtEnd = c["pending"]
+	}
+	fmt.Fprintf(log, "%s: waiting for the dispatcher to drain...\n", name)
+	start := time.Now()
+	_, _, drainErr := servers[0].waitDrained(ctx, o.drainLimit)
+	r.drain = time.Since(start)
+	r.outbox, _ = outbox(servers)
+	if drainErr != nil {
+		r.err = fmt.Errorf("%s: %w; exactly-once grants not verified", name, drainErr)
+		return r
+	}
+	r.err = r.verify()
+	return r
+}
+
+// dupOrders is how many orders the cross-replica duplicate phase sends.
+const dupOrders = 2000
+
+// duplicatePhase sends n new orders, each to every replica concurrently, and
+// returns how many orders got at least one 2xx and how many copies were sent.
+func duplicatePhase(ctx context.Context, t *target, n int) (orders, sent int64) {
+	workers := make([]*worker, len(t.clients))
+	for i := range workers {
+		workers[i] = t.newWorker()
+		defer workers[i].release()
+	}
+	// newWorker takes replicas in turn, so the workers cover them all.
+	for range n {
+		if ctx.Err() != nil {
+			break
+		}
+		id := orderSeq.Add(1)
+		var ok atomic.Bool
+		var wg sync.WaitGroup
+		for _, w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if w.sendOrder(id) {
+					ok.Store(true)
+				}
+			}()
+		}
+		wg.Wait()
+		sent += int64(len(workers))
+		if ok.Load() {
+			orders++
+		}
+	}
+	// sendOrder counted every 2xx copy as accepted; only one per order is.
+	t.accepted.Add(-(sent - orders))
+	return orders, sent
+}
+
+// outbox sums the replicas' counters: pending and dead are global (one
+// database), done and duplicates are per process.
+func outbox(servers []*server) (map[string]int64, error) {
+	total := map[string]int64{}
+	for i, s := range servers {
+		c, err := s.outbox()
+		if err != nil {
+			return nil, err
+		}
+		total["done"] += c["done"]
+		total["duplicates"] += c["duplicates"]
+		if i == 0 {
+			total["pending"], total["dead"], total["discarded"] = c["pending"], c["dead"], c["discarded"]
+		}
+	}
+	return total, nil
 }
 
 func phases(ctx context.Context, t *target, o options, log io.Writer) (closed, open *result) {
@@ -174,13 +301,13 @@ func phases(ctx context.Context, t *target, o options, log io.Writer) (closed, o
 // verify checks that each accepted webhook became exactly one granted
 // command. A request that got no answer may or may not have committed, so
 // only those widen the accepted range.
-func (r *report) verify() error {
+func (r *gwRun) verify() error {
 	done := r.outbox["done"]
 	if r.outbox["dead"] > 0 || r.outbox["discarded"] > 0 {
-		return fmt.Errorf("outbox has %d dead and %d discarded commands", r.outbox["dead"], r.outbox["discarded"])
+		return fmt.Errorf("%s: outbox has %d dead and %d discarded commands", r.name, r.outbox["dead"], r.outbox["discarded"])
 	}
 	if done < r.accepted || done > r.accepted+r.ambiguous {
-		return fmt.Errorf("accepted %d webhooks (+%d unanswered) but the outbox has %d done commands", r.accepted, r.ambiguous, done)
+		return fmt.Errorf("%s: accepted %d webhooks (+%d unanswered) but the outbox has %d done commands", r.name, r.accepted, r.ambiguous, done)
 	}
 	return nil
 }
@@ -202,19 +329,32 @@ func (r *report) print(w io.Writer, o options) {
 			c.rate(), ms(c.lat.quantile(0.5)), ms(c.lat.quantile(0.99)), ms(c.lat.max), c.errs,
 			p.rate(), ms(p.lat.quantile(0.5)), ms(p.lat.quantile(0.99)), ms(p.lat.max), p.errs, p.late)
 	}
-	row("gateway", r.gwClosed, r.gwOpen)
+	for _, run := range r.runs {
+		row("gateway "+run.name, run.closed, run.open)
+	}
 	row("bare", r.bareClosed, r.bareOpen)
-	if r.gwClosed != nil && r.bareClosed != nil && r.bareClosed.rate() > 0 {
-		fmt.Fprintf(w, "\ngateway/bare closed-loop req/s: %.3f\n", r.gwClosed.rate()/r.bareClosed.rate())
-	}
-	fmt.Fprintf(w, "gateway outbox: %d accepted (2xx, warm-ups included), %d unanswered; done %d, pending %d, dead %d\n",
-		r.accepted, r.ambiguous, r.outbox["done"], r.outbox["pending"], r.outbox["dead"])
-	fmt.Fprintf(w, "dispatcher: %d pending when the load stopped, drained in %.1fs", r.pendingAtEnd, r.drain.Seconds())
-	if r.drain > 0 && r.pendingAtEnd > 0 {
-		fmt.Fprintf(w, " (%.0f commands/s unloaded)", float64(r.pendingAtEnd-r.outbox["pending"])/r.drain.Seconds())
-	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "latency: open loop from the scheduled send time; late = started over %v after schedule or never sent\n", lateAfter)
+	for _, run := range r.runs {
+		if run.closed != nil && r.bareClosed != nil && r.bareClosed.rate() > 0 {
+			fmt.Fprintf(w, "- %s: gateway/bare closed-loop req/s %.3f; ", run.name, run.closed.rate()/r.bareClosed.rate())
+		} else {
+			fmt.Fprintf(w, "- %s: ", run.name)
+		}
+		fmt.Fprintf(w, "%d accepted, %d unanswered; done %d, pending %d, dead %d; %d pending when the load stopped, drained in %.1fs",
+			run.accepted, run.ambiguous, run.outbox["done"], run.outbox["pending"], run.outbox["dead"], run.pendingAtEnd, run.drain.Seconds())
+		if run.drain > 0 && run.pendingAtEnd > 0 {
+			fmt.Fprintf(w, " (%.0f commands/s)", float64(run.pendingAtEnd-run.outbox["pending"])/run.drain.Seconds())
+		}
+		if run.dupSent > 0 {
+			fmt.Fprintf(w, "; duplicates: %d orders sent %d times across %d replicas, %d copies answered from the store",
+				run.dupOrders, run.dupSent, run.replicas, run.outbox["duplicates"])
+		}
+		if run.err != nil {
+			fmt.Fprintf(w, "; ERROR: %v", run.err)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "\nlatency: open loop from the scheduled send time; late = started over %v after schedule or never sent\n", lateAfter)
 }
 
 func machine() string {

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
 // adminTokenEnv carries the admin token to the gateway, because the config
@@ -71,12 +74,12 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func gatewayConfig(addr, dir, secret string) string {
+func gatewayConfig(addr, dsn, secret string) string {
 	return `# written by storegate-bench
 listen: ` + addr + `
 log_level: warn
 store:
-  dsn: ` + strconv.Quote("sqlite:"+filepath.Join(dir, "bench.db")) + `
+  dsn: ` + strconv.Quote(dsn) + `
 admin:
   tokens: ["${` + adminTokenEnv + `}"]
 sources:
@@ -101,18 +104,45 @@ catalog:
 
 // startGateway runs the real binary with its defaults: durable commits and
 // the dispatcher on.
-func startGateway(ctx context.Context, bin, dir, secret string) (*server, error) {
+func startGateway(ctx context.Context, bin, dir, name, dsn, secret string) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	cfg := filepath.Join(dir, "storegate.yaml")
-	if err := os.WriteFile(cfg, []byte(gatewayConfig(addr, dir, secret)), 0o600); err != nil {
+	cfg := filepath.Join(dir, name+".yaml")
+	if err := os.WriteFile(cfg, []byte(gatewayConfig(addr, dsn, secret)), 0o600); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "serve", "--config", cfg)
 	cmd.Env = append(os.Environ(), adminTokenEnv+"="+randomHex(16))
-	return start(ctx, "gateway", addr, cmd, dir)
+	return start(ctx, name, addr, cmd, dir)
+}
+
+// pgSchema creates an empty schema for one PostgreSQL run and returns the
+// DSN that uses it, and a function that drops it.
+func pgSchema(ctx context.Context, base string) (string, func(), error) {
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		return "", nil, err
+	}
+	schema := "storegate_bench_" + randomHex(6)
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("postgres: %w", err)
+	}
+	drop := func() {
+		admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		admin.Close()
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		drop()
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), drop, nil
 }
 
 // startBare re-executes this binary as a bare Fiber server, so both servers
@@ -219,6 +249,15 @@ func parseOutbox(r io.Reader) (map[string]int64, error) {
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
+		if strings.HasPrefix(line, "storegate_duplicates_total{") {
+			_, value, _ := strings.Cut(line, "} ")
+			v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+			if err != nil {
+				return nil, fmt.Errorf("metrics line %q: %w", line, err)
+			}
+			out["duplicates"] += int64(v)
+			continue
+		}
 		if strings.HasPrefix(line, "storegate_dispatch_total{") && strings.Contains(line, `verdict="done"}`) {
 			_, value, _ := strings.Cut(line, "} ")
 			v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
