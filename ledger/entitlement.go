@@ -136,7 +136,7 @@ func (l *Ledger) Consume(ctx context.Context, r Consume) (ConsumeResult, error) 
 	id := "consume/" + r.PlayerID + "/" + r.Key
 	hash := digest(kindConsume, r.EntitlementID, r.UseCount, r.Reason)
 	var out ConsumeResult
-	err := l.db.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	err := l.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		out = ConsumeResult{}
 		if done, err := replayKeyed(ctx, tx, id, hash, &out); err != nil || done {
 			out.Replayed = done

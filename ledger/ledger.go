@@ -21,6 +21,8 @@ import (
 	"regexp"
 	"sync"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"storegate"
 	"storegate/store"
 )
@@ -162,6 +164,26 @@ const (
 	kindAdjustment = "adjustment"
 )
 
+// write runs fn as one write of the shared group commit. On PostgreSQL
+// several batches commit at once, so a write can lose a race (another batch
+// applied the same transaction id or key first: a unique violation) or be
+// chosen as a deadlock victim between batches locking the same wallets. Run
+// again, it sees what committed, and replays or applies: still once.
+func (l *Ledger) write(ctx context.Context, fn func(context.Context, *store.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := l.db.Write(ctx, fn)
+		var pg *pgconn.PgError
+		if err == nil || attempt == 5 || !errors.As(err, &pg) {
+			return err
+		}
+		switch pg.Code {
+		case "23505", "40P01", "40001": // unique violation, deadlock, serialization failure
+		default:
+			return err
+		}
+	}
+}
+
 // prior is a transaction applied before.
 type prior struct {
 	result, hash string
@@ -278,7 +300,7 @@ func (l *Ledger) Fulfill(ctx context.Context, c storegate.Command) (Result, erro
 	}
 	platform := platformOf(c)
 	var out Result
-	err := l.db.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	err := l.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		prior, err := replay(ctx, tx, c.ID)
 		if err != nil || prior != nil {
 			if prior != nil {

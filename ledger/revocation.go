@@ -389,7 +389,7 @@ func (l *Ledger) Revoke(ctx context.Context, c storegate.Command) (Result, error
 		}
 	}
 	var out Result
-	err := l.db.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	err := l.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		lines, err := plan(ctx, tx, c)
 		if err != nil {
 			return err
@@ -591,6 +591,12 @@ func revocationSource(c storegate.Command, lines []planLine) string {
 func (l *Ledger) revokeGrant(ctx context.Context, tx *store.Tx, c storegate.Command, pg planGrant, answers map[string]CustomAnswer, out *Result) (ItemRevocation, error) {
 	strategy := l.rules.strategy(pg.g)
 	ir := ItemRevocation{ItemID: pg.g.Item, SKU: pg.sku, ItemType: pg.g.Type, Quantity: max(pg.g.Quantity, 1), Strategy: strategy, Status: StatusSuccess}
+	switch {
+	case pg.g.Currency != "":
+		ir.ItemID, ir.ItemType, ir.Quantity = pg.g.Currency, storegate.ItemCurrency, pg.g.Amount
+	case ir.ItemType == "":
+		ir.ItemType = storegate.ItemDurable
+	}
 	var ans CustomAnswer
 	if strategy == StrategyCustom {
 		var ok bool
@@ -610,11 +616,7 @@ func (l *Ledger) revokeGrant(ctx context.Context, tx *store.Tx, c storegate.Comm
 		}
 	}
 	if pg.g.Currency != "" {
-		ir.ItemID, ir.ItemType, ir.Quantity = pg.g.Currency, storegate.ItemCurrency, pg.g.Amount
 		return ir, l.revokeCurrency(ctx, tx, c, pg, strategy, &ir, out)
-	}
-	if ir.ItemType == "" {
-		ir.ItemType = storegate.ItemDurable
 	}
 	return ir, l.revokeItem(ctx, tx, c, pg, strategy, &ir, out)
 }
@@ -744,21 +746,17 @@ func (l *Ledger) take(ctx context.Context, tx *store.Tx, e Entitlement, n int64,
 
 // remaining is how much of currency on platform the fulfilment fulfillID
 // credited to player that no revoke of it (the running one included: Revoke
-// records itself first) has taken back yet.
+// records itself first) has taken back yet: one sum over the fulfilment's
+// entries and its revokes' (found through their transactions' reverses;
+// the player is checked there, not on the entries, so the transaction index
+// is the one used).
 func remaining(ctx context.Context, tx *store.Tx, fulfillID, player, currency string, platform storegate.Platform) (int64, error) {
-	var granted, taken int64
-	if err := tx.QueryRow(ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_entries
-		WHERE transaction_id = ? AND player_id = ? AND currency = ? AND platform = ?`,
-		fulfillID, player, currency, string(platform)).Scan(&granted); err != nil {
-		return 0, err
-	}
-	if err := tx.QueryRow(ctx, `SELECT CAST(COALESCE(SUM(-e.amount), 0) AS BIGINT) FROM ledger_entries e
-		JOIN ledger_transactions t ON t.transaction_id = e.transaction_id
-		WHERE t.kind = 'revoke' AND t.reverses = ? AND e.player_id = ? AND e.currency = ? AND e.platform = ?`,
-		fulfillID, player, currency, string(platform)).Scan(&taken); err != nil {
-		return 0, err
-	}
-	return max(granted-taken, 0), nil
+	var left int64
+	err := tx.QueryRow(ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_entries
+		WHERE transaction_id IN (SELECT CAST(? AS TEXT) UNION ALL SELECT transaction_id FROM ledger_transactions WHERE reverses = ? AND player_id = ?)
+		AND currency = ? AND platform = ?`,
+		fulfillID, fulfillID, player, currency, string(platform)).Scan(&left)
+	return max(left, 0), err
 }
 
 func reason(c storegate.Command) string { return orDefault(c.Reason, "revoke") }

@@ -241,7 +241,7 @@ func (l *Ledger) Spend(ctx context.Context, s Spend) (SpendResult, error) {
 		reason = kindSpend
 	}
 	var out SpendResult
-	err := l.db.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	err := l.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		out = SpendResult{}
 		if done, err := replayKeyed(ctx, tx, id, hash, &out); err != nil || done {
 			out.Replayed = done
@@ -356,7 +356,7 @@ func (l *Ledger) Adjust(ctx context.Context, a Adjustment) (AdjustmentResult, er
 	id := "adjust/" + a.PlayerID + "/" + a.Key
 	hash := digest(kindAdjustment, a.Currency, a.Amount, a.Platform, a.Reason, a.Actor, a.AllowNegative)
 	var out AdjustmentResult
-	err := l.db.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	err := l.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		out = AdjustmentResult{}
 		if done, err := replayKeyed(ctx, tx, id, hash, &out); err != nil || done {
 			out.Replayed = done

@@ -21,6 +21,8 @@ CREATE INDEX ledger_entitlements_item ON ledger_entitlements (player_id, item);
 -- request is refused instead of answered with the first result.
 ALTER TABLE ledger_transactions ADD COLUMN request TEXT NOT NULL DEFAULT '';
 ALTER TABLE ledger_transactions ADD COLUMN request_hash TEXT NOT NULL DEFAULT '';
+-- What revokes of a fulfilment took back so far is summed on every revoke.
+CREATE INDEX ledger_transactions_reverses ON ledger_transactions (reverses);
 
 -- One row per revoke: the record is the AGS-shaped result (items with their
 -- strategy, status and reason; success and failed lists).
