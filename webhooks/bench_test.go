@@ -20,7 +20,9 @@ func (acceptAll) Accept(context.Context, storegate.Event, []storegate.Command, s
 	return storegate.Answer{Status: 204}, false, nil
 }
 
-func (acceptAll) Link(context.Context, string, string, string, []byte) ([]byte, error) { return nil, nil }
+func (acceptAll) Link(context.Context, string, string, string, []byte) ([]byte, error) {
+	return nil, nil
+}
 
 // BenchmarkXsollaOrderPaid drives the Fiber handler directly with a
 // fasthttp request (no sockets) for a signed order_paid.
