@@ -117,13 +117,7 @@ func (l *Ledger) History(ctx context.Context, playerID string, q HistoryQuery) (
 		e.CreatedAt = time.UnixMicro(created).UTC()
 		out = append(out, e)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, false, err
-	}
-	if len(out) > limit {
-		return out[:limit], true, nil
-	}
-	return out, false, nil
+	return trim(out, limit, rows.Err())
 }
 
 // RevocationQuery filters a player's revocation history, as AGS's does.
@@ -172,7 +166,13 @@ func (l *Ledger) Revocations(ctx context.Context, playerID string, q RevocationQ
 		}
 		out = append(out, r)
 	}
-	if err := rows.Err(); err != nil {
+	return trim(out, limit, rows.Err())
+}
+
+// trim cuts a listing read with one row too many to its page, reporting
+// whether more follow.
+func trim[T any](out []T, limit int, err error) ([]T, bool, error) {
+	if err != nil {
 		return nil, false, err
 	}
 	if len(out) > limit {

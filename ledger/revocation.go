@@ -521,30 +521,28 @@ func (l *Ledger) apply(ctx context.Context, tx *store.Tx, c storegate.Command, l
 func summarize(items []ItemRevocation) (StateInfo, string, string) {
 	info := StateInfo{SuccessList: []StateEntry{}, FailedList: []StateEntry{}}
 	succeeded, failed := 0, 0
+	// place lists one entry as a success or a failure.
+	place := func(ir ItemRevocation, ok, bad *[]StateEntry) {
+		e := StateEntry{ItemID: ir.ItemID, SKU: ir.SKU, Quantity: ir.Quantity}
+		if ir.Status == StatusFail {
+			e.Error = ir.Reason
+			*bad = append(*bad, e)
+			failed++
+			return
+		}
+		*ok = append(*ok, e)
+		succeeded++
+	}
 	for _, ir := range items {
-		entry := StateEntry{ItemID: ir.ItemID, SKU: ir.SKU, Quantity: ir.Quantity}
 		if len(ir.ItemRevocations) == 0 {
-			if ir.Status == StatusFail {
-				entry.Error = ir.Reason
-				info.FailedList = append(info.FailedList, entry)
-				failed++
-			} else {
-				info.SuccessList = append(info.SuccessList, entry)
-				succeeded++
-			}
+			place(ir, &info.SuccessList, &info.FailedList)
 			continue
 		}
-		ok, bad := entry, entry
+		// A bundle appears in each list with the children that belong there.
+		ok := StateEntry{ItemID: ir.ItemID, SKU: ir.SKU, Quantity: ir.Quantity}
+		bad := ok
 		for _, ch := range ir.ItemRevocations {
-			child := StateEntry{ItemID: ch.ItemID, SKU: ch.SKU, Quantity: ch.Quantity}
-			if ch.Status == StatusFail {
-				child.Error = ch.Reason
-				bad.Items = append(bad.Items, child)
-				failed++
-			} else {
-				ok.Items = append(ok.Items, child)
-				succeeded++
-			}
+			place(ch, &ok.Items, &bad.Items)
 		}
 		if len(ok.Items) > 0 {
 			info.SuccessList = append(info.SuccessList, ok)

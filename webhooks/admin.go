@@ -54,11 +54,7 @@ func (s *Server) economy() (Economy, error) {
 }
 
 func (s *Server) handleWallets(c *fiber.Ctx) error {
-	eco, err := s.economy()
-	if err != nil {
-		return err
-	}
-	player, err := param(c, "playerId")
+	eco, player, err := s.economyRead(c)
 	if err != nil {
 		return err
 	}
@@ -70,11 +66,7 @@ func (s *Server) handleWallets(c *fiber.Ctx) error {
 }
 
 func (s *Server) handleEntitlements(c *fiber.Ctx) error {
-	eco, err := s.economy()
-	if err != nil {
-		return err
-	}
-	player, err := param(c, "playerId")
+	eco, player, err := s.economyRead(c)
 	if err != nil {
 		return err
 	}

@@ -62,6 +62,29 @@ func idempotencyKey(c *fiber.Ctx) (string, error) {
 	return k, nil
 }
 
+// economyRead is how every economy route starts: the ledger and the player.
+func (s *Server) economyRead(c *fiber.Ctx) (Economy, string, error) {
+	eco, err := s.economy()
+	if err != nil {
+		return nil, "", err
+	}
+	player, err := param(c, "playerId")
+	return eco, player, err
+}
+
+// economyWrite adds what every write needs: its second path parameter
+// (currency, entitlement) and the idempotency key.
+func (s *Server) economyWrite(c *fiber.Ctx, name string) (eco Economy, player, value, key string, err error) {
+	if eco, player, err = s.economyRead(c); err != nil {
+		return
+	}
+	if value, err = param(c, name); err != nil {
+		return
+	}
+	key, err = idempotencyKey(c)
+	return
+}
+
 // writeError turns a ledger write's failure into its answer: the ledger's
 // own refusals as they are, anything else as 503, since a retry with the
 // same idempotency key is always safe.
@@ -74,19 +97,7 @@ func writeError(err error) error {
 }
 
 func (s *Server) handleAdjustment(c *fiber.Ctx) error {
-	eco, err := s.economy()
-	if err != nil {
-		return err
-	}
-	player, err := param(c, "playerId")
-	if err != nil {
-		return err
-	}
-	currency, err := param(c, "currency")
-	if err != nil {
-		return err
-	}
-	key, err := idempotencyKey(c)
+	eco, player, currency, key, err := s.economyWrite(c, "currency")
 	if err != nil {
 		return err
 	}
@@ -124,6 +135,18 @@ func queryTime(c *fiber.Ctx, name string) (time.Time, error) {
 		return time.Time{}, storegate.FieldError(name+" must be an RFC 3339 time like 2026-11-01T12:00:00Z", name)
 	}
 	return t, nil
+}
+
+// queryWindow is the time window (since, until) and the page of a listing.
+func queryWindow(c *fiber.Ctx) (since, until time.Time, page ledger.Page, err error) {
+	if since, err = queryTime(c, "since"); err != nil {
+		return
+	}
+	if until, err = queryTime(c, "until"); err != nil {
+		return
+	}
+	page, err = queryPage(c)
+	return
 }
 
 func queryPage(c *fiber.Ctx) (ledger.Page, error) {
@@ -169,11 +192,7 @@ func listAnswer(player, key string, items any, more bool, page ledger.Page) fibe
 }
 
 func (s *Server) handleHistory(c *fiber.Ctx) error {
-	eco, err := s.economy()
-	if err != nil {
-		return err
-	}
-	player, err := param(c, "playerId")
+	eco, player, err := s.economyRead(c)
 	if err != nil {
 		return err
 	}
@@ -188,13 +207,7 @@ func (s *Server) handleHistory(c *fiber.Ctx) error {
 	if q.Kind, err = queryEnum(c, "kind", "fulfill", "revoke", "spend", "adjustment"); err != nil {
 		return err
 	}
-	if q.Since, err = queryTime(c, "since"); err != nil {
-		return err
-	}
-	if q.Until, err = queryTime(c, "until"); err != nil {
-		return err
-	}
-	if q.Page, err = queryPage(c); err != nil {
+	if q.Since, q.Until, q.Page, err = queryWindow(c); err != nil {
 		return err
 	}
 	entries, more, err := eco.History(c.UserContext(), player, q)
@@ -205,11 +218,7 @@ func (s *Server) handleHistory(c *fiber.Ctx) error {
 }
 
 func (s *Server) handleRevocations(c *fiber.Ctx) error {
-	eco, err := s.economy()
-	if err != nil {
-		return err
-	}
-	player, err := param(c, "playerId")
+	eco, player, err := s.economyRead(c)
 	if err != nil {
 		return err
 	}
@@ -220,13 +229,7 @@ func (s *Server) handleRevocations(c *fiber.Ctx) error {
 	if q.Status, err = queryEnum(c, "status", ledger.StatusSuccess, ledger.StatusFail); err != nil {
 		return err
 	}
-	if q.Since, err = queryTime(c, "since"); err != nil {
-		return err
-	}
-	if q.Until, err = queryTime(c, "until"); err != nil {
-		return err
-	}
-	if q.Page, err = queryPage(c); err != nil {
+	if q.Since, q.Until, q.Page, err = queryWindow(c); err != nil {
 		return err
 	}
 	revs, more, err := eco.Revocations(c.UserContext(), player, q)

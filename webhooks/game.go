@@ -23,19 +23,7 @@ func (s *Server) requireGame(c *fiber.Ctx) error {
 // spend with INSUFFICIENT_FUNDS until it is positive again.
 func (s *Server) handleSpend(c *fiber.Ctx) error {
 	c.Locals(localType, "spend")
-	eco, err := s.economy()
-	if err != nil {
-		return err
-	}
-	player, err := param(c, "playerId")
-	if err != nil {
-		return err
-	}
-	currency, err := param(c, "currency")
-	if err != nil {
-		return err
-	}
-	key, err := idempotencyKey(c)
+	eco, player, currency, key, err := s.economyWrite(c, "currency")
 	if err != nil {
 		return err
 	}
@@ -58,19 +46,7 @@ func (s *Server) handleSpend(c *fiber.Ctx) error {
 // handleConsume uses up uses of a consumable, or opens a box.
 func (s *Server) handleConsume(c *fiber.Ctx) error {
 	c.Locals(localType, "consume")
-	eco, err := s.economy()
-	if err != nil {
-		return err
-	}
-	player, err := param(c, "playerId")
-	if err != nil {
-		return err
-	}
-	ent, err := param(c, "entitlementId")
-	if err != nil {
-		return err
-	}
-	key, err := idempotencyKey(c)
+	eco, player, ent, key, err := s.economyWrite(c, "entitlementId")
 	if err != nil {
 		return err
 	}
