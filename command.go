@@ -21,9 +21,13 @@ const (
 	PlatformOther       Platform = "Other"
 )
 
-// Platforms lists every platform in the documented spending order.
-var Platforms = []Platform{PlatformSystem, PlatformXsolla, PlatformSteam, PlatformEpic,
-	PlatformXbox, PlatformPlayStation, PlatformTwitch, PlatformOther}
+// Platforms lists every platform in the ledger's default spending order:
+// currency that can never be clawed back is spent first (System grants, then
+// Steam and Twitch, which allow no refund once consumed), and currency from
+// stores that claw back refunds and chargebacks (Xsolla, Epic, Xbox,
+// PlayStation) last, so a later claw-back still finds it unspent.
+var Platforms = []Platform{PlatformSystem, PlatformSteam, PlatformTwitch, PlatformOther,
+	PlatformXsolla, PlatformEpic, PlatformXbox, PlatformPlayStation}
 
 // ParsePlatform accepts a platform name in any case ("steam", "Steam").
 func ParsePlatform(s string) (Platform, error) {

@@ -3,11 +3,13 @@ package webhooks
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"storegate"
+	"storegate/ledger"
 )
 
 func hashTokens(tokens []string) [][32]byte {
@@ -52,11 +54,10 @@ func (s *Server) economy() (Economy, error) {
 }
 
 func (s *Server) handleWallets(c *fiber.Ctx) error {
-	eco, err := s.economy()
+	eco, player, err := s.economyRead(c)
 	if err != nil {
 		return err
 	}
-	player := c.Params("playerId")
 	wallets, err := eco.Wallets(c.UserContext(), player)
 	if err != nil {
 		return storegate.Internal(err)
@@ -65,15 +66,21 @@ func (s *Server) handleWallets(c *fiber.Ctx) error {
 }
 
 func (s *Server) handleEntitlements(c *fiber.Ctx) error {
-	eco, err := s.economy()
+	eco, player, err := s.economyRead(c)
 	if err != nil {
 		return err
 	}
-	player := c.Params("playerId")
-	all := c.Query("status") == "all"
-	ents, err := eco.Entitlements(c.UserContext(), player, all)
+	// status: active (default), consumed, revoked, or all.
+	status, err := queryEnum(c, "status", ledger.StatusActive, ledger.StatusConsumed, ledger.StatusRevoked, "all")
+	if err != nil {
+		return err
+	}
+	ents, err := eco.Entitlements(c.UserContext(), player, status != "" && status != ledger.StatusActive)
 	if err != nil {
 		return storegate.Internal(err)
+	}
+	if status == ledger.StatusConsumed || status == ledger.StatusRevoked {
+		ents = slices.DeleteFunc(ents, func(e ledger.Entitlement) bool { return e.Status != status })
 	}
 	return c.JSON(fiber.Map{"player_id": player, "entitlements": ents})
 }

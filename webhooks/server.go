@@ -42,10 +42,15 @@ type Attributes interface {
 	UserAttributes(ctx context.Context, playerID string) (map[string]any, error)
 }
 
-// Economy is the embedded ledger as support staff read it.
+// Economy is the embedded ledger as support staff and game servers use it.
 type Economy interface {
 	Wallets(ctx context.Context, playerID string) ([]ledger.Wallet, error)
 	Entitlements(ctx context.Context, playerID string, all bool) ([]ledger.Entitlement, error)
+	History(ctx context.Context, playerID string, q ledger.HistoryQuery) ([]ledger.Entry, bool, error)
+	Revocations(ctx context.Context, playerID string, q ledger.RevocationQuery) ([]ledger.Revocation, bool, error)
+	Adjust(ctx context.Context, a ledger.Adjustment) (ledger.AdjustmentResult, error)
+	Spend(ctx context.Context, s ledger.Spend) (ledger.SpendResult, error)
+	Consume(ctx context.Context, c ledger.Consume) (ledger.ConsumeResult, error)
 }
 
 // Pinger reports whether the store answers, for /readyz.
@@ -61,6 +66,9 @@ type Config struct {
 	// AdminTokens are the bearer tokens accepted on /admin routes. With none,
 	// every admin request is refused.
 	AdminTokens []string
+	// GameTokens are the bearer tokens of game servers (spend, consume).
+	// With none, every game-server request is refused.
+	GameTokens []string
 	// TrustedProxies are the addresses of load balancers whose
 	// X-Forwarded-For header is believed. Default none: the peer address is
 	// the client.
@@ -115,6 +123,7 @@ type Server struct {
 	validate *validator.Validate
 	xsolla   map[string]*XsollaSource
 	admin    [][32]byte // sha256 of each admin token
+	game     [][32]byte // sha256 of each game-server token
 }
 
 // New builds the Fiber app with every route.
@@ -146,6 +155,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 		s.xsolla[src.Name] = src
 	}
 	s.admin = hashTokens(cfg.AdminTokens)
+	s.game = hashTokens(cfg.GameTokens)
 
 	app := fiber.New(fiber.Config{
 		AppName:               "storegate",
@@ -169,6 +179,12 @@ func New(cfg Config, deps Deps) *fiber.App {
 	admin := app.Group("/admin", s.requireAdmin)
 	admin.Get("/v1/players/:playerId/wallets", s.handleWallets)
 	admin.Get("/v1/players/:playerId/entitlements", s.handleEntitlements)
+	admin.Get("/v1/players/:playerId/transactions", s.handleHistory)
+	admin.Get("/v1/players/:playerId/revocations", s.handleRevocations)
+	admin.Post("/v1/players/:playerId/wallets/:currency/adjustments", s.handleAdjustment)
+	// Per route, not a group: other /v1/players routes have other callers.
+	app.Post("/v1/players/:playerId/wallets/:currency/spend", s.requireGame, s.handleSpend)
+	app.Post("/v1/players/:playerId/entitlements/:entitlementId/consume", s.requireGame, s.handleConsume)
 	return app
 }
 

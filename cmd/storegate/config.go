@@ -29,6 +29,7 @@ type Config struct {
 	Store    StoreConfig    `yaml:"store"`
 	Limits   LimitsConfig   `yaml:"limits"`
 	Admin    AdminConfig    `yaml:"admin"`
+	Game     GameConfig     `yaml:"game"`
 	Dispatch DispatchConfig `yaml:"dispatch"`
 	// TrustedProxies are load balancer addresses (IPs or CIDRs) whose
 	// X-Forwarded-For is believed. Default none.
@@ -107,6 +108,12 @@ type TargetConfig struct {
 	PlayerPattern string `yaml:"player_pattern"`
 	// Breaker tunes the target's circuit breaker.
 	Breaker BreakerConfig `yaml:"breaker"`
+	// Revocation (ledger) is the revocation rules; see economy.go.
+	Revocation RevocationConfig `yaml:"revocation"`
+	// SpendOrder (ledger) is the order a spend across platforms drains
+	// balances. Default: System, Steam, Twitch, Other, Xsolla, Epic, Xbox,
+	// PlayStation; platforms left out follow in that order.
+	SpendOrder []string `yaml:"spend_order"`
 }
 
 // BreakerConfig: see adapters.BreakerConfig.
@@ -275,6 +282,7 @@ func (c *Config) validate() []string {
 			add("admin.tokens[%d]: a token needs at least 16 characters", i)
 		}
 	}
+	p = append(p, c.Game.validate()...)
 	for i, tp := range c.TrustedProxies {
 		if _, err := parsePrefix(tp); err != nil {
 			add("trusted_proxies[%d]: %v", i, err)
@@ -310,6 +318,7 @@ func (c *Config) validate() []string {
 					add("%s.player_pattern: %v", path, err)
 				}
 			}
+			p = append(p, t.validateLedger(path)...)
 		default:
 			add("%s.kind: %q is not a known target kind (ledger)", path, t.Kind)
 		}

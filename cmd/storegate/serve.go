@@ -36,6 +36,7 @@ type Gateway struct {
 	Metrics    *metrics.Metrics
 	log        *slog.Logger
 	cfg        *Config
+	closers    []io.Closer // clients of external services, closed last
 }
 
 // Options are the parts of a gateway tests replace.
@@ -76,9 +77,12 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		var target adapters.Target
 		switch t.Kind {
 		case "ledger":
-			l, err := ledger.New(db, ledger.Config{Players: t.Players, PlayerPattern: t.PlayerPattern})
+			l, closer, err := newLedger(db, t)
+			if closer != nil {
+				g.closers = append(g.closers, closer)
+			}
 			if err != nil {
-				db.Close()
+				g.Close()
 				return nil, err
 			}
 			g.Ledger, target = l, l
@@ -126,7 +130,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 	if g.Ledger != nil {
 		deps.Economy = g.Ledger
 	}
-	g.App = webhooks.New(webhooks.Config{BodyLimit: cfg.Limits.BodyBytes, AdminTokens: cfg.Admin.Tokens,
+	g.App = webhooks.New(webhooks.Config{BodyLimit: cfg.Limits.BodyBytes, AdminTokens: cfg.Admin.Tokens, GameTokens: cfg.Game.Tokens,
 		TrustedProxies: trusted, UserDeadline: cfg.Limits.UserDeadline.D(), Now: opt.Now}, deps)
 	return g, nil
 }
@@ -153,11 +157,17 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	shutdownErr := g.App.ShutdownWithTimeout(10 * time.Second)
 	stopDispatch()
 	wg.Wait()
-	return errors.Join(err, shutdownErr, g.DB.Close())
+	return errors.Join(err, shutdownErr, g.Close())
 }
 
-// Close releases a gateway that was never served.
-func (g *Gateway) Close() error { return g.DB.Close() }
+// Close releases the store and the clients of external services.
+func (g *Gateway) Close() error {
+	errs := []error{g.DB.Close()}
+	for _, c := range g.closers {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
 
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level

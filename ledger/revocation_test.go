@@ -1,0 +1,250 @@
+package ledger_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"storegate"
+	"storegate/ledger"
+	"storegate/store"
+)
+
+func starterBundle() storegate.Line {
+	return storegate.Line{SKU: "starter_bundle", Quantity: 1, Bundle: true, Type: storegate.ItemBundle,
+		Grants: []storegate.Grant{{Item: "sword", Type: storegate.ItemDurable, Quantity: 1},
+			{Item: "potion", Type: storegate.ItemConsumable, Quantity: 3}, {Currency: "GOLD", Amount: 50}}}
+}
+
+func consume(t *testing.T, l *ledger.Ledger, key, entitlement string, n int64) ledger.ConsumeResult {
+	t.Helper()
+	res, err := l.Consume(context.Background(), ledger.Consume{PlayerID: "p1", EntitlementID: entitlement, UseCount: n, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// A bundle holding one used consumable: the rest is revoked, the potion
+// fails with its reason, and the result says so the way AGS does.
+func TestRevoke_BundleWithAUsedConsumableIsAPartialSuccess(t *testing.T) {
+	ctx := context.Background()
+	l, _ := openLedger(t, ledger.Config{})
+	if _, err := l.Fulfill(ctx, fulfil("t1", "p1", storegate.PlatformXsolla, starterBundle())); err != nil {
+		t.Fatal(err)
+	}
+	consume(t, l, "drink-1", "t1/0/1", 1)
+	res, err := l.Revoke(ctx, revoke("t1.revoke", "p1", storegate.PlatformXsolla, "t1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := res.Revocation
+	if rev.Status != ledger.StatusFail || rev.State != ledger.StatePartiallyRevoked || rev.Source != "ORDER" {
+		t.Fatalf("revocation %s/%s from %s, want FAIL/PARTIALLY_REVOKED from ORDER", rev.Status, rev.State, rev.Source)
+	}
+	bundle := rev.ItemRevocations[0]
+	if bundle.ItemType != storegate.ItemBundle || bundle.Status != ledger.StatusFail || len(bundle.ItemRevocations) != 3 {
+		t.Fatalf("bundle = %+v, want a failed bundle with 3 children", bundle)
+	}
+	var got []string
+	for _, ch := range bundle.ItemRevocations {
+		got = append(got, fmt.Sprintf("%s %s %s %s", ch.ItemID, ch.Strategy, ch.Status, ch.Reason))
+	}
+	want := []string{
+		"sword revoke SUCCESS ",
+		"potion revoke_unused FAIL potion has 2 of 3 uses left (1 consumed): fewer than the 3 to revoke",
+		"GOLD allow_negative SUCCESS ",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("children:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	raw, _ := json.Marshal(rev.StateInfo)
+	if got, want := string(raw), `{"success_list":[{"item_id":"starter_bundle","sku":"starter_bundle","quantity":1,"items":[{"item_id":"sword","sku":"sword","quantity":1},{"item_id":"GOLD","sku":"GOLD","quantity":50}]}],`+
+		`"failed_list":[{"item_id":"starter_bundle","sku":"starter_bundle","quantity":1,"error":"1 of the bundle's 3 contents could not be revoked","items":[{"item_id":"potion","sku":"potion","quantity":3,"error":"potion has 2 of 3 uses left (1 consumed): fewer than the 3 to revoke"}]}]}`; got != want {
+		t.Errorf("state_info =\n%s\nwant\n%s", got, want)
+	}
+	if got, want := entitlements(t, l, "p1", true), map[string]string{"sword": "revoked", "potion": "active"}; !equalMaps(got, want) {
+		t.Errorf("entitlements = %v, want %v", got, want)
+	}
+	if got := balances(t, l, "p1")["GOLD"]; got != 0 {
+		t.Errorf("GOLD = %d, want 0", got)
+	}
+	// The outcome is final: delivering the revoke again replays it.
+	if out := l.Deliver(ctx, revoke("t1.revoke", "p1", storegate.PlatformXsolla, "t1")); out.Verdict != storegate.VerdictDone {
+		t.Errorf("redelivery = %+v, want done", out)
+	}
+}
+
+func TestRevoke_ConsumablesAndBoxes(t *testing.T) {
+	tests := []struct {
+		name    string
+		typ     storegate.ItemType
+		uses    int64
+		consume int64 // before the refund
+		status  string
+		reason  string
+		left    string // entitlement status after
+	}{
+		{"unused consumable", storegate.ItemConsumable, 3, 0, ledger.StatusSuccess, "", "revoked"},
+		{"partly used consumable", storegate.ItemConsumable, 3, 2, ledger.StatusFail, "potion has 1 of 3 uses left (2 consumed): fewer than the 3 to revoke", "active"},
+		{"used up consumable", storegate.ItemConsumable, 3, 3, ledger.StatusFail, "every use of potion was consumed", "consumed"},
+		{"unopened loot box", storegate.ItemLootBox, 1, 0, ledger.StatusSuccess, "", "revoked"},
+		{"opened loot box", storegate.ItemLootBox, 1, 1, ledger.StatusFail, "the lootbox potion was opened: an opened box counts as consumed", "consumed"},
+		{"opened option box", storegate.ItemOptionBox, 1, 1, ledger.StatusFail, "the optionbox potion was opened: an opened box counts as consumed", "consumed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			l, _ := openLedger(t, ledger.Config{})
+			if _, err := l.Fulfill(ctx, fulfil("t1", "p1", storegate.PlatformSteam, item("potion", tc.typ, tc.uses))); err != nil {
+				t.Fatal(err)
+			}
+			if tc.consume > 0 {
+				consume(t, l, "use", "t1/0/0", tc.consume)
+			}
+			res, err := l.Revoke(ctx, revoke("t1.revoke", "p1", storegate.PlatformSteam, "t1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ir := res.Revocation.ItemRevocations[0]
+			if ir.Status != tc.status || ir.Reason != tc.reason || ir.Strategy != ledger.ConsumableRevokeUnused {
+				t.Errorf("entry %s %q (%s), want %s %q", ir.Status, ir.Reason, ir.Strategy, tc.status, tc.reason)
+			}
+			if got := entitlements(t, l, "p1", true)["potion"]; got != tc.left {
+				t.Errorf("entitlement is %s, want %s", got, tc.left)
+			}
+		})
+	}
+}
+
+// As AGS does, only the entries whose strategy is custom go to the service:
+// a bundle with a durable and a consumable sends the durable alone.
+func TestRevoke_CustomDurableOnlySendsTheDurable(t *testing.T) {
+	ctx := context.Background()
+	svc := answering("SUCCESS", "", map[string]string{"ticket": "T-1"})
+	l, _ := openLedger(t, ledger.Config{Revocation: ledger.Rules{Durable: ledger.StrategyCustom, Custom: svc, Namespace: "game-ns"}})
+	if _, err := l.Fulfill(ctx, fulfil("t1", "p1", storegate.PlatformXsolla, starterBundle())); err != nil {
+		t.Fatal(err)
+	}
+	res, err := l.Revoke(ctx, revoke("t1.revoke", "p1", storegate.PlatformXsolla, "t1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(svc.calls) != 1 {
+		t.Fatalf("service called %d times, want once (the durable)", len(svc.calls))
+	}
+	c := svc.calls[0]
+	if c.EntryType != "ITEM" || c.Item == nil || c.Item.ItemID != "sword" || c.Item.ItemType != "INGAMEITEM" ||
+		c.Item.EntitlementType != "DURABLE" || c.Item.UseCount != 1 || c.Namespace != "game-ns" || c.RequestID != "t1.revoke/0/0" {
+		t.Errorf("request = %+v (item %+v)", c, c.Item)
+	}
+	sword := res.Revocation.ItemRevocations[0].ItemRevocations[0]
+	if sword.Strategy != "custom" || sword.CustomRevocation["ticket"] != "T-1" || sword.Status != ledger.StatusSuccess {
+		t.Errorf("sword = %+v, want custom SUCCESS with the service's custom_revocation", sword)
+	}
+	if res.Revocation.Status != ledger.StatusSuccess {
+		t.Errorf("status = %s, want SUCCESS", res.Revocation.Status)
+	}
+}
+
+func TestRevocations_QueryFilters(t *testing.T) {
+	ctx := context.Background()
+	l, _ := openLedger(t, ledger.Config{Revocation: ledger.Rules{Currency: ledger.CurrencyFailIfNegative}})
+	cmds := []struct {
+		grant  storegate.Command
+		spend  int64
+		source string
+	}{
+		{fulfil("x1", "p1", storegate.PlatformXsolla, coins("GOLD", 10)), 0, "ORDER"},
+		{fulfil("e1", "p1", storegate.PlatformEpic, coins("GOLD", 10)), 0, "IAP"},
+		{fulfil("s1", "p1", storegate.PlatformSteam, item("soundtrack", storegate.ItemMedia, 1)), 0, "DLC"},
+		{fulfil("o1", "p1", storegate.PlatformOther, coins("GEMS", 10)), 5, "OTHER"},
+	}
+	for _, c := range cmds {
+		if _, err := l.Fulfill(ctx, c.grant); err != nil {
+			t.Fatal(err)
+		}
+		if c.spend > 0 {
+			if _, err := l.Spend(ctx, ledger.Spend{PlayerID: "p1", Currency: "GEMS", Amount: c.spend, Key: "sp"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := l.Revoke(ctx, revoke(c.grant.ID+".revoke", "p1", c.grant.Platform, c.grant.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Revocation.Source != c.source {
+			t.Errorf("%s: source %s, want %s", c.grant.ID, res.Revocation.Source, c.source)
+		}
+	}
+	ids := func(q ledger.RevocationQuery) string {
+		revs, more, err := l.Revocations(ctx, "p1", q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range revs {
+			out = append(out, r.TransactionID)
+		}
+		if more {
+			out = append(out, "…")
+		}
+		return strings.Join(out, ",")
+	}
+	tests := []struct {
+		name string
+		q    ledger.RevocationQuery
+		want string
+	}{
+		{"all, newest first", ledger.RevocationQuery{}, "x1,s1,o1,e1"},
+		{"source", ledger.RevocationQuery{Source: "IAP"}, "e1"},
+		{"status FAIL (spent GEMS under fail_if_negative)", ledger.RevocationQuery{Status: "FAIL"}, "o1"},
+		{"status SUCCESS", ledger.RevocationQuery{Status: "SUCCESS", Source: "DLC"}, "s1"},
+		{"by the fulfilment", ledger.RevocationQuery{TransactionID: "e1"}, "e1"},
+		{"by the revoke's own id", ledger.RevocationQuery{TransactionID: "e1.revoke"}, "e1"},
+		{"time window excludes", ledger.RevocationQuery{Since: start.Add(time.Second)}, ""},
+		{"time window includes", ledger.RevocationQuery{Since: start, Until: start.Add(time.Second)}, "x1,s1,o1,e1"},
+		{"paging", ledger.RevocationQuery{Page: ledger.Page{Limit: 2}}, "x1,s1,…"},
+		{"second page", ledger.RevocationQuery{Page: ledger.Page{Limit: 2, Offset: 2}}, "o1,e1"},
+		{"unknown transaction", ledger.RevocationQuery{TransactionID: "zz"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ids(tc.q); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// A fulfilment applied before migration 0003 kept no command; its full
+// revoke still takes back everything it granted.
+func TestRevoke_FulfilmentWithoutAStoredCommand(t *testing.T) {
+	ctx := context.Background()
+	l, db := openLedger(t, ledger.Config{})
+	if _, err := l.Fulfill(ctx, fulfil("t1", "p1", storegate.PlatformXsolla, coins("GOLD", 10), item("sword", storegate.ItemDurable, 1))); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE ledger_transactions SET request = '' WHERE transaction_id = 't1'`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := l.Revoke(ctx, revoke("t1.revoke", "p1", storegate.PlatformXsolla, "t1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := balances(t, l, "p1")["GOLD"]; got != 0 {
+		t.Errorf("GOLD = %d, want 0", got)
+	}
+	if got := entitlements(t, l, "p1", true)["sword"]; got != "revoked" {
+		t.Errorf("sword is %s, want revoked", got)
+	}
+	if len(res.Revocation.ItemRevocations) != 2 || res.Revocation.Status != ledger.StatusSuccess {
+		t.Errorf("revocation = %+v", res.Revocation)
+	}
+}

@@ -1,0 +1,240 @@
+package webhooks
+
+import (
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"storegate"
+	"storegate/ledger"
+)
+
+// economyBodyLimit caps the economy routes' bodies: a handful of fields.
+const economyBodyLimit = 4 << 10
+
+// param is a path parameter, unescaped: entitlement ids hold '/', sent as
+// %2F. Fiber leaves parameters escaped.
+func param(c *fiber.Ctx, name string) (string, error) {
+	v, err := url.PathUnescape(c.Params(name))
+	if err != nil || v == "" || len(v) > 256 {
+		return "", storegate.FieldError(name+" is not a valid path parameter", name)
+	}
+	for _, r := range v {
+		if r < ' ' || r == 0x7f {
+			return "", storegate.FieldError(name+" holds control characters", name)
+		}
+	}
+	return v, nil
+}
+
+// economyBody checks a write's body (size, JSON, its schema) and decodes it.
+// An empty body is {} for routes whose fields are all optional.
+func (s *Server) economyBody(c *fiber.Ctx, schema string, into any) error {
+	body := c.BodyRaw()
+	if len(body) > economyBodyLimit {
+		return storegate.Errorf(storegate.CodeTooLarge, "request body is larger than %d bytes", economyBodyLimit)
+	}
+	if len(body) == 0 {
+		body = []byte("{}")
+	} else if !isJSON(c.Get(fiber.HeaderContentType)) {
+		return storegate.Errorf(storegate.CodeUnsupportedMedia, "Content-Type must be application/json")
+	}
+	if err := s.deps.Schemas.Validate(schema, body); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, into); err != nil {
+		return storegate.FieldError("body does not decode: "+jsonProblem(err), jsonField(err))
+	}
+	return nil
+}
+
+// idempotencyKey is the Idempotency-Key header every economy write needs.
+func idempotencyKey(c *fiber.Ctx) (string, error) {
+	k := c.Get("Idempotency-Key")
+	if !ledger.ValidKey(k) {
+		return "", storegate.FieldError("the Idempotency-Key header is required: 1 to 128 printable characters without '/' or spaces", "Idempotency-Key")
+	}
+	return k, nil
+}
+
+// economyRead is how every economy route starts: the ledger and the player.
+func (s *Server) economyRead(c *fiber.Ctx) (Economy, string, error) {
+	eco, err := s.economy()
+	if err != nil {
+		return nil, "", err
+	}
+	player, err := param(c, "playerId")
+	return eco, player, err
+}
+
+// economyWrite adds what every write needs: its second path parameter
+// (currency, entitlement) and the idempotency key.
+func (s *Server) economyWrite(c *fiber.Ctx, name string) (eco Economy, player, value, key string, err error) {
+	if eco, player, err = s.economyRead(c); err != nil {
+		return
+	}
+	if value, err = param(c, name); err != nil {
+		return
+	}
+	key, err = idempotencyKey(c)
+	return
+}
+
+// writeError turns a ledger write's failure into its answer: the ledger's
+// own refusals as they are, anything else as 503, since a retry with the
+// same idempotency key is always safe.
+func writeError(err error) error {
+	var e *storegate.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return storegate.Unavailable(err)
+}
+
+func (s *Server) handleAdjustment(c *fiber.Ctx) error {
+	eco, player, currency, key, err := s.economyWrite(c, "currency")
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Amount        int64              `json:"amount"`
+		Platform      storegate.Platform `json:"platform"`
+		Reason        string             `json:"reason"`
+		Actor         string             `json:"actor"`
+		AllowNegative bool               `json:"allow_negative"`
+	}
+	if err := s.economyBody(c, "ledger/adjustment", &body); err != nil {
+		return err
+	}
+	res, err := eco.Adjust(c.UserContext(), ledger.Adjustment{PlayerID: player, Currency: currency, Amount: body.Amount,
+		Platform: body.Platform, Reason: body.Reason, Actor: body.Actor, Key: key, AllowNegative: body.AllowNegative})
+	if err != nil {
+		return writeError(err)
+	}
+	status := fiber.StatusCreated
+	if res.Replayed {
+		status = fiber.StatusOK
+	}
+	return c.Status(status).JSON(res)
+}
+
+// query parsing: each bad value is an INVALID_PARAMETER naming its parameter.
+
+func queryTime(c *fiber.Ctx, name string) (time.Time, error) {
+	v := c.Query(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, storegate.FieldError(name+" must be an RFC 3339 time like 2026-11-01T12:00:00Z", name)
+	}
+	return t, nil
+}
+
+// queryWindow is the time window (since, until) and the page of a listing.
+func queryWindow(c *fiber.Ctx) (since, until time.Time, page ledger.Page, err error) {
+	if since, err = queryTime(c, "since"); err != nil {
+		return
+	}
+	if until, err = queryTime(c, "until"); err != nil {
+		return
+	}
+	page, err = queryPage(c)
+	return
+}
+
+func queryPage(c *fiber.Ctx) (ledger.Page, error) {
+	var p ledger.Page
+	for name, dst := range map[string]*int{"limit": &p.Limit, "offset": &p.Offset} {
+		v := c.Query(name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || (name == "limit" && (n < 1 || n > 1000)) {
+			return p, storegate.FieldError(name+" must be a whole number (limit 1 to 1000)", name)
+		}
+		*dst = n
+	}
+	return p, nil
+}
+
+func queryEnum(c *fiber.Ctx, name string, allowed ...string) (string, error) {
+	v := c.Query(name)
+	if v == "" {
+		return "", nil
+	}
+	for _, a := range allowed {
+		if v == a {
+			return v, nil
+		}
+	}
+	return "", storegate.FieldError(name+" must be one of "+strings.Join(allowed, ", "), name)
+}
+
+// listAnswer is a page of a listing: next_offset is there when more follow.
+func listAnswer(player, key string, items any, more bool, page ledger.Page) fiber.Map {
+	m := fiber.Map{"player_id": player, key: items}
+	if more {
+		limit := page.Limit
+		if limit == 0 {
+			limit = 100
+		}
+		m["next_offset"] = page.Offset + limit
+	}
+	return m
+}
+
+func (s *Server) handleHistory(c *fiber.Ctx) error {
+	eco, player, err := s.economyRead(c)
+	if err != nil {
+		return err
+	}
+	q := ledger.HistoryQuery{Currency: c.Query("currency"), TransactionID: c.Query("transaction_id")}
+	if v := c.Query("platform"); v != "" {
+		p, err := storegate.ParsePlatform(v)
+		if err != nil {
+			return storegate.FieldError(err.Error(), "platform")
+		}
+		q.Platform = p
+	}
+	if q.Kind, err = queryEnum(c, "kind", "fulfill", "revoke", "spend", "adjustment"); err != nil {
+		return err
+	}
+	if q.Since, q.Until, q.Page, err = queryWindow(c); err != nil {
+		return err
+	}
+	entries, more, err := eco.History(c.UserContext(), player, q)
+	if err != nil {
+		return storegate.Internal(err)
+	}
+	return c.JSON(listAnswer(player, "entries", entries, more, q.Page))
+}
+
+func (s *Server) handleRevocations(c *fiber.Ctx) error {
+	eco, player, err := s.economyRead(c)
+	if err != nil {
+		return err
+	}
+	q := ledger.RevocationQuery{TransactionID: c.Query("transaction_id")}
+	if q.Source, err = queryEnum(c, "source", "ORDER", "DLC", "IAP", "OTHER"); err != nil {
+		return err
+	}
+	if q.Status, err = queryEnum(c, "status", ledger.StatusSuccess, ledger.StatusFail); err != nil {
+		return err
+	}
+	if q.Since, q.Until, q.Page, err = queryWindow(c); err != nil {
+		return err
+	}
+	revs, more, err := eco.Revocations(c.UserContext(), player, q)
+	if err != nil {
+		return storegate.Internal(err)
+	}
+	return c.JSON(listAnswer(player, "revocations", revs, more, q.Page))
+}
