@@ -2,14 +2,11 @@ package ledger_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"os"
-	"strings"
 	"testing"
 
 	"storegate/internal/fakeclock"
+	"storegate/internal/pgtest"
 	"storegate/ledger"
 	"storegate/store"
 )
@@ -26,9 +23,9 @@ func backends() []backend {
 	out := []backend{{"sqlite", func(t testing.TB, clock *fakeclock.Clock) *store.DB {
 		return openStore(t, "sqlite:"+t.TempDir()+"/s.db", clock)
 	}}}
-	if dsn := os.Getenv("STOREGATE_TEST_POSTGRES_DSN"); dsn != "" {
+	if os.Getenv(pgtest.EnvDSN) != "" {
 		out = append(out, backend{"postgres", func(t testing.TB, clock *fakeclock.Clock) *store.DB {
-			return openStore(t, postgresSchema(t, dsn), clock)
+			return openStore(t, pgtest.DSN(t), clock)
 		}})
 	}
 	return out
@@ -42,31 +39,6 @@ func openStore(t testing.TB, dsn string, clock *fakeclock.Clock) *store.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
-}
-
-// postgresSchema creates a schema for one test and returns a DSN using it.
-func postgresSchema(t testing.TB, dsn string) string {
-	t.Helper()
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "sg_ledger_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		admin.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-		admin.Close()
-	})
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "search_path=" + schema
 }
 
 func newLedger(t testing.TB, be backend, cfg ledger.Config) (*ledger.Ledger, *store.DB, *fakeclock.Clock) {

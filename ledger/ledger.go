@@ -21,7 +21,6 @@ import (
 	"regexp"
 	"sync"
 
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"storegate"
 	"storegate/store"
@@ -172,13 +171,7 @@ const (
 func (l *Ledger) write(ctx context.Context, fn func(context.Context, *store.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := l.db.Write(ctx, fn)
-		var pg *pgconn.PgError
-		if err == nil || attempt == 5 || !errors.As(err, &pg) {
-			return err
-		}
-		switch pg.Code {
-		case "23505", "40P01", "40001": // unique violation, deadlock, serialization failure
-		default:
+		if err == nil || attempt == 5 || !store.IsConflict(err) {
 			return err
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver (pure Go, no cgo)
 )
@@ -164,6 +165,22 @@ func connect(cfg Config) (Dialect, *sql.DB, *sql.DB, error) {
 	default:
 		return "", nil, nil, fmt.Errorf("unsupported store DSN %q: want sqlite:PATH or postgres://...", redactDSN(cfg.DSN))
 	}
+}
+
+// IsConflict reports whether err is a PostgreSQL conflict between concurrent
+// writers that running the write again resolves: a unique violation (another
+// batch inserted the same key first), a deadlock, or a serialization
+// failure. SQLite's single writer never has them.
+func IsConflict(err error) bool {
+	var pg *pgconn.PgError
+	if !errors.As(err, &pg) {
+		return false
+	}
+	switch pg.Code {
+	case "23505", "40P01", "40001":
+		return true
+	}
+	return false
 }
 
 // redactDSN drops anything after a scheme that could hold a password.
