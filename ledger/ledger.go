@@ -21,7 +21,6 @@ import (
 	"regexp"
 	"sync"
 
-
 	"storegate"
 	"storegate/store"
 )
