@@ -37,10 +37,10 @@ type BreakerConfig struct {
 type BreakerObserver func(target, from, to string)
 
 // Breaker wraps a target in a gobreaker circuit breaker. Only transient
-// failures (verdict retry, unless deferred) count against the target; a permanent reject (a
-// 4xx, a dead letter) says nothing about its health and never trips it. While
-// the breaker is open, commands are not attempted: they come back with
-// verdict wait, which spends no attempt.
+// failures of the target (verdict retry, not deferred, no 4xx answer) count
+// against it; a permanent reject (a 4xx, a dead letter) says nothing about
+// its health and never trips it. While the breaker is open, commands are not
+// attempted: they come back with verdict wait, which spends no attempt.
 type Breaker struct {
 	name   string
 	target Target
@@ -87,7 +87,7 @@ func (b *Breaker) Deliver(ctx context.Context, c storegate.Command) storegate.Ou
 	var out storegate.Outcome
 	_, err := b.cb.Execute(func() (any, error) {
 		out = b.target.Deliver(ctx, c)
-		if out.Verdict == storegate.VerdictRetry && !out.Deferred {
+		if countsAgainst(out) {
 			return nil, errTransient
 		}
 		return nil, nil
@@ -98,11 +98,26 @@ func (b *Breaker) Deliver(ctx context.Context, c storegate.Command) storegate.Ou
 	return out
 }
 
+// countsAgainst says whether an outcome is a failure of the target itself:
+// a transient failure (5xx, timeout, refused connection). A deferred retry is
+// about the command, and any 4xx answer (even 408, 425 or 429, which are
+// retried) proves the target is up and answering: neither ever trips the
+// breaker.
+func countsAgainst(out storegate.Outcome) bool {
+	if out.Verdict != storegate.VerdictRetry || out.Deferred {
+		return false
+	}
+	return out.HTTPStatus < 400 || out.HTTPStatus >= 500
+}
+
 // State is the breaker's state: closed, half-open or open.
 func (b *Breaker) State() string { return b.cb.State().String() }
 
 // UserExists passes a user check through when the wrapped target can do
-// one, so a breaker can stand in for its target everywhere.
+// one, so a breaker can stand in for its target everywhere. While the
+// breaker is open the check fails at once (ErrBreakerOpen): a sender waiting
+// on an answer is better served by a quick "try again" than by a timeout.
+// Checks do not count towards the breaker; deliveries decide its state.
 func (b *Breaker) UserExists(ctx context.Context, playerID string) (bool, error) {
 	u, ok := b.target.(interface {
 		UserExists(context.Context, string) (bool, error)
@@ -110,5 +125,23 @@ func (b *Breaker) UserExists(ctx context.Context, playerID string) (bool, error)
 	if !ok {
 		return false, errors.ErrUnsupported
 	}
+	if b.cb.State() == gobreaker.StateOpen {
+		return false, ErrBreakerOpen
+	}
 	return u.UserExists(ctx, playerID)
+}
+
+// UserAttributes passes the question through when the wrapped target can
+// describe players; a target that cannot has none to give (nil, nil).
+func (b *Breaker) UserAttributes(ctx context.Context, playerID string) (map[string]any, error) {
+	a, ok := b.target.(interface {
+		UserAttributes(context.Context, string) (map[string]any, error)
+	})
+	if !ok {
+		return nil, nil
+	}
+	if b.cb.State() == gobreaker.StateOpen {
+		return nil, ErrBreakerOpen
+	}
+	return a.UserAttributes(ctx, playerID)
 }

@@ -317,3 +317,72 @@ type deferring struct{}
 func (deferring) Deliver(context.Context, storegate.Command) storegate.Outcome {
 	return storegate.Outcome{Verdict: storegate.VerdictRetry, Deferred: true, Code: "NOT_GRANTED_YET"}
 }
+
+// A 4xx answer proves the target is up: even the retried ones (408, 425,
+// 429) never open the breaker; 5xx and transport failures do.
+func TestBreaker_FourHundredsNeverTrip(t *testing.T) {
+	tests := []struct {
+		name     string
+		out      storegate.Outcome
+		wantOpen bool
+	}{
+		{"429 rate limited", storegate.Outcome{Verdict: storegate.VerdictRetry, HTTPStatus: 429}, false},
+		{"408 request timeout", storegate.Outcome{Verdict: storegate.VerdictRetry, HTTPStatus: 408}, false},
+		{"409 optimistic lock retried", storegate.Outcome{Verdict: storegate.VerdictRetry, HTTPStatus: 409}, false},
+		{"400 dead letter", storegate.Outcome{Verdict: storegate.VerdictDead, HTTPStatus: 400}, false},
+		{"deferred 404", storegate.Outcome{Verdict: storegate.VerdictRetry, HTTPStatus: 404, Deferred: true}, false},
+		{"503", storegate.Outcome{Verdict: storegate.VerdictRetry, HTTPStatus: 503}, true},
+		{"timeout, no answer", storegate.Outcome{Verdict: storegate.VerdictRetry, Code: "TIMEOUT"}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			target := targetOutcome(tc.out)
+			b := adapters.WithBreaker("ags", target, adapters.BreakerConfig{Failures: 3, OpenFor: time.Hour}, nil, nil)
+			for range 10 {
+				b.Deliver(context.Background(), cmd("c"))
+			}
+			if got := b.State() == "open"; got != tc.wantOpen {
+				t.Errorf("after 10 × %s the breaker is %s, want open=%v", tc.name, b.State(), tc.wantOpen)
+			}
+		})
+	}
+}
+
+type targetOutcome storegate.Outcome
+
+func (o targetOutcome) Deliver(context.Context, storegate.Command) storegate.Outcome {
+	return storegate.Outcome(o)
+}
+
+// A user check while the breaker is open fails at once, without a call: a
+// sender waiting on the answer gets "try again" instead of a timeout.
+func TestBreaker_UserCheckFailsFastWhenOpen(t *testing.T) {
+	target := &withUsersFailing{}
+	b := adapters.WithBreaker("studio", target, adapters.BreakerConfig{Failures: 1, OpenFor: time.Hour}, nil, nil)
+	b.Deliver(context.Background(), cmd("c"))
+	if got, want := b.State(), "open"; got != want {
+		t.Fatalf("state = %q, want %q", got, want)
+	}
+	if _, err := b.UserExists(context.Background(), "p1"); !errors.Is(err, adapters.ErrBreakerOpen) {
+		t.Errorf("UserExists err = %v, want ErrBreakerOpen", err)
+	}
+	if _, err := b.UserAttributes(context.Background(), "p1"); !errors.Is(err, adapters.ErrBreakerOpen) {
+		t.Errorf("UserAttributes err = %v, want ErrBreakerOpen", err)
+	}
+	if target.checks != 0 {
+		t.Errorf("the target was asked %d times, want 0", target.checks)
+	}
+}
+
+type withUsersFailing struct{ checks int }
+
+func (w *withUsersFailing) Deliver(context.Context, storegate.Command) storegate.Outcome {
+	return storegate.Outcome{Verdict: storegate.VerdictRetry, HTTPStatus: 503}
+}
+
+func (w *withUsersFailing) UserExists(context.Context, string) (bool, error) { w.checks++; return true, nil }
+
+func (w *withUsersFailing) UserAttributes(context.Context, string) (map[string]any, error) {
+	w.checks++
+	return nil, nil
+}

@@ -121,10 +121,10 @@ func (db *DB) Complete(ctx context.Context, c Completion) error {
 		if spent == 0 || (c.Outcome.Verdict == storegate.VerdictDone && c.Attempt == 1) {
 			return nil
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO attempts (command_id, n, verdict, http_status, code, message, started_at, duration_us)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err = tx.Exec(ctx, `INSERT INTO attempts (command_id, n, verdict, http_status, code, message, started_at, duration_us, replay)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT replays FROM outbox WHERE id = ?))`,
 			c.ID, c.Attempt, string(c.Outcome.Verdict), c.Outcome.HTTPStatus, c.Outcome.Code, truncate(c.Outcome.Message, 1000),
-			c.StartedAt.UnixMicro(), c.Duration.Microseconds())
+			c.StartedAt.UnixMicro(), c.Duration.Microseconds(), c.ID)
 		return err
 	})
 }
@@ -203,6 +203,9 @@ func (db *DB) Depth(ctx context.Context) (map[storegate.State]int, error) {
 
 // Attempt is one recorded delivery attempt.
 type Attempt struct {
+	// Replay is the replay round the attempt belongs to: 0 before any
+	// replay of a dead letter.
+	Replay     int               `json:"replay"`
 	N          int               `json:"n"`
 	Verdict    storegate.Verdict `json:"verdict"`
 	HTTPStatus int               `json:"http_status,omitempty"`
@@ -214,8 +217,8 @@ type Attempt struct {
 
 // Attempts lists a command's attempts, first first.
 func (db *DB) Attempts(ctx context.Context, commandID string) ([]Attempt, error) {
-	rows, err := db.Query(ctx, `SELECT n, verdict, http_status, code, message, started_at, duration_us
-		FROM attempts WHERE command_id = ? ORDER BY n, id`, commandID)
+	rows, err := db.Query(ctx, `SELECT replay, n, verdict, http_status, code, message, started_at, duration_us
+		FROM attempts WHERE command_id = ? ORDER BY id`, commandID)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +227,7 @@ func (db *DB) Attempts(ctx context.Context, commandID string) ([]Attempt, error)
 	for rows.Next() {
 		var a Attempt
 		var started, dur int64
-		if err := rows.Scan(&a.N, &a.Verdict, &a.HTTPStatus, &a.Code, &a.Message, &started, &dur); err != nil {
+		if err := rows.Scan(&a.Replay, &a.N, &a.Verdict, &a.HTTPStatus, &a.Code, &a.Message, &started, &dur); err != nil {
 			return nil, err
 		}
 		a.StartedAt, a.Duration = time.UnixMicro(started).UTC(), time.Duration(dur)*time.Microsecond

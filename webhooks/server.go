@@ -113,6 +113,9 @@ type Deps struct {
 	// Notify is called after commands were committed, to wake the dispatcher.
 	Notify func()
 	Xsolla []XsollaSource
+
+	// DeadLetters lists, inspects, replays and discards dead letters.
+	DeadLetters DeadLetters
 }
 
 // Server is storegate's HTTP surface.
@@ -185,6 +188,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 	// Per route, not a group: other /v1/players routes have other callers.
 	app.Post("/v1/players/:playerId/wallets/:currency/spend", s.requireGame, s.handleSpend)
 	app.Post("/v1/players/:playerId/entitlements/:entitlementId/consume", s.requireGame, s.handleConsume)
+	s.deadLetterRoutes(admin)
 	return app
 }
 

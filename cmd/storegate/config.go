@@ -68,6 +68,11 @@ type DispatchConfig struct {
 	MaxAttempts int      `yaml:"max_attempts"` // default 12
 	BackoffBase Duration `yaml:"backoff_base"` // default 1s
 	BackoffMax  Duration `yaml:"backoff_max"`  // default 1h
+	// RetryAfterMax caps a target's Retry-After hint. Default 1h.
+	RetryAfterMax Duration `yaml:"retry_after_max"`
+	// BreakerWait is how long a command waits, spending no attempt, while
+	// its target's breaker is open. Default 5s.
+	BreakerWait Duration `yaml:"breaker_wait"`
 	// Disabled turns the dispatcher off in this process (commands still queue).
 	Disabled bool `yaml:"disabled"`
 }
@@ -100,7 +105,8 @@ type SourceConfig struct {
 type TargetConfig struct {
 	// Name is how sources refer to it. Required.
 	Name string `yaml:"name"`
-	// Kind is ledger (the embedded economy).
+	// Kind is ledger (the embedded economy), ags (AccelByte Gaming
+	// Services) or http (a studio's own backend).
 	Kind string `yaml:"kind"`
 	// Players (ledger) exist before they are granted anything.
 	Players []string `yaml:"players"`
@@ -114,12 +120,22 @@ type TargetConfig struct {
 	// balances. Default: System, Steam, Twitch, Other, Xsolla, Epic, Xbox,
 	// PlayStation; platforms left out follow in that order.
 	SpendOrder []string `yaml:"spend_order"`
+	// Timeout bounds one HTTP exchange (ags, http). Default 5s.
+	Timeout Duration `yaml:"timeout"`
+	// MaxInFlight caps calls to the target at once (ags, http). Default 16.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// Retry tunes the quick retries inside one call (ags, http).
+	Retry RetryConfig `yaml:"retry"`
+	// AGS configures a kind: ags target; HTTP a kind: http target.
+	AGS  *AGSTargetConfig  `yaml:"ags"`
+	HTTP *HTTPTargetConfig `yaml:"http"`
 }
 
 // BreakerConfig: see adapters.BreakerConfig.
 type BreakerConfig struct {
 	Failures int      `yaml:"failures"` // consecutive transient failures that open it; default 5
 	OpenFor  Duration `yaml:"open_for"` // default 30s
+	Probes   int      `yaml:"probes"`   // calls let through when half-open; default 1
 }
 
 // Duration is a time.Duration written as "2s" or "1h".
@@ -289,7 +305,8 @@ func (c *Config) validate() []string {
 		}
 	}
 	d := c.Dispatch
-	if d.Workers < 0 || d.MaxAttempts < 0 || d.Lease < 0 || d.Timeout < 0 || d.BackoffBase < 0 || d.BackoffMax < 0 {
+	if d.Workers < 0 || d.MaxAttempts < 0 || d.Lease < 0 || d.Timeout < 0 || d.BackoffBase < 0 || d.BackoffMax < 0 ||
+		d.RetryAfterMax < 0 || d.BreakerWait < 0 {
 		add("dispatch: values must not be negative")
 	}
 	if d.Lease > 0 && d.Timeout > 0 && d.Timeout >= d.Lease {
@@ -319,10 +336,12 @@ func (c *Config) validate() []string {
 				}
 			}
 			p = append(p, t.validateLedger(path)...)
+		case "ags", "http":
 		default:
-			add("%s.kind: %q is not a known target kind (ledger)", path, t.Kind)
+			add("%s.kind: %q is not a known target kind (ledger, ags, http)", path, t.Kind)
 		}
-		if t.Breaker.Failures < 0 || t.Breaker.OpenFor < 0 {
+		p = append(p, validateTarget(path, t)...)
+		if t.Breaker.Failures < 0 || t.Breaker.OpenFor < 0 || t.Breaker.Probes < 0 {
 			add("%s.breaker: values must not be negative", path)
 		}
 	}

@@ -1,5 +1,5 @@
 // Command storegate is the webhook gateway: serve, check a config, sign test
-// payloads, run migrations.
+// payloads, run migrations, repair dead letters.
 package main
 
 import (
@@ -22,6 +22,8 @@ Usage:
   storegate sign xsolla --secret S                sign a body (stdin) the way Xsolla does
   storegate sign standard --secret whsec_... [--id ID] [--timestamp T]
                                                   sign a body (stdin) with Standard Webhooks
+  storegate deadletters list|show|replay|discard  inspect and repair dead letters through a
+                                                  running gateway's admin API (see: storegate deadletters)
 `
 
 func main() {
@@ -58,6 +60,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdMigrate(ctx, args[1:], stdout, stderr)
 	case "sign":
 		return cmdSign(args[1:], stdin, stdout, stderr)
+	case "deadletters":
+		return cmdDeadLetters(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -86,9 +86,14 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 				return nil, err
 			}
 			g.Ledger, target = l, l
+		default: // ags, http
+			if target, err = remoteTarget(t, set, opt.Now); err != nil {
+				db.Close()
+				return nil, fmt.Errorf("target %s: %w", t.Name, err)
+			}
 		}
-		b := adapters.WithBreaker(t.Name, target, adapters.BreakerConfig{Failures: uint32(t.Breaker.Failures), OpenFor: t.Breaker.OpenFor.D()},
-			g.Metrics.BreakerChanged, log)
+		b := adapters.WithBreaker(t.Name, target, adapters.BreakerConfig{Failures: uint32(t.Breaker.Failures), OpenFor: t.Breaker.OpenFor.D(),
+			Probes: uint32(t.Breaker.Probes)}, g.Metrics.BreakerChanged, log)
 		g.Metrics.BreakerInit(t.Name)
 		targets[t.Name], users[t.Name] = b, b
 	}
@@ -96,7 +101,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 	g.Dispatcher, err = dispatch.New(db, targets, dispatch.Config{
 		Workers: cfg.Dispatch.Workers, Lease: cfg.Dispatch.Lease.D(), Timeout: cfg.Dispatch.Timeout.D(),
 		MaxAttempts: cfg.Dispatch.MaxAttempts, BackoffBase: cfg.Dispatch.BackoffBase.D(), BackoffMax: cfg.Dispatch.BackoffMax.D(),
-		Now: opt.Now}, g.Metrics, log.With("component", "dispatch"))
+		RetryAfterMax: cfg.Dispatch.RetryAfterMax.D(), WaitDelay: cfg.Dispatch.BreakerWait.D(), Now: opt.Now}, g.Metrics, log.With("component", "dispatch"))
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -126,7 +131,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		return nil, err
 	}
 	deps := webhooks.Deps{Inbox: db, Users: users, Ready: db, Catalog: catalog, Schemas: set, Metrics: g.Metrics,
-		Log: log, Notify: g.Dispatcher.Notify, Xsolla: xsolla}
+		Log: log, Notify: g.Dispatcher.Notify, Xsolla: xsolla, DeadLetters: db}
 	if g.Ledger != nil {
 		deps.Economy = g.Ledger
 	}

@@ -1,0 +1,445 @@
+// Package agstest is a fake AccelByte Gaming Services for tests: IAM
+// client-credentials tokens, fulfilments by transaction id (v2 and v3) with
+// /retry and /revoke, doRevocation keyed by requestId, the fulfilment query
+// and the IAM user lookup, behaving as protocols.md §3 describes. It counts
+// the effect of every transaction, so a test can check that each took
+// effect exactly once however often it was sent, and it plays scripted
+// failures: statuses with AGS error codes, Retry-After, hangs, lost answers
+// (the effect happens, the answer does not arrive) and outages.
+package agstest
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Fault is one scripted failure, used by the next request of its kind.
+type Fault struct {
+	// Kind is the request it applies to: fulfill, retry, revoke,
+	// revocation, query, user, token, or "" for any Platform call.
+	Kind string
+	// Status and ErrorCode/ErrorMessage make the answer (an ErrorEntity).
+	Status       int
+	ErrorCode    int
+	ErrorMessage string
+	// RetryAfter is sent as the Retry-After header.
+	RetryAfter string
+	// Hang delays the answer; a client with a shorter timeout gives up.
+	Hang time.Duration
+	// AfterEffect applies the request before failing: a lost answer.
+	AfterEffect bool
+	// State, for a fulfil, makes AGS record the fulfilment in this state
+	// (FULFILL_FAILED) with a 200, instead of failing.
+	State string
+}
+
+// Server is the fake. Create it with New; it is safe for concurrent use.
+type Server struct {
+	URL          string
+	Namespace    string
+	ClientID     string
+	ClientSecret string
+	// TokenLife is the expires_in of tokens. Default 1h.
+	TokenLife time.Duration
+
+	srv *httptest.Server
+
+	mu           sync.Mutex
+	faults       []Fault
+	down         bool
+	tokensIssued int
+	tokens       map[string]bool
+	users        map[string]bool // nil: every user exists
+	unknownItems map[string]bool
+	fulfillments map[string]*fulfillment
+	revocations  map[string][]byte
+	effects      map[string]int
+	requests     map[string]int
+	calls        int
+	bodies       map[string][]byte
+	paths        map[string]string
+}
+
+type fulfillment struct {
+	UserID string
+	Body   []byte
+	Items  []json.RawMessage
+	State  string
+}
+
+// New starts a fake AGS on 127.0.0.1.
+func New() *Server {
+	s := &Server{Namespace: "game", ClientID: "storegate-client", ClientSecret: "s3cret-client", TokenLife: time.Hour,
+		tokens: map[string]bool{}, unknownItems: map[string]bool{}, fulfillments: map[string]*fulfillment{},
+		revocations: map[string][]byte{}, effects: map[string]int{}, requests: map[string]int{}, bodies: map[string][]byte{},
+		paths: map[string]string{}}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.URL = s.srv.URL
+	return s
+}
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
+
+// Script queues faults; each is used by the next request of its kind.
+func (s *Server) Script(f ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, f...)
+}
+
+// SetDown starts or ends an outage: every request answers 503.
+func (s *Server) SetDown(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+}
+
+// SetUsers limits the users that exist (nil: all of them).
+func (s *Server) SetUsers(ids ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users = map[string]bool{}
+	for _, id := range ids {
+		s.users[id] = true
+	}
+}
+
+// SetItemUnknown makes a SKU (or item id) missing from the catalog, or
+// present again.
+func (s *Server) SetItemUnknown(sku string, unknown bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unknownItems[sku] = unknown
+}
+
+// RevokeTokens invalidates every token issued so far.
+func (s *Server) RevokeTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.tokens)
+}
+
+// TokensIssued counts the tokens IAM issued.
+func (s *Server) TokensIssued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokensIssued
+}
+
+// Effects returns how many times each transaction took effect, keyed
+// "fulfill:<transactionId>", "revoke:<transactionId>" and
+// "revocation:<requestId>".
+func (s *Server) Effects() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.effects))
+	for k, v := range s.effects {
+		out[k] = v
+	}
+	return out
+}
+
+// Requests returns how many requests each transaction got, keyed like
+// Effects (retries of a failed fulfilment count under fulfill:).
+func (s *Server) Requests() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.requests))
+	for k, v := range s.requests {
+		out[k] = v
+	}
+	return out
+}
+
+// Calls counts every Platform and IAM request, tokens included.
+func (s *Server) Calls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls
+}
+
+// Body returns the last body received for a key like Effects'.
+func (s *Server) Body(key string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bodies[key]
+}
+
+// Path returns the URL path of the last request for a key like Effects'.
+func (s *Server) Path(key string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.paths[key]
+}
+
+// State returns a fulfilment's state ("" if unknown).
+func (s *Server) State(transactionID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.fulfillments[transactionID]; f != nil {
+		return f.State
+	}
+	return ""
+}
+
+func errorEntity(w http.ResponseWriter, status, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"errorCode": code, "errorMessage": msg})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+// route names the request: its kind and the transaction it is about.
+func (s *Server) route(r *http.Request) (kind, user, id string) {
+	p := strings.Split(strings.Trim(r.URL.EscapedPath(), "/"), "/")
+	unescape := func(v string) string {
+		out, err := url.PathUnescape(v)
+		if err != nil {
+			return v
+		}
+		return out
+	}
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/iam/v3/oauth/token":
+		return "token", "", ""
+	case r.Method == http.MethodGet && len(p) == 7 && p[0] == "iam" && p[5] == "users":
+		return "user", unescape(p[6]), ""
+	case r.Method == http.MethodGet && len(p) == 6 && p[0] == "platform" && p[5] == "fulfillments":
+		return "query", r.URL.Query().Get("userId"), r.URL.Query().Get("transactionId")
+	case r.Method == http.MethodPut && len(p) == 7 && p[0] == "platform" && p[6] == "revocation":
+		return "revocation", unescape(p[5]), ""
+	case r.Method == http.MethodPut && len(p) >= 8 && p[0] == "platform" && (p[1] == "v2" || p[1] == "v3") && p[7] == "fulfillments":
+		if len(p) == 9 {
+			return "fulfill", unescape(p[6]), unescape(p[8])
+		}
+		if len(p) == 10 && (p[9] == "retry" || p[9] == "revoke") {
+			return p[9], unescape(p[6]), unescape(p[8])
+		}
+	}
+	return "", "", ""
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	kind, user, id := s.route(r)
+	s.mu.Lock()
+	s.calls++
+	if kind == "" {
+		s.mu.Unlock()
+		errorEntity(w, http.StatusNotFound, 20008, "no such route in the fake: "+r.Method+" "+r.URL.Path)
+		return
+	}
+	if s.down {
+		s.mu.Unlock()
+		errorEntity(w, http.StatusServiceUnavailable, 20000, "service unavailable")
+		return
+	}
+	var fault *Fault
+	for i, f := range s.faults {
+		if f.Kind == kind || (f.Kind == "" && kind != "token" && kind != "user") {
+			fault = &f
+			s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
+			break
+		}
+	}
+	if kind != "token" {
+		if !s.authorised(r) {
+			s.mu.Unlock()
+			errorEntity(w, http.StatusUnauthorized, 20001, "unauthorized access")
+			return
+		}
+	}
+	if fault != nil && !fault.AfterEffect && fault.Status != 0 {
+		s.mu.Unlock()
+		s.fail(w, r, fault)
+		return
+	}
+	status, answer := s.apply(kind, user, id, body, r, fault)
+	s.mu.Unlock()
+	if fault != nil && fault.AfterEffect {
+		s.fail(w, r, fault)
+		return
+	}
+	if fault != nil && fault.Hang > 0 {
+		sleep(r, fault.Hang)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(answer)
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, f *Fault) {
+	if f.Hang > 0 && !sleep(r, f.Hang) {
+		return
+	}
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	status := f.Status
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	errorEntity(w, status, f.ErrorCode, f.ErrorMessage)
+}
+
+// sleep waits d, or until the client hangs up (false).
+func sleep(r *http.Request, d time.Duration) bool {
+	select {
+	case <-time.After(d):
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+func (s *Server) authorised(r *http.Request) bool {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && s.tokens[token]
+}
+
+// apply runs one request against the fake's state; s.mu is held.
+func (s *Server) apply(kind, user, id string, body []byte, r *http.Request, fault *Fault) (int, any) {
+	switch kind {
+	case "token":
+		want := "Basic " + base64.StdEncoding.EncodeToString([]byte(s.ClientID+":"+s.ClientSecret))
+		if r.Header.Get("Authorization") != want || formValue(body, "grant_type") != "client_credentials" {
+			return http.StatusUnauthorized, map[string]any{"error": "invalid_client"}
+		}
+		s.tokensIssued++
+		token := fmt.Sprintf("token-%d", s.tokensIssued)
+		s.tokens[token] = true
+		return http.StatusOK, map[string]any{"access_token": token, "token_type": "Bearer", "expires_in": int64(s.TokenLife / time.Second)}
+
+	case "user":
+		if s.users != nil && !s.users[user] {
+			return http.StatusNotFound, map[string]any{"errorCode": 20008, "errorMessage": "user not found"}
+		}
+		return http.StatusOK, map[string]any{"userId": user, "namespace": s.Namespace}
+
+	case "query":
+		var data []any
+		if f := s.fulfillments[id]; f != nil && f.UserID == user {
+			data = append(data, map[string]any{"transactionId": id, "userId": user, "state": f.State})
+		}
+		return http.StatusOK, map[string]any{"data": data, "paging": map[string]any{}}
+
+	case "fulfill":
+		key := "fulfill:" + id
+		s.requests[key]++
+		s.bodies[key] = body
+		s.paths[key] = r.URL.Path
+		var req struct {
+			Items []json.RawMessage `json:"items"`
+		}
+		if json.Unmarshal(body, &req) != nil || len(req.Items) == 0 {
+			return http.StatusBadRequest, map[string]any{"errorCode": 20002, "errorMessage": "validation error"}
+		}
+		if f := s.fulfillments[id]; f != nil {
+			if string(f.Body) != string(body) || f.UserID != user {
+				return http.StatusBadRequest, map[string]any{"errorCode": 38128, "errorMessage": "Cannot retry fulfillment with different payload"}
+			}
+			return http.StatusOK, s.result(id, f)
+		}
+		for _, raw := range req.Items {
+			var it struct {
+				ItemSku string `json:"itemSku"`
+				ItemID  string `json:"itemId"`
+			}
+			json.Unmarshal(raw, &it)
+			if s.unknownItems[it.ItemSku] && it.ItemSku != "" {
+				return http.StatusNotFound, map[string]any{"errorCode": 30343, "errorMessage": "Item of sku [" + it.ItemSku + "] does not exist"}
+			}
+			if s.unknownItems[it.ItemID] && it.ItemID != "" {
+				return http.StatusNotFound, map[string]any{"errorCode": 30341, "errorMessage": "Item [" + it.ItemID + "] does not exist"}
+			}
+		}
+		f := &fulfillment{UserID: user, Body: body, Items: req.Items, State: "FULFILLED"}
+		if fault != nil && fault.State != "" {
+			f.State = fault.State
+		}
+		s.fulfillments[id] = f
+		if f.State == "FULFILLED" {
+			s.effects[key]++
+		}
+		return http.StatusOK, s.result(id, f)
+
+	case "retry":
+		key := "fulfill:" + id
+		s.requests[key]++
+		f := s.fulfillments[id]
+		if f == nil || f.UserID != user {
+			return http.StatusNotFound, map[string]any{"errorCode": 38144, "errorMessage": "Fulfillment with transactionId [" + id + "] does not exist"}
+		}
+		if f.State == "FULFILL_FAILED" {
+			f.State = "FULFILLED"
+			s.effects[key]++
+		}
+		return http.StatusOK, s.result(id, f)
+
+	case "revoke":
+		key := "revoke:" + id
+		s.requests[key]++
+		s.paths[key] = r.URL.Path
+		f := s.fulfillments[id]
+		if f == nil || f.UserID != user {
+			return http.StatusNotFound, map[string]any{"errorCode": 38145, "errorMessage": "Fulfillment with transactionId [" + id + "] does not exist"}
+		}
+		if f.State == "FULFILLED" {
+			f.State = "REVOKED"
+			s.effects[key]++
+		}
+		return http.StatusOK, s.result(id, f)
+
+	case "revocation":
+		var req struct {
+			RequestID     string            `json:"requestId"`
+			TransactionID string            `json:"transactionId"`
+			Source        string            `json:"source"`
+			RevokeEntries []json.RawMessage `json:"revokeEntries"`
+		}
+		if json.Unmarshal(body, &req) != nil || req.RequestID == "" || len(req.RevokeEntries) == 0 {
+			return http.StatusBadRequest, map[string]any{"errorCode": 20002, "errorMessage": "validation error"}
+		}
+		key := "revocation:" + req.RequestID
+		s.requests[key]++
+		s.bodies[key] = body
+		if prev, ok := s.revocations[req.RequestID]; ok {
+			if string(prev) != string(body) {
+				return http.StatusConflict, map[string]any{"errorCode": 41171, "errorMessage": "different payload for the same requestId"}
+			}
+			return http.StatusOK, map[string]any{"requestId": req.RequestID, "status": "SUCCESS", "isReplayed": true}
+		}
+		s.revocations[req.RequestID] = body
+		s.effects[key]++
+		return http.StatusOK, map[string]any{"requestId": req.RequestID, "status": "SUCCESS", "isReplayed": false}
+	}
+	return http.StatusNotFound, nil
+}
+
+func (s *Server) result(id string, f *fulfillment) map[string]any {
+	res := map[string]any{"transactionId": id, "userId": f.UserID, "namespace": s.Namespace, "state": f.State,
+		"stateInfo": map[string]any{"successList": []any{}, "failedList": []any{}}}
+	if f.State == "FULFILL_FAILED" {
+		res["stateInfo"] = map[string]any{"successList": []any{}, "failedList": []any{
+			map[string]any{"itemSku": "first-item", "error": "wallet is inactive"}}}
+	}
+	return res
+}
+
+func formValue(body []byte, key string) string {
+	v, _ := url.ParseQuery(string(body))
+	return v.Get(key)
+}

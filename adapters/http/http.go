@@ -1,0 +1,299 @@
+// Package http is the studio backend target: a studio's own HTTP service
+// that grants and revokes. storegate POSTs JSON commands (fulfill, revoke)
+// and user checks to configured URLs, signed with Standard Webhooks
+// (webhook-id derived from the command's transaction id, so the receiver can
+// dedupe) with every configured secret, so secrets rotate without downtime.
+// The contract is published as JSON Schemas in schemas/studio and in the
+// README.
+package http
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	nethttp "net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"storegate"
+	"storegate/adapters"
+	"storegate/signing"
+)
+
+// Config is one studio backend. Zero fields take the defaults.
+type Config struct {
+	// URL is the backend's base URL; the paths below are appended.
+	// Required.
+	URL string
+	// Secrets sign every request (whsec_... Standard Webhooks secrets). Each
+	// request carries one signature per secret: add the new secret, let the
+	// receiver switch, then drop the old one. Required.
+	Secrets []string
+	// FulfillPath, RevokePath and UserPath are appended to URL. Defaults
+	// /fulfill, /revoke and /users.
+	FulfillPath string
+	RevokePath  string
+	UserPath    string
+	// Client tunes the HTTP client (timeout, in-flight cap, in-call retries).
+	Client adapters.ClientConfig
+	// Schema, when set, checks a user-check answer against the
+	// studio/user_answer schema. schemas.Set.Validate fits.
+	Schema func(schema string, doc []byte) error
+	// Now is the clock (webhook-timestamp). Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.FulfillPath == "" {
+		c.FulfillPath = "/fulfill"
+	}
+	if c.RevokePath == "" {
+		c.RevokePath = "/revoke"
+	}
+	if c.UserPath == "" {
+		c.UserPath = "/users"
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate lists what is wrong with the configuration, as "field: problem".
+// Secrets are never quoted.
+func (c Config) Validate() []string {
+	c.setDefaults()
+	var p []string
+	if u, err := url.Parse(c.URL); c.URL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		p = append(p, "url: want an http(s) URL")
+	}
+	if len(c.Secrets) == 0 {
+		p = append(p, "secrets: at least one whsec_ secret is required")
+	}
+	for i, s := range c.Secrets {
+		if _, err := signing.SignStandard(s, "check", 0, nil); err != nil {
+			p = append(p, fmt.Sprintf("secrets[%d]: not a Standard Webhooks secret (whsec_ + base64)", i))
+		}
+	}
+	for _, path := range []struct{ name, value string }{{"fulfill_path", c.FulfillPath}, {"revoke_path", c.RevokePath}, {"user_path", c.UserPath}} {
+		if !strings.HasPrefix(path.value, "/") {
+			p = append(p, path.name+": want a path starting with /")
+		}
+	}
+	return p
+}
+
+// Target delivers commands to a studio backend. It is safe for concurrent
+// use.
+type Target struct {
+	cfg    Config
+	base   string
+	client *adapters.Client
+	users  userCache
+}
+
+// New returns a studio backend target.
+func New(cfg Config) (*Target, error) {
+	cfg.setDefaults()
+	if p := cfg.Validate(); len(p) > 0 {
+		return nil, fmt.Errorf("studio backend: %s", strings.Join(p, "; "))
+	}
+	return &Target{cfg: cfg, base: strings.TrimRight(cfg.URL, "/"), client: adapters.NewClient(cfg.Client, Classify),
+		users: userCache{entries: map[string]cachedUser{}}}, nil
+}
+
+// Request is the body of a fulfil or revoke (schemas/studio/fulfill.json and
+// revoke.json).
+type Request struct {
+	Type          string             `json:"type"`
+	TransactionID string             `json:"transaction_id"`
+	PlayerID      string             `json:"player_id"`
+	Platform      storegate.Platform `json:"platform"`
+	Source        string             `json:"source,omitempty"`
+	OrderRef      string             `json:"order_ref,omitempty"`
+	Lines         []storegate.Line   `json:"lines,omitempty"`
+	Reverses      string             `json:"reverses,omitempty"`
+	Reason        string             `json:"reason,omitempty"`
+	CreatedAt     time.Time          `json:"created_at"`
+}
+
+// Deliver POSTs the command to the fulfill or revoke URL.
+func (t *Target) Deliver(ctx context.Context, c storegate.Command) storegate.Outcome {
+	req := Request{Type: string(c.Kind), TransactionID: c.ID, PlayerID: c.PlayerID, Platform: c.Platform, Source: c.Source,
+		OrderRef: c.OrderRef, Lines: c.Lines, CreatedAt: c.CreatedAt.UTC()}
+	if req.Platform == "" {
+		req.Platform = storegate.PlatformOther
+	}
+	path := t.cfg.FulfillPath
+	switch c.Kind {
+	case storegate.KindFulfill:
+		if len(c.Lines) == 0 {
+			return storegate.Outcome{Verdict: storegate.VerdictDead, Code: "NO_ITEMS", Message: "a fulfilment with no lines"}
+		}
+	case storegate.KindRevoke:
+		path, req.Reverses, req.Reason = t.cfg.RevokePath, c.Reverses, c.Reason
+	default:
+		return storegate.Outcome{Verdict: storegate.VerdictDead, Code: "UNKNOWN_KIND", Message: fmt.Sprintf("unknown command kind %q", c.Kind)}
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return storegate.Outcome{Verdict: storegate.VerdictDead, Code: "ENCODE", Message: err.Error()}
+	}
+	_, out := t.post(ctx, path, WebhookID(c.ID), body)
+	return out
+}
+
+// post signs and sends one request.
+func (t *Target) post(ctx context.Context, path, id string, body []byte) (*nethttp.Response, storegate.Outcome) {
+	signed, err := signing.StandardHeaders(t.cfg.Secrets, id, t.cfg.Now().Unix(), body)
+	if err != nil {
+		return nil, storegate.Outcome{Verdict: storegate.VerdictDead, Code: "SIGN", Message: err.Error()}
+	}
+	h := nethttp.Header{}
+	for k, v := range signed {
+		h.Set(k, v)
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Accept", "application/json")
+	return t.client.Do(ctx, nethttp.MethodPost, t.base+path, body, h)
+}
+
+// WebhookID is the webhook-id a command is sent with: its transaction id,
+// with "%" written %25 and "." written %2E. Standard Webhooks signs
+// "{id}.{timestamp}.{body}", so verifiers (storegate's own among them)
+// refuse an id holding the separator; the escape is reversible, so distinct
+// transaction ids never share a webhook-id. The body's transaction_id
+// carries the id verbatim.
+func WebhookID(transactionID string) string {
+	return webhookEscaper.Replace(transactionID)
+}
+
+var webhookEscaper = strings.NewReplacer("%", "%25", ".", "%2E")
+
+// Classify is the studio classifier: adapters.Classify, plus 425 Too Early
+// as "not yet" (a revoke before its fulfilment: retried later, never a
+// breaker failure) and the receiver's {"error":{"code","message"}} kept for
+// dead-letter inspection.
+func Classify(resp *nethttp.Response, err error) storegate.Outcome {
+	out := adapters.Classify(resp, err)
+	if err != nil || resp == nil || out.Verdict == storegate.VerdictDone {
+		return out
+	}
+	if resp.StatusCode == nethttp.StatusTooEarly {
+		out.Deferred, out.Code = true, "NOT_YET"
+	}
+	var a struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(adapters.Body(resp), &a) == nil && a.Error.Code != "" {
+		out.Code = clip(a.Error.Code, 100)
+		out.Message = fmt.Sprintf("studio backend answered %d: %s", resp.StatusCode, clip(a.Error.Message, 500))
+	}
+	return out
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// UserAnswer is the studio's answer to a user check
+// (schemas/studio/user_answer.json).
+type UserAnswer struct {
+	Exists     bool           `json:"exists"`
+	Attributes map[string]any `json:"attributes,omitempty"`
+}
+
+// UserExists asks the studio whether a player exists.
+func (t *Target) UserExists(ctx context.Context, playerID string) (bool, error) {
+	a, err := t.user(ctx, playerID)
+	return a.Exists, err
+}
+
+// UserAttributes returns what the studio said about the player, for Xsolla's
+// user_attributes. A check answered a moment ago is reused: user_validation
+// asks both questions in a row.
+func (t *Target) UserAttributes(ctx context.Context, playerID string) (map[string]any, error) {
+	a, err := t.user(ctx, playerID)
+	return a.Attributes, err
+}
+
+func (t *Target) user(ctx context.Context, playerID string) (UserAnswer, error) {
+	now := t.cfg.Now()
+	if a, ok := t.users.get(playerID, now); ok {
+		return a, nil
+	}
+	body, _ := json.Marshal(map[string]string{"type": "user_check", "player_id": playerID})
+	var b [12]byte
+	rand.Read(b[:])
+	resp, out := t.post(ctx, t.cfg.UserPath, "user_"+hex.EncodeToString(b[:]), body)
+	if out.Verdict != storegate.VerdictDone {
+		return UserAnswer{}, fmt.Errorf("studio user check: %s %s: %s", out.Verdict, out.Code, out.Message)
+	}
+	raw := adapters.Body(resp)
+	if t.cfg.Schema != nil {
+		if err := t.cfg.Schema("studio/user_answer", raw); err != nil {
+			return UserAnswer{}, fmt.Errorf("studio user check: answer breaks the contract: %w", err)
+		}
+	}
+	var a UserAnswer
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return UserAnswer{}, fmt.Errorf("studio user check: answer is not JSON: %w", err)
+	}
+	if a.Exists {
+		// Only a "yes" is reused: a stale "no" could refuse a new player's
+		// paid order.
+		t.users.put(playerID, a, now)
+	}
+	return a, nil
+}
+
+// userCache remembers recent positive user checks for a few seconds.
+type userCache struct {
+	mu      sync.Mutex
+	entries map[string]cachedUser
+}
+
+type cachedUser struct {
+	answer UserAnswer
+	at     time.Time
+}
+
+const (
+	userCacheTTL = 5 * time.Second
+	userCacheMax = 4096
+)
+
+func (c *userCache) get(id string, now time.Time) (UserAnswer, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[id]
+	if !ok || now.Sub(e.at) > userCacheTTL || now.Before(e.at) {
+		return UserAnswer{}, false
+	}
+	return e.answer, true
+}
+
+func (c *userCache) put(id string, a UserAnswer, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= userCacheMax {
+		for k, e := range c.entries {
+			if now.Sub(e.at) > userCacheTTL {
+				delete(c.entries, k)
+			}
+		}
+		if len(c.entries) >= userCacheMax {
+			clear(c.entries)
+		}
+	}
+	c.entries[id] = cachedUser{answer: a, at: now}
+}

@@ -1,0 +1,286 @@
+package http_test
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"storegate"
+	"storegate/adapters"
+	studiohttp "storegate/adapters/http"
+	"storegate/adapters/http/studiotest"
+	"storegate/schemas"
+)
+
+const (
+	oldSecret = "whsec_b2xkLXN0dWRpby1zZWNyZXQtMDEyMzQ1Njc4OQ=="
+	newSecret = "whsec_bmV3LXN0dWRpby1zZWNyZXQtOTg3NjU0MzIxMA=="
+)
+
+var start = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+func newFake(t *testing.T, secrets ...string) *studiotest.Server {
+	t.Helper()
+	if len(secrets) == 0 {
+		secrets = []string{newSecret}
+	}
+	f, err := studiotest.New(secrets...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		f.Close()
+		if p := f.Problems(); len(p) > 0 {
+			t.Errorf("the studio backend saw contract violations: %q", p)
+		}
+	})
+	return f
+}
+
+func newTarget(t *testing.T, url string, secrets ...string) *studiohttp.Target {
+	t.Helper()
+	if len(secrets) == 0 {
+		secrets = []string{newSecret}
+	}
+	set, err := schemas.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := studiohttp.New(studiohttp.Config{URL: url, Secrets: secrets, Schema: set.Validate,
+		Client: adapters.ClientConfig{Timeout: 200 * time.Millisecond, Attempts: 3, RetryWaitMin: 5 * time.Millisecond, RetryWaitMax: 1500 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return target
+}
+
+func fulfil(id string) storegate.Command {
+	return storegate.Command{ID: id, Kind: storegate.KindFulfill, Source: "xs", Target: "studio", PlayerID: "player-1",
+		Platform: storegate.PlatformXsolla, OrderRef: "order 7", CreatedAt: start,
+		Lines: []storegate.Line{
+			{SKU: "crystals_100", Quantity: 2, Type: storegate.ItemCurrency, Grants: []storegate.Grant{{Currency: "CRYSTALS", Amount: 200}}},
+			{SKU: "starter_pack", Quantity: 1, Type: storegate.ItemBundle, Bundle: true, Grants: []storegate.Grant{
+				{Item: "starter_sword", Type: storegate.ItemDurable, Quantity: 1}, {Currency: "CRYSTALS", Amount: 200}}},
+		}}
+}
+
+func revoke(id string) storegate.Command {
+	return storegate.Command{ID: id + ".revoke", Kind: storegate.KindRevoke, Source: "xs", Target: "studio", PlayerID: "player-1",
+		Platform: storegate.PlatformXsolla, Reverses: id, Reason: "order_canceled", CreatedAt: start}
+}
+
+// Every scripted failure ends with one effect, or a dead letter that keeps
+// the studio's own error code and message.
+func TestTarget_ScriptedFailures(t *testing.T) {
+	tests := []struct {
+		name         string
+		faults       []studiotest.Fault
+		reject       string
+		wantVerdict  storegate.Verdict
+		wantCode     string
+		wantMessage  string
+		wantRA       time.Duration
+		wantRequests int
+		wantEffects  int
+	}{
+		{name: "500s then success", faults: []studiotest.Fault{{Status: 500}, {Status: 503}},
+			wantVerdict: storegate.VerdictDone, wantRequests: 1, wantEffects: 1},
+		{name: "a timeout after the effect; the retry is a duplicate", faults: []studiotest.Fault{{Hang: time.Second}},
+			wantVerdict: storegate.VerdictDone, wantRequests: 2, wantEffects: 1},
+		{name: "a lost answer", faults: []studiotest.Fault{{Status: 502, AfterEffect: true}},
+			wantVerdict: storegate.VerdictDone, wantRequests: 2, wantEffects: 1},
+		{name: "429 with a short Retry-After", faults: []studiotest.Fault{{Status: 429, RetryAfter: "1"}},
+			wantVerdict: storegate.VerdictDone, wantRequests: 1, wantEffects: 1},
+		{name: "429 with a long Retry-After goes back to the dispatcher", faults: []studiotest.Fault{{Status: 429, RetryAfter: "300"}},
+			wantVerdict: storegate.VerdictRetry, wantRA: 300 * time.Second},
+		{name: "a permanent 400 is a dead letter with the studio's error", reject: "starter_pack",
+			wantVerdict: storegate.VerdictDead, wantCode: "UNKNOWN_SKU", wantMessage: "studio backend answered 400: no item starter_pack in the game", wantRequests: 1},
+		{name: "5xx past the in-call attempts is a retry", faults: []studiotest.Fault{{Status: 500}, {Status: 500}, {Status: 500}},
+			wantVerdict: storegate.VerdictRetry},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := newFake(t)
+			fake.Script(tc.faults...)
+			if tc.reject != "" {
+				fake.Reject(tc.reject, true)
+			}
+			out := newTarget(t, fake.URL).Deliver(context.Background(), fulfil("xs.order.7"))
+			if out.Verdict != tc.wantVerdict {
+				t.Errorf("outcome = %+v, want %q", out, tc.wantVerdict)
+			}
+			if tc.wantCode != "" && out.Code != tc.wantCode {
+				t.Errorf("code = %q, want %q", out.Code, tc.wantCode)
+			}
+			if !strings.Contains(out.Message, tc.wantMessage) {
+				t.Errorf("message = %q, want %q", out.Message, tc.wantMessage)
+			}
+			if out.RetryAfter != tc.wantRA {
+				t.Errorf("RetryAfter = %v, want %v", out.RetryAfter, tc.wantRA)
+			}
+			if got := fake.Requests()["xs.order.7"]; got != tc.wantRequests {
+				t.Errorf("requests = %d, want %d", got, tc.wantRequests)
+			}
+			if got := fake.Effects()["xs.order.7"]; got != tc.wantEffects {
+				t.Errorf("effects = %d, want %d", got, tc.wantEffects)
+			}
+		})
+	}
+}
+
+// The body the studio gets: the published contract, verbatim ids.
+func TestTarget_Request(t *testing.T) {
+	fake := newFake(t)
+	target := newTarget(t, fake.URL)
+	if out := target.Deliver(context.Background(), fulfil("xs.order.7")); out.Verdict != storegate.VerdictDone {
+		t.Fatalf("outcome = %+v", out)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(fake.Body("xs.order.7"), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"type": "fulfill", "transaction_id": "xs.order.7", "player_id": "player-1", "platform": "Xsolla",
+		"source": "xs", "order_ref": "order 7", "created_at": "2026-11-01T12:00:00Z",
+		"lines": []any{
+			map[string]any{"sku": "crystals_100", "quantity": 2.0, "type": "coin", "grants": []any{map[string]any{"currency": "CRYSTALS", "amount": 200.0}}},
+			map[string]any{"sku": "starter_pack", "quantity": 1.0, "type": "bundle", "bundle": true, "grants": []any{
+				map[string]any{"item": "starter_sword", "type": "durable", "quantity": 1.0}, map[string]any{"currency": "CRYSTALS", "amount": 200.0}}},
+		}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("body = %v\nwant   %v", got, want)
+	}
+}
+
+// A revoke before its fulfilment: 425, a deferred retry (never a breaker
+// failure); after the grant it takes effect once.
+func TestTarget_RevokeBeforeGrant(t *testing.T) {
+	fake := newFake(t)
+	target := newTarget(t, fake.URL)
+	out := target.Deliver(context.Background(), revoke("xs.order.7"))
+	if out.Verdict != storegate.VerdictRetry || !out.Deferred || out.Code != "NOT_GRANTED_YET" {
+		t.Fatalf("revoke before grant = %+v, want a deferred NOT_GRANTED_YET", out)
+	}
+	if got := fake.Requests()["xs.order.7.revoke"]; got != 1 {
+		t.Errorf("requests = %d, want 1: a deferred retry is not repeated in the call", got)
+	}
+	target.Deliver(context.Background(), fulfil("xs.order.7"))
+	for range 2 {
+		if out := target.Deliver(context.Background(), revoke("xs.order.7")); out.Verdict != storegate.VerdictDone {
+			t.Fatalf("revoke = %+v, want done", out)
+		}
+	}
+	if got, want := fake.Effects()["xs.order.7.revoke"], 1; got != want {
+		t.Errorf("revoke effects = %d, want %d", got, want)
+	}
+}
+
+// Rotation: the target signs with every configured secret, so a receiver
+// that knows only the old one or only the new one accepts the call.
+func TestTarget_SecretRotation(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		receiver []string
+		sender   []string
+		want     storegate.Verdict
+	}{
+		{"receiver on the old secret", []string{oldSecret}, []string{oldSecret, newSecret}, storegate.VerdictDone},
+		{"receiver on the new secret", []string{newSecret}, []string{oldSecret, newSecret}, storegate.VerdictDone},
+		{"receiver on both, sender on the new", []string{oldSecret, newSecret}, []string{newSecret}, storegate.VerdictDone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := newFake(t, tc.receiver...)
+			out := newTarget(t, fake.URL, tc.sender...).Deliver(context.Background(), fulfil("xs.order.7"))
+			if out.Verdict != tc.want {
+				t.Errorf("outcome = %+v, want %q", out, tc.want)
+			}
+		})
+	}
+}
+
+// A receiver with another secret refuses the call: a dead letter (401),
+// nothing applied.
+func TestTarget_WrongSecret(t *testing.T) {
+	fake, err := studiotest.New(oldSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	out := newTarget(t, fake.URL, newSecret).Deliver(context.Background(), fulfil("xs.order.7"))
+	if out.Verdict != storegate.VerdictDead || out.HTTPStatus != 401 || out.Code != "INVALID_SIGNATURE" {
+		t.Errorf("outcome = %+v, want a dead 401 INVALID_SIGNATURE", out)
+	}
+	if got := fake.Effects()["xs.order.7"]; got != 0 {
+		t.Errorf("effects = %d, want 0", got)
+	}
+}
+
+func TestTarget_Users(t *testing.T) {
+	fake := newFake(t)
+	fake.SetUser("player-1", map[string]any{"level": 12, "guild": "owls"})
+	fake.SetUser("player-2", nil)
+	target := newTarget(t, fake.URL)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		player string
+		exists bool
+		attrs  map[string]any
+	}{
+		{"player-1", true, map[string]any{"level": 12.0, "guild": "owls"}},
+		{"player-2", true, nil},
+		{"ghost", false, nil},
+	} {
+		exists, err := target.UserExists(ctx, tc.player)
+		if err != nil || exists != tc.exists {
+			t.Errorf("UserExists(%q) = %v, %v; want %v", tc.player, exists, err, tc.exists)
+		}
+		attrs, err := target.UserAttributes(ctx, tc.player)
+		if err != nil || !reflect.DeepEqual(attrs, tc.attrs) {
+			t.Errorf("UserAttributes(%q) = %v, %v; want %v", tc.player, attrs, err, tc.attrs)
+		}
+	}
+	// user_validation asks both questions in a row: one call, not two.
+	calls := fake.Calls()
+	target.UserExists(ctx, "player-1")
+	target.UserAttributes(ctx, "player-1")
+	if got := fake.Calls() - calls; got != 0 {
+		t.Errorf("a repeated check made %d calls, want 0 (answered a moment ago)", got)
+	}
+}
+
+// An answer that breaks the contract is an error, never a "no".
+func TestTarget_UserAnswerBreaksContract(t *testing.T) {
+	fake := newFake(t)
+	fake.SetUser("player-1", map[string]any{"banned": true}) // booleans are not allowed
+	_, err := newTarget(t, fake.URL).UserExists(context.Background(), "player-1")
+	if err == nil || !strings.Contains(err.Error(), "breaks the contract") {
+		t.Errorf("err = %v, want a contract error", err)
+	}
+}
+
+func TestWebhookID(t *testing.T) {
+	for in, want := range map[string]string{
+		"xsolla.src.order.1001":  "xsolla%2Esrc%2Eorder%2E1001",
+		"steam-42":               "steam-42",
+		"a%2Eb":                  "a%252Eb",
+		"xsolla.src.order.1.rev": "xsolla%2Esrc%2Eorder%2E1%2Erev",
+	} {
+		if got := studiohttp.WebhookID(in); got != want {
+			t.Errorf("WebhookID(%q) = %q, want %q", in, got, want)
+		}
+	}
+	// Distinct ids never share a webhook-id.
+	if studiohttp.WebhookID("a.b") == studiohttp.WebhookID("a%2Eb") {
+		t.Error("a.b and a%2Eb share a webhook-id")
+	}
+}
+
+func TestConfig_Validate(t *testing.T) {
+	got := studiohttp.Config{URL: "backend.local", Secrets: []string{"not-base64!"}, FulfillPath: "fulfill"}.Validate()
+	want := []string{"url: want an http(s) URL", "secrets[0]: not a Standard Webhooks secret (whsec_ + base64)", "fulfill_path: want a path starting with /"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("problems = %q\nwant %q", got, want)
+	}
+}

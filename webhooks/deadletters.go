@@ -1,0 +1,284 @@
+package webhooks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"storegate"
+	"storegate/store"
+)
+
+// DeadLetters is the outbox as support staff repair it.
+type DeadLetters interface {
+	DeadLetters(ctx context.Context, f store.DeadLetterFilter) (store.DeadLetterPage, error)
+	DeadLetter(ctx context.Context, id string) (store.DeadLetterDetail, error)
+	Replay(ctx context.Context, f store.DeadLetterFilter, actor string) ([]string, error)
+	Discard(ctx context.Context, id, reason, actor string) error
+}
+
+// deadLetterRoutes registers /admin/v1/deadletters... on the admin group.
+func (s *Server) deadLetterRoutes(admin fiber.Router) {
+	admin.Get("/v1/deadletters", s.handleDeadLetters)
+	admin.Post("/v1/deadletters/replay", s.handleReplayMany)
+	admin.Get("/v1/deadletters/:id", s.handleDeadLetter)
+	admin.Post("/v1/deadletters/:id/replay", s.handleReplayOne)
+	admin.Post("/v1/deadletters/:id/discard", s.handleDiscard)
+}
+
+func (s *Server) deadLetters() (DeadLetters, error) {
+	if s.deps.DeadLetters == nil {
+		return nil, storegate.Errorf(storegate.CodeNotFound, "dead letters are not available")
+	}
+	return s.deps.DeadLetters, nil
+}
+
+// filterRequest is a dead-letter selection, from a query string (listing)
+// or a JSON body (replay).
+type filterRequest struct {
+	State    string `json:"state"`
+	Target   string `json:"target"`
+	Source   string `json:"source"`
+	Kind     string `json:"kind"`
+	PlayerID string `json:"player_id"`
+	Since    string `json:"since"`
+	Until    string `json:"until"`
+	Limit    int    `json:"limit"`
+	// All must be true to replay every dead letter: an empty filter is more
+	// likely a mistake than an intent.
+	All bool   `json:"all"`
+	By  string `json:"by"`
+}
+
+func (r filterRequest) filter() (store.DeadLetterFilter, error) {
+	f := store.DeadLetterFilter{State: storegate.State(r.State), Target: r.Target, Source: r.Source,
+		Kind: storegate.Kind(r.Kind), PlayerID: r.PlayerID, Limit: r.Limit}
+	var bad []string
+	switch f.State {
+	case "", storegate.StateDead, storegate.StateDiscarded:
+	default:
+		bad = append(bad, "state")
+	}
+	switch f.Kind {
+	case "", storegate.KindFulfill, storegate.KindRevoke:
+	default:
+		bad = append(bad, "kind")
+	}
+	for _, t := range []struct {
+		field, value string
+		into         *time.Time
+	}{{"since", r.Since, &f.Since}, {"until", r.Until, &f.Until}} {
+		if t.value == "" {
+			continue
+		}
+		v, err := time.Parse(time.RFC3339, t.value)
+		if err != nil {
+			bad = append(bad, t.field)
+		}
+		*t.into = v
+	}
+	if r.Limit < 0 || r.Limit > 10000 {
+		bad = append(bad, "limit")
+	}
+	if len(bad) > 0 {
+		return f, storegate.FieldError("state is dead or discarded, kind fulfill or revoke, since and until RFC 3339 times, limit 1..10000", bad...)
+	}
+	return f, nil
+}
+
+func (s *Server) handleDeadLetters(c *fiber.Ctx) error {
+	dl, err := s.deadLetters()
+	if err != nil {
+		return err
+	}
+	req := filterRequest{State: c.Query("state"), Target: c.Query("target"), Source: c.Query("source"), Kind: c.Query("kind"),
+		PlayerID: c.Query("player_id"), Since: c.Query("since"), Until: c.Query("until")}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return storegate.FieldError("limit must be a number from 1 to 10000", "limit")
+		}
+		req.Limit = n
+	}
+	f, err := req.filter()
+	if err != nil {
+		return err
+	}
+	f.Cursor = c.Query("cursor")
+	page, err := dl.DeadLetters(c.UserContext(), f)
+	if err != nil {
+		if errors.Is(err, store.ErrBadCursor) {
+			return storegate.FieldError("cursor is not one this listing gave", "cursor")
+		}
+		return storegate.Internal(err)
+	}
+	return c.JSON(page)
+}
+
+func (s *Server) handleDeadLetter(c *fiber.Ctx) error {
+	dl, err := s.deadLetters()
+	if err != nil {
+		return err
+	}
+	id, err := commandID(c)
+	if err != nil {
+		return err
+	}
+	d, err := dl.DeadLetter(c.UserContext(), id)
+	if err != nil {
+		return storeError(err)
+	}
+	return c.JSON(d)
+}
+
+func (s *Server) handleReplayOne(c *fiber.Ctx) error {
+	dl, err := s.deadLetters()
+	if err != nil {
+		return err
+	}
+	id, err := commandID(c)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		By string `json:"by"`
+	}
+	if err := decodeStrict(c.Body(), &req); err != nil {
+		return err
+	}
+	if err := checkActor(req.By); err != nil {
+		return err
+	}
+	ids, err := dl.Replay(c.UserContext(), store.DeadLetterFilter{ID: id}, req.By)
+	if err != nil {
+		return storeError(err)
+	}
+	s.log.Info("dead letter replayed", "request_id", requestID(c), "command", id, "by", req.By)
+	s.deps.Notify()
+	return c.JSON(fiber.Map{"replayed": ids, "count": len(ids)})
+}
+
+func (s *Server) handleReplayMany(c *fiber.Ctx) error {
+	dl, err := s.deadLetters()
+	if err != nil {
+		return err
+	}
+	var req filterRequest
+	if err := decodeStrict(c.Body(), &req); err != nil {
+		return err
+	}
+	if err := checkActor(req.By); err != nil {
+		return err
+	}
+	f, err := req.filter()
+	if err != nil {
+		return err
+	}
+	if f.Empty() && !req.All {
+		return storegate.FieldError("say which dead letters to replay (target, source, kind, player_id, since, until), or all: true", "all")
+	}
+	limit := f.Limit
+	if limit == 0 {
+		limit = 1000
+	}
+	ids, err := dl.Replay(c.UserContext(), f, req.By)
+	if err != nil {
+		return storeError(err)
+	}
+	s.log.Info("dead letters replayed", "request_id", requestID(c), "count", len(ids), "by", req.By)
+	if len(ids) > 0 {
+		s.deps.Notify()
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	// more: the limit was reached, so the same call again may replay more.
+	return c.JSON(fiber.Map{"replayed": ids, "count": len(ids), "more": len(ids) == limit})
+}
+
+func (s *Server) handleDiscard(c *fiber.Ctx) error {
+	dl, err := s.deadLetters()
+	if err != nil {
+		return err
+	}
+	id, err := commandID(c)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		By     string `json:"by"`
+		Reason string `json:"reason"`
+	}
+	if err := decodeStrict(c.Body(), &req); err != nil {
+		return err
+	}
+	var bad []string
+	if checkActor(req.By) != nil {
+		bad = append(bad, "by")
+	}
+	if strings.TrimSpace(req.Reason) == "" || len(req.Reason) > 1000 {
+		bad = append(bad, "reason")
+	}
+	if len(bad) > 0 {
+		return storegate.FieldError("a discard needs who decided (by) and why (reason, up to 1000 characters)", bad...)
+	}
+	if err := dl.Discard(c.UserContext(), id, req.Reason, req.By); err != nil {
+		return storeError(err)
+	}
+	s.log.Info("dead letter discarded", "request_id", requestID(c), "command", id, "by", req.By)
+	return c.JSON(fiber.Map{"discarded": id})
+}
+
+// commandID is the :id parameter, unescaped.
+func commandID(c *fiber.Ctx) (string, error) {
+	id, err := url.PathUnescape(c.Params("id"))
+	if err != nil || id == "" {
+		return "", storegate.FieldError("the command id in the path is not valid", "id")
+	}
+	return id, nil
+}
+
+func checkActor(by string) error {
+	if strings.TrimSpace(by) == "" || len(by) > 200 {
+		return storegate.FieldError("say who is acting: by, up to 200 characters", "by")
+	}
+	return nil
+}
+
+// decodeStrict decodes a JSON object body, refusing unknown fields.
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if _, f, ok := strings.Cut(err.Error(), "unknown field "); ok {
+			field := strings.Trim(f, `"`)
+			if len(field) > 64 {
+				field = field[:64]
+			}
+			return storegate.FieldError("unknown field "+field, field)
+		}
+		if field := jsonField(err); field != "" {
+			return storegate.FieldError("body must be a JSON object: "+jsonProblem(err), field)
+		}
+		return storegate.FieldError("body must be a JSON object: " + jsonProblem(err))
+	}
+	return nil
+}
+
+func storeError(err error) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return storegate.Errorf(storegate.CodeNotFound, "no command with this id")
+	case errors.Is(err, store.ErrState):
+		return &storegate.Error{Code: storegate.CodeConflict, Message: "only a dead letter can be replayed or discarded (" +
+			strings.TrimPrefix(err.Error(), store.ErrState.Error()+": ") + ")"}
+	}
+	return storegate.Internal(err)
+}
