@@ -380,7 +380,10 @@ func (w *withUsersFailing) Deliver(context.Context, storegate.Command) storegate
 	return storegate.Outcome{Verdict: storegate.VerdictRetry, HTTPStatus: 503}
 }
 
-func (w *withUsersFailing) UserExists(context.Context, string) (bool, error) { w.checks++; return true, nil }
+func (w *withUsersFailing) UserExists(context.Context, string) (bool, error) {
+	w.checks++
+	return true, nil
+}
 
 func (w *withUsersFailing) UserAttributes(context.Context, string) (map[string]any, error) {
 	w.checks++

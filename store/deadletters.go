@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -264,7 +265,7 @@ func (db *DB) DeadLetter(ctx context.Context, id string) (DeadLetterDetail, erro
 // oldest first) back to pending, due now, with their attempts reset. A
 // command keeps its transaction id, so a target that did take effect after
 // all recognises it and does not apply it twice. It returns the ids
-// replayed. One id that is not a dead letter is an error (ErrNotFound,
+// replayed, sorted. One id that is not a dead letter is an error (ErrNotFound,
 // ErrState); a filter that matches nothing is not.
 func (db *DB) Replay(ctx context.Context, f DeadLetterFilter, actor string) ([]string, error) {
 	where, args, err := f.where()
@@ -304,6 +305,7 @@ func (db *DB) Replay(ctx context.Context, f DeadLetterFilter, actor string) ([]s
 		}
 		return nil
 	})
+	sort.Strings(ids) // RETURNING promises no order
 	return ids, err
 }
 

@@ -90,7 +90,7 @@ func newGateway(t testing.TB, opts ...option) *gateway {
 		t.Fatal(err)
 	}
 	cfg := webhooks.Config{AdminTokens: []string{adminToken}, Now: clock.Now}
-	deps := webhooks.Deps{Inbox: db, Users: map[string]webhooks.Users{"ledger": l}, Economy: l, Ready: db,
+	deps := webhooks.Deps{Inbox: db, Users: map[string]webhooks.Users{"ledger": l}, Economy: l, Ready: db, DeadLetters: db,
 		Catalog: cat, Schemas: set, Metrics: m}
 	if len(opts) == 0 {
 		opts = []option{withSource(xsollaSource("xs", ""))}

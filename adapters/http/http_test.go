@@ -3,7 +3,9 @@ package http_test
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -282,5 +284,31 @@ func TestConfig_Validate(t *testing.T) {
 	want := []string{"url: want an http(s) URL", "secrets[0]: not a Standard Webhooks secret (whsec_ + base64)", "fulfill_path: want a path starting with /"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("problems = %q\nwant %q", got, want)
+	}
+}
+
+// The README's contract examples pass the published schemas, so what a
+// studio copies from the documentation is what storegate sends and accepts.
+func TestREADMEExamplesMatchTheSchemas(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := schemas.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile("(?s)<!-- schema: ([a-z_/]+) -->\\s*```json\\n(.*?)```")
+	found := map[string]bool{}
+	for _, m := range re.FindAllStringSubmatch(string(raw), -1) {
+		found[m[1]] = true
+		if err := set.Validate(m[1], []byte(m[2])); err != nil {
+			t.Errorf("README example for %s fails its schema: %v\n%s", m[1], err, m[2])
+		}
+	}
+	for _, name := range []string{"studio/fulfill", "studio/revoke", "studio/user_check", "studio/user_answer", "studio/command_answer"} {
+		if !found[name] {
+			t.Errorf("README has no example for %s", name)
+		}
 	}
 }

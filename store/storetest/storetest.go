@@ -41,6 +41,10 @@ func Run(t *testing.T, open Opener) {
 		{"FailedWriteLeavesNothing", testFailedWriteLeavesNothing},
 		{"LinkFirstWins", testLinkFirstWins},
 		{"AcceptBatchIsolatesAFailure", testAcceptBatchIsolatesAFailure},
+		{"DeadLettersList", testDeadLettersList},
+		{"DeadLetterReplay", testDeadLetterReplay},
+		{"DeadLetterReplayByFilter", testDeadLetterReplayByFilter},
+		{"DeadLetterDiscard", testDeadLetterDiscard},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })

@@ -86,7 +86,7 @@ func (s *Server) Script(f ...Fault) {
 	s.faults = append(s.faults, f...)
 }
 
-// SetDown starts or ends an outage: every command answers 503.
+// SetDown starts or ends an outage: every request answers 503.
 func (s *Server) SetDown(down bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -213,7 +213,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
-	if s.down && kind != "user" {
+	if s.down {
 		s.mu.Unlock()
 		errorAnswer(w, http.StatusServiceUnavailable, "UNAVAILABLE", "down for maintenance")
 		return

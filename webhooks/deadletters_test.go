@@ -1,0 +1,225 @@
+package webhooks_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"storegate"
+	"storegate/mapping"
+	"storegate/store"
+)
+
+// deadLetter posts an order and kills its grant the way the dispatcher
+// does after the target refused it for good.
+func (g *gateway) deadLetter(t *testing.T, order int, player string) string {
+	t.Helper()
+	if resp := g.post(t, "xs", orderPaid(order, player, "crystals_100")); resp.StatusCode != 204 {
+		t.Fatalf("order %d: status %d", order, resp.StatusCode)
+	}
+	id := mapping.XsollaFulfillID("xs", int64(order))
+	ctx := context.Background()
+	claimed, err := g.db.Claim(ctx, "test", 100, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range claimed {
+		out := storegate.Outcome{Verdict: storegate.VerdictWait}
+		state := storegate.StatePending
+		attempt := 0
+		if c.Command.ID == id {
+			out = storegate.Outcome{Verdict: storegate.VerdictDead, HTTPStatus: 404, Code: "30343", Message: "AGS answered 404: Item of sku [crystals_100] does not exist"}
+			state, attempt = storegate.StateDead, 1
+		}
+		if err := g.db.Complete(ctx, store.Completion{ID: c.Command.ID, Owner: "test", State: state, Attempt: attempt,
+			StartedAt: g.clock.Now(), Outcome: out}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id
+}
+
+func (g *gateway) admin(t *testing.T, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp := g.do(t, req)
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%s %s: answer %q is not JSON", method, path, raw)
+	}
+	return resp.StatusCode, out
+}
+
+func listed(page map[string]any) []string {
+	out := []string{}
+	for _, d := range page["deadletters"].([]any) {
+		out = append(out, d.(map[string]any)["id"].(string))
+	}
+	return out
+}
+
+// Support finds the dead letter, reads why it died, replays it once the
+// cause is fixed, and the grant takes effect.
+func TestDeadLetters_ListInspectReplay(t *testing.T) {
+	g := newGateway(t)
+	id := g.deadLetter(t, 1, "player-1")
+	g.clock.Advance(time.Minute)
+	other := g.deadLetter(t, 2, "player-2")
+
+	status, page := g.admin(t, http.MethodGet, "/admin/v1/deadletters", "")
+	if status != 200 || !reflect.DeepEqual(listed(page), []string{other, id}) {
+		t.Fatalf("list = %d %v, want both, most recent first", status, page)
+	}
+	_, page = g.admin(t, http.MethodGet, "/admin/v1/deadletters?player_id=player-1&target=ledger&kind=fulfill&source=xs", "")
+	if got := listed(page); !reflect.DeepEqual(got, []string{id}) {
+		t.Errorf("filtered list = %v, want [%s]", got, id)
+	}
+	_, page = g.admin(t, http.MethodGet, "/admin/v1/deadletters?until="+start.Add(30*time.Second).Format(time.RFC3339), "")
+	if got := listed(page); !reflect.DeepEqual(got, []string{id}) {
+		t.Errorf("list until +30s = %v, want [%s]", got, id)
+	}
+
+	status, d := g.admin(t, http.MethodGet, "/admin/v1/deadletters/"+id, "")
+	if status != 200 {
+		t.Fatalf("inspect: %d %v", status, d)
+	}
+	history := d["history"].([]any)
+	if len(history) != 1 || history[0].(map[string]any)["code"] != "30343" || history[0].(map[string]any)["http_status"] != 404.0 {
+		t.Errorf("history = %v, want the 404 30343 attempt", history)
+	}
+	if ev := d["event"].(map[string]any); ev["type"] != "order_paid" || ev["body"].(map[string]any)["notification_type"] != "order_paid" {
+		t.Errorf("event = %v, want the order_paid as received", ev)
+	}
+
+	status, ans := g.admin(t, http.MethodPost, "/admin/v1/deadletters/"+id+"/replay", `{"by":"alice"}`)
+	if status != 200 || ans["count"] != 1.0 {
+		t.Fatalf("replay: %d %v", status, ans)
+	}
+	g.drain(t)
+	if got, want := g.balance(t, "player-1", "CRYSTALS"), int64(100); got != want {
+		t.Errorf("balance after replay = %d, want %d", got, want)
+	}
+	_, d = g.admin(t, http.MethodGet, "/admin/v1/deadletters/"+id, "")
+	if d["state"] != "done" || d["replays"] != 1.0 || d["actions"].([]any)[0].(map[string]any)["actor"] != "alice" {
+		t.Errorf("after replay: state %v, replays %v, actions %v", d["state"], d["replays"], d["actions"])
+	}
+	// Replaying it again: it is not dead any more.
+	if status, ans := g.admin(t, http.MethodPost, "/admin/v1/deadletters/"+id+"/replay", `{"by":"alice"}`); status != 409 || ans["error"].(map[string]any)["code"] != "CONFLICT" {
+		t.Errorf("second replay = %d %v, want 409 CONFLICT", status, ans)
+	}
+}
+
+func TestDeadLetters_ReplayManyAndDiscard(t *testing.T) {
+	g := newGateway(t)
+	a := g.deadLetter(t, 1, "player-1")
+	g.clock.Advance(time.Hour)
+	b := g.deadLetter(t, 2, "player-1")
+	g.clock.Advance(time.Hour)
+	c := g.deadLetter(t, 3, "player-2")
+
+	// An empty filter replays nothing: all must be said.
+	status, ans := g.admin(t, http.MethodPost, "/admin/v1/deadletters/replay", `{"by":"bob"}`)
+	if status != 400 || ans["error"].(map[string]any)["fields"].([]any)[0] != "all" {
+		t.Errorf("empty replay = %d %v, want 400 naming all", status, ans)
+	}
+	since := start.Add(30 * time.Minute).Format(time.RFC3339)
+	until := start.Add(90 * time.Minute).Format(time.RFC3339)
+	status, ans = g.admin(t, http.MethodPost, "/admin/v1/deadletters/replay", `{"by":"bob","since":"`+since+`","until":"`+until+`"}`)
+	if status != 200 || !reflect.DeepEqual(ans["replayed"], []any{b}) || ans["more"] != false {
+		t.Errorf("replay by time range = %d %v, want [%s]", status, ans, b)
+	}
+	status, ans = g.admin(t, http.MethodPost, "/admin/v1/deadletters/"+a+"/discard", `{"by":"carol","reason":"refunded by hand"}`)
+	if status != 200 || ans["discarded"] != a {
+		t.Errorf("discard = %d %v", status, ans)
+	}
+	status, ans = g.admin(t, http.MethodPost, "/admin/v1/deadletters/replay", `{"by":"bob","all":true}`)
+	if status != 200 || !reflect.DeepEqual(ans["replayed"], []any{c}) {
+		t.Errorf("replay all = %d %v, want only [%s] (a is discarded)", status, ans, c)
+	}
+	_, page := g.admin(t, http.MethodGet, "/admin/v1/deadletters?state=discarded", "")
+	if got := listed(page); !reflect.DeepEqual(got, []string{a}) {
+		t.Errorf("discarded = %v, want [%s]", got, a)
+	}
+	g.drain(t)
+	if got, want := g.balance(t, "player-1", "CRYSTALS"), int64(100); got != want {
+		t.Errorf("player-1 balance = %d, want %d (b replayed, a discarded)", got, want)
+	}
+}
+
+// Bad requests get a clear error naming the field, and change nothing.
+func TestDeadLetters_BadInput(t *testing.T) {
+	g := newGateway(t)
+	id := g.deadLetter(t, 1, "player-1")
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		code                     string
+		field                    string
+	}{
+		{"bad state", "GET", "/admin/v1/deadletters?state=done", "", 400, "INVALID_PARAMETER", "state"},
+		{"bad kind", "GET", "/admin/v1/deadletters?kind=grant", "", 400, "INVALID_PARAMETER", "kind"},
+		{"bad since", "GET", "/admin/v1/deadletters?since=yesterday", "", 400, "INVALID_PARAMETER", "since"},
+		{"bad limit", "GET", "/admin/v1/deadletters?limit=0", "", 400, "INVALID_PARAMETER", "limit"},
+		{"bad cursor", "GET", "/admin/v1/deadletters?cursor=nope", "", 400, "INVALID_PARAMETER", "cursor"},
+		{"unknown id", "GET", "/admin/v1/deadletters/ghost", "", 404, "NOT_FOUND", ""},
+		{"replay without by", "POST", "/admin/v1/deadletters/" + id + "/replay", `{}`, 400, "INVALID_PARAMETER", "by"},
+		{"replay with an unknown field", "POST", "/admin/v1/deadletters/" + id + "/replay", `{"by":"x","force":true}`, 400, "INVALID_PARAMETER", "force"},
+		{"replay not JSON", "POST", "/admin/v1/deadletters/" + id + "/replay", `by=x`, 400, "INVALID_PARAMETER", ""},
+		{"replay unknown id", "POST", "/admin/v1/deadletters/ghost/replay", `{"by":"x"}`, 404, "NOT_FOUND", ""},
+		{"replay many, bad until", "POST", "/admin/v1/deadletters/replay", `{"by":"x","until":"soon"}`, 400, "INVALID_PARAMETER", "until"},
+		{"replay many, limit too high", "POST", "/admin/v1/deadletters/replay", `{"by":"x","all":true,"limit":100000}`, 400, "INVALID_PARAMETER", "limit"},
+		{"discard without a reason", "POST", "/admin/v1/deadletters/" + id + "/discard", `{"by":"x"}`, 400, "INVALID_PARAMETER", "reason"},
+		{"discard without by", "POST", "/admin/v1/deadletters/" + id + "/discard", `{"reason":"r"}`, 400, "INVALID_PARAMETER", "by"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, ans := g.admin(t, tc.method, tc.path, tc.body)
+			if status != tc.status {
+				t.Fatalf("status = %d, want %d (%v)", status, tc.status, ans)
+			}
+			e := ans["error"].(map[string]any)
+			if e["code"] != tc.code {
+				t.Errorf("code = %v, want %s", e["code"], tc.code)
+			}
+			if tc.field != "" && (e["fields"] == nil || e["fields"].([]any)[0] != tc.field) {
+				t.Errorf("fields = %v, want %s", e["fields"], tc.field)
+			}
+		})
+	}
+	d, err := g.db.DeadLetter(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.State != storegate.StateDead || len(d.Actions) != 0 {
+		t.Errorf("after bad requests: %s with actions %v, want dead and untouched", d.State, d.Actions)
+	}
+}
+
+func TestDeadLetters_NeedBearerToken(t *testing.T) {
+	g := newGateway(t)
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/admin/v1/deadletters"}, {"GET", "/admin/v1/deadletters/x"}, {"POST", "/admin/v1/deadletters/replay"},
+		{"POST", "/admin/v1/deadletters/x/replay"}, {"POST", "/admin/v1/deadletters/x/discard"},
+	} {
+		req := httptest.NewRequest(r.method, r.path, strings.NewReader(`{"by":"x","all":true,"reason":"r"}`))
+		req.Header.Set("Authorization", "Bearer wrong-token-0123456789")
+		if resp := g.do(t, req); resp.StatusCode != 401 {
+			t.Errorf("%s %s with a wrong token: %d, want 401", r.method, r.path, resp.StatusCode)
+		}
+	}
+}
