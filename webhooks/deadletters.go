@@ -123,11 +123,7 @@ func (s *Server) handleDeadLetters(c *fiber.Ctx) error {
 }
 
 func (s *Server) handleDeadLetter(c *fiber.Ctx) error {
-	dl, err := s.deadLetters()
-	if err != nil {
-		return err
-	}
-	id, err := commandID(c)
+	dl, id, err := s.deadLetterID(c)
 	if err != nil {
 		return err
 	}
@@ -139,11 +135,7 @@ func (s *Server) handleDeadLetter(c *fiber.Ctx) error {
 }
 
 func (s *Server) handleReplayOne(c *fiber.Ctx) error {
-	dl, err := s.deadLetters()
-	if err != nil {
-		return err
-	}
-	id, err := commandID(c)
+	dl, id, err := s.deadLetterID(c)
 	if err != nil {
 		return err
 	}
@@ -204,11 +196,7 @@ func (s *Server) handleReplayMany(c *fiber.Ctx) error {
 }
 
 func (s *Server) handleDiscard(c *fiber.Ctx) error {
-	dl, err := s.deadLetters()
-	if err != nil {
-		return err
-	}
-	id, err := commandID(c)
+	dl, id, err := s.deadLetterID(c)
 	if err != nil {
 		return err
 	}
@@ -236,13 +224,18 @@ func (s *Server) handleDiscard(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"discarded": id})
 }
 
-// commandID is the :id parameter, unescaped.
-func commandID(c *fiber.Ctx) (string, error) {
+// deadLetterID is the store and the :id parameter, unescaped, of a route
+// about one command.
+func (s *Server) deadLetterID(c *fiber.Ctx) (DeadLetters, string, error) {
+	dl, err := s.deadLetters()
+	if err != nil {
+		return nil, "", err
+	}
 	id, err := url.PathUnescape(c.Params("id"))
 	if err != nil || id == "" {
-		return "", storegate.FieldError("the command id in the path is not valid", "id")
+		return nil, "", storegate.FieldError("the command id in the path is not valid", "id")
 	}
-	return id, nil
+	return dl, id, nil
 }
 
 func checkActor(by string) error {

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"storegate/internal/fakebackend"
 )
 
 // Fault is one scripted failure, used by the next request of its kind.
@@ -50,21 +52,23 @@ type Server struct {
 	// TokenLife is the expires_in of tokens. Default 1h.
 	TokenLife time.Duration
 
+	// Script queues faults; SetDown starts or ends an outage (every
+	// request 503).
+	fakebackend.Queue[Fault]
+	// Effects, Requests, Body and Calls tell what AGS saw. Keys are
+	// "fulfill:<transactionId>" (retries of a failed fulfilment count
+	// there too), "revoke:<transactionId>" and "revocation:<requestId>".
+	fakebackend.Record
+
 	srv *httptest.Server
 
 	mu           sync.Mutex
-	faults       []Fault
-	down         bool
 	tokensIssued int
 	tokens       map[string]bool
 	users        map[string]bool // nil: every user exists
 	unknownItems map[string]bool
 	fulfillments map[string]*fulfillment
 	revocations  map[string][]byte
-	effects      map[string]int
-	requests     map[string]int
-	calls        int
-	bodies       map[string][]byte
 	paths        map[string]string
 }
 
@@ -79,8 +83,7 @@ type fulfillment struct {
 func New() *Server {
 	s := &Server{Namespace: "game", ClientID: "storegate-client", ClientSecret: "s3cret-client", TokenLife: time.Hour,
 		tokens: map[string]bool{}, unknownItems: map[string]bool{}, fulfillments: map[string]*fulfillment{},
-		revocations: map[string][]byte{}, effects: map[string]int{}, requests: map[string]int{}, bodies: map[string][]byte{},
-		paths: map[string]string{}}
+		revocations: map[string][]byte{}, paths: map[string]string{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
 	return s
@@ -88,20 +91,6 @@ func New() *Server {
 
 // Close stops the server.
 func (s *Server) Close() { s.srv.Close() }
-
-// Script queues faults; each is used by the next request of its kind.
-func (s *Server) Script(f ...Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, f...)
-}
-
-// SetDown starts or ends an outage: every request answers 503.
-func (s *Server) SetDown(down bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.down = down
-}
 
 // SetUsers limits the users that exist (nil: all of them).
 func (s *Server) SetUsers(ids ...string) {
@@ -133,45 +122,6 @@ func (s *Server) TokensIssued() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.tokensIssued
-}
-
-// Effects returns how many times each transaction took effect, keyed
-// "fulfill:<transactionId>", "revoke:<transactionId>" and
-// "revocation:<requestId>".
-func (s *Server) Effects() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.effects))
-	for k, v := range s.effects {
-		out[k] = v
-	}
-	return out
-}
-
-// Requests returns how many requests each transaction got, keyed like
-// Effects (retries of a failed fulfilment count under fulfill:).
-func (s *Server) Requests() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.requests))
-	for k, v := range s.requests {
-		out[k] = v
-	}
-	return out
-}
-
-// Calls counts every Platform and IAM request, tokens included.
-func (s *Server) Calls() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls
-}
-
-// Body returns the last body received for a key like Effects'.
-func (s *Server) Body(key string) []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.bodies[key]
 }
 
 // Path returns the URL path of the last request for a key like Effects'.
@@ -235,26 +185,17 @@ func (s *Server) route(r *http.Request) (kind, user, id string) {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	kind, user, id := s.route(r)
-	s.mu.Lock()
-	s.calls++
+	s.Call()
 	if kind == "" {
-		s.mu.Unlock()
 		errorEntity(w, http.StatusNotFound, 20008, "no such route in the fake: "+r.Method+" "+r.URL.Path)
 		return
 	}
-	if s.down {
-		s.mu.Unlock()
+	down, fault := s.Next(func(f Fault) bool { return f.Kind == kind || (f.Kind == "" && kind != "token" && kind != "user") })
+	if down {
 		errorEntity(w, http.StatusServiceUnavailable, 20000, "service unavailable")
 		return
 	}
-	var fault *Fault
-	for i, f := range s.faults {
-		if f.Kind == kind || (f.Kind == "" && kind != "token" && kind != "user") {
-			fault = &f
-			s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
-			break
-		}
-	}
+	s.mu.Lock()
 	if kind != "token" {
 		if !s.authorised(r) {
 			s.mu.Unlock()
@@ -274,7 +215,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if fault != nil && fault.Hang > 0 {
-		sleep(r, fault.Hang)
+		fakebackend.Sleep(r, fault.Hang)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -282,7 +223,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, f *Fault) {
-	if f.Hang > 0 && !sleep(r, f.Hang) {
+	if f.Hang > 0 && !fakebackend.Sleep(r, f.Hang) {
 		return
 	}
 	if f.RetryAfter != "" {
@@ -293,16 +234,6 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, f *Fault) {
 		status = http.StatusInternalServerError
 	}
 	errorEntity(w, status, f.ErrorCode, f.ErrorMessage)
-}
-
-// sleep waits d, or until the client hangs up (false).
-func sleep(r *http.Request, d time.Duration) bool {
-	select {
-	case <-time.After(d):
-		return true
-	case <-r.Context().Done():
-		return false
-	}
 }
 
 func (s *Server) authorised(r *http.Request) bool {
@@ -338,8 +269,7 @@ func (s *Server) apply(kind, user, id string, body []byte, r *http.Request, faul
 
 	case "fulfill":
 		key := "fulfill:" + id
-		s.requests[key]++
-		s.bodies[key] = body
+		s.Request(key, body)
 		s.paths[key] = r.URL.Path
 		var req struct {
 			Items []json.RawMessage `json:"items"`
@@ -372,26 +302,26 @@ func (s *Server) apply(kind, user, id string, body []byte, r *http.Request, faul
 		}
 		s.fulfillments[id] = f
 		if f.State == "FULFILLED" {
-			s.effects[key]++
+			s.Effect(key)
 		}
 		return http.StatusOK, s.result(id, f)
 
 	case "retry":
 		key := "fulfill:" + id
-		s.requests[key]++
+		s.Request(key, body)
 		f := s.fulfillments[id]
 		if f == nil || f.UserID != user {
 			return http.StatusNotFound, map[string]any{"errorCode": 38144, "errorMessage": "Fulfillment with transactionId [" + id + "] does not exist"}
 		}
 		if f.State == "FULFILL_FAILED" {
 			f.State = "FULFILLED"
-			s.effects[key]++
+			s.Effect(key)
 		}
 		return http.StatusOK, s.result(id, f)
 
 	case "revoke":
 		key := "revoke:" + id
-		s.requests[key]++
+		s.Request(key, body)
 		s.paths[key] = r.URL.Path
 		f := s.fulfillments[id]
 		if f == nil || f.UserID != user {
@@ -399,7 +329,7 @@ func (s *Server) apply(kind, user, id string, body []byte, r *http.Request, faul
 		}
 		if f.State == "FULFILLED" {
 			f.State = "REVOKED"
-			s.effects[key]++
+			s.Effect(key)
 		}
 		return http.StatusOK, s.result(id, f)
 
@@ -414,8 +344,7 @@ func (s *Server) apply(kind, user, id string, body []byte, r *http.Request, faul
 			return http.StatusBadRequest, map[string]any{"errorCode": 20002, "errorMessage": "validation error"}
 		}
 		key := "revocation:" + req.RequestID
-		s.requests[key]++
-		s.bodies[key] = body
+		s.Request(key, body)
 		if prev, ok := s.revocations[req.RequestID]; ok {
 			if string(prev) != string(body) {
 				return http.StatusConflict, map[string]any{"errorCode": 41171, "errorMessage": "different payload for the same requestId"}
@@ -423,7 +352,7 @@ func (s *Server) apply(kind, user, id string, body []byte, r *http.Request, faul
 			return http.StatusOK, map[string]any{"requestId": req.RequestID, "status": "SUCCESS", "isReplayed": true}
 		}
 		s.revocations[req.RequestID] = body
-		s.effects[key]++
+		s.Effect(key)
 		return http.StatusOK, map[string]any{"requestId": req.RequestID, "status": "SUCCESS", "isReplayed": false}
 	}
 	return http.StatusNotFound, nil

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	studiohttp "storegate/adapters/http"
+	"storegate/internal/fakebackend"
 	"storegate/schemas"
 	"storegate/signing"
 )
@@ -41,21 +42,22 @@ type Fault struct {
 type Server struct {
 	URL string
 
+	// Script queues faults; SetDown starts or ends an outage (every
+	// request 503).
+	fakebackend.Queue[Fault]
+	// Effects, Requests, Body and Calls tell what the backend saw, by
+	// transaction id.
+	fakebackend.Record
+
 	srv      *httptest.Server
 	verifier *signing.Standard
 	schemas  *schemas.Set
 
 	mu       sync.Mutex
-	faults   []Fault
-	down     bool
 	rejected map[string]bool
 	users    map[string]map[string]any // nil: every player exists
-	effects  map[string]int
-	requests map[string]int
 	granted  map[string]bool
-	bodies   map[string][]byte
 	problems []string
-	calls    int
 }
 
 // New starts a fake studio backend on 127.0.0.1 that accepts signatures
@@ -69,8 +71,7 @@ func New(secrets ...string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{verifier: v, schemas: set, rejected: map[string]bool{}, effects: map[string]int{},
-		requests: map[string]int{}, granted: map[string]bool{}, bodies: map[string][]byte{}}
+	s := &Server{verifier: v, schemas: set, rejected: map[string]bool{}, granted: map[string]bool{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
 	return s, nil
@@ -78,20 +79,6 @@ func New(secrets ...string) (*Server, error) {
 
 // Close stops the server.
 func (s *Server) Close() { s.srv.Close() }
-
-// Script queues faults.
-func (s *Server) Script(f ...Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, f...)
-}
-
-// SetDown starts or ends an outage: every request answers 503.
-func (s *Server) SetDown(down bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.down = down
-}
 
 // Reject makes fulfilments of a SKU fail for good (400 UNKNOWN_SKU), or
 // lifts that.
@@ -112,48 +99,12 @@ func (s *Server) SetUser(id string, attributes map[string]any) {
 	s.users[id] = attributes
 }
 
-// Effects returns how many times each transaction id took effect.
-func (s *Server) Effects() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return copyMap(s.effects)
-}
-
-// Requests returns how many requests reached each transaction id's logic.
-func (s *Server) Requests() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return copyMap(s.requests)
-}
-
-// Calls counts every request received.
-func (s *Server) Calls() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls
-}
-
-// Body returns the last body received for a transaction id.
-func (s *Server) Body(id string) []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.bodies[id]
-}
-
 // Problems lists the contract violations seen: bad signatures, bodies that
 // fail their schema, a webhook-id that does not match the transaction id.
 func (s *Server) Problems() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.problems...)
-}
-
-func copyMap(m map[string]int) map[string]int {
-	out := make(map[string]int, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 func answer(w http.ResponseWriter, status int, v any) {
@@ -184,9 +135,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		errorAnswer(w, http.StatusBadRequest, "BAD_BODY", "unreadable body")
 		return
 	}
-	s.mu.Lock()
-	s.calls++
-	s.mu.Unlock()
+	s.Call()
 	kind := map[string]string{"/fulfill": "fulfill", "/revoke": "revoke", "/users": "user"}[r.URL.Path]
 	if r.Method != http.MethodPost || kind == "" {
 		errorAnswer(w, http.StatusNotFound, "NOT_FOUND", "no such route")
@@ -212,28 +161,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.problem("webhook-id %q does not carry transaction_id %q", r.Header.Get("webhook-id"), c.TransactionID)
 	}
 
-	s.mu.Lock()
-	if s.down {
-		s.mu.Unlock()
+	down, fault := s.Next(func(f Fault) bool { return f.Kind == kind || (f.Kind == "" && kind != "user") })
+	if down {
 		errorAnswer(w, http.StatusServiceUnavailable, "UNAVAILABLE", "down for maintenance")
 		return
 	}
-	var fault *Fault
-	for i, f := range s.faults {
-		if f.Kind == kind || (f.Kind == "" && kind != "user") {
-			fault = &f
-			s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
-			break
-		}
-	}
 	if fault != nil && fault.Status != 0 && !fault.AfterEffect {
-		s.mu.Unlock()
 		s.fail(w, r, fault)
 		return
 	}
+	s.mu.Lock()
 	status, ans := s.apply(kind, c, body)
 	s.mu.Unlock()
-	if fault != nil && fault.Hang > 0 && !sleep(r, fault.Hang) {
+	if fault != nil && fault.Hang > 0 && !fakebackend.Sleep(r, fault.Hang) {
 		return
 	}
 	if fault != nil && fault.AfterEffect {
@@ -261,9 +201,8 @@ func (s *Server) apply(kind string, c command, body []byte) (int, any) {
 		}
 		return http.StatusOK, ans
 	}
-	s.requests[c.TransactionID]++
-	s.bodies[c.TransactionID] = body
-	if s.effects[c.TransactionID] > 0 {
+	s.Request(c.TransactionID, body)
+	if s.Effected(c.TransactionID) > 0 {
 		return http.StatusOK, map[string]string{"status": "duplicate"}
 	}
 	switch kind {
@@ -279,12 +218,12 @@ func (s *Server) apply(kind string, c command, body []byte) (int, any) {
 			return http.StatusTooEarly, map[string]any{"error": map[string]string{"code": "NOT_GRANTED_YET", "message": c.Reverses + " has not been fulfilled"}}
 		}
 	}
-	s.effects[c.TransactionID]++
+	s.Effect(c.TransactionID)
 	return http.StatusOK, map[string]string{"status": "done"}
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, f *Fault) {
-	if f.Hang > 0 && f.Status != 0 && !f.AfterEffect && !sleep(r, f.Hang) {
+	if f.Hang > 0 && f.Status != 0 && !f.AfterEffect && !fakebackend.Sleep(r, f.Hang) {
 		return
 	}
 	if f.RetryAfter != "" {
@@ -305,13 +244,4 @@ func (s *Server) problem(format string, args ...any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.problems = append(s.problems, fmt.Sprintf(format, args...))
-}
-
-func sleep(r *http.Request, d time.Duration) bool {
-	select {
-	case <-time.After(d):
-		return true
-	case <-r.Context().Done():
-		return false
-	}
 }
