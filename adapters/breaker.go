@@ -47,6 +47,10 @@ type Breaker struct {
 	cb     *gobreaker.CircuitBreaker
 }
 
+// ErrBreakerOpen is what a synchronous question to a target (a user check)
+// gets while the target's breaker is open: no call is made.
+var ErrBreakerOpen = errors.New("adapters: target breaker is open")
+
 // errTransient marks a retry verdict for gobreaker's failure count.
 var errTransient = errors.New("transient failure")
 

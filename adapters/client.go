@@ -3,7 +3,6 @@ package adapters
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -197,7 +196,3 @@ func Body(resp *http.Response) []byte {
 	buffer(resp)
 	return resp.Body.(bufferedBody).raw
 }
-
-// ErrBreakerOpen is what a synchronous question to a target (a user check)
-// gets while the target's breaker is open: no call is made.
-var ErrBreakerOpen = errors.New("adapters: target breaker is open")

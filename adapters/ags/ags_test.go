@@ -332,3 +332,22 @@ func TestConfig_Validate(t *testing.T) {
 		t.Errorf("problems = %q\nwant %q", got, want)
 	}
 }
+
+// The same transaction id with another payload is refused for good
+// (38128): a dead letter for a person, never a second grant.
+func TestTarget_DifferentPayloadIsDead(t *testing.T) {
+	fake := newFake(t)
+	target := newTarget(t, config(fake))
+	if out := target.Deliver(context.Background(), fulfil("xs.order.7")); out.Verdict != storegate.VerdictDone {
+		t.Fatalf("first = %+v", out)
+	}
+	changed := fulfil("xs.order.7")
+	changed.Lines = changed.Lines[:1]
+	out := target.Deliver(context.Background(), changed)
+	if out.Verdict != storegate.VerdictDead || out.Code != "38128" || !strings.Contains(out.Message, "Cannot retry fulfillment with different payload") {
+		t.Errorf("outcome = %+v, want a dead 38128 with AGS's message", out)
+	}
+	if got, want := fake.Effects()["fulfill:xs.order.7"], 1; got != want {
+		t.Errorf("effects = %d, want %d", got, want)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -249,5 +250,49 @@ func TestDeadLettersCLI_Usage(t *testing.T) {
 		if out, err := cli(t, args...); err == nil {
 			t.Errorf("storegate %v: no error\n%s", args, out)
 		}
+	}
+}
+
+// Xsolla's user_validation asks the source's target: AGS through IAM, the
+// studio backend through its user check (with attributes); a target that
+// cannot answer gets Xsolla a 503, never a wrong "no".
+func TestGateway_UserValidationThroughTargets(t *testing.T) {
+	agsFake, studio := fakes(t)
+	agsFake.SetUsers("player-1")
+	studio.SetUser("player-1", map[string]any{"level": 12})
+	l := startLive(t, agsFake.URL, studio.URL, "backoff_base: 100ms", "retry: {attempts: 1}")
+	tests := []struct {
+		name, source, player string
+		down                 bool
+		status               int
+		body                 string
+	}{
+		{"AGS knows the player", "xs-ags", "player-1", false, 204, ""},
+		{"AGS does not", "xs-ags", "ghost", false, 400, `"code":"INVALID_USER"`},
+		{"AGS is down", "xs-ags", "player-1", true, 503, `"code":"SERVICE_UNAVAILABLE"`},
+		{"the studio knows the player, with attributes", "xs-studio", "player-1", false, 200, `{"user_attributes":{"level":12}}`},
+		{"the studio does not", "xs-studio", "ghost", false, 400, `"code":"INVALID_USER"`},
+		{"the studio is down", "xs-studio", "ghost", true, 503, `"code":"SERVICE_UNAVAILABLE"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			agsFake.SetDown(tc.down)
+			studio.SetDown(tc.down)
+			defer agsFake.SetDown(false)
+			defer studio.SetDown(false)
+			body := fmt.Sprintf(`{"notification_type":"user_validation","user":{"id":%q}}`, tc.player)
+			req, _ := http.NewRequest(http.MethodPost, l.url+"/webhooks/xsolla/"+tc.source, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", signing.XsollaSignature([]byte(body), liveXsolla))
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.status || !strings.Contains(string(raw), tc.body) {
+				t.Errorf("answer = %d %s, want %d with %s", resp.StatusCode, raw, tc.status, tc.body)
+			}
+		})
 	}
 }
