@@ -2,8 +2,6 @@ package webhooks_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -47,22 +45,7 @@ func (g *gateway) deadLetter(t *testing.T, order int, player string) string {
 
 func (g *gateway) admin(t *testing.T, method, path, body string) (int, map[string]any) {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req := httptest.NewRequest(method, path, rd)
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp := g.do(t, req)
-	raw, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("%s %s: answer %q is not JSON", method, path, raw)
-	}
-	return resp.StatusCode, out
+	return g.call(t, method, path, adminToken, "", body)
 }
 
 func listed(page map[string]any) []string {

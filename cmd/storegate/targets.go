@@ -99,8 +99,8 @@ func validateTarget(path string, t TargetConfig) []string {
 	if !remote && (t.Timeout != 0 || t.MaxInFlight != 0 || t.Retry != (RetryConfig{})) {
 		add("%s: timeout, max_in_flight and retry apply to ags and http targets only", path)
 	}
-	if remote && (len(t.Players) > 0 || t.PlayerPattern != "") {
-		add("%s: players and player_pattern apply to the ledger only", path)
+	if remote && (len(t.Players) > 0 || t.PlayerPattern != "" || len(t.SpendOrder) > 0 || t.Revocation != (RevocationConfig{})) {
+		add("%s: players, player_pattern, revocation and spend_order apply to the ledger only", path)
 	}
 	switch t.Kind {
 	case "ags":

@@ -81,6 +81,7 @@ targets:
     kind: http
     max_in_flight: -1
     players: ["p1"]
+    spend_order: [Steam]
     http:
       url: https://backend.example.com
       secrets: ["whsec_!!!"]
@@ -106,7 +107,7 @@ targets:
 		"targets[0].timeout: must be between 0 and 1m",
 		"targets[0].retry.attempts: must be between 0 and 10",
 		"targets[0].retry.wait_max: must not be below wait_min",
-		"targets[1]: players and player_pattern apply to the ledger only",
+		"targets[1]: players, player_pattern, revocation and spend_order apply to the ledger only",
 		"targets[1].http.secrets[0]: not a Standard Webhooks secret (whsec_ + base64)",
 		"targets[1].http.revoke_path: want a path starting with /",
 		"targets[1].max_in_flight: must be between 0 and 1024",
