@@ -41,6 +41,11 @@ func Run(t *testing.T, open Opener) {
 		{"FailedWriteLeavesNothing", testFailedWriteLeavesNothing},
 		{"LinkFirstWins", testLinkFirstWins},
 		{"AcceptBatchIsolatesAFailure", testAcceptBatchIsolatesAFailure},
+		{"PartnerPayOnce", testPartnerPayOnce},
+		{"PartnerCancelOnce", testPartnerCancelOnce},
+		{"OrderTracking", testOrderTracking},
+		{"OrderTrackingBatched", testOrderTrackingBatched},
+		{"FulfillCursorNeverRewinds", testFulfillCursorNeverRewinds},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
