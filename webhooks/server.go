@@ -105,6 +105,14 @@ type Deps struct {
 	// Notify is called after commands were committed, to wake the dispatcher.
 	Notify func()
 	Xsolla []XsollaSource
+	// Partners, Stores and FulfillOrders configure the distribution
+	// partner, store-proxy and Fulfill Orders routes (partners.go,
+	// stores.go, players.go); Orders is the store behind them and behind
+	// order tracking.
+	Partners      []PartnerSource
+	Stores        []StoresSource
+	FulfillOrders *FulfillOrders
+	Orders        Orders
 }
 
 // Server is storegate's HTTP surface.
@@ -165,10 +173,14 @@ func New(cfg Config, deps Deps) *fiber.App {
 			ErrorHandling: promhttp.ContinueOnError})))
 	}
 	app.Post("/webhooks/xsolla/:source", s.handleXsolla)
+	s.partnerRoutes(app)
+	s.storeRoutes(app)
+	s.playerRoutes(app)
 
 	admin := app.Group("/admin", s.requireAdmin)
 	admin.Get("/v1/players/:playerId/wallets", s.handleWallets)
 	admin.Get("/v1/players/:playerId/entitlements", s.handleEntitlements)
+	admin.Get("/v1/players/:playerId/orders", s.handleOrders)
 	return app
 }
 
