@@ -22,6 +22,8 @@ Usage:
   storegate sign xsolla --secret S                sign a body (stdin) the way Xsolla does
   storegate sign standard --secret whsec_... [--id ID] [--timestamp T]
                                                   sign a body (stdin) with Standard Webhooks
+  storegate sign jwt --secret KEY --sub PLAYER [--ttl 1h]
+                                                  a player token (HS256) for Fulfill Orders
 `
 
 func main() {
