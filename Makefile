@@ -10,6 +10,7 @@ export STOREGATE_ADMIN_TOKEN ?= demo-admin-token-DO-NOT-USE
 export STOREGATE_GAME_TOKEN ?= demo-game-token-DO-NOT-USE
 export STOREGATE_PARTNER_SECRET ?= demo-partner-secret-DO-NOT-USE
 export STOREGATE_STORES_SECRET ?= whsec_ZGVtby1zdG9yZXMtc2VjcmV0LURPLU5PVC1VU0U=
+export STOREGATE_PLAYER_TOKEN_KEY ?= demo-player-token-key-DO-NOT-USE-0123
 
 .PHONY: run test build bench lint fuzz clean
 

@@ -99,7 +99,11 @@ type Command struct {
 	// Reverses is, for a revoke, the ID of the fulfil command it undoes.
 	Reverses string `json:"reverses,omitempty"`
 	// Reason says why a revoke happens (refund, chargeback, cancel, ...).
-	Reason    string    `json:"reason,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Order is the order the command belongs to, for order tracking, when
+	// it is neither the command itself (fulfil) nor what it Reverses (a
+	// re-grant after a reversed chargeback). Usually empty: see OrderOf.
+	Order     string    `json:"order,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -113,6 +117,9 @@ type Event struct {
 	OrderRef   string
 	Body       []byte
 	ReceivedAt time.Time
+	// Notes are order history steps the event owes beyond those its
+	// commands imply (a refund recorded without claw-back). Optional.
+	Notes []OrderNote
 }
 
 // Answer is what the gateway answered a sender, stored so a duplicate gets the

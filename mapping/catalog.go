@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 
 	"storegate"
 )
@@ -65,8 +66,25 @@ func NewCatalog(entries []SKU) (*Catalog, error) {
 		if e.Type == storegate.ItemConsumable && e.UseCount <= 0 {
 			e.UseCount = 1
 		}
+		for cur, price := range e.Prices {
+			if !IsCurrencyCode(cur) {
+				return nil, fmt.Errorf("catalog[%d] (%s).prices.%s: not an ISO 4217 code (three capital letters)", i, e.SKU, cur)
+			}
+			if price <= 0 {
+				return nil, fmt.Errorf("catalog[%d] (%s).prices.%s: must be positive (minor units: 199 = 1.99)", i, e.SKU, cur)
+			}
+		}
 		c.skus[e.SKU] = e
-		for platform, product := range e.Products {
+		for key, product := range e.Products {
+			// Products are keyed by the store platforms' lowercase names
+			// (steam, epic, xbox, playstation, twitch), as payloads name them.
+			platform := strings.ToLower(key)
+			if _, ok := storePlatforms[platform]; !ok {
+				return nil, fmt.Errorf("catalog[%d] (%s).products.%s: not a store platform (steam, epic, xbox, playstation, twitch)", i, e.SKU, key)
+			}
+			if product == "" {
+				return nil, fmt.Errorf("catalog[%d] (%s).products.%s: empty product id", i, e.SKU, key)
+			}
 			if c.products[platform] == nil {
 				c.products[platform] = map[string]string{}
 			}

@@ -112,6 +112,8 @@ type Plan struct {
 	PlayerID string
 	OrderRef string
 	Commands []storegate.Command
+	// Notes are order history steps beyond those the commands imply.
+	Notes []storegate.OrderNote
 }
 
 // PlayerID returns the player a notification names: user.external_id in

@@ -43,22 +43,40 @@ func (r *acceptReq) args() []any {
 
 // one writes a single accept.
 func (r *acceptReq) one(ctx context.Context, tx *Tx) error {
+	inserted, err := r.insertEvent(ctx, tx)
+	if err != nil || !inserted {
+		return err
+	}
+	return r.queue(ctx, tx)
+}
+
+// insertEvent inserts the event, reporting false (with the stored answer
+// loaded) when its key was stored before.
+func (r *acceptReq) insertEvent(ctx context.Context, tx *Tx) (bool, error) {
 	r.stored, r.dup, r.eventID = storegate.Answer{}, false, 0
 	err := tx.QueryRow(ctx, `INSERT INTO inbox `+inboxColumns+` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (source, key) DO NOTHING RETURNING id`, r.args()...).Scan(&r.eventID)
 	if errors.Is(err, sql.ErrNoRows) {
-		return r.loadDuplicate(ctx, tx)
+		return false, r.loadDuplicate(ctx, tx)
 	}
 	if err != nil {
-		return fmt.Errorf("insert event: %w", err)
+		return false, fmt.Errorf("insert event: %w", err)
 	}
 	r.stored = r.answer
-	for _, c := range r.cmds {
-		if err := insertCommands(ctx, tx, []outboxRow{{r.eventID, c}}); err != nil {
-			return err
-		}
+	return true, nil
+}
+
+// queue inserts the event's commands and tracks the orders they touch.
+func (r *acceptReq) queue(ctx context.Context, tx *Tx) error {
+	rows := make([]outboxRow, len(r.cmds))
+	for i, c := range r.cmds {
+		rows[i] = outboxRow{r.eventID, c}
 	}
-	return nil
+	queued, err := insertCommands(ctx, tx, rows)
+	if err != nil {
+		return err
+	}
+	return track(ctx, tx, acceptedSteps([]*acceptReq{r}, queued))
 }
 
 func (r *acceptReq) loadDuplicate(ctx context.Context, tx *Tx) error {
@@ -119,6 +137,7 @@ func acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
 	// order); later copies in the batch are its duplicates; keys not
 	// inserted at all were stored before this batch.
 	first := map[[2]string]*acceptReq{}
+	var stored []*acceptReq
 	var cmds []outboxRow
 	for _, r := range reqs {
 		k := [2]string{r.ev.Source, r.ev.Key}
@@ -126,6 +145,7 @@ func acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
 		switch id, ok := inserted[k]; {
 		case ok && first[k] == nil:
 			first[k] = r
+			stored = append(stored, r)
 			r.stored, r.eventID = r.answer, id
 			for _, c := range r.cmds {
 				cmds = append(cmds, outboxRow{id, c})
@@ -138,7 +158,11 @@ func acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
 			}
 		}
 	}
-	return insertCommands(ctx, tx, cmds)
+	queued, err := insertCommands(ctx, tx, cmds)
+	if err != nil {
+		return err
+	}
+	return track(ctx, tx, acceptedSteps(stored, queued))
 }
 
 // placeholders is "(?, ?), (?, ?)" for rows of cols columns.
@@ -152,10 +176,11 @@ type outboxRow struct {
 	cmd     storegate.Command
 }
 
-// insertCommands queues commands, maxRows per statement. A command id
-// already queued (the same order revoked by two events) is the same command:
-// the first is kept.
-func insertCommands(ctx context.Context, tx *Tx, rows []outboxRow) error {
+// insertCommands queues commands, maxRows per statement, and returns the ids
+// it queued. A command id already queued (the same order revoked by two
+// events) is the same command: the first is kept.
+func insertCommands(ctx context.Context, tx *Tx, rows []outboxRow) (map[string]bool, error) {
+	queued := make(map[string]bool, len(rows))
 	now := tx.Now().UnixMicro()
 	for start := 0; start < len(rows); start += maxRows {
 		chunk := rows[start:min(start+maxRows, len(rows))]
@@ -167,17 +192,38 @@ func insertCommands(ctx context.Context, tx *Tx, rows []outboxRow) error {
 			}
 			payload, err := json.Marshal(c)
 			if err != nil {
-				return fmt.Errorf("encode command: %w", err)
+				return nil, fmt.Errorf("encode command: %w", err)
 			}
 			args = append(args, c.ID, r.eventID, string(c.Kind), c.Target, c.PlayerID, string(payload), "pending", now, now, now)
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO outbox (id, event_id, kind, target, player_id, command, state, next_at, created_at, updated_at)
+		res, err := tx.Exec(ctx, `INSERT INTO outbox (id, event_id, kind, target, player_id, command, state, next_at, created_at, updated_at)
 			VALUES `+placeholders(10, len(chunk))+` ON CONFLICT (id) DO NOTHING`, args...)
 		if err != nil {
-			return fmt.Errorf("insert commands: %w", err)
+			return nil, fmt.Errorf("insert commands: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, err
+		}
+		if int(n) == len(chunk) {
+			for _, r := range chunk {
+				queued[r.cmd.ID] = true
+			}
+			continue
+		}
+		// Some were queued before (rare: a second event owing the same
+		// command). A command is this write's if it names this write's event.
+		for _, r := range chunk {
+			var eventID int64
+			if err := tx.QueryRow(ctx, `SELECT event_id FROM outbox WHERE id = ?`, r.cmd.ID).Scan(&eventID); err != nil {
+				return nil, fmt.Errorf("insert commands: %w", err)
+			}
+			if eventID == r.eventID {
+				queued[r.cmd.ID] = true
+			}
 		}
 	}
-	return nil
+	return queued, nil
 }
 
 // Link records that a sender's order maps to one of our transaction ids, with

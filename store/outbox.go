@@ -116,6 +116,9 @@ func (db *DB) Complete(ctx context.Context, c Completion) error {
 		} else if n == 0 {
 			return ErrLeaseLost
 		}
+		if err := trackCompletion(ctx, tx, c); err != nil {
+			return err
+		}
 		// A first-time success needs no attempt row: the outbox row says done.
 		// Failures are kept, for dead-letter inspection.
 		if spent == 0 || (c.Outcome.Verdict == storegate.VerdictDone && c.Attempt == 1) {

@@ -116,6 +116,14 @@ type Deps struct {
 
 	// DeadLetters lists, inspects, replays and discards dead letters.
 	DeadLetters DeadLetters
+	// Partners, Stores and FulfillOrders configure the distribution
+	// partner, store-proxy and Fulfill Orders routes (partners.go,
+	// stores.go, players.go); Orders is the store behind them and behind
+	// order tracking.
+	Partners      []PartnerSource
+	Stores        []StoresSource
+	FulfillOrders *FulfillOrders
+	Orders        Orders
 }
 
 // Server is storegate's HTTP surface.
@@ -178,6 +186,9 @@ func New(cfg Config, deps Deps) *fiber.App {
 			ErrorHandling: promhttp.ContinueOnError})))
 	}
 	app.Post("/webhooks/xsolla/:source", s.handleXsolla)
+	s.partnerRoutes(app)
+	s.storeRoutes(app)
+	s.playerRoutes(app)
 
 	admin := app.Group("/admin", s.requireAdmin)
 	admin.Get("/v1/players/:playerId/wallets", s.handleWallets)
@@ -189,6 +200,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 	app.Post("/v1/players/:playerId/wallets/:currency/spend", s.requireGame, s.handleSpend)
 	app.Post("/v1/players/:playerId/entitlements/:entitlementId/consume", s.requireGame, s.handleConsume)
 	s.deadLetterRoutes(admin)
+	admin.Get("/v1/players/:playerId/orders", s.handleOrders)
 	return app
 }
 

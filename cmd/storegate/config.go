@@ -37,6 +37,9 @@ type Config struct {
 	Sources        []SourceConfig `yaml:"sources"`
 	Targets        []TargetConfig `yaml:"targets"`
 	Catalog        []mapping.SKU  `yaml:"catalog"`
+	// FulfillOrders turns on POST /v1/players/{id}/fulfill-orders; see
+	// config_commerce.go. Default off.
+	FulfillOrders FulfillOrdersConfig `yaml:"fulfill_orders"`
 }
 
 // StoreConfig chooses the database.
@@ -82,7 +85,8 @@ type SourceConfig struct {
 	// Name appears in the route (/webhooks/xsolla/NAME). Required:
 	// lowercase letters, digits and dashes.
 	Name string `yaml:"name"`
-	// Kind is xsolla.
+	// Kind is xsolla, partner (a distribution partner) or stores (a
+	// studio proxying Steam, Epic, Xbox, PlayStation and Twitch events).
 	Kind string `yaml:"kind"`
 	// Secrets verify signatures; several for rotation. Required.
 	Secrets []string `yaml:"secrets"`
@@ -92,13 +96,16 @@ type SourceConfig struct {
 	GrantOn string `yaml:"grant_on"`
 	// AllowIPs are the addresses allowed to call, as IPs or CIDRs, or the
 	// word "xsolla" for Xsolla's published ranges, or "any". Default for an
-	// xsolla source: "xsolla".
+	// xsolla source: "xsolla"; required for a partner; any for stores.
 	AllowIPs []string `yaml:"allow_ips"`
 	// BodyBytes caps this source's bodies below limits.body_bytes. Optional.
 	BodyBytes int `yaml:"body_bytes"`
 	// LinkParameters are sent back as custom_parameters on transaction-ID
 	// linking. Optional.
 	LinkParameters map[string]any `yaml:"link_parameters"`
+	// Partner and Stores are the partner and stores kinds' own settings.
+	Partner *PartnerConfig `yaml:"partner"`
+	Stores  *StoresConfig  `yaml:"stores"`
 }
 
 // TargetConfig is one downstream backend.
@@ -266,6 +273,7 @@ func (c *Config) setDefaults() {
 			s.AllowIPs = []string{"xsolla"}
 		}
 	}
+	c.setCommerceDefaults()
 }
 
 var sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -356,13 +364,15 @@ func (c *Config) validate() []string {
 			add("%s.name: %q is used twice", path, s.Name)
 		}
 		names[s.Name] = true
+		p = append(p, c.validateCommerce(path, s)...)
 		switch s.Kind {
 		case "xsolla":
 			if s.GrantOn != mapping.XsollaOrderPaid && s.GrantOn != mapping.XsollaPayment {
 				add("%s.grant_on: %q is not order_paid or payment", path, s.GrantOn)
 			}
+		case "partner", "stores":
 		default:
-			add("%s.kind: %q is not a known source kind (xsolla)", path, s.Kind)
+			add("%s.kind: %q is not a known source kind (xsolla, partner, stores)", path, s.Kind)
 		}
 		if len(s.Secrets) == 0 {
 			add("%s.secrets: at least one secret is required", path)
@@ -385,7 +395,7 @@ func (c *Config) validate() []string {
 	if _, err := mapping.NewCatalog(c.Catalog); err != nil {
 		add("%v", err)
 	}
-	return p
+	return append(p, c.validateFulfillOrders()...)
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

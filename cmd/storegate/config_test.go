@@ -116,8 +116,9 @@ func TestExampleConfigIsValid(t *testing.T) {
 	}
 	cfg, err := ParseConfig(raw, env(map[string]string{
 		"STOREGATE_ADMIN_TOKEN": "demo-admin-token-DO-NOT-USE", "STOREGATE_XSOLLA_SECRET": "x",
-		"STOREGATE_GAME_TOKEN": "demo-game-token-DO-NOT-USE", "STOREGATE_PARTNER_SECRET": "y",
-		"STOREGATE_STORES_SECRET": "whsec_ZGVtby1zdG9yZXMtc2VjcmV0LURPLU5PVC1VU0U="}))
+		"STOREGATE_GAME_TOKEN": "demo-game-token-DO-NOT-USE", "STOREGATE_PARTNER_SECRET": "demo-partner-secret-DO-NOT-USE",
+		"STOREGATE_STORES_SECRET":    "whsec_ZGVtby1zdG9yZXMtc2VjcmV0LURPLU5PVC1VU0U=",
+		"STOREGATE_PLAYER_TOKEN_KEY": "demo-player-token-key-DO-NOT-USE-0123"}))
 	if err != nil {
 		t.Fatal(err)
 	}

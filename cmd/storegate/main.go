@@ -24,6 +24,8 @@ Usage:
                                                   sign a body (stdin) with Standard Webhooks
   storegate deadletters list|show|replay|discard  inspect and repair dead letters through a
                                                   running gateway's admin API (see: storegate deadletters)
+  storegate sign jwt --secret KEY --sub PLAYER [--ttl 1h]
+                                                  a player token (HS256) for Fulfill Orders
 `
 
 func main() {

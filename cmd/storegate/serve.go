@@ -130,8 +130,14 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		db.Close()
 		return nil, err
 	}
+	partners, stores, fulfill, err := commerce(cfg, opt.Now)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	deps := webhooks.Deps{Inbox: db, Users: users, Ready: db, Catalog: catalog, Schemas: set, Metrics: g.Metrics,
-		Log: log, Notify: g.Dispatcher.Notify, Xsolla: xsolla, DeadLetters: db}
+		Log: log, Notify: g.Dispatcher.Notify, Xsolla: xsolla, DeadLetters: db,
+		Partners: partners, Stores: stores, FulfillOrders: fulfill, Orders: db}
 	if g.Ledger != nil {
 		deps.Economy = g.Ledger
 	}

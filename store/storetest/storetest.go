@@ -45,6 +45,11 @@ func Run(t *testing.T, open Opener) {
 		{"DeadLetterReplay", testDeadLetterReplay},
 		{"DeadLetterReplayByFilter", testDeadLetterReplayByFilter},
 		{"DeadLetterDiscard", testDeadLetterDiscard},
+		{"PartnerPayOnce", testPartnerPayOnce},
+		{"PartnerCancelOnce", testPartnerCancelOnce},
+		{"OrderTracking", testOrderTracking},
+		{"OrderTrackingBatched", testOrderTrackingBatched},
+		{"FulfillCursorNeverRewinds", testFulfillCursorNeverRewinds},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"time"
+
+	"storegate/mapping"
+	"storegate/signing"
+)
+
+// PartnerConfig is sources[].partner: a distribution partner's settings.
+type PartnerConfig struct {
+	// Auth is how the partner proves itself besides calling from its
+	// registered addresses (allow_ips, required): standard (Standard Webhooks
+	// signatures made with the source's secrets; the default) or basic (HTTP
+	// Basic, user = the source's name, password = one of its secrets).
+	Auth string `yaml:"auth"`
+	// TokenTTL is a user token's lifetime. Default 15m.
+	TokenTTL Duration `yaml:"token_ttl"`
+	// Currencies the partner sells in (ISO 4217). Default: every currency
+	// the catalog's or the partner's prices name.
+	Currencies []string `yaml:"currencies"`
+	// Prices are the partner's own prices, SKU -> currency -> minor units
+	// (199 = 1.99 USD); a SKU without one uses the catalog's. Optional.
+	Prices map[string]map[string]int64 `yaml:"prices"`
+	// Discounts are percentages off, by SKU, or "*" for every SKU without
+	// its own entry. Optional.
+	Discounts map[string]int64 `yaml:"discounts"`
+}
+
+// StoresConfig is sources[].stores: a studio's store proxy.
+type StoresConfig struct {
+	// Platforms the source may send events for. Default: all of steam,
+	// epic, xbox, playstation, twitch.
+	Platforms []string `yaml:"platforms"`
+}
+
+// FulfillOrdersConfig is fulfill_orders: POST /v1/players/{id}/fulfill-orders.
+// Off unless source is set.
+type FulfillOrdersConfig struct {
+	// Source is a stores source: pulled orders share its transaction ids, so
+	// an order both proxied and pulled is granted once, and go to its target.
+	Source string `yaml:"source"`
+	// TokenKeys verify players' HS256 JWTs (any key; the first for
+	// rotation order). Required, 32+ characters each.
+	TokenKeys []string `yaml:"token_keys"`
+	// TokenIssuer and TokenAudience, when set, must be the token's iss and
+	// one of its aud. Default: not checked.
+	TokenIssuer   string `yaml:"token_issuer"`
+	TokenAudience string `yaml:"token_audience"`
+	// Overlap is taken off the player's cursor when asking a platform for
+	// changes, against clock skew. Default 5m.
+	Overlap Duration `yaml:"overlap"`
+	// Wait is how long an answer waits for its grants and claw-backs to be
+	// applied (so it can say "granted"); 0s answers at once. Default 2s.
+	Wait *Duration `yaml:"wait"`
+	// Timeout bounds one connector call. Default 10s.
+	Timeout Duration `yaml:"timeout"`
+	// Connectors, one per platform.
+	Connectors []ConnectorConfig `yaml:"connectors"`
+}
+
+// ConnectorConfig is one platform's order connector.
+type ConnectorConfig struct {
+	// Platform is steam, epic, xbox, playstation or twitch. Required.
+	Platform string `yaml:"platform"`
+	// Kind is http (the studio's endpoint). Default http.
+	Kind string `yaml:"kind"`
+	// URL receives the signed POST. Required.
+	URL string `yaml:"url"`
+	// Secrets sign the requests (Standard Webhooks). Default: the source's
+	// secrets.
+	Secrets []string `yaml:"secrets"`
+}
+
+func (c *Config) setCommerceDefaults() {
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		switch s.Kind {
+		case "partner":
+			if s.Partner == nil {
+				s.Partner = &PartnerConfig{}
+			}
+			if s.Partner.Auth == "" {
+				s.Partner.Auth = "standard"
+			}
+			if s.Partner.TokenTTL == 0 {
+				s.Partner.TokenTTL = Duration(15 * time.Minute)
+			}
+		case "stores":
+			if s.Stores == nil {
+				s.Stores = &StoresConfig{}
+			}
+			if len(s.Stores.Platforms) == 0 {
+				s.Stores.Platforms = mapping.StorePlatformNames()
+			}
+		}
+	}
+	f := &c.FulfillOrders
+	if f.Overlap == 0 {
+		f.Overlap = Duration(5 * time.Minute)
+	}
+	if f.Wait == nil {
+		w := Duration(2 * time.Second)
+		f.Wait = &w
+	}
+	if f.Timeout == 0 {
+		f.Timeout = Duration(10 * time.Second)
+	}
+	for i := range f.Connectors {
+		if f.Connectors[i].Kind == "" {
+			f.Connectors[i].Kind = "http"
+		}
+	}
+}
+
+// validateCommerce checks the partner and stores blocks of source i.
+func (c *Config) validateCommerce(path string, s SourceConfig) []string {
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	if s.Partner != nil && s.Kind != "partner" {
+		add("%s.partner: only a partner source has a partner block", path)
+	}
+	if s.Stores != nil && s.Kind != "stores" {
+		add("%s.stores: only a stores source has a stores block", path)
+	}
+	if s.Kind != "partner" && s.Kind != "stores" {
+		return p
+	}
+	if s.GrantOn != "" {
+		add("%s.grant_on: only for an xsolla source", path)
+	}
+	if len(s.LinkParameters) > 0 {
+		add("%s.link_parameters: only for an xsolla source", path)
+	}
+	standard := s.Kind == "stores" || s.Partner.Auth == "standard"
+	if standard && len(s.Secrets) > 0 {
+		if _, err := signing.NewStandard(s.Secrets, signing.StandardConfig{}); err != nil {
+			add("%s.secrets: Standard Webhooks secrets must be whsec_<base64>: %v", path, err)
+		}
+	}
+	if s.Kind == "stores" {
+		for j, pl := range s.Stores.Platforms {
+			if _, ok := mapping.StorePlatform(pl); !ok {
+				add("%s.stores.platforms[%d]: %q is not steam, epic, xbox, playstation or twitch", path, j, pl)
+			}
+		}
+		return p
+	}
+	pc := s.Partner
+	switch pc.Auth {
+	case "standard":
+	case "basic":
+		for j, sec := range s.Secrets {
+			if sec != "" && len(sec) < 16 {
+				add("%s.secrets[%d]: an HTTP Basic key needs at least 16 characters", path, j)
+			}
+		}
+	default:
+		add("%s.partner.auth: %q is not standard or basic", path, pc.Auth)
+	}
+	// The registered server addresses are required (the DDH model): a
+	// partner with none, or open to any address, is a mistake.
+	if len(s.AllowIPs) == 0 {
+		add("%s.allow_ips: required for a partner: its registered server addresses", path)
+	}
+	if slices.Contains(s.AllowIPs, "any") {
+		add("%s.allow_ips: a partner must be limited to its registered server addresses, not any", path)
+	}
+	if pc.TokenTTL.D() < time.Minute || pc.TokenTTL.D() > 24*time.Hour {
+		add("%s.partner.token_ttl: must be between 1m and 24h", path)
+	}
+	for j, cur := range pc.Currencies {
+		if !mapping.IsCurrencyCode(cur) {
+			add("%s.partner.currencies[%d]: %q is not an ISO 4217 code", path, j, cur)
+		}
+	}
+	skus := map[string]bool{}
+	for _, e := range c.Catalog {
+		skus[e.SKU] = true
+	}
+	for sku, prices := range pc.Prices {
+		if !skus[sku] {
+			add("%s.partner.prices.%s: not a catalog sku", path, sku)
+		}
+		for cur, amount := range prices {
+			if !mapping.IsCurrencyCode(cur) || amount <= 0 {
+				add("%s.partner.prices.%s.%s: want a positive amount in minor units under an ISO 4217 code", path, sku, cur)
+			}
+		}
+	}
+	for sku, pct := range pc.Discounts {
+		if sku != "*" && !skus[sku] {
+			add("%s.partner.discounts.%s: not a catalog sku (or \"*\")", path, sku)
+		}
+		if pct < 0 || pct > 100 {
+			add("%s.partner.discounts.%s: %d is not a percentage 0..100", path, sku, pct)
+		}
+	}
+	return p
+}
+
+func (c *Config) validateFulfillOrders() []string {
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	f := c.FulfillOrders
+	if f.Source == "" {
+		if len(f.Connectors) > 0 || len(f.TokenKeys) > 0 {
+			add("fulfill_orders.source: required to turn Fulfill Orders on (a stores source)")
+		}
+		return p
+	}
+	var src *SourceConfig
+	for i := range c.Sources {
+		if c.Sources[i].Name == f.Source {
+			src = &c.Sources[i]
+		}
+	}
+	if src == nil || src.Kind != "stores" {
+		add("fulfill_orders.source: %q is not a configured stores source", f.Source)
+	}
+	if len(f.TokenKeys) == 0 {
+		add("fulfill_orders.token_keys: at least one key is required")
+	}
+	for i, k := range f.TokenKeys {
+		if len(k) < 32 {
+			add("fulfill_orders.token_keys[%d]: an HS256 key needs at least 32 characters", i)
+		}
+	}
+	if f.Overlap < 0 || f.Overlap.D() > 24*time.Hour {
+		add("fulfill_orders.overlap: must be between 0 and 24h")
+	}
+	if f.Wait.D() < 0 || f.Wait.D() > 30*time.Second {
+		add("fulfill_orders.wait: must be between 0 and 30s")
+	}
+	if f.Timeout.D() <= 0 || f.Timeout.D() > time.Minute {
+		add("fulfill_orders.timeout: must be between 0 and 1m")
+	}
+	if len(f.Connectors) == 0 {
+		add("fulfill_orders.connectors: at least one connector is required")
+	}
+	seen := map[string]bool{}
+	for i, con := range f.Connectors {
+		path := fmt.Sprintf("fulfill_orders.connectors[%d]", i)
+		if _, ok := mapping.StorePlatform(con.Platform); !ok {
+			add("%s.platform: %q is not steam, epic, xbox, playstation or twitch", path, con.Platform)
+		} else if seen[con.Platform] {
+			add("%s.platform: %s has two connectors", path, con.Platform)
+		} else if src != nil && src.Stores != nil && !slices.Contains(src.Stores.Platforms, con.Platform) {
+			add("%s.platform: %s is not among %s's platforms", path, con.Platform, f.Source)
+		}
+		seen[con.Platform] = true
+		if con.Kind != "http" {
+			add("%s.kind: %q is not a known connector kind (http)", path, con.Kind)
+		}
+		if u, err := url.Parse(con.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("%s.url: want an http:// or https:// URL", path)
+		}
+		if len(con.Secrets) > 0 {
+			if _, err := signing.NewStandard(con.Secrets, signing.StandardConfig{}); err != nil {
+				add("%s.secrets: Standard Webhooks secrets must be whsec_<base64>: %v", path, err)
+			}
+		}
+	}
+	return p
+}
+
+// connectorSecrets are the secrets a connector signs with.
+func (c *Config) connectorSecrets(con ConnectorConfig) []string {
+	if len(con.Secrets) > 0 {
+		return con.Secrets
+	}
+	for _, s := range c.Sources {
+		if s.Name == c.FulfillOrders.Source {
+			return s.Secrets
+		}
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+package mapping_test
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"storegate"
+	"storegate/mapping"
+)
+
+func TestAmounts(t *testing.T) {
+	for _, tc := range []struct {
+		number, currency string
+		minor            int64
+		ok               bool
+	}{
+		{"1.99", "USD", 199, true},
+		{"199e-2", "USD", 199, true},
+		{"2", "USD", 200, true},
+		{"1.990", "USD", 199, true},
+		{"1.991", "USD", 0, false},
+		{"150", "JPY", 150, true},
+		{"150.5", "JPY", 0, false},
+		{"1.005", "KWD", 1005, true},
+		{"1e400", "USD", 0, false},
+		{"abc", "USD", 0, false},
+	} {
+		got, ok := mapping.ParseAmount(tc.number, tc.currency)
+		if got != tc.minor || ok != tc.ok {
+			t.Errorf("ParseAmount(%s %s) = %d, %v; want %d, %v", tc.number, tc.currency, got, ok, tc.minor, tc.ok)
+		}
+	}
+	for _, tc := range []struct {
+		minor    int64
+		currency string
+		want     string
+	}{{199, "USD", "1.99"}, {5, "USD", "0.05"}, {0, "EUR", "0.00"}, {150, "JPY", "150"}, {1005, "KWD", "1.005"}, {-250, "USD", "-2.50"}} {
+		if got := mapping.FormatAmount(tc.minor, tc.currency); got != tc.want {
+			t.Errorf("FormatAmount(%d %s) = %q, want %q", tc.minor, tc.currency, got, tc.want)
+		}
+	}
+}
+
+func TestPricePartnerOrder(t *testing.T) {
+	cat, err := mapping.NewCatalog([]mapping.SKU{
+		{SKU: "gems", Type: storegate.ItemCurrency, Currency: "GEMS", Amount: 10, Prices: map[string]int64{"USD": 333, "EUR": 300}},
+		{SKU: "sword", Type: storegate.ItemDurable, Prices: map[string]int64{"USD": 1000}},
+		{SKU: "free", Type: storegate.ItemDurable},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mapping.PartnerPricing{Currencies: []string{"USD"}, Prices: map[string]map[string]int64{"sword": {"USD": 900}},
+		Discounts: map[string]int64{"*": 15, "sword": 0}}
+	o, err := mapping.PricePartnerOrder(cat, p, "USD", []mapping.PartnerItem{{SKU: "gems", Quantity: 3}, {SKU: "sword", Quantity: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 3 × 3.33 = 9.99 less 15% (1.4985 → 1.50) = 8.49; the sword at the partner's 9.00.
+	if o.Amount != 849+900 || o.AmountWithoutDiscount != 999+900 || o.Lines[0].Amount != 849 || o.Lines[1].UnitPrice != 900 {
+		t.Fatalf("order = %+v", o)
+	}
+	for _, tc := range []struct {
+		currency string
+		items    []mapping.PartnerItem
+		field    string
+	}{
+		{"EUR", []mapping.PartnerItem{{SKU: "gems", Quantity: 1}}, "currency"},
+		{"USD", nil, "items"},
+		{"USD", []mapping.PartnerItem{{SKU: "ghost", Quantity: 1}}, "items.0.sku"},
+		{"USD", []mapping.PartnerItem{{SKU: "gems", Quantity: 1}, {SKU: "free", Quantity: 1}}, "items.1.sku"},
+		{"USD", []mapping.PartnerItem{{SKU: "gems", Quantity: mapping.MaxQuantity + 1}}, "items.0.quantity"},
+	} {
+		_, err := mapping.PricePartnerOrder(cat, p, tc.currency, tc.items)
+		var e *storegate.Error
+		if !errors.As(err, &e) || e.Code != storegate.CodeInvalidParameter || !reflect.DeepEqual(e.Fields, []string{tc.field}) {
+			t.Errorf("%s %+v: %v, want INVALID_PARAMETER on %s", tc.currency, tc.items, err, tc.field)
+		}
+	}
+	entries := mapping.PartnerCatalog(cat, mapping.PartnerPricing{}, "")
+	if len(entries) != 2 || len(entries[0].Prices) != 2 || entries[0].Prices[0].Currency != "EUR" {
+		t.Fatalf("catalog without partner settings = %+v, want gems (EUR, USD) and sword", entries)
+	}
+}
+
+func storePlan(t *testing.T, typ, platform string, order mapping.StoreOrder) mapping.Plan {
+	t.Helper()
+	cat, err := mapping.NewCatalog([]mapping.SKU{{SKU: "gems", Type: storegate.ItemCurrency, Currency: "GEMS", Amount: 10,
+		Products: map[string]string{"Steam": "1", "epic": "e", "xbox": "x", "playstation": "p", "twitch": "t"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	product := map[string]string{"steam": "1", "epic": "e", "xbox": "x", "playstation": "p", "twitch": "t"}[platform]
+	p, err := mapping.Store(mapping.StoreSource{Name: "st", Target: "ledger"}, &mapping.StoreEvent{Type: typ, Platform: platform,
+		PlayerID: "p1", Order: order, Items: []mapping.StoreItem{{ProductID: product, Quantity: 2}}}, cat, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestStore_Plans(t *testing.T) {
+	type cmd struct {
+		id, reverses, order string
+		kind                storegate.Kind
+	}
+	steam := mapping.StoreOrder{OrderID: "42", TransID: "7"}
+	epic := mapping.StoreOrder{EntitlementID: "E1"}
+	xbox := mapping.StoreOrder{XboxOrderID: "O", LineItemID: "L"}
+	for _, tc := range []struct {
+		typ, platform string
+		order         mapping.StoreOrder
+		key, ref      string
+		cmds          []cmd
+		note          storegate.OrderStatus
+	}{
+		{"purchase", "steam", steam, "purchase:steam.42", "steam order 42 (transid 7)", []cmd{{"steam.st.42", "", "", storegate.KindFulfill}}, ""},
+		{"refund", "steam", steam, "refund:steam.42", "steam order 42 (transid 7)", nil, storegate.OrderRefunded},
+		{"chargeback_reversed", "steam", steam, "chargeback_reversed:steam.42", "steam order 42 (transid 7)", nil, storegate.OrderGranted},
+		{"refund", "twitch", mapping.StoreOrder{EntitlementID: "T"}, "refund:twitch.T", "twitch entitlement T", nil, storegate.OrderRefunded},
+		{"chargeback", "epic", epic, "chargeback:epic.E1", "epic entitlement E1", []cmd{{"epic.st.E1.revoke", "epic.st.E1", "", storegate.KindRevoke}}, ""},
+		{"return", "epic", epic, "return:epic.E1", "epic entitlement E1", []cmd{{"epic.st.E1.revoke", "epic.st.E1", "", storegate.KindRevoke}}, ""},
+		{"chargeback_reversed", "epic", epic, "chargeback_reversed:epic.E1", "epic entitlement E1",
+			[]cmd{{"epic.st.E1.revoke", "epic.st.E1", "", storegate.KindRevoke}, {"epic.st.E1.reinstate", "", "epic.st.E1", storegate.KindFulfill}}, ""},
+		{"refund", "xbox", xbox, "refund:xbox.O.L", "xbox order O line item L", []cmd{{"xbox.st.O.L.revoke", "xbox.st.O.L", "", storegate.KindRevoke}}, ""},
+		{"purchase", "playstation", mapping.StoreOrder{EntitlementID: "P"}, "purchase:playstation.P", "playstation entitlement P",
+			[]cmd{{"playstation.st.P", "", "", storegate.KindFulfill}}, ""},
+	} {
+		p := storePlan(t, tc.typ, tc.platform, tc.order)
+		var got []cmd
+		for _, c := range p.Commands {
+			got = append(got, cmd{c.ID, c.Reverses, c.Order, c.Kind})
+			if c.Kind == storegate.KindFulfill && (len(c.Lines) != 1 || c.Lines[0].Grants[0].Amount != 20) {
+				t.Errorf("%s %s: grant lines %+v, want 20 GEMS", tc.platform, tc.typ, c.Lines)
+			}
+		}
+		if p.Key != tc.key || p.OrderRef != tc.ref || !reflect.DeepEqual(got, tc.cmds) {
+			t.Errorf("%s %s: key %q ref %q cmds %+v; want %q %q %+v", tc.platform, tc.typ, p.Key, p.OrderRef, got, tc.key, tc.ref, tc.cmds)
+		}
+		if tc.note != "" && (len(p.Notes) != 1 || p.Notes[0].Status != tc.note || !strings.HasPrefix(p.Notes[0].Order, tc.platform+".st.")) {
+			t.Errorf("%s %s: notes %+v, want one %s", tc.platform, tc.typ, p.Notes, tc.note)
+		}
+	}
+	if mapping.ClawsBack(storegate.PlatformSteam) || mapping.ClawsBack(storegate.PlatformTwitch) || !mapping.ClawsBack(storegate.PlatformXbox) {
+		t.Fatal("claw-back platforms are Epic, PlayStation and Xbox only")
+	}
+}
+
+func TestCatalog_ProductsAndPrices(t *testing.T) {
+	for _, tc := range []struct {
+		sku  mapping.SKU
+		want string
+	}{
+		{mapping.SKU{SKU: "a", Type: storegate.ItemDurable, Products: map[string]string{"gog": "1"}}, "not a store platform"},
+		{mapping.SKU{SKU: "a", Type: storegate.ItemDurable, Products: map[string]string{"steam": ""}}, "empty product id"},
+		{mapping.SKU{SKU: "a", Type: storegate.ItemDurable, Prices: map[string]int64{"usd": 1}}, "not an ISO 4217 code"},
+		{mapping.SKU{SKU: "a", Type: storegate.ItemDurable, Prices: map[string]int64{"USD": 0}}, "must be positive"},
+	} {
+		if _, err := mapping.NewCatalog([]mapping.SKU{tc.sku}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.sku, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,296 @@
+package mapping
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"storegate"
+)
+
+// Distribution partners (the Digital Distribution Hub model): a partner
+// prices an order with storegate, charges its user, then notifies the
+// payment. Prices are integers in the currency's minor units (199 = 1.99 USD).
+
+// PartnerPricing is one partner's price list: the catalog's prices, with
+// the partner's own prices and discounts on top.
+type PartnerPricing struct {
+	// Currencies the partner sells in. Empty: every currency the catalog or
+	// the partner's prices name.
+	Currencies []string
+	// Prices overrides the catalog's price of a SKU in a currency.
+	Prices map[string]map[string]int64
+	// Discounts are percentages (0..100) off a SKU's price; the key "*"
+	// applies to every SKU without its own entry.
+	Discounts map[string]int64
+}
+
+// Price is a SKU's unit price in minor units, its discount and whether it
+// is sold in currency at all.
+func (p PartnerPricing) Price(cat *Catalog, sku, currency string) (unit, discount int64, ok bool) {
+	if !p.sells(currency) {
+		return 0, 0, false
+	}
+	e, found := cat.Lookup(sku)
+	if !found {
+		return 0, 0, false
+	}
+	unit, ok = p.Prices[sku][currency]
+	if !ok {
+		unit, ok = e.Prices[currency]
+	}
+	if !ok || unit <= 0 {
+		return 0, 0, false
+	}
+	discount, own := p.Discounts[sku]
+	if !own {
+		discount = p.Discounts["*"]
+	}
+	return unit, discount, true
+}
+
+func (p PartnerPricing) sells(currency string) bool {
+	if len(p.Currencies) == 0 {
+		return true
+	}
+	for _, c := range p.Currencies {
+		if c == currency {
+			return true
+		}
+	}
+	return false
+}
+
+// CatalogEntry is one SKU as a partner's storefront shows it.
+type CatalogEntry struct {
+	SKU    string              `json:"sku"`
+	Name   string              `json:"name"`
+	Type   storegate.ItemType  `json:"type"`
+	Prices []CatalogEntryPrice `json:"prices"`
+}
+
+// CatalogEntryPrice is a SKU's price in one currency, as decimal strings.
+type CatalogEntryPrice struct {
+	Currency              string `json:"currency"`
+	Amount                string `json:"amount"`
+	AmountWithoutDiscount string `json:"amount_without_discount"`
+	DiscountPercent       int64  `json:"discount_percent,omitempty"`
+}
+
+// PartnerCatalog lists the SKUs the partner sells in at least one of its
+// currencies (only currency when it is not empty), sorted by SKU.
+func PartnerCatalog(cat *Catalog, p PartnerPricing, currency string) []CatalogEntry {
+	currencies := p.Currencies
+	if len(currencies) == 0 {
+		seen := map[string]bool{}
+		for _, e := range cat.SKUs() {
+			for c := range e.Prices {
+				seen[c] = true
+			}
+		}
+		for _, prices := range p.Prices {
+			for c := range prices {
+				seen[c] = true
+			}
+		}
+		for c := range seen {
+			currencies = append(currencies, c)
+		}
+		sort.Strings(currencies)
+	}
+	out := []CatalogEntry{}
+	for _, e := range cat.SKUs() {
+		entry := CatalogEntry{SKU: e.SKU, Name: e.Name, Type: e.Type, Prices: []CatalogEntryPrice{}}
+		if entry.Name == "" {
+			entry.Name = e.SKU
+		}
+		for _, c := range currencies {
+			if currency != "" && c != currency {
+				continue
+			}
+			unit, discount, ok := p.Price(cat, e.SKU, c)
+			if !ok {
+				continue
+			}
+			entry.Prices = append(entry.Prices, CatalogEntryPrice{Currency: c, Amount: FormatAmount(discounted(unit, discount), c),
+				AmountWithoutDiscount: FormatAmount(unit, c), DiscountPercent: discount})
+		}
+		if len(entry.Prices) > 0 {
+			out = append(out, entry)
+		}
+	}
+	return out
+}
+
+// discounted takes percent off amount, rounding the discount to the nearest
+// minor unit (half up).
+func discounted(amount, percent int64) int64 {
+	if percent <= 0 {
+		return amount
+	}
+	return amount - (amount*percent+50)/100
+}
+
+// PartnerItem is one requested line of a partner order.
+type PartnerItem struct {
+	SKU      string `json:"sku"`
+	Quantity int64  `json:"quantity"`
+}
+
+// PricePartnerOrder prices items in currency: each line at the partner's
+// unit price times the quantity, less the line's discount. Errors name the
+// field at fault.
+func PricePartnerOrder(cat *Catalog, p PartnerPricing, currency string, items []PartnerItem) (storegate.PartnerOrder, error) {
+	o := storegate.PartnerOrder{Currency: currency}
+	if !p.sells(currency) {
+		return o, storegate.FieldError("this partner does not sell in "+currency, "currency")
+	}
+	if len(items) == 0 {
+		return o, storegate.FieldError("the order has no items", "items")
+	}
+	for i, it := range items {
+		path := fmt.Sprintf("items.%d", i)
+		e, ok := cat.Lookup(it.SKU)
+		if !ok {
+			return o, storegate.FieldError(fmt.Sprintf("unknown sku %q: not in the catalog", it.SKU), path+".sku")
+		}
+		if it.Quantity <= 0 || it.Quantity > MaxQuantity {
+			return o, storegate.FieldError(fmt.Sprintf("quantity %d outside 1..%d", it.Quantity, MaxQuantity), path+".quantity")
+		}
+		unit, discount, ok := p.Price(cat, it.SKU, currency)
+		if !ok {
+			return o, storegate.FieldError(fmt.Sprintf("sku %q has no price in %s for this partner", it.SKU, currency), path+".sku")
+		}
+		if unit > math.MaxInt64/MaxQuantity/(int64(len(items))+1) {
+			return o, storegate.FieldError("price overflows", path+".quantity")
+		}
+		gross := unit * it.Quantity
+		name := e.Name
+		if name == "" {
+			name = e.SKU
+		}
+		line := storegate.PricedLine{SKU: it.SKU, Name: name, Quantity: it.Quantity, UnitPrice: unit, DiscountPercent: discount,
+			Amount: discounted(gross, discount)}
+		o.Lines = append(o.Lines, line)
+		o.Amount += line.Amount
+		o.AmountWithoutDiscount += gross
+	}
+	return o, nil
+}
+
+// Currency minor units (ISO 4217) that are not 2.
+var minorUnits = map[string]int{
+	"BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
+	"RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+	"BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+}
+
+// IsCurrencyCode reports whether s looks like an ISO 4217 code.
+func IsCurrencyCode(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for i := range 3 {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// MinorUnits is the number of decimals of a currency: 2 unless ISO 4217
+// says otherwise.
+func MinorUnits(currency string) int {
+	if n, ok := minorUnits[currency]; ok {
+		return n
+	}
+	return 2
+}
+
+// FormatAmount writes minor units as a decimal string ("199" USD -> "1.99").
+func FormatAmount(minor int64, currency string) string {
+	d := MinorUnits(currency)
+	s := strconv.FormatInt(minor, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	if d > 0 {
+		for len(s) <= d {
+			s = "0" + s
+		}
+		s = s[:len(s)-d] + "." + s[len(s)-d:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+// ParseAmount reads a JSON number in major units ("3.58", "358e-2") as
+// minor units of currency, exactly: no floating point. ok is false when the
+// number is not a whole number of minor units or is out of range.
+func ParseAmount(number, currency string) (int64, bool) {
+	r, ok := new(big.Rat).SetString(number)
+	if !ok {
+		return 0, false
+	}
+	r.Mul(r, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(MinorUnits(currency))), nil)))
+	if !r.IsInt() || !r.Num().IsInt64() {
+		return 0, false
+	}
+	return r.Num().Int64(), true
+}
+
+// PartnerSource is what mapping needs of one configured partner.
+type PartnerSource struct {
+	Name   string
+	Target string
+}
+
+// PartnerFulfillID is the transaction id of a partner order's grant.
+func PartnerFulfillID(source string, orderID int64) string {
+	return "partner." + source + ".order." + strconv.FormatInt(orderID, 10)
+}
+
+func partnerRef(orderID int64) string { return "partner order " + strconv.FormatInt(orderID, 10) }
+
+// PartnerCreated is the tracking step of a newly created partner order.
+func PartnerCreated(src PartnerSource, o storegate.PartnerOrder) storegate.OrderNote {
+	return storegate.OrderNote{Order: PartnerFulfillID(src.Name, o.ID), Source: src.Name, PlayerID: o.PlayerID,
+		Platform: storegate.PlatformOther, Ref: partnerRef(o.ID), Status: storegate.OrderCreated, Event: "order_created",
+		Reason: fmt.Sprintf("%s %s", FormatAmount(o.Amount, o.Currency), o.Currency)}
+}
+
+// PartnerPay maps a payment of order o: its key (one per order and partner
+// transaction, so a repeat is the same payment) and the grant of the
+// order's lines. Purchases through partners land on the Other platform.
+func PartnerPay(src PartnerSource, o storegate.PartnerOrder, psTransactionID string, cat *Catalog, now time.Time) (Plan, error) {
+	p := Plan{Key: "pay:" + strconv.FormatInt(o.ID, 10) + ":" + psTransactionID, PlayerID: o.PlayerID, OrderRef: partnerRef(o.ID)}
+	var lines []storegate.Line
+	for i, l := range o.Lines {
+		line, err := cat.Line(l.SKU, l.Quantity)
+		if err != nil {
+			// The order was priced from this catalog: a SKU gone since is a
+			// configuration change, reported as the order's fault.
+			return p, lineError(err, fmt.Sprintf("purchase.order_id (items.%d)", i))
+		}
+		lines = append(lines, line)
+	}
+	p.Commands = []storegate.Command{{ID: PartnerFulfillID(src.Name, o.ID), Kind: storegate.KindFulfill, Source: src.Name,
+		Target: src.Target, PlayerID: o.PlayerID, Platform: storegate.PlatformOther, OrderRef: p.OrderRef, Lines: lines, CreatedAt: now}}
+	return p, nil
+}
+
+// PartnerCancel maps the cancellation of a paid order: the full revoke of
+// its grant. One payment is cancelled once, so its key is the payment id.
+func PartnerCancel(src PartnerSource, o storegate.PartnerOrder, now time.Time) Plan {
+	id := PartnerFulfillID(src.Name, o.ID)
+	p := Plan{Key: "cancel:" + strconv.FormatInt(o.PaymentID, 10), PlayerID: o.PlayerID, OrderRef: partnerRef(o.ID)}
+	p.Commands = []storegate.Command{{ID: RevokeID(id), Kind: storegate.KindRevoke, Source: src.Name, Target: src.Target,
+		PlayerID: o.PlayerID, Platform: storegate.PlatformOther, OrderRef: p.OrderRef, Reverses: id, Reason: "payment_cancelled",
+		CreatedAt: now}}
+	return p
+}

@@ -1,0 +1,107 @@
+package storegate
+
+import "time"
+
+// OrderStatus is where an order stands, as support staff read it. Every
+// order from every sender is tracked with the history of its statuses.
+type OrderStatus string
+
+const (
+	OrderCreated  OrderStatus = "created"  // a partner order priced, not paid yet
+	OrderReceived OrderStatus = "received" // an event about the order was stored; its command is queued
+	OrderGranted  OrderStatus = "granted"  // the target applied the order's grant
+	OrderRevoked  OrderStatus = "revoked"  // the target applied a claw-back of the order
+	OrderRefunded OrderStatus = "refunded" // refunded and recorded, deliberately not clawed back
+	OrderFailed   OrderStatus = "failed"   // a command can never succeed, or the order cannot be processed
+)
+
+// OrderNote is one step in an order's history, written with the event or
+// the delivery that caused it.
+type OrderNote struct {
+	// Order is the order's identity: the transaction id of its fulfilment.
+	Order    string
+	Source   string
+	PlayerID string
+	Platform Platform
+	// Ref is the sender's own identity of the order ("epic entitlement ...").
+	Ref    string
+	Status OrderStatus
+	// Event is the event type (purchase, chargeback, order_paid, ...), or
+	// the command kind for a delivery.
+	Event  string
+	Reason string
+	// TransactionID is the command the step concerns, if any.
+	TransactionID string
+}
+
+// OrderOf is the order a command belongs to: its Order when set, else the
+// fulfilment it is (fulfil) or reverses (revoke).
+func OrderOf(c Command) string {
+	switch {
+	case c.Order != "":
+		return c.Order
+	case c.Kind == KindRevoke && c.Reverses != "":
+		return c.Reverses
+	}
+	return c.ID
+}
+
+// OrderRecord is one tracked order with its history, oldest step first.
+type OrderRecord struct {
+	ID        string      `json:"id"`
+	Source    string      `json:"source"`
+	PlayerID  string      `json:"player_id"`
+	Platform  Platform    `json:"platform"`
+	Ref       string      `json:"order_ref"`
+	Status    OrderStatus `json:"status"`
+	Reason    string      `json:"reason,omitempty"`
+	CreatedAt time.Time   `json:"created_at"`
+	UpdatedAt time.Time   `json:"updated_at"`
+	History   []OrderStep `json:"history"`
+}
+
+// OrderStep is one entry of an order's history.
+type OrderStep struct {
+	Status        OrderStatus `json:"status"`
+	Event         string      `json:"event,omitempty"`
+	Reason        string      `json:"reason,omitempty"`
+	TransactionID string      `json:"transaction_id,omitempty"`
+	At            time.Time   `json:"at"`
+}
+
+// PartnerOrderStatus is a distribution partner's order's payment state.
+type PartnerOrderStatus string
+
+const (
+	PartnerOrderCreated   PartnerOrderStatus = "created"
+	PartnerOrderPaid      PartnerOrderStatus = "paid"
+	PartnerOrderCancelled PartnerOrderStatus = "cancelled"
+)
+
+// PartnerOrder is an order a distribution partner created before charging
+// its user: what it costs, for whom, and whether it was paid.
+type PartnerOrder struct {
+	ID       int64  `json:"order_id"`
+	Source   string `json:"-"`
+	PlayerID string `json:"player_id"`
+	// Currency is an ISO 4217 code; amounts are in its minor units.
+	Currency              string             `json:"currency"`
+	Amount                int64              `json:"amount"`
+	AmountWithoutDiscount int64              `json:"amount_without_discount"`
+	Lines                 []PricedLine       `json:"items"`
+	Status                PartnerOrderStatus `json:"status"`
+	// PaymentID is set once paid: the id answered to the partner.
+	PaymentID int64     `json:"payment_id,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// PricedLine is one SKU of a partner order with its price, in minor units.
+type PricedLine struct {
+	SKU             string `json:"sku"`
+	Name            string `json:"name,omitempty"`
+	Quantity        int64  `json:"quantity"`
+	UnitPrice       int64  `json:"unit_price"`
+	DiscountPercent int64  `json:"discount_percent,omitempty"`
+	Amount          int64  `json:"amount"`
+}

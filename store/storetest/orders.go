@@ -1,0 +1,259 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"storegate"
+	"storegate/internal/fakeclock"
+	"storegate/store"
+)
+
+// Partner orders, order tracking and Fulfill Orders cursors.
+
+func partnerOrder(t *testing.T, db *store.DB) storegate.PartnerOrder {
+	t.Helper()
+	o, err := db.CreatePartnerOrder(context.Background(), storegate.PartnerOrder{Source: "bank", PlayerID: "p1", Currency: "USD",
+		Amount: 199, AmountWithoutDiscount: 199, Lines: []storegate.PricedLine{{SKU: "crystals_100", Quantity: 1, UnitPrice: 199, Amount: 199}}},
+		func(id int64) storegate.OrderNote {
+			return storegate.OrderNote{Order: fmt.Sprint("partner.bank.order.", id), Source: "bank", PlayerID: "p1", Status: storegate.OrderCreated}
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func payEvent(orderID int64, txn string) storegate.Event {
+	return storegate.Event{Source: "bank", Type: "payment", Key: fmt.Sprint("pay:", orderID, ":", txn), PlayerID: "p1", Body: []byte(`{}`)}
+}
+
+func paymentAnswer(id int64) []byte { return fmt.Appendf(nil, `{"payment_id":%d}`, id) }
+
+// Concurrent payments of one order: one is applied; its repeats get its
+// payment id back; every other payment is a conflict that leaves nothing.
+func testPartnerPayOnce(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db := open(t, fakeclock.New(Start).Now)
+	o := partnerOrder(t, db)
+	const n = 30
+	var wg sync.WaitGroup
+	answers := make([]string, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			txn := "same"
+			if i%3 == 0 {
+				txn = fmt.Sprint("other-", i)
+			}
+			a, _, err := db.PayPartnerOrder(ctx, payEvent(o.ID, txn), o.ID, []storegate.Command{fulfil(fmt.Sprint("partner.bank.order.", o.ID))}, paymentAnswer)
+			answers[i], errs[i] = string(a.Body), err
+		}()
+	}
+	wg.Wait()
+	paid := map[string]bool{}
+	for i := range n {
+		switch {
+		case errs[i] == nil:
+			paid[answers[i]] = true
+		case storegate.ErrorCode(errs[i]) != storegate.CodeConflict:
+			t.Fatalf("payment %d: %v, want success or CONFLICT", i, errs[i])
+		}
+	}
+	if len(paid) != 1 {
+		t.Fatalf("answers = %v, want exactly one payment id", paid)
+	}
+	got, err := db.PartnerOrder(ctx, "bank", o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := string(paymentAnswer(got.PaymentID)); got.Status != storegate.PartnerOrderPaid || !paid[want] {
+		t.Fatalf("order = %+v, want paid with the answered id %v", got, paid)
+	}
+	if n, _ := db.EventCount(ctx, "bank"); n != 1 {
+		t.Fatalf("stored payments = %d, want 1", n)
+	}
+	if _, err := db.PartnerOrder(ctx, "other-partner", o.ID); storegate.ErrorCode(err) != storegate.CodeNotFound {
+		t.Fatalf("another partner's order: %v, want NOT_FOUND", err)
+	}
+	if _, _, err := db.PayPartnerOrder(ctx, payEvent(o.ID+99, "x"), o.ID+99, nil, paymentAnswer); storegate.ErrorCode(err) != storegate.CodeNotFound {
+		t.Fatalf("pay of an unknown order: %v, want NOT_FOUND", err)
+	}
+	if n, _ := db.EventCount(ctx, "bank"); n != 1 {
+		t.Fatalf("stored payments = %d after refusals, want 1", n)
+	}
+}
+
+func testPartnerCancelOnce(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db := open(t, fakeclock.New(Start).Now)
+	o := partnerOrder(t, db)
+	cancel := func(key string) error {
+		return db.CancelPartnerPayment(ctx, storegate.Event{Source: "bank", Type: "cancellation", Key: key, PlayerID: "p1", Body: []byte(`{}`)},
+			o.ID, []storegate.Command{{ID: "partner.bank.order.1.revoke", Kind: storegate.KindRevoke, Source: "bank", Target: "ledger",
+				PlayerID: "p1", Reverses: "partner.bank.order.1"}}, []byte(`{}`))
+	}
+	if err := cancel("cancel:early"); storegate.ErrorCode(err) != storegate.CodeConflict {
+		t.Fatalf("cancel of an unpaid order: %v, want CONFLICT", err)
+	}
+	if n, _ := db.EventCount(ctx, "bank"); n != 0 {
+		t.Fatalf("a refused cancel stored %d events", n)
+	}
+	if _, _, err := db.PayPartnerOrder(ctx, payEvent(o.ID, "t"), o.ID, nil, paymentAnswer); err != nil {
+		t.Fatal(err)
+	}
+	paid, _ := db.PartnerOrder(ctx, "bank", o.ID)
+	byPayment, err := db.PartnerOrderByPayment(ctx, "bank", paid.PaymentID)
+	if err != nil || byPayment.ID != o.ID {
+		t.Fatalf("order by payment = %+v, %v", byPayment, err)
+	}
+	if err := cancel("cancel:1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"cancel:1", "cancel:2"} {
+		if err := cancel(key); storegate.ErrorCode(err) != storegate.CodeConflict {
+			t.Fatalf("second cancel (%s): %v, want CONFLICT", key, err)
+		}
+	}
+	if n, _ := db.EventCount(ctx, "bank"); n != 2 {
+		t.Fatalf("stored events = %d, want the payment and one cancel", n)
+	}
+	got, _ := db.PartnerOrder(ctx, "bank", o.ID)
+	if got.Status != storegate.PartnerOrderCancelled {
+		t.Fatalf("status = %s, want cancelled", got.Status)
+	}
+}
+
+// Order tracking: a step per event and per completed command; a command
+// queued by an earlier event adds history but never overrides the status.
+func testOrderTracking(t *testing.T, open Opener) {
+	ctx := context.Background()
+	clock := fakeclock.New(Start)
+	db := open(t, clock.Now)
+	grant := fulfil("ord-1")
+	revoke := storegate.Command{ID: "ord-1.revoke", Kind: storegate.KindRevoke, Source: "src", Target: "ledger", PlayerID: "p1", Reverses: "ord-1", Reason: "refund"}
+	steps := func() (storegate.OrderStatus, []string) {
+		t.Helper()
+		orders, err := db.PlayerOrders(ctx, "p1", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(orders) != 1 || orders[0].ID != "ord-1" {
+			t.Fatalf("orders = %+v, want ord-1 only", orders)
+		}
+		var out []string
+		for _, s := range orders[0].History {
+			out = append(out, string(s.Status)+"/"+s.Event)
+		}
+		return orders[0].Status, out
+	}
+	if _, _, err := db.Accept(ctx, event("paid:1"), []storegate.Command{grant}, answer204); err != nil {
+		t.Fatal(err)
+	}
+	complete := func(id string, state storegate.State) {
+		t.Helper()
+		clock.Advance(time.Second)
+		if _, err := db.Claim(ctx, "w", 10, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Complete(ctx, store.Completion{ID: id, Owner: "w", State: state, Attempt: 1,
+			Outcome: storegate.Outcome{Verdict: storegate.VerdictDone}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	complete("ord-1", storegate.StateDone)
+	for _, key := range []string{"refund:1", "cancel:1"} {
+		if _, _, err := db.Accept(ctx, storegate.Event{Source: "src", Type: key[:len(key)-2], Key: key, PlayerID: "p1", Body: []byte(`{}`)},
+			[]storegate.Command{revoke}, answer204); err != nil {
+			t.Fatal(err)
+		}
+	}
+	complete("ord-1.revoke", storegate.StateDone)
+	// The cancel's revoke was the refund's: it adds history only.
+	if _, _, err := db.Accept(ctx, storegate.Event{Source: "src", Type: "cancel", Key: "cancel:again", PlayerID: "p1", Body: []byte(`{}`)},
+		[]storegate.Command{revoke}, answer204); err != nil {
+		t.Fatal(err)
+	}
+	status, got := steps()
+	want := []string{"received/order_paid", "granted/fulfill", "received/refund", "received/cancel", "revoked/revoke", "received/cancel"}
+	if status != storegate.OrderRevoked || !reflect.DeepEqual(got, want) {
+		t.Fatalf("order = %s %v, want revoked %v", status, got, want)
+	}
+	// A note an event carries (a refund recorded without claw-back).
+	ev := storegate.Event{Source: "src", Type: "refund", Key: "refund:note", PlayerID: "p1", Body: []byte(`{}`),
+		Notes: []storegate.OrderNote{{Order: "ord-1", PlayerID: "p1", Status: storegate.OrderRefunded, Reason: "recorded"}}}
+	if _, _, err := db.Accept(ctx, ev, nil, answer204); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := steps(); status != storegate.OrderRefunded {
+		t.Fatalf("status = %s after a recorded refund, want refunded", status)
+	}
+	statuses, err := db.OrderStatuses(ctx, "p1", []string{"ord-1", "ghost"})
+	if err != nil || !reflect.DeepEqual(statuses, map[string]storegate.OrderStatus{"ord-1": storegate.OrderRefunded}) {
+		t.Fatalf("statuses = %v, %v", statuses, err)
+	}
+}
+
+// Concurrent accepts of many events in one batch track every order.
+func testOrderTrackingBatched(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db := open(t, fakeclock.New(Start).Now)
+	const n = 100
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Every fifth event revokes the order before it, likely in
+			// the same batch: two steps of one order in one statement.
+			c := fulfil(fmt.Sprint("t", i))
+			if i%5 == 1 {
+				order := fmt.Sprint("t", i-1)
+				c = storegate.Command{ID: order + ".revoke", Kind: storegate.KindRevoke, Source: "src", Target: "ledger", PlayerID: "p1", Reverses: order}
+			}
+			if _, _, err := db.Accept(ctx, event(fmt.Sprint("e", i)), []storegate.Command{c}, answer204); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	orders, err := db.PlayerOrders(ctx, "p1", 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(orders) != n-n/5 {
+		t.Fatalf("tracked orders = %d, want %d", len(orders), n-n/5)
+	}
+	for _, o := range orders {
+		if len(o.History) == 0 || o.Status != storegate.OrderReceived {
+			t.Fatalf("order %s = %s with %d steps", o.ID, o.Status, len(o.History))
+		}
+	}
+}
+
+func testFulfillCursorNeverRewinds(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db := open(t, fakeclock.New(Start).Now)
+	if _, ok, err := db.FulfillCursor(ctx, "p1", storegate.PlatformEpic); ok || err != nil {
+		t.Fatalf("cursor before any run: ok %v, err %v", ok, err)
+	}
+	later, earlier := Start.Add(time.Hour), Start.Add(time.Minute)
+	for _, at := range []time.Time{later, earlier} {
+		if err := db.SetFulfillCursor(ctx, "p1", storegate.PlatformEpic, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, ok, err := db.FulfillCursor(ctx, "p1", storegate.PlatformEpic)
+	if err != nil || !ok || !got.Equal(later) {
+		t.Fatalf("cursor = %v (%v, %v), want %v", got, ok, err, later)
+	}
+	if _, ok, _ := db.FulfillCursor(ctx, "p1", storegate.PlatformSteam); ok {
+		t.Fatal("a cursor leaked to another platform")
+	}
+}

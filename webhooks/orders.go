@@ -1,0 +1,43 @@
+package webhooks
+
+import (
+	"context"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"storegate"
+)
+
+// Orders is the store as the partner, store-proxy, Fulfill Orders and
+// order-tracking routes use it.
+type Orders interface {
+	PartnerOrders
+	// PlayerOrders lists a player's tracked orders, newest first, with
+	// their histories.
+	PlayerOrders(ctx context.Context, playerID string, limit int) ([]storegate.OrderRecord, error)
+	OrderStatuses(ctx context.Context, playerID string, ids []string) (map[string]storegate.OrderStatus, error)
+	// TrackOrder records a step no event or command carries.
+	TrackOrder(ctx context.Context, n storegate.OrderNote) error
+	FulfillCursor(ctx context.Context, playerID string, platform storegate.Platform) (time.Time, bool, error)
+	SetFulfillCursor(ctx context.Context, playerID string, platform storegate.Platform, since time.Time) error
+}
+
+// handleOrders is GET /admin/v1/players/{playerId}/orders[?limit=N]: every
+// order of the player from every sender, newest first, with its history
+// (received, granted, revoked, refunded, failed and why).
+func (s *Server) handleOrders(c *fiber.Ctx) error {
+	if s.deps.Orders == nil {
+		return storegate.Errorf(storegate.CodeNotFound, "order tracking is not configured")
+	}
+	limit := c.QueryInt("limit", 100)
+	if limit < 1 || limit > 500 {
+		return storegate.FieldError("limit must be between 1 and 500", "limit")
+	}
+	player := c.Params("playerId")
+	orders, err := s.deps.Orders.PlayerOrders(c.UserContext(), player, limit)
+	if err != nil {
+		return storegate.Internal(err)
+	}
+	return c.JSON(fiber.Map{"player_id": player, "orders": orders})
+}

@@ -1,0 +1,441 @@
+package webhooks
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"storegate"
+	"storegate/mapping"
+	"storegate/signing"
+)
+
+// Distribution partners (the Digital Distribution Hub model): a partner
+// checks its user (users/token), shows the catalog, creates an order (priced
+// here, with its discounts), charges its user, then notifies the payment;
+// a refunded or failed payment is cancelled. An order must be created here
+// before it can be paid: the payment names it (purchase.order_id) and must
+// match its amount and currency.
+
+// PartnerSource is one configured distribution partner.
+type PartnerSource struct {
+	Name   string
+	Target string
+	// AllowIPs are the partner's registered server addresses. Required:
+	// with none, every call is refused.
+	AllowIPs []netip.Prefix
+	// Verifier checks Standard Webhooks signatures. When nil, BasicKeys
+	// authenticate instead.
+	Verifier interface {
+		Verify(header func(string) string, body []byte) error
+	}
+	// BasicKeys are the accepted HTTP Basic passwords (any of them, for
+	// rotation); the user name is the source's name.
+	BasicKeys []string
+	// TokenKeys sign user tokens (the first) and verify them (any).
+	// Required; see PartnerTokenKey.
+	TokenKeys [][]byte
+	// TokenTTL is a user token's lifetime. Default 15m.
+	TokenTTL time.Duration
+	// Pricing is the partner's price list on top of the catalog's prices.
+	Pricing mapping.PartnerPricing
+	// BodyLimit caps the body in bytes; 0 uses Config.BodyLimit.
+	BodyLimit int
+
+	basic  [][32]byte
+	tokens *signing.JWT
+}
+
+// PartnerTokenKey derives the key that signs a partner's user tokens from
+// one of its secrets, so the token key is never the key that authenticates
+// the partner itself.
+func PartnerTokenKey(secret string) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte("storegate partner user token v1"))
+	return m.Sum(nil)
+}
+
+// PartnerOrders keeps distribution partners' orders and their payments.
+type PartnerOrders interface {
+	CreatePartnerOrder(ctx context.Context, o storegate.PartnerOrder, noteFor func(id int64) storegate.OrderNote) (storegate.PartnerOrder, error)
+	PartnerOrder(ctx context.Context, source string, id int64) (storegate.PartnerOrder, error)
+	PartnerOrderByPayment(ctx context.Context, source string, paymentID int64) (storegate.PartnerOrder, error)
+	PayPartnerOrder(ctx context.Context, ev storegate.Event, orderID int64, cmds []storegate.Command,
+		answer func(paymentID int64) []byte) (storegate.Answer, bool, error)
+	CancelPartnerPayment(ctx context.Context, ev storegate.Event, orderID int64, cmds []storegate.Command, answer []byte) error
+}
+
+type partnerAPI struct {
+	*Server
+	sources map[string]*PartnerSource
+}
+
+func (s *Server) partnerRoutes(app *fiber.App) {
+	p := &partnerAPI{Server: s, sources: map[string]*PartnerSource{}}
+	for i := range s.deps.Partners {
+		src := &s.deps.Partners[i]
+		src.BodyLimit = s.sourceLimit(src.BodyLimit)
+		if src.TokenTTL <= 0 {
+			src.TokenTTL = 15 * time.Minute
+		}
+		src.basic = hashTokens(src.BasicKeys)
+		if len(src.TokenKeys) > 0 {
+			src.tokens, _ = signing.NewJWT(src.TokenKeys, signing.JWTConfig{Issuer: tokenIssuer,
+				Audience: "partner:" + src.Name, Now: s.cfg.Now})
+		}
+		p.sources[src.Name] = src
+	}
+	app.Post("/partners/:source/users/token", p.auth("user_token"), p.handleUserToken)
+	app.Get("/partners/:source/catalog", p.auth("catalog"), p.handleCatalog)
+	app.Post("/partners/:source/orders", p.auth("order"), p.handleCreateOrder)
+	app.Get("/partners/:source/orders/:orderId", p.auth("order_lookup"), p.handleOrder)
+	app.Post("/partners/:source/payments", p.auth("payment"), p.handlePay)
+	app.Post("/partners/:source/cancellations", p.auth("cancellation"), p.handleCancel)
+}
+
+const tokenIssuer = "storegate"
+
+// auth runs before every partner route, refusing with nothing stored: an
+// unknown source (404), a caller outside the partner's registered addresses
+// (403), a body over the limit (413), a wrong signature or key (401).
+func (p *partnerAPI) auth(typ string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		src := p.sources[c.Params("source")]
+		if src == nil {
+			return storegate.Errorf(storegate.CodeNotFound, "unknown source")
+		}
+		c.Locals(localType, typ)
+		// A partner without registered addresses is refused everything:
+		// the allowlist is required, never "any".
+		if len(src.AllowIPs) == 0 {
+			c.Locals(localSource, src.Name)
+			return storegate.Errorf(storegate.CodeInvalidClientIP, "caller address is not registered for this partner")
+		}
+		if err := p.admit(c, src.Name, src.AllowIPs, src.BodyLimit); err != nil {
+			return err
+		}
+		if src.Verifier != nil {
+			if err := p.verifyStandard(c, src.Name, src.Verifier); err != nil {
+				return err
+			}
+			return c.Next()
+		}
+		if !checkBasic(c.Get(fiber.HeaderAuthorization), src.Name, src.basic) {
+			if p.deps.Metrics != nil {
+				p.deps.Metrics.SignatureFailure(src.Name)
+			}
+			c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="storegate-partner"`)
+			return storegate.Errorf(storegate.CodeUnauthorized, "partner routes need HTTP Basic <source name>:<partner key>")
+		}
+		return c.Next()
+	}
+}
+
+// standardProblem says what is wrong with a Standard Webhooks signature,
+// without echoing anything the caller sent.
+func standardProblem(err error) string {
+	switch {
+	case errors.Is(err, signing.ErrMissingSignature):
+		return "webhook-id, webhook-timestamp and webhook-signature headers are required"
+	case errors.Is(err, signing.ErrMalformedSignature):
+		return "webhook-timestamp or webhook-id is malformed"
+	case errors.Is(err, signing.ErrTimestampOutOfRange):
+		return "webhook-timestamp is too far from now"
+	}
+	return "signature does not match the body"
+}
+
+// checkBasic compares HTTP Basic credentials in constant time: the user must
+// be the source's name and the password one of its keys.
+func checkBasic(header, user string, keys [][32]byte) bool {
+	raw, ok := strings.CutPrefix(header, "Basic ")
+	if !ok {
+		return false
+	}
+	decoded, err := base64.StdEncoding.DecodeString(strings.TrimSpace(raw))
+	if err != nil {
+		return false
+	}
+	name, password, ok := strings.Cut(string(decoded), ":")
+	if !ok {
+		return false
+	}
+	nameOK := subtle.ConstantTimeCompare([]byte(name), []byte(user))
+	return checkBearer("Bearer "+password, keys) && nameOK == 1
+}
+
+func (p *partnerAPI) source(c *fiber.Ctx) *PartnerSource { return p.sources[c.Params("source")] }
+
+// decodeJSON checks the content type and the schema, then decodes.
+func (s *Server) decodeJSON(c *fiber.Ctx, schema string, v any) error {
+	if !isJSON(c.Get(fiber.HeaderContentType)) {
+		return storegate.Errorf(storegate.CodeUnsupportedMedia, "Content-Type must be application/json")
+	}
+	if err := s.deps.Schemas.Validate(schema, c.BodyRaw()); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(c.BodyRaw()))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return storegate.FieldError("body does not decode: "+jsonProblem(err), jsonField(err))
+	}
+	return nil
+}
+
+func (p *partnerAPI) handleUserToken(c *fiber.Ctx) error {
+	src := p.source(c)
+	var req struct {
+		User struct {
+			ID    string  `json:"id"`
+			Email *string `json:"email"`
+		} `json:"user"`
+	}
+	if err := p.decodeJSON(c, "partners/user_token", &req); err != nil {
+		return err
+	}
+	// A target that cannot check users (none configured) does not stop
+	// the partner: the seeds make the check depend on the game having one.
+	exists, err := p.userExists(c.UserContext(), src.Target, req.User.ID)
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		exists = true
+	case err != nil:
+		return storegate.Unavailable(err)
+	}
+	if !exists {
+		return &storegate.Error{Code: storegate.CodeInvalidUser, Message: "no such player", Fields: []string{"user.id"}}
+	}
+	if len(src.TokenKeys) == 0 {
+		return storegate.Internal(errors.New("partner " + src.Name + " has no token key"))
+	}
+	now := p.cfg.Now()
+	claims := signing.Claims{Issuer: tokenIssuer, Subject: req.User.ID, Audience: signing.Audience{"partner:" + src.Name},
+		IssuedAt: now.Unix(), ExpiresAt: now.Add(src.TokenTTL).Unix()}
+	if req.User.Email != nil {
+		claims.Email = *req.User.Email
+	}
+	token, err := signing.SignJWT(src.TokenKeys[0], claims)
+	if err != nil {
+		return storegate.Internal(err)
+	}
+	return c.JSON(fiber.Map{"token": token, "expires_at": time.Unix(claims.ExpiresAt, 0).UTC()})
+}
+
+func (p *partnerAPI) handleCatalog(c *fiber.Ctx) error {
+	src := p.source(c)
+	currency := c.Query("currency")
+	if currency != "" && !mapping.IsCurrencyCode(currency) {
+		return storegate.FieldError("currency must be an ISO 4217 code like USD", "currency")
+	}
+	return c.JSON(fiber.Map{"items": mapping.PartnerCatalog(p.deps.Catalog, src.Pricing, currency)})
+}
+
+func (p *partnerAPI) handleCreateOrder(c *fiber.Ctx) error {
+	src := p.source(c)
+	var req struct {
+		UserToken string                `json:"user_token"`
+		Currency  string                `json:"currency"`
+		Items     []mapping.PartnerItem `json:"items"`
+	}
+	if err := p.decodeJSON(c, "partners/order", &req); err != nil {
+		return err
+	}
+	if src.tokens == nil {
+		return storegate.Internal(errors.New("partner " + src.Name + " has no token key"))
+	}
+	claims, err := src.tokens.Verify(req.UserToken)
+	if err != nil {
+		return &storegate.Error{Code: storegate.CodeUnauthorized, Message: "user_token is invalid or expired: get a new one from users/token",
+			Fields: []string{"user_token"}}
+	}
+	o, err := mapping.PricePartnerOrder(p.deps.Catalog, src.Pricing, req.Currency, req.Items)
+	if err != nil {
+		return err
+	}
+	o.Source, o.PlayerID = src.Name, claims.Subject
+	msrc := mapping.PartnerSource{Name: src.Name, Target: src.Target}
+	o, err = p.deps.Orders.CreatePartnerOrder(c.UserContext(), o, func(id int64) storegate.OrderNote {
+		o.ID = id
+		return mapping.PartnerCreated(msrc, o)
+	})
+	if err != nil {
+		return storegate.Unavailable(err)
+	}
+	return c.JSON(orderAnswer(o))
+}
+
+func (p *partnerAPI) handleOrder(c *fiber.Ctx) error {
+	src := p.source(c)
+	id, err := strconv.ParseInt(c.Params("orderId"), 10, 64)
+	if err != nil || id <= 0 {
+		return storegate.Errorf(storegate.CodeNotFound, "no such order")
+	}
+	o, err := p.deps.Orders.PartnerOrder(c.UserContext(), src.Name, id)
+	if err != nil {
+		return orderError(err)
+	}
+	return c.JSON(orderAnswer(o))
+}
+
+// partnerPayment is the DDH payment notification as storegate reads it.
+type partnerPayment struct {
+	Payment struct {
+		GeotypeID       int64           `json:"geotype_id"`
+		Amount          json.Number     `json:"amount"`
+		Currency        string          `json:"currency"`
+		PSTransactionID json.RawMessage `json:"ps_transaction_id"`
+	} `json:"payment"`
+	Purchase struct {
+		OrderID int64 `json:"order_id"`
+	} `json:"purchase"`
+	User struct {
+		ID string `json:"id"`
+	} `json:"user"`
+}
+
+// handlePay grants a paid order. Checks, in order: the order exists and is
+// this partner's (404), it was created for this user (400 INVALID_USER), the
+// currency and amount are the order's (422 INCORRECT_AMOUNT); then, in one
+// transaction, a repeat of this notification gets the first answer (the
+// same payment_id) and another payment of a paid order gets 409.
+func (p *partnerAPI) handlePay(c *fiber.Ctx) error {
+	src := p.source(c)
+	var req partnerPayment
+	if err := p.decodeJSON(c, "partners/payment", &req); err != nil {
+		return err
+	}
+	o, err := p.deps.Orders.PartnerOrder(c.UserContext(), src.Name, req.Purchase.OrderID)
+	if err != nil {
+		if storegate.ErrorCode(err) == storegate.CodeNotFound {
+			return &storegate.Error{Code: storegate.CodeNotFound, Message: "no such order", Fields: []string{"purchase.order_id"}}
+		}
+		return orderError(err)
+	}
+	if req.User.ID != o.PlayerID {
+		return &storegate.Error{Code: storegate.CodeInvalidUser, Message: "the order was created for another user", Fields: []string{"user.id"}}
+	}
+	if req.Payment.Currency != o.Currency {
+		return &storegate.Error{Code: storegate.CodeIncorrectAmount, Message: "currency differs from the order's (" + o.Currency + ")",
+			Fields: []string{"payment.currency"}}
+	}
+	if amount, ok := mapping.ParseAmount(req.Payment.Amount.String(), o.Currency); !ok || amount != o.Amount {
+		return &storegate.Error{Code: storegate.CodeIncorrectAmount,
+			Message: "amount differs from the order's (" + mapping.FormatAmount(o.Amount, o.Currency) + " " + o.Currency + ")",
+			Fields:  []string{"payment.amount"}}
+	}
+	// ps_transaction_id is a string or a number; either way its text.
+	psTxn := strings.Trim(string(req.Payment.PSTransactionID), `"`)
+	plan, err := mapping.PartnerPay(mapping.PartnerSource{Name: src.Name, Target: src.Target}, o, psTxn, p.deps.Catalog, p.cfg.Now())
+	if err != nil {
+		return err
+	}
+	ev := storegate.Event{Source: src.Name, Type: "payment", Key: plan.Key, PlayerID: plan.PlayerID, OrderRef: plan.OrderRef,
+		Body: bytes.Clone(c.BodyRaw()), ReceivedAt: p.cfg.Now()}
+	stored, dup, err := p.deps.Orders.PayPartnerOrder(c.UserContext(), ev, o.ID, plan.Commands, func(paymentID int64) []byte {
+		b, _ := json.Marshal(fiber.Map{"payment_id": paymentID})
+		return b
+	})
+	if err != nil {
+		return orderError(err)
+	}
+	if dup && p.deps.Metrics != nil {
+		p.deps.Metrics.Duplicate(src.Name, "payment")
+	}
+	if !dup {
+		p.deps.Notify()
+	}
+	return answer(c, stored)
+}
+
+// handleCancel revokes a paid order. An unknown payment is 404; a payment
+// cancelled before, or an order that is not paid, is 409.
+func (p *partnerAPI) handleCancel(c *fiber.Ctx) error {
+	src := p.source(c)
+	var req struct {
+		PaymentID int64 `json:"payment_id"`
+	}
+	if err := p.decodeJSON(c, "partners/cancellation", &req); err != nil {
+		return err
+	}
+	o, err := p.deps.Orders.PartnerOrderByPayment(c.UserContext(), src.Name, req.PaymentID)
+	if err != nil {
+		if storegate.ErrorCode(err) == storegate.CodeNotFound {
+			return &storegate.Error{Code: storegate.CodeNotFound, Message: "no such payment", Fields: []string{"payment_id"}}
+		}
+		return orderError(err)
+	}
+	if o.Status == storegate.PartnerOrderCancelled {
+		return storegate.Errorf(storegate.CodeConflict, "payment is already cancelled")
+	}
+	plan := mapping.PartnerCancel(mapping.PartnerSource{Name: src.Name, Target: src.Target}, o, p.cfg.Now())
+	body, _ := json.Marshal(fiber.Map{"payment_id": o.PaymentID, "status": storegate.PartnerOrderCancelled})
+	ev := storegate.Event{Source: src.Name, Type: "cancellation", Key: plan.Key, PlayerID: plan.PlayerID, OrderRef: plan.OrderRef,
+		Body: bytes.Clone(c.BodyRaw()), ReceivedAt: p.cfg.Now()}
+	if err := p.deps.Orders.CancelPartnerPayment(c.UserContext(), ev, o.ID, plan.Commands, body); err != nil {
+		return orderError(err)
+	}
+	p.deps.Notify()
+	return answer(c, storegate.Answer{Status: fiber.StatusOK, Body: body})
+}
+
+// orderError passes the store's own verdicts (not found, conflict) through
+// and turns anything else into 503: not committed, or not known to be.
+func orderError(err error) error {
+	var e *storegate.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return storegate.Unavailable(err)
+}
+
+type priceAnswer struct {
+	Amount                string `json:"amount"`
+	AmountWithoutDiscount string `json:"amount_without_discount"`
+	Currency              string `json:"currency"`
+}
+
+type lineAnswer struct {
+	SKU             string `json:"sku"`
+	Name            string `json:"name,omitempty"`
+	Quantity        int64  `json:"quantity"`
+	UnitPrice       string `json:"unit_price"`
+	DiscountPercent int64  `json:"discount_percent,omitempty"`
+	Amount          string `json:"amount"`
+}
+
+type partnerOrderAnswer struct {
+	OrderID   int64                        `json:"order_id"`
+	Status    storegate.PartnerOrderStatus `json:"status"`
+	PlayerID  string                       `json:"player_id"`
+	Currency  string                       `json:"currency"`
+	Items     []lineAnswer                 `json:"items"`
+	Price     priceAnswer                  `json:"price"`
+	PaymentID int64                        `json:"payment_id,omitempty"`
+	CreatedAt time.Time                    `json:"created_at"`
+	UpdatedAt time.Time                    `json:"updated_at"`
+}
+
+// orderAnswer is an order as partners read it: amounts as decimal strings
+// in major units, as DDH and Xsolla write them.
+func orderAnswer(o storegate.PartnerOrder) partnerOrderAnswer {
+	a := partnerOrderAnswer{OrderID: o.ID, Status: o.Status, PlayerID: o.PlayerID, Currency: o.Currency, PaymentID: o.PaymentID,
+		CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt, Items: []lineAnswer{},
+		Price: priceAnswer{Amount: mapping.FormatAmount(o.Amount, o.Currency),
+			AmountWithoutDiscount: mapping.FormatAmount(o.AmountWithoutDiscount, o.Currency), Currency: o.Currency}}
+	for _, l := range o.Lines {
+		a.Items = append(a.Items, lineAnswer{SKU: l.SKU, Name: l.Name, Quantity: l.Quantity, UnitPrice: mapping.FormatAmount(l.UnitPrice, o.Currency),
+			DiscountPercent: l.DiscountPercent, Amount: mapping.FormatAmount(l.Amount, o.Currency)})
+	}
+	return a
+}
