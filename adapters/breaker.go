@@ -13,6 +13,7 @@ import (
 	"github.com/sony/gobreaker"
 
 	"storegate"
+	"storegate/store"
 )
 
 // Target takes effect for a command and classifies the result.
@@ -148,4 +149,25 @@ func (b *Breaker) UserAttributes(ctx context.Context, playerID string) (map[stri
 		return nil, ErrBreakerOpen
 	}
 	return a.UserAttributes(ctx, playerID)
+}
+
+// txTarget is a target whose effects live in the store's own database (the
+// embedded ledger), see dispatch.TxTarget.
+type txTarget interface {
+	CanDeliverTx(c storegate.Command) bool
+	DeliverTx(ctx context.Context, tx *store.Tx, c storegate.Command) storegate.Outcome
+}
+
+// CanDeliverTx reports whether the wrapped target can apply c inside the
+// store's transaction.
+func (b *Breaker) CanDeliverTx(c storegate.Command) bool {
+	t, ok := b.target.(txTarget)
+	return ok && t.CanDeliverTx(c)
+}
+
+// DeliverTx passes an in-transaction delivery through without the breaker:
+// it runs inside the store's own transaction, so its failures are the
+// store's, and a store that fails fails the whole batch anyway.
+func (b *Breaker) DeliverTx(ctx context.Context, tx *store.Tx, c storegate.Command) storegate.Outcome {
+	return b.target.(txTarget).DeliverTx(ctx, tx, c)
 }

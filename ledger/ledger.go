@@ -120,6 +120,42 @@ func (l *Ledger) Deliver(ctx context.Context, c storegate.Command) storegate.Out
 	default:
 		return storegate.Outcome{Verdict: storegate.VerdictDead, Code: "UNKNOWN_KIND", Message: fmt.Sprintf("unknown command kind %q", c.Kind)}
 	}
+	return outcome(err)
+}
+
+// CanDeliverTx reports whether c can be applied inside the store's own
+// transaction: everything but a revoke that must first ask a custom
+// revocation service over the network.
+func (l *Ledger) CanDeliverTx(c storegate.Command) bool {
+	return c.Kind == storegate.KindFulfill || c.Kind == storegate.KindRevoke && !l.rules.anyCustom()
+}
+
+// DeliverTx applies c inside tx, the transaction that also records the
+// command's completion: the grant and "done" commit together or not at all,
+// and many commands share one commit. The caller undoes tx's writes for any
+// verdict but done.
+func (l *Ledger) DeliverTx(ctx context.Context, tx *store.Tx, c storegate.Command) storegate.Outcome {
+	if err := validate(c); err != nil {
+		return outcome(err)
+	}
+	var err error
+	switch c.Kind {
+	case storegate.KindFulfill:
+		_, err = l.fulfillTx(ctx, tx, c)
+	case storegate.KindRevoke:
+		if c.Reverses == "" && len(c.Lines) == 0 {
+			err = storegate.FieldError("revoke names neither a fulfilment nor lines", "reverses")
+		} else {
+			_, err = l.revokeTx(ctx, tx, c, nil)
+		}
+	default:
+		return storegate.Outcome{Verdict: storegate.VerdictDead, Code: "UNKNOWN_KIND", Message: fmt.Sprintf("unknown command kind %q", c.Kind)}
+	}
+	return outcome(err)
+}
+
+// outcome classifies a ledger error for the dispatcher.
+func outcome(err error) storegate.Outcome {
 	var custom *CustomError
 	switch {
 	case err == nil:
@@ -290,49 +326,57 @@ func (l *Ledger) Fulfill(ctx context.Context, c storegate.Command) (Result, erro
 	if err := validate(c); err != nil {
 		return Result{}, err
 	}
-	platform := platformOf(c)
 	var out Result
-	err := l.write(ctx, func(ctx context.Context, tx *store.Tx) error {
-		prior, err := replay(ctx, tx, c.ID)
-		if err != nil || prior != nil {
-			if prior != nil {
-				out = *prior
-			}
-			return err
-		}
-		out = Result{TransactionID: c.ID, Kind: storegate.KindFulfill}
-		if err := l.addPlayer(ctx, tx, c.PlayerID); err != nil {
-			return err
-		}
-		for li, line := range c.Lines {
-			for gi, g := range line.Grants {
-				key := grantKey(c.ID, li, gi)
-				switch {
-				case g.Currency != "":
-					after, err := credit(ctx, tx, entry{key: key, kind: string(storegate.KindFulfill), player: c.PlayerID, currency: g.Currency,
-						platform: platform, amount: g.Amount, reason: "fulfill", txn: c.ID, source: c.Source, orderRef: c.OrderRef})
-					if err != nil {
-						return err
-					}
-					out.Credits = append(out.Credits, CreditResult{Currency: g.Currency, Platform: platform, Amount: g.Amount, BalanceAfter: after})
-				case g.Item != "":
-					if err := entitle(ctx, tx, key, c, line, g, platform); err != nil {
-						return err
-					}
-					out.Entitlements = append(out.Entitlements, key)
-				default:
-					return storegate.FieldError("grant names neither a currency nor an item", fmt.Sprintf("lines.%d.grants.%d", li, gi))
-				}
-			}
-		}
-		// The command is kept so a full revoke knows the lines it undoes.
-		return record(ctx, tx, txn{id: c.ID, kind: string(storegate.KindFulfill), player: c.PlayerID,
-			request: fulfilment{Platform: platform, Lines: c.Lines}}, &out)
+	err := l.write(ctx, func(ctx context.Context, tx *store.Tx) (err error) {
+		out, err = l.fulfillTx(ctx, tx, c)
+		return err
 	})
-	if err == nil {
-		l.known.Store(c.PlayerID, true) // only once committed
-	}
 	return out, err
+}
+
+// fulfillTx is Fulfill's write, inside tx.
+func (l *Ledger) fulfillTx(ctx context.Context, tx *store.Tx, c storegate.Command) (Result, error) {
+	platform := platformOf(c)
+	prior, err := replay(ctx, tx, c.ID)
+	if err != nil || prior != nil {
+		if prior != nil {
+			return *prior, nil
+		}
+		return Result{}, err
+	}
+	out := Result{TransactionID: c.ID, Kind: storegate.KindFulfill}
+	if err := l.addPlayer(ctx, tx, c.PlayerID); err != nil {
+		return Result{}, err
+	}
+	for li, line := range c.Lines {
+		for gi, g := range line.Grants {
+			key := grantKey(c.ID, li, gi)
+			switch {
+			case g.Currency != "":
+				after, err := credit(ctx, tx, entry{key: key, kind: string(storegate.KindFulfill), player: c.PlayerID, currency: g.Currency,
+					platform: platform, amount: g.Amount, reason: "fulfill", txn: c.ID, source: c.Source, orderRef: c.OrderRef})
+				if err != nil {
+					return Result{}, err
+				}
+				out.Credits = append(out.Credits, CreditResult{Currency: g.Currency, Platform: platform, Amount: g.Amount, BalanceAfter: after})
+			case g.Item != "":
+				if err := entitle(ctx, tx, key, c, line, g, platform); err != nil {
+					return Result{}, err
+				}
+				out.Entitlements = append(out.Entitlements, key)
+			default:
+				return Result{}, storegate.FieldError("grant names neither a currency nor an item", fmt.Sprintf("lines.%d.grants.%d", li, gi))
+			}
+		}
+	}
+	// The command is kept so a full revoke knows the lines it undoes.
+	if err := record(ctx, tx, txn{id: c.ID, kind: string(storegate.KindFulfill), player: c.PlayerID,
+		request: fulfilment{Platform: platform, Lines: c.Lines}}, &out); err != nil {
+		return Result{}, err
+	}
+	player := c.PlayerID
+	tx.OnCommit(func() { l.known.Store(player, true) }) // only once committed
+	return out, nil
 }
 
 // fulfilment is what a fulfil transaction keeps of its command.

@@ -389,39 +389,46 @@ func (l *Ledger) Revoke(ctx context.Context, c storegate.Command) (Result, error
 		}
 	}
 	var out Result
-	err := l.write(ctx, func(ctx context.Context, tx *store.Tx) error {
-		lines, err := plan(ctx, tx, c)
-		if err != nil {
-			return err
-		}
-		prior, err := replay(ctx, tx, c.ID)
-		if err != nil || prior != nil {
-			if prior != nil {
-				out = *prior
-			}
-			return err
-		}
-		out = Result{TransactionID: c.ID, Kind: storegate.KindRevoke}
-		// Recorded first: remaining() counts what this revoke takes as it goes.
-		if err := record(ctx, tx, txn{id: c.ID, kind: string(storegate.KindRevoke), player: c.PlayerID, reverses: c.Reverses}, &out); err != nil {
-			return err
-		}
-		rev, err := l.apply(ctx, tx, c, lines, answers, &out)
-		if err != nil {
-			return err
-		}
-		out.Revocation = rev
-		raw, err := json.Marshal(rev)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO ledger_revocations (id, player_id, transaction_id, source, status, record, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, rev.ID, c.PlayerID, rev.TransactionID, rev.Source, rev.Status, string(raw), tx.Now().UnixMicro()); err != nil {
-			return err
-		}
-		return finish(ctx, tx, c.ID, &out)
+	err := l.write(ctx, func(ctx context.Context, tx *store.Tx) (err error) {
+		out, err = l.revokeTx(ctx, tx, c, answers)
+		return err
 	})
 	return out, err
+}
+
+// revokeTx is Revoke's write, inside tx, with the custom service's answers
+// already in hand.
+func (l *Ledger) revokeTx(ctx context.Context, tx *store.Tx, c storegate.Command, answers map[string]CustomAnswer) (Result, error) {
+	lines, err := plan(ctx, tx, c)
+	if err != nil {
+		return Result{}, err
+	}
+	prior, err := replay(ctx, tx, c.ID)
+	if err != nil || prior != nil {
+		if prior != nil {
+			return *prior, nil
+		}
+		return Result{}, err
+	}
+	out := Result{TransactionID: c.ID, Kind: storegate.KindRevoke}
+	// Recorded first: remaining() counts what this revoke takes as it goes.
+	if err := record(ctx, tx, txn{id: c.ID, kind: string(storegate.KindRevoke), player: c.PlayerID, reverses: c.Reverses}, &out); err != nil {
+		return Result{}, err
+	}
+	rev, err := l.apply(ctx, tx, c, lines, answers, &out)
+	if err != nil {
+		return Result{}, err
+	}
+	out.Revocation = rev
+	raw, err := json.Marshal(rev)
+	if err != nil {
+		return Result{}, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO ledger_revocations (id, player_id, transaction_id, source, status, record, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, rev.ID, c.PlayerID, rev.TransactionID, rev.Source, rev.Status, string(raw), tx.Now().UnixMicro()); err != nil {
+		return Result{}, err
+	}
+	return out, finish(ctx, tx, c.ID, &out)
 }
 
 // askCustom asks the custom service about every entry whose strategy is

@@ -25,17 +25,25 @@ type job struct {
 // others. fn must keep no state outside the transaction that it relies on
 // when Write returns an error: a failed commit undoes every write in it.
 func (db *DB) Write(ctx context.Context, fn func(context.Context, *Tx) error) error {
-	return db.submit(ctx, &job{ctx: ctx, fn: fn, done: make(chan error, 1)})
+	return db.submit(ctx, db.jobs, &job{ctx: ctx, fn: fn, done: make(chan error, 1)})
 }
 
-func (db *DB) submit(ctx context.Context, j *job) error {
+// WriteBackground is Write for work nobody is waiting on (the dispatcher's
+// deliveries): each commit takes at most one background write, after the
+// writes of waiting requests, so a backlog of deliveries cannot make senders
+// wait, and is never starved either.
+func (db *DB) WriteBackground(ctx context.Context, fn func(context.Context, *Tx) error) error {
+	return db.submit(ctx, db.background, &job{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+func (db *DB) submit(ctx context.Context, queue chan *job, j *job) error {
 	select {
 	case <-db.stop:
 		return ErrClosed
 	default:
 	}
 	select {
-	case db.jobs <- j:
+	case queue <- j:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-db.stop:
@@ -132,14 +140,19 @@ func (db *DB) commitLoop(w *writer) {
 	batch := make([]*job, 0, db.batch)
 	for {
 		batch = batch[:0]
+		background := false
 		select {
 		case j := <-db.jobs:
 			batch = append(batch, j)
+		case j := <-db.background:
+			batch, background = append(batch, j), true
 		case <-db.stop:
 			// Finish what was queued before Close.
 			for {
 				select {
 				case j := <-db.jobs:
+					db.commit(w, []*job{j})
+				case j := <-db.background:
 					db.commit(w, []*job{j})
 				default:
 					return
@@ -153,6 +166,14 @@ func (db *DB) commitLoop(w *writer) {
 				batch = append(batch, j)
 			default:
 				break drain
+			}
+		}
+		if !background && len(batch) < db.batch {
+			// At most one background write per commit, behind the others.
+			select {
+			case j := <-db.background:
+				batch = append(batch, j)
+			default:
 			}
 		}
 		db.commit(w, batch)
@@ -198,6 +219,7 @@ func (db *DB) commit(w *writer, batch []*job) {
 		if batched && j.acc != nil {
 			continue
 		}
+		hooks := len(tx.hooks)
 		if single {
 			results[i] = runJob(ctx, j, tx)
 			continue
@@ -208,6 +230,7 @@ func (db *DB) commit(w *writer, batch []*job) {
 		}
 		results[i] = runJob(ctx, j, tx)
 		if results[i] != nil {
+			tx.hooks = tx.hooks[:hooks] // an undone write's hooks never run
 			if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT w"); err != nil {
 				// The transaction is in an unknown state: fail the batch.
 				tx.rollback(ctx)
@@ -236,6 +259,9 @@ func (db *DB) commit(w *writer, batch []*job) {
 			j.done <- fmt.Errorf("store: commit: %w", err)
 		}
 		return
+	}
+	for _, h := range tx.hooks {
+		h()
 	}
 	for i, j := range live {
 		j.done <- results[i]

@@ -69,10 +69,12 @@ type DB struct {
 	read    *sql.DB
 	now     func() time.Time
 	jobs    chan *job
-	batch   int
-	stop    chan struct{}
-	wg      sync.WaitGroup
-	closed  sync.Once
+	// background holds the writes nobody waits on; see WriteBackground.
+	background chan *job
+	batch      int
+	stop       chan struct{}
+	wg         sync.WaitGroup
+	closed     sync.Once
 }
 
 // Open connects, applies pending migrations and starts the committers.
@@ -83,7 +85,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{dialect: dialect, write: write, read: read, now: cfg.Now,
-		jobs: make(chan *job, 4*cfg.BatchMax), batch: cfg.BatchMax, stop: make(chan struct{})}
+		jobs: make(chan *job, 4*cfg.BatchMax), background: make(chan *job, 64), batch: cfg.BatchMax, stop: make(chan struct{})}
 	if err := db.migrate(ctx); err != nil {
 		write.Close()
 		read.Close()
@@ -279,6 +281,52 @@ type Tx struct {
 	db  *DB
 	w   *writer
 	now time.Time
+	// hooks run after the batch commits, in order; see OnCommit.
+	hooks []func()
+	// depth names nested savepoints; marks are their hook counts.
+	depth int
+	marks []int
+}
+
+// OnCommit runs fn once the transaction has committed, and never if the
+// write that registered it is undone. For caches that must not learn about
+// what did not commit.
+func (t *Tx) OnCommit(fn func()) { t.hooks = append(t.hooks, fn) }
+
+// Savepoint runs fn so that, if it returns an error, everything it wrote is
+// undone (and its OnCommit hooks dropped) while the rest of the transaction
+// stays. The error is returned as is. Inside fn, Undo undoes what fn wrote so
+// far and lets it go on.
+func (t *Tx) Savepoint(ctx context.Context, fn func() error) error {
+	name := fmt.Sprintf("s%d", t.depth)
+	t.depth++
+	t.marks = append(t.marks, len(t.hooks))
+	defer func() { t.depth--; t.marks = t.marks[:len(t.marks)-1] }()
+	if _, err := t.Exec(ctx, "SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("store: savepoint: %w", err)
+	}
+	err := fn()
+	if err != nil {
+		if uerr := t.Undo(ctx); uerr != nil {
+			return fmt.Errorf("%w (after %v)", uerr, err)
+		}
+	}
+	if _, rerr := t.Exec(ctx, "RELEASE SAVEPOINT "+name); rerr != nil {
+		return fmt.Errorf("store: release savepoint: %w", rerr)
+	}
+	return err
+}
+
+// Undo rolls back to the innermost Savepoint, which stays open.
+func (t *Tx) Undo(ctx context.Context) error {
+	if t.depth == 0 {
+		return errors.New("store: undo outside a savepoint")
+	}
+	t.hooks = t.hooks[:t.marks[len(t.marks)-1]]
+	if _, err := t.Exec(ctx, fmt.Sprintf("ROLLBACK TO SAVEPOINT s%d", t.depth-1)); err != nil {
+		return fmt.Errorf("store: rollback to savepoint: %w", err)
+	}
+	return nil
 }
 
 // Now is the time the batch started: every row a batch writes gets one time.

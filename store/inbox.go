@@ -20,7 +20,7 @@ func (db *DB) Accept(ctx context.Context, ev storegate.Event, cmds []storegate.C
 		ev.ReceivedAt = db.now()
 	}
 	r := &acceptReq{ev: ev, cmds: cmds, answer: answer}
-	err = db.submit(ctx, &job{ctx: ctx, fn: r.one, acc: r, done: make(chan error, 1)})
+	err = db.submit(ctx, db.jobs, &job{ctx: ctx, fn: r.one, acc: r, done: make(chan error, 1)})
 	return r.stored, r.dup, err
 }
 

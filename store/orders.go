@@ -71,13 +71,17 @@ func trackCompletion(ctx context.Context, tx *Tx, c Completion) error {
 	if c.State != storegate.StateDone && c.State != storegate.StateDead {
 		return nil
 	}
-	var payload string
-	if err := tx.QueryRow(ctx, `SELECT command FROM outbox WHERE id = ?`, c.ID).Scan(&payload); err != nil {
-		return fmt.Errorf("track %s: %w", c.ID, err)
-	}
 	var cmd storegate.Command
-	if err := json.Unmarshal([]byte(payload), &cmd); err != nil {
-		return fmt.Errorf("track %s: decode command: %w", c.ID, err)
+	if c.Command != nil {
+		cmd = *c.Command
+	} else {
+		var payload string
+		if err := tx.QueryRow(ctx, `SELECT command FROM outbox WHERE id = ?`, c.ID).Scan(&payload); err != nil {
+			return fmt.Errorf("track %s: %w", c.ID, err)
+		}
+		if err := json.Unmarshal([]byte(payload), &cmd); err != nil {
+			return fmt.Errorf("track %s: decode command: %w", c.ID, err)
+		}
 	}
 	n := storegate.OrderNote{Order: storegate.OrderOf(cmd), Source: cmd.Source, PlayerID: cmd.PlayerID, Platform: cmd.Platform,
 		Ref: cmd.OrderRef, Event: string(cmd.Kind), TransactionID: cmd.ID}

@@ -87,49 +87,58 @@ type Completion struct {
 	Outcome   storegate.Outcome
 	StartedAt time.Time
 	Duration  time.Duration
+	// Command, when set, is the command completed (it saves reading it back
+	// for order tracking).
+	Command *storegate.Command
 }
 
 // Complete records an attempt's outcome if owner still holds the lease.
 func (db *DB) Complete(ctx context.Context, c Completion) error {
-	return db.Write(ctx, func(ctx context.Context, tx *Tx) error {
-		spent := 0
-		if c.Attempt > 0 {
-			spent = 1
-		}
-		next := c.NextAt
-		if next.IsZero() {
-			next = tx.Now()
-		}
-		lastErr := ""
-		if c.Outcome.Verdict != storegate.VerdictDone {
-			lastErr = describe(c.Outcome)
-		}
-		res, err := tx.Exec(ctx, `UPDATE outbox SET state = ?, next_at = ?, attempts = attempts + ?,
-			lease_owner = '', lease_until = 0, last_error = ?, updated_at = ?
-			WHERE id = ? AND lease_owner = ?`,
-			string(c.State), next.UnixMicro(), spent, lastErr, tx.Now().UnixMicro(), c.ID, c.Owner)
-		if err != nil {
-			return fmt.Errorf("complete %s: %w", c.ID, err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return ErrLeaseLost
-		}
-		if err := trackCompletion(ctx, tx, c); err != nil {
-			return err
-		}
-		// A first-time success needs no attempt row: the outbox row says done.
-		// Failures are kept, for dead-letter inspection.
-		if spent == 0 || (c.Outcome.Verdict == storegate.VerdictDone && c.Attempt == 1) {
-			return nil
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO attempts (command_id, n, verdict, http_status, code, message, started_at, duration_us, replay)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT replays FROM outbox WHERE id = ?))`,
-			c.ID, c.Attempt, string(c.Outcome.Verdict), c.Outcome.HTTPStatus, c.Outcome.Code, truncate(c.Outcome.Message, 1000),
-			c.StartedAt.UnixMicro(), c.Duration.Microseconds(), c.ID)
+	return db.Write(ctx, func(ctx context.Context, tx *Tx) error { return tx.Complete(ctx, c) })
+}
+
+// Complete records an attempt's outcome inside this transaction, so a
+// target whose effects live in the same database (the embedded ledger)
+// commits its effect and the command's completion together. It returns
+// ErrLeaseLost if owner no longer holds the lease.
+func (tx *Tx) Complete(ctx context.Context, c Completion) error {
+	spent := 0
+	if c.Attempt > 0 {
+		spent = 1
+	}
+	next := c.NextAt
+	if next.IsZero() {
+		next = tx.Now()
+	}
+	lastErr := ""
+	if c.Outcome.Verdict != storegate.VerdictDone {
+		lastErr = describe(c.Outcome)
+	}
+	res, err := tx.Exec(ctx, `UPDATE outbox SET state = ?, next_at = ?, attempts = attempts + ?,
+		lease_owner = '', lease_until = 0, last_error = ?, updated_at = ?
+		WHERE id = ? AND lease_owner = ?`,
+		string(c.State), next.UnixMicro(), spent, lastErr, tx.Now().UnixMicro(), c.ID, c.Owner)
+	if err != nil {
+		return fmt.Errorf("complete %s: %w", c.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
 		return err
-	})
+	} else if n == 0 {
+		return ErrLeaseLost
+	}
+	if err := trackCompletion(ctx, tx, c); err != nil {
+		return err
+	}
+	// A first-time success needs no attempt row: the outbox row says done.
+	// Failures are kept, for dead-letter inspection.
+	if spent == 0 || (c.Outcome.Verdict == storegate.VerdictDone && c.Attempt == 1) {
+		return nil
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO attempts (command_id, n, verdict, http_status, code, message, started_at, duration_us, replay)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT replays FROM outbox WHERE id = ?))`,
+		c.ID, c.Attempt, string(c.Outcome.Verdict), c.Outcome.HTTPStatus, c.Outcome.Code, truncate(c.Outcome.Message, 1000),
+		c.StartedAt.UnixMicro(), c.Duration.Microseconds(), c.ID)
+	return err
 }
 
 func describe(o storegate.Outcome) string {
