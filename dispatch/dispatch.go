@@ -298,16 +298,17 @@ func (d *Dispatcher) deliverInTx(w Writer, claimed []store.Claimed) {
 		return nil
 	})
 	for i, c := range claimed {
+		if err != nil {
+			// results is not read: a write that timed out may still be
+			// running, and filling it in.
+			d.log.Error("could not apply or record in-transaction deliveries; the leases will expire", "command", c.Command.ID, "err", err)
+			continue
+		}
 		r := results[i]
-		if d.obs != nil && err == nil && r.leaseErr == nil {
+		if d.obs != nil && r.leaseErr == nil {
 			d.obs.Delivered(c.Command.Target, r.out.Verdict, r.comp.Duration)
 		}
-		switch {
-		case err != nil:
-			d.log.Error("could not apply or record in-transaction deliveries; the leases will expire", "command", c.Command.ID, "err", err)
-		default:
-			d.logOutcome(c.Command, r.out, r.comp, r.leaseErr)
-		}
+		d.logOutcome(c.Command, r.out, r.comp, r.leaseErr)
 	}
 }
 
@@ -362,6 +363,18 @@ func safeDeliver(ctx context.Context, t Target, c storegate.Command) (out storeg
 		}
 	}()
 	return t.Deliver(ctx, c)
+}
+
+// safeDeliverTx is safeDeliver for the in-transaction path: a panic is a
+// retry of that command alone, instead of failing the whole shared write
+// again at every claim without ever spending an attempt.
+func safeDeliverTx(ctx context.Context, t TxTarget, tx *store.Tx, c storegate.Command) (out storegate.Outcome) {
+	defer func() {
+		if r := recover(); r != nil {
+			out = storegate.Outcome{Verdict: storegate.VerdictRetry, Code: "PANIC", Message: fmt.Sprint(r)}
+		}
+	}()
+	return t.DeliverTx(ctx, tx, c)
 }
 
 // completion turns an outcome into the outbox's next state.
