@@ -53,9 +53,16 @@ func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// FieldError returns an INVALID_PARAMETER error naming the fields at fault.
+// FieldError returns an INVALID_PARAMETER error naming the fields at fault
+// (empty names are left out: the fault is the whole body).
 func FieldError(message string, fields ...string) *Error {
-	return &Error{Code: CodeInvalidParameter, Message: message, Fields: fields}
+	var named []string
+	for _, f := range fields {
+		if f != "" {
+			named = append(named, f)
+		}
+	}
+	return &Error{Code: CodeInvalidParameter, Message: message, Fields: named}
 }
 
 // Internal wraps an unexpected failure. The caller sees only "internal error".

@@ -277,7 +277,7 @@ func (d *Dispatcher) deliverInTx(w Writer, claimed []store.Claimed) {
 			// One savepoint per command: a verdict other than done undoes
 			// the effects and keeps the completion; a lost lease undoes both.
 			err := tx.Savepoint(ctx, func() error {
-				r.out = target.DeliverTx(ctx, tx, cmd)
+				r.out = safeDeliverTx(ctx, target, tx, cmd)
 				if r.out.Verdict != storegate.VerdictDone {
 					if err := tx.Undo(ctx); err != nil {
 						return err

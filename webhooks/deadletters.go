@@ -141,6 +141,9 @@ func (s *Server) handleReplayOne(c *fiber.Ctx) error {
 	}
 	var req struct {
 		By string `json:"by"`
+		// State is dead (the default) or discarded: a discarded command is
+		// replayed only when asked for by name.
+		State string `json:"state"`
 	}
 	if err := decodeStrict(c.Body(), &req); err != nil {
 		return err
@@ -148,7 +151,11 @@ func (s *Server) handleReplayOne(c *fiber.Ctx) error {
 	if err := checkActor(req.By); err != nil {
 		return err
 	}
-	ids, err := dl.Replay(c.UserContext(), store.DeadLetterFilter{ID: id}, req.By)
+	state := storegate.State(req.State)
+	if state != "" && state != storegate.StateDead && state != storegate.StateDiscarded {
+		return storegate.FieldError("state must be dead or discarded", "state")
+	}
+	ids, err := dl.Replay(c.UserContext(), store.DeadLetterFilter{ID: id, State: state}, req.By)
 	if err != nil {
 		return storeError(err)
 	}

@@ -142,6 +142,17 @@ func TestDeadLetters_ReplayManyAndDiscard(t *testing.T) {
 	if got, want := g.balance(t, "player-1", "CRYSTALS"), int64(100); got != want {
 		t.Errorf("player-1 balance = %d, want %d (b replayed, a discarded)", got, want)
 	}
+	// A discarded command comes back only when asked for by name and state.
+	if status, _ := g.admin(t, http.MethodPost, "/admin/v1/deadletters/"+a+"/replay", `{"by":"dave"}`); status != 409 {
+		t.Errorf("replay of a discarded command without state = %d, want 409", status)
+	}
+	status, ans = g.admin(t, http.MethodPost, "/admin/v1/deadletters/"+a+"/replay", `{"by":"dave","state":"discarded"}`)
+	if status != 200 || !reflect.DeepEqual(ans["replayed"], []any{a}) {
+		t.Errorf("replay of the discarded command = %d %v, want [%s]", status, ans, a)
+	}
+	if status, _ := g.admin(t, http.MethodPost, "/admin/v1/deadletters/"+a+"/replay", `{"by":"dave","state":"pending"}`); status != 400 {
+		t.Errorf("replay with state pending = %d, want 400", status)
+	}
 }
 
 // Bad requests get a clear error naming the field, and change nothing.

@@ -1,6 +1,7 @@
 package webhooks
 
 import (
+	"strconv"
 	"context"
 	"time"
 
@@ -30,11 +31,18 @@ func (s *Server) handleOrders(c *fiber.Ctx) error {
 	if s.deps.Orders == nil {
 		return storegate.Errorf(storegate.CodeNotFound, "order tracking is not configured")
 	}
-	limit := c.QueryInt("limit", 100)
-	if limit < 1 || limit > 500 {
-		return storegate.FieldError("limit must be between 1 and 500", "limit")
+	limit := 100
+	if q := c.Query("limit"); q != "" {
+		n, err := strconv.Atoi(q)
+		if err != nil || n < 1 || n > 500 {
+			return storegate.FieldError("limit must be a whole number between 1 and 500", "limit")
+		}
+		limit = n
 	}
-	player := c.Params("playerId")
+	player, err := param(c, "playerId")
+	if err != nil {
+		return err
+	}
 	orders, err := s.deps.Orders.PlayerOrders(c.UserContext(), player, limit)
 	if err != nil {
 		return storegate.Internal(err)

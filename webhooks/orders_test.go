@@ -50,6 +50,7 @@ func TestOrders_AdminRoute(t *testing.T) {
 		{"Bearer wrong-token-0123456789", "", 401},
 		{"Bearer " + adminToken, "?limit=0", 400},
 		{"Bearer " + adminToken, "?limit=501", 400},
+		{"Bearer " + adminToken, "?limit=abc", 400},
 		{"Bearer " + adminToken, "?limit=5", 200},
 	} {
 		req := httptest.NewRequest(http.MethodGet, "/admin/v1/players/player-1/orders"+tc.query, nil)

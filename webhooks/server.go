@@ -8,8 +8,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/netip"
+	"reflect"
 	"strings"
 	"time"
 
@@ -155,7 +157,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 		deps.Notify = func() {}
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Log,
-		validate: validator.New(validator.WithRequiredStructEnabled()),
+		validate: newValidator(),
 		xsolla:   map[string]*XsollaSource{}}
 	limit := cfg.BodyLimit
 	for i := range deps.Xsolla {
@@ -318,4 +320,36 @@ func allowed(list []netip.Prefix, a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// newValidator reports fields by their JSON names, as the answers do.
+func newValidator() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			return ""
+		}
+		return name
+	})
+	return v
+}
+
+// validationError turns the validator's complaint into INVALID_PARAMETER
+// naming each field as a dotted JSON path ("items.0.sku").
+func validationError(err error) error {
+	var ve validator.ValidationErrors
+	if !errors.As(err, &ve) {
+		return storegate.FieldError("payload is incomplete")
+	}
+	var fields []string
+	for _, fe := range ve {
+		path := fe.Namespace()
+		if _, rest, ok := strings.Cut(path, "."); ok {
+			path = rest // drop the root struct's name
+		}
+		path = strings.NewReplacer("[", ".", "]", "").Replace(path)
+		fields = append(fields, path)
+	}
+	return storegate.FieldError("payload is incomplete: "+strings.Join(fields, ", ")+" missing or out of range", fields...)
 }

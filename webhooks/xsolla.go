@@ -93,7 +93,7 @@ func (s *Server) handleXsolla(c *fiber.Ctx) error {
 		return storegate.FieldError("body does not decode: "+jsonProblem(decodeErr), jsonField(decodeErr))
 	}
 	if err := s.validate.Struct(&n); err != nil {
-		return storegate.FieldError("payload is incomplete: "+err.Error(), "")
+		return validationError(err)
 	}
 
 	switch typ {

@@ -317,8 +317,16 @@ func (c *Config) validate() []string {
 		d.RetryAfterMax < 0 || d.BreakerWait < 0 {
 		add("dispatch: values must not be negative")
 	}
-	if d.Lease > 0 && d.Timeout > 0 && d.Timeout >= d.Lease {
-		add("dispatch.timeout: must be shorter than dispatch.lease")
+	// Compared as serve will use them, defaults included (dispatch.Config).
+	lease, timeout := d.Lease.D(), d.Timeout.D()
+	if lease == 0 {
+		lease = 30 * time.Second
+	}
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	if timeout >= lease {
+		add("dispatch.timeout: %v must be shorter than dispatch.lease (%v)", timeout, lease)
 	}
 
 	targets := map[string]string{}

@@ -142,3 +142,22 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// The timeout is compared with the lease as serve will use them, defaults
+// included: config check must not pass what serve then refuses.
+func TestParseConfig_TimeoutUnderDefaultLease(t *testing.T) {
+	for _, tc := range []struct {
+		dispatch string
+		ok       bool
+	}{
+		{"dispatch: {timeout: 40s}", false},
+		{"dispatch: {lease: 5s}", false}, // default timeout 10s
+		{"dispatch: {lease: 5s, timeout: 2s}", true},
+		{"dispatch: {timeout: 20s}", true},
+	} {
+		_, err := ParseConfig([]byte(minimal+tc.dispatch+"\n"), env(map[string]string{"ADMIN": "0123456789abcdef0", "XS_SECRET": "s"}))
+		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "dispatch.timeout")) {
+			t.Errorf("%s: err = %v, want ok=%v", tc.dispatch, err, tc.ok)
+		}
+	}
+}

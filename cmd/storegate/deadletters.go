@@ -28,7 +28,7 @@ const deadLettersUsage = `Usage (flags may come before or after the ids):
   storegate deadletters list    [--state dead|discarded] [--target T] [--source S] [--kind fulfill|revoke]
                                 [--player P] [--since T] [--until T] [--limit N] [--cursor C] [--json]
   storegate deadletters show    ID
-  storegate deadletters replay  [--by WHO] ID...
+  storegate deadletters replay  [--by WHO] [--state dead|discarded] ID...
   storegate deadletters replay  [--by WHO] [--target T] [--source S] [--kind K] [--player P]
                                 [--since T] [--until T] [--limit N] [--state dead|discarded] [--all]
   storegate deadletters discard [--by WHO] --reason WHY ID
@@ -142,7 +142,7 @@ func cmdDeadLetters(ctx context.Context, args []string, stdout, stderr io.Writer
 				return errors.New("deadletters replay: give ids or a filter, not both")
 			}
 			for _, id := range ids {
-				body, _ := json.Marshal(map[string]string{"by": f.by})
+				body, _ := json.Marshal(map[string]string{"by": f.by, "state": f.state})
 				if _, err := api.call(ctx, http.MethodPost, "/admin/v1/deadletters/"+url.PathEscape(id)+"/replay", body); err != nil {
 					return fmt.Errorf("%s: %w", id, err)
 				}
