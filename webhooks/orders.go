@@ -1,8 +1,8 @@
 package webhooks
 
 import (
-	"strconv"
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
