@@ -284,7 +284,7 @@ func (d *Dispatcher) deliverInTx(w Writer, claimed []store.Claimed) {
 					}
 				}
 				r.comp = d.completion(c, r.out)
-				r.comp.StartedAt, r.comp.Duration, r.comp.Command = started, d.cfg.Now().Sub(started), &cmd
+				r.comp.StartedAt, r.comp.Duration = started, d.cfg.Now().Sub(started)
 				return tx.Complete(ctx, r.comp)
 			})
 			switch {

@@ -35,10 +35,20 @@ type acceptReq struct {
 	eventID int64
 }
 
-const inboxColumns = `(source, key, type, player_id, order_ref, body, answer_status, answer_body, received_at)`
+const inboxColumns = `(source, key, type, player_id, order_ref, order_id, body, answer_status, answer_body, received_at)`
 
 func (r *acceptReq) args() []any {
-	return []any{r.ev.Source, r.ev.Key, r.ev.Type, r.ev.PlayerID, r.ev.OrderRef, r.ev.Body, r.answer.Status, r.answer.Body, r.ev.ReceivedAt.UnixMicro()}
+	return []any{r.ev.Source, r.ev.Key, r.ev.Type, r.ev.PlayerID, r.ev.OrderRef, eventOrder(r.ev, r.cmds), r.ev.Body,
+		r.answer.Status, r.answer.Body, r.ev.ReceivedAt.UnixMicro()}
+}
+
+// eventOrder is the order an event's commands concern, for order tracking
+// ("" for an event that owes none: its notes, if any, speak for it).
+func eventOrder(ev storegate.Event, cmds []storegate.Command) string {
+	if len(cmds) > 0 {
+		return storegate.OrderOf(cmds[0])
+	}
+	return ""
 }
 
 // one writes a single accept.
@@ -54,7 +64,7 @@ func (r *acceptReq) one(ctx context.Context, tx *Tx) error {
 // loaded) when its key was stored before.
 func (r *acceptReq) insertEvent(ctx context.Context, tx *Tx) (bool, error) {
 	r.stored, r.dup, r.eventID = storegate.Answer{}, false, 0
-	err := tx.QueryRow(ctx, `INSERT INTO inbox `+inboxColumns+` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	err := tx.QueryRow(ctx, `INSERT INTO inbox `+inboxColumns+` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (source, key) DO NOTHING RETURNING id`, r.args()...).Scan(&r.eventID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, r.loadDuplicate(ctx, tx)
@@ -66,17 +76,16 @@ func (r *acceptReq) insertEvent(ctx context.Context, tx *Tx) (bool, error) {
 	return true, nil
 }
 
-// queue inserts the event's commands and tracks the orders they touch.
+// queue inserts the event's commands and its order notes.
 func (r *acceptReq) queue(ctx context.Context, tx *Tx) error {
 	rows := make([]outboxRow, len(r.cmds))
 	for i, c := range r.cmds {
 		rows[i] = outboxRow{r.eventID, c}
 	}
-	queued, err := insertCommands(ctx, tx, rows)
-	if err != nil {
+	if err := insertCommands(ctx, tx, rows); err != nil {
 		return err
 	}
-	return track(ctx, tx, acceptedSteps([]*acceptReq{r}, queued))
+	return track(ctx, tx, noteSteps([]*acceptReq{r}))
 }
 
 func (r *acceptReq) loadDuplicate(ctx context.Context, tx *Tx) error {
@@ -110,11 +119,11 @@ func acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
 	inserted := map[[2]string]int64{}
 	for start := 0; start < len(reqs); start += maxRows {
 		chunk := reqs[start:min(start+maxRows, len(reqs))]
-		args := make([]any, 0, 9*len(chunk))
+		args := make([]any, 0, 10*len(chunk))
 		for _, r := range chunk {
 			args = append(args, r.args()...)
 		}
-		rows, err := tx.Query(ctx, `INSERT INTO inbox `+inboxColumns+` VALUES `+placeholders(9, len(chunk))+`
+		rows, err := tx.Query(ctx, `INSERT INTO inbox `+inboxColumns+` VALUES `+placeholders(10, len(chunk))+`
 			ON CONFLICT (source, key) DO NOTHING RETURNING id, source, key`, args...)
 		if err != nil {
 			return fmt.Errorf("insert events: %w", err)
@@ -158,11 +167,10 @@ func acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
 			}
 		}
 	}
-	queued, err := insertCommands(ctx, tx, cmds)
-	if err != nil {
+	if err := insertCommands(ctx, tx, cmds); err != nil {
 		return err
 	}
-	return track(ctx, tx, acceptedSteps(stored, queued))
+	return track(ctx, tx, noteSteps(stored))
 }
 
 // placeholders is "(?, ?), (?, ?)" for rows of cols columns.
@@ -176,11 +184,10 @@ type outboxRow struct {
 	cmd     storegate.Command
 }
 
-// insertCommands queues commands, maxRows per statement, and returns the ids
-// it queued. A command id already queued (the same order revoked by two
-// events) is the same command: the first is kept.
-func insertCommands(ctx context.Context, tx *Tx, rows []outboxRow) (map[string]bool, error) {
-	queued := make(map[string]bool, len(rows))
+// insertCommands queues commands, maxRows per statement. A command id
+// already queued (the same order revoked by two events) is the same command:
+// the first is kept.
+func insertCommands(ctx context.Context, tx *Tx, rows []outboxRow) error {
 	now := tx.Now().UnixMicro()
 	for start := 0; start < len(rows); start += maxRows {
 		chunk := rows[start:min(start+maxRows, len(rows))]
@@ -192,38 +199,16 @@ func insertCommands(ctx context.Context, tx *Tx, rows []outboxRow) (map[string]b
 			}
 			payload, err := json.Marshal(c)
 			if err != nil {
-				return nil, fmt.Errorf("encode command: %w", err)
+				return fmt.Errorf("encode command: %w", err)
 			}
 			args = append(args, c.ID, r.eventID, string(c.Kind), c.Target, c.PlayerID, string(payload), "pending", now, now, now)
 		}
-		res, err := tx.Exec(ctx, `INSERT INTO outbox (id, event_id, kind, target, player_id, command, state, next_at, created_at, updated_at)
-			VALUES `+placeholders(10, len(chunk))+` ON CONFLICT (id) DO NOTHING`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("insert commands: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return nil, err
-		}
-		if int(n) == len(chunk) {
-			for _, r := range chunk {
-				queued[r.cmd.ID] = true
-			}
-			continue
-		}
-		// Some were queued before (rare: a second event owing the same
-		// command). A command is this write's if it names this write's event.
-		for _, r := range chunk {
-			var eventID int64
-			if err := tx.QueryRow(ctx, `SELECT event_id FROM outbox WHERE id = ?`, r.cmd.ID).Scan(&eventID); err != nil {
-				return nil, fmt.Errorf("insert commands: %w", err)
-			}
-			if eventID == r.eventID {
-				queued[r.cmd.ID] = true
-			}
+		if _, err := tx.Exec(ctx, `INSERT INTO outbox (id, event_id, kind, target, player_id, command, state, next_at, created_at, updated_at)
+			VALUES `+placeholders(10, len(chunk))+` ON CONFLICT (id) DO NOTHING`, args...); err != nil {
+			return fmt.Errorf("insert commands: %w", err)
 		}
 	}
-	return queued, nil
+	return nil
 }
 
 // Link records that a sender's order maps to one of our transaction ids, with

@@ -6,18 +6,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
 	"storegate"
 )
 
-// Order tracking is written by the store itself, in the transaction that
-// causes each step: Accept records "received" for every order an event's
-// commands touch (plus the event's own notes), and Complete records
-// "granted", "revoked" or "failed" when a command ends. Senders' handlers
-// therefore need no tracking code of their own, and a step can never be
-// recorded for an event or an outcome that did not commit.
+// Order tracking is read from what the gateway writes anyway: every event
+// names the order it concerns (inbox.order_id), and its commands (outbox,
+// reached by event_id) say whether the order was granted, revoked or failed
+// and when. An order's history is "received" for each of its events and a
+// step for each command that ended. Only steps that no command carries (a
+// refund recorded without claw-back, a partner order created, an order
+// Fulfill Orders could not process) are written, to the orders table, in the
+// transaction of the event that causes them. So tracking costs a request no
+// extra write, and no step is shown for what did not commit.
 
 // step is one order note to write. setStatus is false for a note that
 // only adds history: its command was already queued by an earlier event
@@ -25,33 +29,21 @@ import (
 type step struct {
 	note      storegate.OrderNote
 	setStatus bool
+	// seq places the note among the steps read from the inbox and outbox
+	// when times are equal (see orderedStep): its event's, 0 for none.
+	seq int64
 }
 
-// acceptedSteps are the steps that newly stored events owe: one per order
-// per event, the event's own notes included.
-func acceptedSteps(reqs []*acceptReq, queued map[string]bool) []step {
+// storedStep is a history line of the orders table.
+type storedStep struct {
+	storegate.OrderStep
+	Seq int64 `json:"seq,omitempty"`
+}
+
+// noteSteps are the notes newly stored events carry.
+func noteSteps(reqs []*acceptReq) []step {
 	var out []step
 	for _, r := range reqs {
-		seen := map[string]int{}
-		for _, c := range r.cmds {
-			order := storegate.OrderOf(c)
-			if i, ok := seen[order]; ok {
-				out[i].setStatus = out[i].setStatus || queued[c.ID]
-				continue
-			}
-			seen[order] = len(out)
-			ref := c.OrderRef
-			if ref == "" {
-				ref = r.ev.OrderRef
-			}
-			reason := ""
-			if c.Kind == storegate.KindRevoke {
-				reason = "claw-back queued: " + c.Reason
-			}
-			out = append(out, step{note: storegate.OrderNote{Order: order, Source: c.Source, PlayerID: c.PlayerID,
-				Platform: c.Platform, Ref: ref, Status: storegate.OrderReceived, Event: r.ev.Type, Reason: reason,
-				TransactionID: c.ID}, setStatus: queued[c.ID]})
-		}
 		for _, n := range r.ev.Notes {
 			if n.Source == "" {
 				n.Source = r.ev.Source
@@ -59,41 +51,10 @@ func acceptedSteps(reqs []*acceptReq, queued map[string]bool) []step {
 			if n.Event == "" {
 				n.Event = r.ev.Type
 			}
-			out = append(out, step{note: n, setStatus: true})
+			out = append(out, step{note: n, setStatus: true, seq: 2 * r.eventID})
 		}
 	}
 	return out
-}
-
-// trackCompletion records the end of a command: granted or revoked when it
-// took effect, failed (with the target's answer) when it became a dead letter.
-func trackCompletion(ctx context.Context, tx *Tx, c Completion) error {
-	if c.State != storegate.StateDone && c.State != storegate.StateDead {
-		return nil
-	}
-	var cmd storegate.Command
-	if c.Command != nil {
-		cmd = *c.Command
-	} else {
-		var payload string
-		if err := tx.QueryRow(ctx, `SELECT command FROM outbox WHERE id = ?`, c.ID).Scan(&payload); err != nil {
-			return fmt.Errorf("track %s: %w", c.ID, err)
-		}
-		if err := json.Unmarshal([]byte(payload), &cmd); err != nil {
-			return fmt.Errorf("track %s: decode command: %w", c.ID, err)
-		}
-	}
-	n := storegate.OrderNote{Order: storegate.OrderOf(cmd), Source: cmd.Source, PlayerID: cmd.PlayerID, Platform: cmd.Platform,
-		Ref: cmd.OrderRef, Event: string(cmd.Kind), TransactionID: cmd.ID}
-	switch {
-	case c.State == storegate.StateDead:
-		n.Status, n.Reason = storegate.OrderFailed, describe(c.Outcome)
-	case cmd.Kind == storegate.KindRevoke:
-		n.Status, n.Reason = storegate.OrderRevoked, cmd.Reason
-	default:
-		n.Status = storegate.OrderGranted
-	}
-	return track(ctx, tx, []step{{note: n, setStatus: true}})
 }
 
 // track writes steps: each order's row is created or updated once per
@@ -123,8 +84,8 @@ func track(ctx context.Context, tx *Tx, steps []step) error {
 		if s.setStatus {
 			r.last, r.setStatus = s.note, true
 		}
-		line, err := json.Marshal(storegate.OrderStep{Status: s.note.Status, Event: s.note.Event, Reason: truncate(s.note.Reason, 1000),
-			TransactionID: s.note.TransactionID, At: now.UTC()})
+		line, err := json.Marshal(storedStep{storegate.OrderStep{Status: s.note.Status, Event: s.note.Event, Reason: truncate(s.note.Reason, 1000),
+			TransactionID: s.note.TransactionID, At: now.UTC()}, s.seq})
 		if err != nil {
 			return err
 		}
@@ -180,62 +141,256 @@ func (db *DB) PlayerOrders(ctx context.Context, playerID string, limit int) ([]s
 		limit = 100
 	}
 	limit = min(limit, maxOrders)
-	rows, err := db.Query(ctx, `SELECT id, source, player_id, platform, order_ref, status, reason, history, created_at, updated_at
-		FROM orders WHERE player_id = ? ORDER BY created_at DESC, id LIMIT ?`, playerID, limit)
+	views := map[string]*orderView{}
+	view := func(id string) *orderView {
+		v := views[id]
+		if v == nil {
+			v = &orderView{rec: storegate.OrderRecord{ID: id, PlayerID: playerID, History: []storegate.OrderStep{}}}
+			views[id] = v
+		}
+		return v
+	}
+	events, err := db.playerEvents(ctx, playerID, limit*eventsPerOrder)
+	if err != nil {
+		return nil, err
+	}
+	cmds, err := db.eventCommands(ctx, events)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range events {
+		v := view(e.order)
+		if v.rec.Source == "" {
+			v.rec.Source, v.rec.Ref = e.source, e.ref
+		}
+		st := storegate.OrderStep{Status: storegate.OrderReceived, Event: e.typ, At: e.at}
+		// The event's command for this order, if it queued one (a second
+		// event owing an already queued command queued none).
+		for _, c := range cmds[e.id] {
+			if storegate.OrderOf(c.cmd) != e.order {
+				continue
+			}
+			st.TransactionID = c.cmd.ID
+			if c.cmd.Kind == storegate.KindRevoke {
+				st.Reason = "claw-back queued: " + c.cmd.Reason
+			}
+			if v.rec.Platform == "" {
+				v.rec.Platform = c.cmd.Platform
+			}
+			if c.cmd.OrderRef != "" {
+				v.rec.Ref = c.cmd.OrderRef
+			}
+		}
+		v.add(st, 2*e.id)
+	}
+	for eventID, list := range cmds {
+		for _, c := range list {
+			v := view(storegate.OrderOf(c.cmd))
+			st := storegate.OrderStep{Event: string(c.cmd.Kind), TransactionID: c.cmd.ID, At: c.updated}
+			switch {
+			case c.state == storegate.StateDead || c.state == storegate.StateDiscarded:
+				st.Status, st.Reason = storegate.OrderFailed, c.lastError
+			case c.state != storegate.StateDone:
+				v.pending = true
+				continue
+			case c.cmd.Kind == storegate.KindRevoke:
+				st.Status, st.Reason = storegate.OrderRevoked, c.cmd.Reason
+			default:
+				st.Status = storegate.OrderGranted
+			}
+			v.add(st, 2*eventID+1)
+		}
+	}
+	if err := db.noteRows(ctx, playerID, view); err != nil {
+		return nil, err
+	}
+	out := make([]storegate.OrderRecord, 0, len(views))
+	for _, v := range views {
+		out = append(out, v.record())
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.After(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// eventsPerOrder bounds how many of a player's events a listing reads per
+// order it shows.
+const eventsPerOrder = 8
+
+// orderView gathers one order's steps while a listing is built.
+type orderView struct {
+	rec     storegate.OrderRecord
+	steps   []orderedStep
+	pending bool // a command of the order is still queued
+}
+
+// orderedStep sorts by time, then by causality: an event (2·id) before the
+// completion of the command it queued (2·id+1), and both before a later
+// event; a note goes with its event, one without (a partner order created)
+// first.
+type orderedStep struct {
+	step storegate.OrderStep
+	seq  int64
+}
+
+func (v *orderView) add(st storegate.OrderStep, seq int64) {
+	v.steps = append(v.steps, orderedStep{st, seq})
+}
+
+// record orders the steps and derives the status: "received" while a
+// command is queued; otherwise the last step that is not a mere "received"
+// (an event owing a command that already ran changes nothing).
+func (v *orderView) record() storegate.OrderRecord {
+	sort.SliceStable(v.steps, func(i, j int) bool {
+		a, b := v.steps[i], v.steps[j]
+		if !a.step.At.Equal(b.step.At) {
+			return a.step.At.Before(b.step.At)
+		}
+		return a.seq < b.seq
+	})
+	r := v.rec
+	r.Status = storegate.OrderReceived
+	for _, s := range v.steps {
+		r.History = append(r.History, s.step)
+		if !v.pending && s.step.Status != storegate.OrderReceived {
+			r.Status, r.Reason = s.step.Status, s.step.Reason
+		}
+		if v.pending && s.step.Status == storegate.OrderReceived {
+			r.Reason = s.step.Reason
+		}
+	}
+	if len(v.steps) > 0 {
+		r.CreatedAt, r.UpdatedAt = v.steps[0].step.At, v.steps[len(v.steps)-1].step.At
+	}
+	return r
+}
+
+type playerEvent struct {
+	id                      int64
+	typ, order, source, ref string
+	at                      time.Time
+}
+
+// playerEvents reads the player's newest events that concern an order.
+func (db *DB) playerEvents(ctx context.Context, playerID string, n int) ([]playerEvent, error) {
+	rows, err := db.Query(ctx, `SELECT id, type, order_id, source, order_ref, received_at FROM inbox
+		WHERE player_id = ? AND order_id <> '' ORDER BY received_at DESC, id DESC LIMIT ?`, playerID, n)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []storegate.OrderRecord{}
+	var out []playerEvent
 	for rows.Next() {
-		var o storegate.OrderRecord
-		var history string
-		var created, updated int64
-		if err := rows.Scan(&o.ID, &o.Source, &o.PlayerID, &o.Platform, &o.Ref, &o.Status, &o.Reason, &history, &created, &updated); err != nil {
+		var e playerEvent
+		var at int64
+		if err := rows.Scan(&e.id, &e.typ, &e.order, &e.source, &e.ref, &at); err != nil {
 			return nil, err
 		}
-		o.CreatedAt, o.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
-		o.History = []storegate.OrderStep{}
-		for line := range strings.Lines(history) {
-			var st storegate.OrderStep
-			if err := json.Unmarshal([]byte(line), &st); err != nil {
-				return nil, fmt.Errorf("order %s: history: %w", o.ID, err)
-			}
-			o.History = append(o.History, st)
-		}
-		out = append(out, o)
+		e.at = time.UnixMicro(at).UTC()
+		out = append(out, e)
 	}
 	return out, rows.Err()
 }
 
-// OrderStatuses returns the current status of each of a player's orders
-// among ids that is known.
-func (db *DB) OrderStatuses(ctx context.Context, playerID string, ids []string) (map[string]storegate.OrderStatus, error) {
-	out := make(map[string]storegate.OrderStatus, len(ids))
-	for start := 0; start < len(ids); start += maxRows {
-		chunk := ids[start:min(start+maxRows, len(ids))]
-		args := make([]any, 0, len(chunk)+1)
-		args = append(args, playerID)
-		for _, id := range chunk {
-			args = append(args, id)
+type queuedCommand struct {
+	cmd       storegate.Command
+	state     storegate.State
+	lastError string
+	updated   time.Time
+}
+
+// eventCommands reads the commands the events queued, by event id.
+func (db *DB) eventCommands(ctx context.Context, events []playerEvent) (map[int64][]queuedCommand, error) {
+	out := map[int64][]queuedCommand{}
+	for start := 0; start < len(events); start += maxRows {
+		chunk := events[start:min(start+maxRows, len(events))]
+		args := make([]any, len(chunk))
+		for i, e := range chunk {
+			args[i] = e.id
 		}
-		rows, err := db.Query(ctx, `SELECT id, status FROM orders WHERE player_id = ? AND id IN (`+
+		rows, err := db.Query(ctx, `SELECT event_id, command, state, last_error, updated_at FROM outbox WHERE event_id IN (`+
 			strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+`)`, args...)
 		if err != nil {
 			return nil, err
 		}
 		for rows.Next() {
-			var id string
-			var s storegate.OrderStatus
-			if err := rows.Scan(&id, &s); err != nil {
+			var id, updated int64
+			var payload string
+			var q queuedCommand
+			if err := rows.Scan(&id, &payload, &q.state, &q.lastError, &updated); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			out[id] = s
+			if err := json.Unmarshal([]byte(payload), &q.cmd); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("decode command: %w", err)
+			}
+			q.updated = time.UnixMicro(updated).UTC()
+			out[id] = append(out[id], q)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// noteRows adds the written notes (the orders table) to the views.
+func (db *DB) noteRows(ctx context.Context, playerID string, view func(string) *orderView) error {
+	rows, err := db.Query(ctx, `SELECT id, source, platform, order_ref, history FROM orders WHERE player_id = ?`, playerID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, source, platform, ref, history string
+		if err := rows.Scan(&id, &source, &platform, &ref, &history); err != nil {
+			return err
+		}
+		v := view(id)
+		if v.rec.Source == "" {
+			v.rec.Source = source
+		}
+		if v.rec.Platform == "" {
+			v.rec.Platform = storegate.Platform(platform)
+		}
+		if v.rec.Ref == "" {
+			v.rec.Ref = ref
+		}
+		for line := range strings.Lines(history) {
+			var st storedStep
+			if err := json.Unmarshal([]byte(line), &st); err != nil {
+				return fmt.Errorf("order %s: history: %w", id, err)
+			}
+			v.add(st.OrderStep, st.Seq)
+		}
+	}
+	return rows.Err()
+}
+
+// OrderStatuses returns the current status of each of a player's orders
+// among ids that is known.
+func (db *DB) OrderStatuses(ctx context.Context, playerID string, ids []string) (map[string]storegate.OrderStatus, error) {
+	orders, err := db.PlayerOrders(ctx, playerID, maxOrders)
+	if err != nil {
+		return nil, err
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	out := make(map[string]storegate.OrderStatus, len(ids))
+	for _, o := range orders {
+		if want[o.ID] {
+			out[o.ID] = o.Status
 		}
 	}
 	return out, nil

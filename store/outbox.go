@@ -87,9 +87,6 @@ type Completion struct {
 	Outcome   storegate.Outcome
 	StartedAt time.Time
 	Duration  time.Duration
-	// Command, when set, is the command completed (it saves reading it back
-	// for order tracking).
-	Command *storegate.Command
 }
 
 // Complete records an attempt's outcome if owner still holds the lease.
@@ -125,9 +122,6 @@ func (tx *Tx) Complete(ctx context.Context, c Completion) error {
 		return err
 	} else if n == 0 {
 		return ErrLeaseLost
-	}
-	if err := trackCompletion(ctx, tx, c); err != nil {
-		return err
 	}
 	// A first-time success needs no attempt row: the outbox row says done.
 	// Failures are kept, for dead-letter inspection.

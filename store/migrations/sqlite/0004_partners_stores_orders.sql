@@ -45,3 +45,11 @@ CREATE TABLE fulfill_cursors (
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (player_id, platform)
 ) WITHOUT ROWID;
+
+-- Order tracking reads an order's events and commands from the inbox and the
+-- outbox (see store/orders.go): each event names the order it concerns, and
+-- the outbox is reachable from its events. The orders table above then holds
+-- only steps no command carries (a refund recorded without claw-back, a
+-- partner order created), so tracking costs the hot path no extra write.
+ALTER TABLE inbox ADD COLUMN order_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX outbox_event ON outbox (event_id);
