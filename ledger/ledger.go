@@ -198,18 +198,12 @@ const (
 	kindAdjustment = "adjustment"
 )
 
-// write runs fn as one write of the shared group commit. On PostgreSQL
-// several batches commit at once, so a write can lose a race (another batch
-// applied the same transaction id or key first: a unique violation) or be
-// chosen as a deadlock victim between batches locking the same wallets. Run
-// again, it sees what committed, and replays or applies: still once.
+// write runs fn as one write of the shared group commit. On PostgreSQL a
+// write that loses a race (another batch applied the same transaction id or
+// key first) or a deadlock between batches is run again by the store; it
+// then sees what committed, and replays or applies: still once.
 func (l *Ledger) write(ctx context.Context, fn func(context.Context, *store.Tx) error) error {
-	for attempt := 1; ; attempt++ {
-		err := l.db.Write(ctx, fn)
-		if err == nil || attempt == 5 || !store.IsConflict(err) {
-			return err
-		}
-	}
+	return l.db.Write(ctx, fn)
 }
 
 // prior is a transaction applied before.

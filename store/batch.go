@@ -23,7 +23,10 @@ type job struct {
 // submitted concurrently share one transaction and one commit (group commit);
 // each runs under its own savepoint, so one failing write does not undo the
 // others. fn must keep no state outside the transaction that it relies on
-// when Write returns an error: a failed commit undoes every write in it.
+// when Write returns an error: a failed commit undoes every write in it. fn
+// may run more than once: on PostgreSQL, whose several committers can
+// deadlock or race on a unique key, a write that lost is run again (up to
+// 5 times); it then sees what the winner committed.
 func (db *DB) Write(ctx context.Context, fn func(context.Context, *Tx) error) error {
 	return db.submit(ctx, db.jobs, &job{ctx: ctx, fn: fn, done: make(chan error, 1)})
 }
@@ -37,6 +40,19 @@ func (db *DB) WriteBackground(ctx context.Context, fn func(context.Context, *Tx)
 }
 
 func (db *DB) submit(ctx context.Context, queue chan *job, j *job) error {
+	for attempt := 1; ; attempt++ {
+		err := db.submitOnce(ctx, queue, j)
+		if err == nil || attempt == maxConflictRetries || !IsConflict(err) {
+			return err
+		}
+		j = &job{ctx: j.ctx, fn: j.fn, acc: j.acc, done: make(chan error, 1)}
+	}
+}
+
+// maxConflictRetries bounds how often a write that lost a conflict runs.
+const maxConflictRetries = 5
+
+func (db *DB) submitOnce(ctx context.Context, queue chan *job, j *job) error {
 	select {
 	case <-db.stop:
 		return ErrClosed
