@@ -84,6 +84,10 @@ type Config struct {
 	BackoffMax  time.Duration
 	// RetryAfterMax caps a target's Retry-After hint. Default 1h.
 	RetryAfterMax time.Duration
+	// DeferMax is how long a deferred command (a revoke waiting for its
+	// grant) may wait before it becomes a dead letter. Deferred waits spend
+	// no attempts. Default 7 days.
+	DeferMax time.Duration
 	// WaitDelay is how long a command waits when its target's breaker is
 	// open. Default 5s.
 	WaitDelay time.Duration
@@ -124,6 +128,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RetryAfterMax <= 0 {
 		c.RetryAfterMax = time.Hour
+	}
+	if c.DeferMax <= 0 {
+		c.DeferMax = 7 * 24 * time.Hour
 	}
 	if c.WaitDelay <= 0 {
 		c.WaitDelay = 5 * time.Second
@@ -388,16 +395,39 @@ func (d *Dispatcher) completion(c store.Claimed, out storegate.Outcome) store.Co
 		comp.State, comp.Attempt = storegate.StateDead, c.Attempts+1
 	case storegate.VerdictWait:
 		comp.State, comp.NextAt = storegate.StatePending, now.Add(d.cfg.WaitDelay)
-	default: // retry, and anything unknown
-		comp.Outcome.Verdict = storegate.VerdictRetry
-		comp.Attempt = c.Attempts + 1
-		if comp.Attempt >= d.cfg.MaxAttempts {
-			comp.State = storegate.StateDead
-			comp.Outcome.Message = fmt.Sprintf("gave up after %d attempts: %s", comp.Attempt, out.Message)
+	case storegate.VerdictRetry:
+		if !out.Deferred {
+			return d.retry(c, comp, out, now)
+		}
+		// Deferred (a revoke waiting for its grant): nothing failed, so no
+		// attempt is spent and MaxAttempts never turns it into a dead
+		// letter while its grant may still come; the wait grows with the
+		// command's age, up to BackoffMax. Only after DeferMax does a person
+		// need to look.
+		age := now.Sub(c.Command.CreatedAt)
+		if age > d.cfg.DeferMax {
+			comp.State, comp.Attempt = storegate.StateDead, c.Attempts+1
+			comp.Outcome.Message = fmt.Sprintf("still waiting after %v: %s", d.cfg.DeferMax, out.Message)
 			break
 		}
-		comp.State, comp.NextAt = storegate.StatePending, now.Add(d.Backoff(comp.Attempt, out.RetryAfter))
+		comp.State, comp.NextAt = storegate.StatePending, now.Add(min(max(age/4, d.cfg.BackoffBase), d.cfg.BackoffMax))
+	default:
+		return d.retry(c, comp, out, now)
 	}
+	return comp
+}
+
+// retry schedules a failed attempt again, or makes it a dead letter after
+// MaxAttempts.
+func (d *Dispatcher) retry(c store.Claimed, comp store.Completion, out storegate.Outcome, now time.Time) store.Completion {
+	comp.Outcome.Verdict = storegate.VerdictRetry // anything unknown is a retry
+	comp.Attempt = c.Attempts + 1
+	if comp.Attempt >= d.cfg.MaxAttempts {
+		comp.State = storegate.StateDead
+		comp.Outcome.Message = fmt.Sprintf("gave up after %d attempts: %s", comp.Attempt, out.Message)
+		return comp
+	}
+	comp.State, comp.NextAt = storegate.StatePending, now.Add(d.Backoff(comp.Attempt, out.RetryAfter))
 	return comp
 }
 

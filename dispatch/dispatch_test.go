@@ -557,6 +557,74 @@ func TestDeliver_WaitSpendsNoAttempt(t *testing.T) {
 	}
 }
 
+// A revoke waiting for its grant is deferred: it spends no attempt, so it
+// never becomes a dead letter after MaxAttempts while its grant may still
+// come (a refund that beats its purchase must still claw it back); its wait
+// grows with its age up to BackoffMax; only after DeferMax is it dead.
+func TestDeliver_DeferredNeverSpendsAttempts(t *testing.T) {
+	clock := fakeclock.New(start)
+	db := openStore(t, clock)
+	enqueue(t, db, command("r1", "p1", "ledger"))
+	var mu sync.Mutex
+	verdict := storegate.VerdictRetry
+	cfg := config(clock)
+	cfg.MaxAttempts = 3
+	cfg.DeferMax = 48 * time.Hour
+	d := newDispatcher(t, db, map[string]dispatch.Target{"ledger": targetFunc(func(context.Context, storegate.Command) storegate.Outcome {
+		mu.Lock()
+		defer mu.Unlock()
+		return storegate.Outcome{Verdict: verdict, Deferred: verdict == storegate.VerdictRetry, Code: "NOT_GRANTED_YET"}
+	})}, cfg, nil)
+
+	var waits []time.Duration
+	for i := range 10 * cfg.MaxAttempts {
+		if got := runOnce(t, d); got != 1 {
+			t.Fatalf("round %d: claimed %d, want 1", i, got)
+		}
+		ci := info(t, db, "r1")
+		if ci.State != storegate.StatePending || ci.Attempts != 0 {
+			t.Fatalf("round %d: %s with %d attempts, want pending with 0", i, ci.State, ci.Attempts)
+		}
+		wait := ci.NextAt.Sub(clock.Now())
+		if wait < cfg.BackoffBase || wait > cfg.BackoffMax {
+			t.Fatalf("round %d: waits %v, want within [%v, %v]", i, wait, cfg.BackoffBase, cfg.BackoffMax)
+		}
+		waits = append(waits, wait)
+		clock.Set(ci.NextAt)
+	}
+	if first, last := waits[0], waits[len(waits)-1]; last <= first {
+		t.Errorf("waits did not grow with age: first %v, last %v", first, last)
+	}
+	// Its grant lands: the revoke then takes effect.
+	mu.Lock()
+	verdict = storegate.VerdictDone
+	mu.Unlock()
+	runOnce(t, d)
+	if ci := info(t, db, "r1"); ci.State != storegate.StateDone {
+		t.Fatalf("after the grant: %s, want done", ci.State)
+	}
+
+	// A revoke whose grant never comes is a dead letter after DeferMax.
+	enqueue(t, db, command("r2", "p2", "ledger"))
+	mu.Lock()
+	verdict = storegate.VerdictRetry
+	mu.Unlock()
+	for i := 0; ; i++ {
+		if i > 1000 {
+			t.Fatal("r2 never became a dead letter")
+		}
+		runOnce(t, d)
+		ci := info(t, db, "r2")
+		if ci.State == storegate.StateDead {
+			if !strings.Contains(ci.LastError, "still waiting after") || clock.Now().Sub(start) < cfg.DeferMax {
+				t.Fatalf("dead at +%v with %q, want after %v saying it waited", clock.Now().Sub(start), ci.LastError, cfg.DeferMax)
+			}
+			break
+		}
+		clock.Set(ci.NextAt)
+	}
+}
+
 // The real breaker in front of a failing target: once open, the next
 // command waits and spends nothing.
 func TestDeliver_OpenBreakerSpendsNoAttempt(t *testing.T) {

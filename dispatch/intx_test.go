@@ -306,7 +306,7 @@ func TestRunOnceInTx_NotDoneUndoesTheEffect(t *testing.T) {
 	}{
 		{"deferred retry (revoke before its grant)",
 			storegate.Outcome{Verdict: storegate.VerdictRetry, Deferred: true, Code: "NOT_GRANTED_YET", Message: "fulfilment f0 not applied"},
-			storegate.StatePending, 1, 500 * time.Millisecond, []string{"retry", "NOT_GRANTED_YET", "fulfilment f0 not applied"}},
+			storegate.StatePending, 0, time.Second, []string{"retry", "NOT_GRANTED_YET", "fulfilment f0 not applied"}},
 		{"retry with a hint",
 			storegate.Outcome{Verdict: storegate.VerdictRetry, RetryAfter: time.Minute, Code: "STORE", Message: "database is locked"},
 			storegate.StatePending, 1, time.Minute, []string{"retry", "STORE", "database is locked"}},

@@ -21,9 +21,6 @@ const (
 	StoreChargebackReversed = "chargeback_reversed"
 )
 
-// StoreEventTypes lists them.
-var StoreEventTypes = []string{StorePurchase, StoreRefund, StoreChargeback, StoreReturn, StoreChargebackReversed}
-
 // storePlatforms are the platforms whose orders studios proxy, by the name
 // used in payloads, routes and catalog products.
 var storePlatforms = map[string]storegate.Platform{

@@ -278,7 +278,8 @@ func (db *DB) Replay(ctx context.Context, f DeadLetterFilter, actor string) ([]s
 		now := tx.Now().UnixMicro()
 		rows, err := tx.Query(ctx, `UPDATE outbox SET state = 'pending', attempts = 0, replays = replays + 1, next_at = ?,
 			lease_owner = '', lease_until = 0, last_error = '', updated_at = ?
-			WHERE id IN (SELECT id FROM outbox WHERE `+where+` ORDER BY next_at, id LIMIT ?) RETURNING id`,
+			WHERE id IN (SELECT id FROM outbox WHERE `+where+` ORDER BY next_at, id LIMIT ?)
+				AND state IN ('dead', 'discarded') RETURNING id`,
 			append([]any{now, now}, append(args, f.limit(1000))...)...)
 		if err != nil {
 			return fmt.Errorf("replay: %w", err)

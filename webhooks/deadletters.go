@@ -145,7 +145,7 @@ func (s *Server) handleReplayOne(c *fiber.Ctx) error {
 		// replayed only when asked for by name.
 		State string `json:"state"`
 	}
-	if err := decodeStrict(c.Body(), &req); err != nil {
+	if err := decodeStrict(c.BodyRaw(), &req); err != nil {
 		return err
 	}
 	if err := checkActor(req.By); err != nil {
@@ -170,7 +170,7 @@ func (s *Server) handleReplayMany(c *fiber.Ctx) error {
 		return err
 	}
 	var req filterRequest
-	if err := decodeStrict(c.Body(), &req); err != nil {
+	if err := decodeStrict(c.BodyRaw(), &req); err != nil {
 		return err
 	}
 	if err := checkActor(req.By); err != nil {
@@ -211,7 +211,7 @@ func (s *Server) handleDiscard(c *fiber.Ctx) error {
 		By     string `json:"by"`
 		Reason string `json:"reason"`
 	}
-	if err := decodeStrict(c.Body(), &req); err != nil {
+	if err := decodeStrict(c.BodyRaw(), &req); err != nil {
 		return err
 	}
 	var bad []string

@@ -29,7 +29,9 @@ func param(c *fiber.Ctx, name string) (string, error) {
 			return "", storegate.FieldError(name+" holds control characters", name)
 		}
 	}
-	return v, nil
+	// Fiber's parameters point into a buffer reused by the next request;
+	// the value may be kept (a cache of known players), so it is copied.
+	return strings.Clone(v), nil
 }
 
 // economyBody checks a write's body (size, JSON, its schema) and decodes it.

@@ -93,7 +93,10 @@ func (s *Server) handleFulfillOrders(c *fiber.Ctx) error {
 	}
 	c.Locals(localSource, f.Source)
 	c.Locals(localType, "fulfill_orders")
-	player := c.Params("playerId")
+	player, err := param(c, "playerId")
+	if err != nil {
+		return err
+	}
 	token, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
 	if !ok || token == "" {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="storegate-players"`)
@@ -277,7 +280,7 @@ func (s *Server) reportStatuses(ctx context.Context, wait time.Duration, player 
 	if len(ids) == 0 {
 		return
 	}
-	deadline := time.Now().Add(wait)
+	deadline := s.cfg.Now().Add(wait)
 	var statuses map[string]storegate.OrderStatus
 	for {
 		var err error
@@ -292,7 +295,7 @@ func (s *Server) reportStatuses(ctx context.Context, wait time.Duration, player 
 				pending = true
 			}
 		}
-		if !pending || !time.Now().Before(deadline) {
+		if !pending || !s.cfg.Now().Before(deadline) {
 			break
 		}
 		select {

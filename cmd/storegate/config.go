@@ -76,6 +76,9 @@ type DispatchConfig struct {
 	// BreakerWait is how long a command waits, spending no attempt, while
 	// its target's breaker is open. Default 5s.
 	BreakerWait Duration `yaml:"breaker_wait"`
+	// DeferMax is how long a revoke may wait for its grant (spending no
+	// attempts) before it becomes a dead letter. Default 168h (7 days).
+	DeferMax Duration `yaml:"defer_max"`
 	// Disabled turns the dispatcher off in this process (commands still queue).
 	Disabled bool `yaml:"disabled"`
 }
@@ -314,7 +317,7 @@ func (c *Config) validate() []string {
 	}
 	d := c.Dispatch
 	if d.Workers < 0 || d.MaxAttempts < 0 || d.Lease < 0 || d.Timeout < 0 || d.BackoffBase < 0 || d.BackoffMax < 0 ||
-		d.RetryAfterMax < 0 || d.BreakerWait < 0 {
+		d.RetryAfterMax < 0 || d.BreakerWait < 0 || d.DeferMax < 0 {
 		add("dispatch: values must not be negative")
 	}
 	// Compared as serve will use them, defaults included (dispatch.Config).

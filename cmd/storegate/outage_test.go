@@ -20,6 +20,9 @@ import (
 // back the backlog drains with every grant applied exactly once, including
 // those whose answers were lost before the outage.
 func TestGateway_OutageUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs an 11-second outage in real time; skipped with -short")
+	}
 	const (
 		rate    = 25 // orders per second per source
 		before  = time.Second

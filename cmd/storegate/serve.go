@@ -88,7 +88,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 			g.Ledger, target = l, l
 		default: // ags, http
 			if target, err = remoteTarget(t, set, opt.Now); err != nil {
-				db.Close()
+				g.Close()
 				return nil, fmt.Errorf("target %s: %w", t.Name, err)
 			}
 		}
@@ -101,9 +101,9 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 	g.Dispatcher, err = dispatch.New(db, targets, dispatch.Config{
 		Workers: cfg.Dispatch.Workers, Lease: cfg.Dispatch.Lease.D(), Timeout: cfg.Dispatch.Timeout.D(),
 		MaxAttempts: cfg.Dispatch.MaxAttempts, BackoffBase: cfg.Dispatch.BackoffBase.D(), BackoffMax: cfg.Dispatch.BackoffMax.D(),
-		RetryAfterMax: cfg.Dispatch.RetryAfterMax.D(), WaitDelay: cfg.Dispatch.BreakerWait.D(), Now: opt.Now}, g.Metrics, log.With("component", "dispatch"))
+		RetryAfterMax: cfg.Dispatch.RetryAfterMax.D(), WaitDelay: cfg.Dispatch.BreakerWait.D(), DeferMax: cfg.Dispatch.DeferMax.D(), Now: opt.Now}, g.Metrics, log.With("component", "dispatch"))
 	if err != nil {
-		db.Close()
+		g.Close()
 		return nil, err
 	}
 
@@ -111,14 +111,14 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 	for _, s := range cfg.Sources {
 		allow, err := allowList(s.AllowIPs)
 		if err != nil {
-			db.Close()
+			g.Close()
 			return nil, err
 		}
 		switch s.Kind {
 		case "xsolla":
 			v, err := signing.NewXsolla(s.Secrets...)
 			if err != nil {
-				db.Close()
+				g.Close()
 				return nil, fmt.Errorf("source %s: %w", s.Name, err)
 			}
 			xsolla = append(xsolla, webhooks.XsollaSource{Name: s.Name, Verifier: v, Target: s.Target, GrantOn: s.GrantOn,
@@ -127,12 +127,12 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 	}
 	trusted, err := allowList(cfg.TrustedProxies)
 	if err != nil {
-		db.Close()
+		g.Close()
 		return nil, err
 	}
 	partners, stores, fulfill, err := commerce(cfg, opt.Now)
 	if err != nil {
-		db.Close()
+		g.Close()
 		return nil, err
 	}
 	deps := webhooks.Deps{Inbox: db, Users: users, Ready: db, Catalog: catalog, Schemas: set, Metrics: g.Metrics,
