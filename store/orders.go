@@ -23,12 +23,9 @@ import (
 // transaction of the event that causes them. So tracking costs a request no
 // extra write, and no step is shown for what did not commit.
 
-// step is one order note to write. setStatus is false for a note that
-// only adds history: its command was already queued by an earlier event
-// (a refund and a cancel of one order), so its outcome is already known.
+// step is one order note to write.
 type step struct {
-	note      storegate.OrderNote
-	setStatus bool
+	note storegate.OrderNote
 	// seq places the note among the steps read from the inbox and outbox
 	// when times are equal (see orderedStep): its event's, 0 for none.
 	seq int64
@@ -51,23 +48,22 @@ func noteSteps(reqs []*acceptReq) []step {
 			if n.Event == "" {
 				n.Event = r.ev.Type
 			}
-			out = append(out, step{note: n, setStatus: true, seq: 2 * r.eventID})
+			out = append(out, step{note: n, seq: 2 * r.eventID})
 		}
 	}
 	return out
 }
 
-// track writes steps: each order's row is created or updated once per
-// call, its history lines appended and, when a step sets it, its status.
+// track writes notes: each order's row is created or updated once per call,
+// its history lines appended and its status set by its last note.
 func track(ctx context.Context, tx *Tx, steps []step) error {
 	if len(steps) == 0 {
 		return nil
 	}
 	now := tx.Now()
 	type row struct {
-		last      storegate.OrderNote // the step that gives the row its state
-		setStatus bool
-		history   []byte
+		last    storegate.OrderNote
+		history []byte
 	}
 	// One row per order per statement: PostgreSQL refuses an upsert that
 	// touches a row twice.
@@ -77,13 +73,11 @@ func track(ctx context.Context, tx *Tx, steps []step) error {
 		k := [2]string{s.note.PlayerID, s.note.Order}
 		r := rows[k]
 		if r == nil {
-			r = &row{last: s.note}
+			r = &row{}
 			rows[k] = r
 			keys = append(keys, k)
 		}
-		if s.setStatus {
-			r.last, r.setStatus = s.note, true
-		}
+		r.last = s.note
 		line, err := json.Marshal(storedStep{storegate.OrderStep{Status: s.note.Status, Event: s.note.Event, Reason: truncate(s.note.Reason, 1000),
 			TransactionID: s.note.TransactionID, At: now.UTC()}, s.seq})
 		if err != nil {
@@ -91,34 +85,18 @@ func track(ctx context.Context, tx *Tx, steps []step) error {
 		}
 		r.history = append(append(r.history, line...), '\n')
 	}
-	var set, keep []any
-	nSet, nKeep := 0, 0
+	args := make([]any, 0, 10*len(keys))
 	for _, k := range keys {
 		r := rows[k]
 		n := r.last
-		args := []any{n.PlayerID, n.Order, n.Source, string(n.Platform), n.Ref, string(n.Status), truncate(n.Reason, 1000),
-			string(r.history), now.UnixMicro(), now.UnixMicro()}
-		if r.setStatus {
-			set, nSet = append(set, args...), nSet+1
-		} else {
-			keep, nKeep = append(keep, args...), nKeep+1
-		}
+		args = append(args, n.PlayerID, n.Order, n.Source, string(n.Platform), n.Ref, string(n.Status), truncate(n.Reason, 1000),
+			string(r.history), now.UnixMicro(), now.UnixMicro())
 	}
-	const insert = `INSERT INTO orders (player_id, id, source, platform, order_ref, status, reason, history, created_at, updated_at) VALUES `
-	if nSet > 0 {
-		if _, err := tx.Exec(ctx, insert+placeholders(10, nSet)+` ON CONFLICT (player_id, id) DO UPDATE SET
-			status = excluded.status, reason = excluded.reason, history = orders.history || excluded.history,
-			updated_at = excluded.updated_at`, set...); err != nil {
-			return fmt.Errorf("track orders: %w", err)
-		}
-	}
-	if nKeep > 0 {
-		// History only: the order keeps its status (its command was queued
-		// by an earlier event and reports its own outcome).
-		if _, err := tx.Exec(ctx, insert+placeholders(10, nKeep)+` ON CONFLICT (player_id, id) DO UPDATE SET
-			history = orders.history || excluded.history, updated_at = excluded.updated_at`, keep...); err != nil {
-			return fmt.Errorf("track orders: %w", err)
-		}
+	if _, err := tx.Exec(ctx, `INSERT INTO orders (player_id, id, source, platform, order_ref, status, reason, history, created_at, updated_at)
+		VALUES `+placeholders(10, len(keys))+` ON CONFLICT (player_id, id) DO UPDATE SET
+		status = excluded.status, reason = excluded.reason, history = orders.history || excluded.history,
+		updated_at = excluded.updated_at`, args...); err != nil {
+		return fmt.Errorf("track orders: %w", err)
 	}
 	return nil
 }
@@ -127,7 +105,7 @@ func track(ctx context.Context, tx *Tx, steps []step) error {
 // pulled from a platform that cannot be processed, a partner order created).
 func (db *DB) TrackOrder(ctx context.Context, n storegate.OrderNote) error {
 	return db.Write(ctx, func(ctx context.Context, tx *Tx) error {
-		return track(ctx, tx, []step{{note: n, setStatus: true}})
+		return track(ctx, tx, []step{{note: n}})
 	})
 }
 

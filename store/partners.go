@@ -45,7 +45,7 @@ func (db *DB) CreatePartnerOrder(ctx context.Context, o storegate.PartnerOrder, 
 		if noteFor == nil {
 			return nil
 		}
-		return track(ctx, tx, []step{{note: noteFor(out.ID), setStatus: true}})
+		return track(ctx, tx, []step{{note: noteFor(out.ID)}})
 	})
 	return out, err
 }
