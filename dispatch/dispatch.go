@@ -52,8 +52,10 @@ type Writer interface {
 	WriteBackground(ctx context.Context, fn func(context.Context, *store.Tx) error) error
 }
 
-// txChunk is how many in-transaction commands share one write: small enough
-// that a commit carrying one chunk keeps senders' answers fast.
+// txChunk is about how many in-transaction commands share one write: small
+// enough that a commit carrying one chunk beside senders' requests keeps
+// their answers fast (the store puts several chunks in a commit when no
+// sender waits).
 const txChunk = 4
 
 // Observer hears about every delivery, for metrics.
@@ -225,11 +227,14 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 			rest = append(rest, c)
 		}
 	}
-	for len(inTx) > 0 {
-		n := min(txChunk, len(inTx))
-		d.deliverInTx(w, inTx[:n])
-		inTx = inTx[n:]
+	// The chunks are written concurrently, so the store can put several
+	// in one commit; no player is in two chunks, so a player's commands
+	// still apply in order (a grant before its revoke).
+	var chunks sync.WaitGroup
+	for _, c := range chunksByPlayer(inTx, txChunk) {
+		chunks.Go(func() { d.deliverInTx(w, c) })
 	}
+	chunks.Wait()
 	var groups [][]store.Claimed
 	index := map[string]int{}
 	for _, c := range rest {
@@ -263,6 +268,29 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	return len(claimed), nil
 }
 
+// chunksByPlayer packs claimed commands into chunks of about size commands,
+// never splitting one player's commands, which keep their claim order.
+func chunksByPlayer(claimed []store.Claimed, size int) [][]store.Claimed {
+	var chunks [][]store.Claimed
+	chunkOf := map[string]int{}
+	for _, c := range claimed {
+		i, ok := chunkOf[c.Command.PlayerID]
+		if !ok {
+			i = len(chunks) - 1
+			if i < 0 || len(chunks[i]) >= size {
+				chunks = append(chunks, nil)
+				i++
+			}
+			chunkOf[c.Command.PlayerID] = i
+		}
+		chunks[i] = append(chunks[i], c)
+	}
+	return chunks
+}
+
+// errNotAllDone sends a chunk of in-transaction commands down the slow path.
+var errNotAllDone = errors.New("dispatch: not every command of the chunk is done")
+
 // deliverInTx applies TxTargets' commands and records their completions in
 // one write. A command whose lease was lost is undone entirely; if the
 // write fails as a whole, nothing of it committed and the leases expire.
@@ -276,6 +304,32 @@ func (d *Dispatcher) deliverInTx(w Writer, claimed []store.Claimed) {
 	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Timeout)
 	defer cancel()
 	err := w.WriteBackground(ctx, func(ctx context.Context, tx *store.Tx) error {
+		// Usually every command is done: apply them all under one
+		// savepoint. Savepoints are not free (SQLite copies each page a
+		// savepoint changes), so only if one is not done, or its lease was
+		// lost, is all of it undone and each command applied under its own.
+		if len(claimed) > 1 {
+			err := tx.Savepoint(ctx, func() error {
+				for i, c := range claimed {
+					started := d.cfg.Now()
+					out := safeDeliverTx(ctx, d.targets[c.Command.Target].(TxTarget), tx, c.Command)
+					if out.Verdict != storegate.VerdictDone {
+						return errNotAllDone
+					}
+					comp := d.completion(c, out)
+					comp.StartedAt, comp.Duration = started, d.cfg.Now().Sub(started)
+					if err := tx.Complete(ctx, comp); err != nil {
+						return errNotAllDone
+					}
+					results[i] = result{out: out, comp: comp}
+				}
+				return nil
+			})
+			if !errors.Is(err, errNotAllDone) {
+				return err
+			}
+			clear(results)
+		}
 		for i, c := range claimed {
 			cmd := c.Command
 			target := d.targets[cmd.Target].(TxTarget)

@@ -32,9 +32,11 @@ func (db *DB) Write(ctx context.Context, fn func(context.Context, *Tx) error) er
 }
 
 // WriteBackground is Write for work nobody is waiting on (the dispatcher's
-// deliveries): each commit takes at most one background write, after the
-// writes of waiting requests, so a backlog of deliveries cannot make senders
-// wait, and is never starved either.
+// deliveries). A commit takes background writes after the writes of waiting
+// requests and only a few of them: on SQLite one per bgPerRequests requests
+// (at least one, so they are never starved) or up to bgIdle with no request
+// waiting; on PostgreSQL one. A backlog of deliveries cannot make senders
+// wait, and on SQLite it drains in large commits when they stop.
 func (db *DB) WriteBackground(ctx context.Context, fn func(context.Context, *Tx) error) error {
 	return db.submit(ctx, db.background, &job{ctx: ctx, fn: fn, done: make(chan error, 1)})
 }
@@ -49,6 +51,18 @@ func (db *DB) submit(ctx context.Context, queue chan *job, j *job) error {
 	}
 }
 
+const (
+	bgPerRequests = 4
+	bgIdle        = 16
+)
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // maxConflictRetries bounds how often a write that lost a conflict runs.
 const maxConflictRetries = 5
 
@@ -57,6 +71,9 @@ func (db *DB) submitOnce(ctx context.Context, queue chan *job, j *job) error {
 	case <-db.stop:
 		return ErrClosed
 	default:
+	}
+	if err := db.failed.Load(); err != nil {
+		return *err
 	}
 	select {
 	case queue <- j:
@@ -153,6 +170,9 @@ func (db *DB) newWriter() (*writer, error) {
 func (db *DB) commitLoop(w *writer) {
 	defer db.wg.Done()
 	defer w.close()
+	if db.syncq != nil {
+		defer close(db.syncq) // SQLite's only writer: the flusher finishes then
+	}
 	batch := make([]*job, 0, db.batch)
 	for {
 		batch = batch[:0]
@@ -162,6 +182,9 @@ func (db *DB) commitLoop(w *writer) {
 			batch = append(batch, j)
 		case j := <-db.background:
 			batch, background = append(batch, j), true
+		case fn := <-db.maint:
+			fn(w.conn)
+			continue
 		case <-db.stop:
 			// Finish what was queued before Close.
 			for {
@@ -184,12 +207,26 @@ func (db *DB) commitLoop(w *writer) {
 				break drain
 			}
 		}
-		if !background && len(batch) < db.batch {
-			// At most one background write per commit, behind the others.
+		// Background writes ride behind the waiting requests: one per
+		// bgPerRequests of them (at least one), or up to bgIdle when no
+		// request waits, so a backlog of deliveries neither makes senders
+		// wait nor costs a commit for every few deliveries. PostgreSQL
+		// takes one per commit: its writers commit side by side, and a
+		// transaction holding many players' wallets deadlocks with other
+		// replicas' transactions holding them in another order.
+		limit := 1
+		if fg := len(batch) - btoi(background); db.dialect == SQLite && fg > 0 {
+			limit = max(1, fg/bgPerRequests)
+		} else if db.dialect == SQLite {
+			limit = bgIdle
+		}
+	topUp:
+		for n := btoi(background); n < limit && len(batch) < db.batch; n++ {
 			select {
 			case j := <-db.background:
 				batch = append(batch, j)
 			default:
+				break topUp
 			}
 		}
 		db.commit(w, batch)
@@ -276,12 +313,26 @@ func (db *DB) commit(w *writer, batch []*job) {
 		}
 		return
 	}
-	for _, h := range tx.hooks {
-		h()
+	hooks := tx.hooks
+	finish := func(err error) {
+		if err == nil {
+			for _, h := range hooks {
+				h()
+			}
+		}
+		for i, j := range live {
+			if err != nil {
+				j.done <- err
+			} else {
+				j.done <- results[i]
+			}
+		}
 	}
-	for i, j := range live {
-		j.done <- results[i]
+	if db.syncq == nil {
+		finish(nil)
+		return
 	}
+	db.syncq <- finish
 }
 
 // runJob runs one write, turning a panic into an error so one bad write

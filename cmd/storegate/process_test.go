@@ -51,9 +51,17 @@ func binary(t *testing.T) string {
 const processSecret = "process-test-secret"
 
 type proc struct {
-	cmd  *exec.Cmd
-	addr string
-	logs *strings.Builder
+	cmd    *exec.Cmd
+	addr   string
+	logs   *strings.Builder
+	stderr *lockedWriter // guards logs: the process writes while a test reads
+}
+
+// log is what the process wrote to stderr so far.
+func (p *proc) log() string {
+	p.stderr.mu.Lock()
+	defer p.stderr.mu.Unlock()
+	return p.logs.String()
 }
 
 func freeAddr(t *testing.T) string {
@@ -92,7 +100,8 @@ func start(t *testing.T, config, addr string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(binary(t), "serve", "--config", config), addr: addr, logs: &strings.Builder{}}
 	p.cmd.Env = append(os.Environ(), "T_ADMIN=process-admin-token-123", "T_SECRET="+processSecret)
-	p.cmd.Stderr = &lockedWriter{w: p.logs}
+	p.stderr = &lockedWriter{w: p.logs}
+	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +116,7 @@ func start(t *testing.T, config, addr string) *proc {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("gateway did not become ready; logs:\n%s", p.logs)
+	t.Fatalf("gateway did not become ready; logs:\n%s", p.log())
 	return nil
 }
 
@@ -214,7 +223,7 @@ func waitDrained(t *testing.T, p *proc) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("outbox did not drain; logs:\n%s", p.logs)
+	t.Fatalf("outbox did not drain; logs:\n%s", p.log())
 }
 
 func stop(t *testing.T, p *proc) {
@@ -225,7 +234,7 @@ func stop(t *testing.T, p *proc) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("gateway exited with %v; logs:\n%s", err, p.logs)
+			t.Fatalf("gateway exited with %v; logs:\n%s", err, p.log())
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("gateway did not stop on SIGTERM")

@@ -1,0 +1,80 @@
+package dispatch_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"storegate"
+	"storegate/dispatch"
+	"storegate/ledger"
+	"storegate/store"
+)
+
+// BenchmarkPipeline measures the durable path of a paid order without HTTP:
+// concurrent Accepts (event + fulfil command, group-committed to a SQLite
+// file) while the dispatcher grants them in the embedded ledger, until every
+// order is granted. ns/op is per order, accept and grant together; one
+// writer does both, so this is the gateway's ceiling on SQLite.
+//
+//	go test ./dispatch -run '^$' -bench Pipeline -benchtime 20000x -count 3
+func BenchmarkPipeline(b *testing.B) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, store.Config{DSN: "sqlite:" + filepath.Join(b.TempDir(), "s.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	l, err := ledger.New(db, ledger.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := dispatch.New(db, map[string]dispatch.Target{"ledger": l}, dispatch.Config{Poll: 5 * time.Millisecond}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { d.Run(runCtx); close(done) }()
+	defer func() { stop(); <-done }()
+
+	var n atomic.Int64
+	b.SetParallelism(32) // 64 senders on 2 CPUs, like make bench's closed loop
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			player := fmt.Sprint("p", i%1000)
+			body := fmt.Appendf(nil, `{"notification_type":"order_paid","order":{"id":%d},"user":{"external_id":%q},"items":[{"sku":"crystals_100","quantity":1}]}`, i, player)
+			ev := storegate.Event{Source: "bench", Type: "order_paid", Key: fmt.Sprint("order_paid:", i), PlayerID: player, OrderRef: fmt.Sprint(i), Body: body}
+			cmd := storegate.Command{ID: fmt.Sprint("xsolla.bench.", i), Kind: storegate.KindFulfill, Source: "bench", Target: "ledger", PlayerID: player,
+				Platform: storegate.PlatformXsolla, OrderRef: fmt.Sprint(i),
+				Lines: []storegate.Line{{SKU: "crystals_100", Quantity: 1, Grants: []storegate.Grant{{Currency: "CRYSTALS", Amount: 100}}}}}
+			if _, _, err := db.Accept(ctx, ev, []storegate.Command{cmd}, storegate.Answer{Status: 204}); err != nil {
+				b.Error(err)
+				return
+			}
+			d.Notify()
+		}
+	})
+	accepted := b.Elapsed()
+	for {
+		depth, err := db.Depth(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if depth[storegate.StatePending] == 0 {
+			var done int
+			if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM outbox WHERE state = 'done'`).Scan(&done); err != nil || done != b.N {
+				b.Fatalf("%d commands done (%v), want %d", done, err, b.N)
+			}
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(accepted.Nanoseconds())/float64(b.N), "accept-ns/op")
+}
