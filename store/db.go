@@ -115,6 +115,16 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		read.Close()
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
+	if wal != "" {
+		// The writer's NORMAL sync is durable only because syncLoop flushes
+		// the log: a file system where SQLite cannot keep a log is refused.
+		var mode string
+		if err := write.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+			write.Close()
+			read.Close()
+			return nil, fmt.Errorf("sqlite: journal mode is %q (%v), want wal", mode, err)
+		}
+	}
 	writers := cfg.Writers
 	if dialect == SQLite {
 		writers = 1
