@@ -227,14 +227,17 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 			rest = append(rest, c)
 		}
 	}
-	// The chunks are written concurrently, so the store can put several
-	// in one commit; no player is in two chunks, so a player's commands
-	// still apply in order (a grant before its revoke).
-	var chunks sync.WaitGroup
-	for _, c := range chunksByPlayer(inTx, txChunk) {
-		chunks.Go(func() { d.deliverInTx(w, c) })
+	// A wave's chunks are written concurrently, so the store can put
+	// several in one commit; no player is in two chunks of a wave, and a
+	// player's later commands come in later waves, so they still apply in
+	// order (a grant before its revoke).
+	for _, wave := range waves(inTx, txChunk) {
+		var chunks sync.WaitGroup
+		for _, c := range wave {
+			chunks.Go(func() { d.deliverInTx(w, c) })
+		}
+		chunks.Wait()
 	}
-	chunks.Wait()
 	var groups [][]store.Claimed
 	index := map[string]int{}
 	for _, c := range rest {
@@ -268,24 +271,41 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	return len(claimed), nil
 }
 
-// chunksByPlayer packs claimed commands into chunks of about size commands,
-// never splitting one player's commands, which keep their claim order.
-func chunksByPlayer(claimed []store.Claimed, size int) [][]store.Claimed {
-	var chunks [][]store.Claimed
-	chunkOf := map[string]int{}
+// waves splits claimed commands into waves of chunks. Wave k holds each
+// player's commands k·size to (k+1)·size-1, in claim order, packed into
+// chunks of size to 2·size-1 commands with no player in two chunks.
+func waves(claimed []store.Claimed, size int) [][][]store.Claimed {
+	var players []string
+	byPlayer := map[string][]store.Claimed{}
 	for _, c := range claimed {
-		i, ok := chunkOf[c.Command.PlayerID]
-		if !ok {
-			i = len(chunks) - 1
-			if i < 0 || len(chunks[i]) >= size {
-				chunks = append(chunks, nil)
-				i++
-			}
-			chunkOf[c.Command.PlayerID] = i
+		p := c.Command.PlayerID
+		if _, ok := byPlayer[p]; !ok {
+			players = append(players, p)
 		}
-		chunks[i] = append(chunks[i], c)
+		byPlayer[p] = append(byPlayer[p], c)
 	}
-	return chunks
+	var out [][][]store.Claimed
+	for k := 0; ; k++ {
+		var wave [][]store.Claimed
+		var chunk []store.Claimed
+		for _, p := range players {
+			cs := byPlayer[p]
+			if k*size >= len(cs) {
+				continue
+			}
+			chunk = append(chunk, cs[k*size:min((k+1)*size, len(cs))]...)
+			if len(chunk) >= size {
+				wave, chunk = append(wave, chunk), nil
+			}
+		}
+		if chunk != nil {
+			wave = append(wave, chunk)
+		}
+		if wave == nil {
+			return out
+		}
+		out = append(out, wave)
+	}
 }
 
 // errNotAllDone sends a chunk of in-transaction commands down the slow path.

@@ -72,9 +72,6 @@ func (db *DB) submitOnce(ctx context.Context, queue chan *job, j *job) error {
 		return ErrClosed
 	default:
 	}
-	if err := db.failed.Load(); err != nil {
-		return *err
-	}
 	select {
 	case queue <- j:
 	case <-ctx.Done():
@@ -170,9 +167,6 @@ func (db *DB) newWriter() (*writer, error) {
 func (db *DB) commitLoop(w *writer) {
 	defer db.wg.Done()
 	defer w.close()
-	if db.syncq != nil {
-		defer close(db.syncq) // SQLite's only writer: the flusher finishes then
-	}
 	batch := make([]*job, 0, db.batch)
 	for {
 		batch = batch[:0]
@@ -313,26 +307,12 @@ func (db *DB) commit(w *writer, batch []*job) {
 		}
 		return
 	}
-	hooks := tx.hooks
-	finish := func(err error) {
-		if err == nil {
-			for _, h := range hooks {
-				h()
-			}
-		}
-		for i, j := range live {
-			if err != nil {
-				j.done <- err
-			} else {
-				j.done <- results[i]
-			}
-		}
+	for _, h := range tx.hooks {
+		h()
 	}
-	if db.syncq == nil {
-		finish(nil)
-		return
+	for i, j := range live {
+		j.done <- results[i]
 	}
-	db.syncq <- finish
 }
 
 // runJob runs one write, turning a panic into an error so one bad write

@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -89,21 +88,16 @@ type DB struct {
 	maint     chan func(*sql.Conn)
 	ckptEvery time.Duration
 	walPages  int
-	// wal is the SQLite log file when commits are flushed by syncLoop
-	// (see walsync.go), syncq its queue, failed a flush's final error.
-	wal    string
-	syncq  chan func(error)
-	failed atomic.Pointer[error]
-	batch  int
-	stop   chan struct{}
-	wg     sync.WaitGroup
-	closed sync.Once
+	batch     int
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closed    sync.Once
 }
 
 // Open connects, applies pending migrations and starts the committers.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
 	cfg.setDefaults()
-	dialect, write, read, wal, err := connect(cfg)
+	dialect, write, read, err := connect(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -115,25 +109,13 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		read.Close()
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	if wal != "" {
-		// The writer's NORMAL sync is durable only because syncLoop flushes
-		// the log: a file system where SQLite cannot keep a log is refused.
-		var mode string
-		if err := write.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
-			write.Close()
-			read.Close()
-			return nil, fmt.Errorf("sqlite: journal mode is %q (%v), want wal", mode, err)
-		}
-	}
 	writers := cfg.Writers
 	if dialect == SQLite {
 		writers = 1
 	}
-	if wal != "" {
-		db.wal, db.syncq = wal, make(chan func(error), syncAhead)
-		db.wg.Add(2)
+	if dialect == SQLite && !strings.Contains(cfg.DSN, ":memory:") {
+		db.wg.Add(1)
 		go db.checkpointLoop()
-		go db.syncLoop()
 	}
 	for range writers {
 		w, err := db.newWriter()
@@ -147,22 +129,20 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	return db, nil
 }
 
-// connect opens the write and read pools, and names the SQLite log file
-// when there is one.
-func connect(cfg Config) (Dialect, *sql.DB, *sql.DB, string, error) {
+func connect(cfg Config) (Dialect, *sql.DB, *sql.DB, error) {
 	switch {
 	case strings.HasPrefix(cfg.DSN, "postgres://"), strings.HasPrefix(cfg.DSN, "postgresql://"):
 		db, err := sql.Open("pgx", cfg.DSN)
 		if err != nil {
-			return "", nil, nil, "", fmt.Errorf("open postgres: %w", err)
+			return "", nil, nil, fmt.Errorf("open postgres: %w", err)
 		}
 		db.SetMaxOpenConns(cfg.Writers + cfg.ReadConns)
 		db.SetMaxIdleConns(cfg.Writers + cfg.ReadConns)
-		return Postgres, db, db, "", nil
+		return Postgres, db, db, nil
 	case strings.HasPrefix(cfg.DSN, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(cfg.DSN, "sqlite:"), "//")
 		if path == "" {
-			return "", nil, nil, "", errors.New("sqlite DSN names no file")
+			return "", nil, nil, errors.New("sqlite DSN names no file")
 		}
 		memory := path == ":memory:"
 		if memory {
@@ -171,35 +151,28 @@ func connect(cfg Config) (Dialect, *sql.DB, *sql.DB, string, error) {
 			path = fmt.Sprintf("file:mem%d?mode=memory&cache=shared", time.Now().UnixNano())
 		} else {
 			if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-				return "", nil, nil, "", fmt.Errorf("create store folder: %w", err)
+				return "", nil, nil, fmt.Errorf("create store folder: %w", err)
 			}
 			path = "file:" + path + "?"
 		}
-		// WAL lets readers run beside the writer; synchronous=FULL makes
-		// every commit survive power loss. The writer's connection writes
-		// the log without flushing it (NORMAL): syncLoop flushes it before
-		// any caller hears of the commit (see walsync.go).
+		// WAL lets readers run beside the writer; synchronous=FULL makes every
+		// commit survive power loss, and the group committer pays for it once
+		// per batch instead of once per request.
 		pragmas := "&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)"
-		wal := ""
 		if !memory {
 			pragmas += "&_pragma=journal_mode(WAL)"
-			wal = strings.TrimPrefix(path[:len(path)-1], "file:") + "-wal"
 		}
 		// The writer never checkpoints on its own (that would stall every
 		// request waiting on it); see checkpointLoop.
-		writePragmas := pragmas + "&_pragma=wal_autocheckpoint(0)"
-		if !memory {
-			writePragmas = strings.Replace(writePragmas, "synchronous(FULL)", "synchronous(NORMAL)", 1)
-		}
-		write, err := sql.Open("sqlite", path+writePragmas)
+		write, err := sql.Open("sqlite", path+pragmas+"&_pragma=wal_autocheckpoint(0)")
 		if err != nil {
-			return "", nil, nil, "", fmt.Errorf("open sqlite: %w", err)
+			return "", nil, nil, fmt.Errorf("open sqlite: %w", err)
 		}
 		write.SetMaxOpenConns(1) // SQLite has one writer; serialise in Go, not on a lock
 		read, err := sql.Open("sqlite", path+pragmas)
 		if err != nil {
 			write.Close()
-			return "", nil, nil, "", fmt.Errorf("open sqlite: %w", err)
+			return "", nil, nil, fmt.Errorf("open sqlite: %w", err)
 		}
 		read.SetMaxOpenConns(cfg.ReadConns)
 		if memory {
@@ -207,9 +180,9 @@ func connect(cfg Config) (Dialect, *sql.DB, *sql.DB, string, error) {
 			write.SetConnMaxIdleTime(0)
 			write.SetMaxIdleConns(1)
 		}
-		return SQLite, write, read, wal, nil
+		return SQLite, write, read, nil
 	default:
-		return "", nil, nil, "", fmt.Errorf("unsupported store DSN %q: want sqlite:PATH or postgres://...", redactDSN(cfg.DSN))
+		return "", nil, nil, fmt.Errorf("unsupported store DSN %q: want sqlite:PATH or postgres://...", redactDSN(cfg.DSN))
 	}
 }
 
@@ -305,9 +278,6 @@ func (db *DB) Now() time.Time { return db.now() }
 func (db *DB) Ping(ctx context.Context) error {
 	// The writers hold their connections for life; a read proves the
 	// database answers, and a stuck writer shows as failing writes (5xx).
-	if err := db.failed.Load(); err != nil {
-		return *err
-	}
 	var one int
 	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
