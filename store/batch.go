@@ -79,6 +79,11 @@ func (db *DB) submitOnce(ctx context.Context, queue chan *job, j *job) error {
 	case <-db.stop:
 		return ErrClosed
 	}
+	return db.await(ctx, j)
+}
+
+// await waits for a queued job's answer.
+func (db *DB) await(ctx context.Context, j *job) error {
 	select {
 	case err := <-j.done:
 		return err
@@ -86,6 +91,15 @@ func (db *DB) submitOnce(ctx context.Context, queue chan *job, j *job) error {
 		// The write may still commit; callers treat this as "unknown" and
 		// the sender's retry finds the stored result.
 		return ctx.Err()
+	case <-db.writersDone:
+		// Closing: the committers answered every job they took. One queued
+		// after their last look never ran.
+		select {
+		case err := <-j.done:
+			return err
+		default:
+			return ErrClosed
+		}
 	}
 }
 
@@ -166,6 +180,7 @@ func (db *DB) newWriter() (*writer, error) {
 
 func (db *DB) commitLoop(w *writer) {
 	defer db.wg.Done()
+	defer db.writers.Done()
 	defer w.close()
 	batch := make([]*job, 0, db.batch)
 	for {

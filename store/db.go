@@ -90,8 +90,11 @@ type DB struct {
 	walPages  int
 	batch     int
 	stop      chan struct{}
-	wg        sync.WaitGroup
-	closed    sync.Once
+	// writersDone is closed once every committer has returned.
+	writersDone chan struct{}
+	writers     sync.WaitGroup
+	wg          sync.WaitGroup
+	closed      sync.Once
 }
 
 // Open connects, applies pending migrations and starts the committers.
@@ -102,7 +105,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{dialect: dialect, write: write, read: read, now: cfg.Now,
-		jobs: make(chan *job, 4*cfg.BatchMax), background: make(chan *job, 64), maint: make(chan func(*sql.Conn), 1), batch: cfg.BatchMax, stop: make(chan struct{}),
+		jobs: make(chan *job, 4*cfg.BatchMax), background: make(chan *job, 64), maint: make(chan func(*sql.Conn), 1), batch: cfg.BatchMax, stop: make(chan struct{}), writersDone: make(chan struct{}),
 		ckptEvery: cfg.CheckpointEvery, walPages: cfg.WALPages}
 	if err := db.migrate(ctx); err != nil {
 		write.Close()
@@ -124,8 +127,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 			return nil, fmt.Errorf("writer connection: %w", err)
 		}
 		db.wg.Add(1)
+		db.writers.Add(1)
 		go db.commitLoop(w)
 	}
+	go func() { db.writers.Wait(); close(db.writersDone) }()
 	return db, nil
 }
 
