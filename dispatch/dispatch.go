@@ -273,7 +273,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 
 // waves splits claimed commands into waves of chunks. Wave k holds each
 // player's commands k·size to (k+1)·size-1, in claim order, packed into
-// chunks of size to 2·size-1 commands with no player in two chunks.
+// chunks of at most 2·size-1 commands with no player in two chunks.
 func waves(claimed []store.Claimed, size int) [][][]store.Claimed {
 	var players []string
 	byPlayer := map[string][]store.Claimed{}
@@ -311,16 +311,34 @@ func waves(claimed []store.Claimed, size int) [][][]store.Claimed {
 // errNotAllDone sends a chunk of in-transaction commands down the slow path.
 var errNotAllDone = errors.New("dispatch: not every command of the chunk is done")
 
+// txResult is what became of one in-transaction delivery.
+type txResult struct {
+	out      storegate.Outcome
+	comp     store.Completion
+	leaseErr error
+}
+
+// applyTx delivers one command inside tx and records its completion there;
+// notDone runs first when the verdict is not done.
+func (d *Dispatcher) applyTx(ctx context.Context, tx *store.Tx, c store.Claimed, notDone func() error) (txResult, error) {
+	var r txResult
+	started := d.cfg.Now()
+	r.out = safeDeliverTx(ctx, d.targets[c.Command.Target].(TxTarget), tx, c.Command)
+	if r.out.Verdict != storegate.VerdictDone {
+		if err := notDone(); err != nil {
+			return r, err
+		}
+	}
+	r.comp = d.completion(c, r.out)
+	r.comp.StartedAt, r.comp.Duration = started, d.cfg.Now().Sub(started)
+	return r, tx.Complete(ctx, r.comp)
+}
+
 // deliverInTx applies TxTargets' commands and records their completions in
 // one write. A command whose lease was lost is undone entirely; if the
 // write fails as a whole, nothing of it committed and the leases expire.
 func (d *Dispatcher) deliverInTx(w Writer, claimed []store.Claimed) {
-	type result struct {
-		out      storegate.Outcome
-		comp     store.Completion
-		leaseErr error
-	}
-	results := make([]result, len(claimed))
+	results := make([]txResult, len(claimed))
 	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Timeout)
 	defer cancel()
 	err := w.WriteBackground(ctx, func(ctx context.Context, tx *store.Tx) error {
@@ -331,42 +349,26 @@ func (d *Dispatcher) deliverInTx(w Writer, claimed []store.Claimed) {
 		if len(claimed) > 1 {
 			err := tx.Savepoint(ctx, func() error {
 				for i, c := range claimed {
-					started := d.cfg.Now()
-					out := safeDeliverTx(ctx, d.targets[c.Command.Target].(TxTarget), tx, c.Command)
-					if out.Verdict != storegate.VerdictDone {
+					r, err := d.applyTx(ctx, tx, c, func() error { return errNotAllDone })
+					if err != nil {
 						return errNotAllDone
 					}
-					comp := d.completion(c, out)
-					comp.StartedAt, comp.Duration = started, d.cfg.Now().Sub(started)
-					if err := tx.Complete(ctx, comp); err != nil {
-						return errNotAllDone
-					}
-					results[i] = result{out: out, comp: comp}
+					results[i] = r
 				}
 				return nil
 			})
 			if !errors.Is(err, errNotAllDone) {
 				return err
 			}
-			clear(results)
 		}
 		for i, c := range claimed {
-			cmd := c.Command
-			target := d.targets[cmd.Target].(TxTarget)
-			started := d.cfg.Now()
-			var r result
+			var r txResult
 			// One savepoint per command: a verdict other than done undoes
 			// the effects and keeps the completion; a lost lease undoes both.
 			err := tx.Savepoint(ctx, func() error {
-				r.out = safeDeliverTx(ctx, target, tx, cmd)
-				if r.out.Verdict != storegate.VerdictDone {
-					if err := tx.Undo(ctx); err != nil {
-						return err
-					}
-				}
-				r.comp = d.completion(c, r.out)
-				r.comp.StartedAt, r.comp.Duration = started, d.cfg.Now().Sub(started)
-				return tx.Complete(ctx, r.comp)
+				var err error
+				r, err = d.applyTx(ctx, tx, c, func() error { return tx.Undo(ctx) })
+				return err
 			})
 			switch {
 			case errors.Is(err, store.ErrLeaseLost):

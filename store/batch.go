@@ -56,11 +56,22 @@ const (
 	bgIdle        = 16
 )
 
-func btoi(b bool) int {
-	if b {
+// backgroundLimit is how many background writes a commit carrying fg
+// waiting writes takes: on SQLite one per bgPerRequests of them (at least
+// one), or up to bgIdle when none waits, so a backlog of deliveries neither
+// makes senders wait nor costs a commit for every few deliveries. PostgreSQL
+// takes one: its writers commit side by side, and a transaction holding many
+// players' wallets deadlocks with other replicas' transactions holding them
+// in another order.
+func (db *DB) backgroundLimit(fg int) int {
+	switch {
+	case db.dialect != SQLite:
 		return 1
+	case fg == 0:
+		return bgIdle
+	default:
+		return max(1, fg/bgPerRequests)
 	}
-	return 0
 }
 
 // maxConflictRetries bounds how often a write that lost a conflict runs.
@@ -185,12 +196,12 @@ func (db *DB) commitLoop(w *writer) {
 	batch := make([]*job, 0, db.batch)
 	for {
 		batch = batch[:0]
-		background := false
+		bg := 0 // background writes in the batch
 		select {
 		case j := <-db.jobs:
 			batch = append(batch, j)
 		case j := <-db.background:
-			batch, background = append(batch, j), true
+			batch, bg = append(batch, j), 1
 		case fn := <-db.maint:
 			fn(w.conn)
 			continue
@@ -216,21 +227,10 @@ func (db *DB) commitLoop(w *writer) {
 				break drain
 			}
 		}
-		// Background writes ride behind the waiting requests: one per
-		// bgPerRequests of them (at least one), or up to bgIdle when no
-		// request waits, so a backlog of deliveries neither makes senders
-		// wait nor costs a commit for every few deliveries. PostgreSQL
-		// takes one per commit: its writers commit side by side, and a
-		// transaction holding many players' wallets deadlocks with other
-		// replicas' transactions holding them in another order.
-		limit := 1
-		if fg := len(batch) - btoi(background); db.dialect == SQLite && fg > 0 {
-			limit = max(1, fg/bgPerRequests)
-		} else if db.dialect == SQLite {
-			limit = bgIdle
-		}
+		// Background writes ride behind the waiting requests.
+		limit := db.backgroundLimit(len(batch) - bg)
 	topUp:
-		for n := btoi(background); n < limit && len(batch) < db.batch; n++ {
+		for ; bg < limit && len(batch) < db.batch; bg++ {
 			select {
 			case j := <-db.background:
 				batch = append(batch, j)
