@@ -24,6 +24,9 @@ type Metrics struct {
 	dispatchTime  *prometheus.HistogramVec
 	breakerState  *prometheus.GaugeVec
 	breakerTrans  *prometheus.CounterVec
+	commitTime    prometheus.Histogram
+	commitWrites  prometheus.Histogram
+	restartPause  prometheus.Histogram
 }
 
 // DepthFunc reports outbox commands by state.
@@ -54,9 +57,18 @@ func New(depth DepthFunc) *Metrics {
 		breakerTrans: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "storegate_breaker_transitions_total", Help: "Circuit breaker transitions by target and new state."},
 			[]string{"target", "to"}),
+		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "storegate_store_commit_seconds", Help: "Time of one group commit, from its start to its answers: what a request waits once its turn comes.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .5}}),
+		commitWrites: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "storegate_store_commit_writes", Help: "Writes (accepted requests, deliveries, claims) sharing one commit.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}}),
+		restartPause: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "storegate_store_log_restart_pause_seconds", Help: "Pauses of the SQLite writer for the checkpoint that lets its write-ahead log start over.",
+			Buckets: []float64{.001, .005, .01, .02, .05, .1, .5}}),
 	}
 	m.Registry.MustRegister(m.requests, m.signatureFail, m.duplicates, m.dispatch, m.dispatchTime,
-		m.breakerState, m.breakerTrans,
+		m.breakerState, m.breakerTrans, m.commitTime, m.commitWrites, m.restartPause,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if depth != nil {
 		m.Registry.MustRegister(&depthCollector{depth: depth})
@@ -82,6 +94,16 @@ func (m *Metrics) Delivered(target string, v storegate.Verdict, d time.Duration)
 		m.dispatchTime.WithLabelValues(target).Observe(d.Seconds())
 	}
 }
+
+// Committed records one group commit (store.Observer).
+func (m *Metrics) Committed(writes int, took time.Duration) {
+	m.commitTime.Observe(took.Seconds())
+	m.commitWrites.Observe(float64(writes))
+}
+
+// WriterCheckpoint records one pause of the writer for a log restart
+// (store.Observer).
+func (m *Metrics) WriterCheckpoint(took time.Duration) { m.restartPause.Observe(took.Seconds()) }
 
 // BreakerInit records a breaker's starting state, so it shows before any change.
 func (m *Metrics) BreakerInit(target string) { m.breakerState.WithLabelValues(target).Set(0) }

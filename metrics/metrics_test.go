@@ -368,3 +368,43 @@ storegate_dispatch_total{target="ledger",verdict="retry"} 1
 		t.Error(err)
 	}
 }
+
+// The store reports each commit: every write is counted in exactly one, and
+// each has a duration.
+func TestStoreCommits_WiredToARealStore(t *testing.T) {
+	m := metrics.New(nil)
+	db, err := store.Open(context.Background(), store.Config{DSN: "sqlite:" + t.TempDir() + "/s.db", Observer: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writes = 40
+	errs := make(chan error, writes)
+	for range writes {
+		go func() {
+			errs <- db.Write(context.Background(), func(ctx context.Context, tx *store.Tx) error { return nil })
+		}()
+	}
+	for range writes {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	hist := func(name string) *dto.Histogram {
+		f := family(t, m, name)
+		if f == nil {
+			t.Fatalf("no %s", name)
+		}
+		return f.GetMetric()[0].GetHistogram()
+	}
+	perCommit, took := hist("storegate_store_commit_writes"), hist("storegate_store_commit_seconds")
+	if perCommit.GetSampleSum() != writes {
+		t.Errorf("commits carried %v writes in all, want %d", perCommit.GetSampleSum(), writes)
+	}
+	if n := perCommit.GetSampleCount(); n < 1 || n > writes || took.GetSampleCount() != n {
+		t.Errorf("%d commits with %d durations, want between 1 and %d, one duration each", n, took.GetSampleCount(), writes)
+	}
+	if took.GetSampleSum() <= 0 {
+		t.Errorf("commits took %v s in all, want more than nothing", took.GetSampleSum())
+	}
+}

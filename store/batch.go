@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrClosed is returned for writes submitted after Close.
@@ -203,7 +204,11 @@ func (db *DB) commitLoop(w *writer) {
 		case j := <-db.background:
 			batch, bg = append(batch, j), 1
 		case fn := <-db.maint:
+			start := time.Now()
 			fn(w.conn)
+			if db.obs != nil {
+				db.obs.WriterCheckpoint(time.Since(start))
+			}
 			continue
 		case <-db.stop:
 			// Finish what was queued before Close.
@@ -238,7 +243,11 @@ func (db *DB) commitLoop(w *writer) {
 				break topUp
 			}
 		}
+		start := time.Now() // a duration for metrics: real time, not the injected clock
 		db.commit(w, batch)
+		if db.obs != nil {
+			db.obs.Committed(len(batch), time.Since(start))
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,7 +20,8 @@ import (
 func TestSQLite_WALStaysBounded(t *testing.T) {
 	const pages = 256 // 1 MiB
 	path := filepath.Join(t.TempDir(), "s.db")
-	db, err := store.Open(context.Background(), store.Config{DSN: "sqlite:" + path, WALPages: pages, CheckpointEvery: 10 * time.Millisecond})
+	restarts := &pauseCounter{}
+	db, err := store.Open(context.Background(), store.Config{DSN: "sqlite:" + path, WALPages: pages, CheckpointEvery: 10 * time.Millisecond, Observer: restarts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,4 +58,13 @@ func TestSQLite_WALStaysBounded(t *testing.T) {
 	if limit := int64(8 * pages * 4096); largest > limit {
 		t.Errorf("the log reached %d bytes, want at most %d (%d pages allowed, then a restart)", largest, limit, pages)
 	}
+	if restarts.n.Load() == 0 {
+		t.Error("the observer heard of no pause of the writer for a log restart")
+	}
 }
+
+// pauseCounter is a store.Observer counting the writer's checkpoints.
+type pauseCounter struct{ n atomic.Int64 }
+
+func (*pauseCounter) Committed(int, time.Duration)          {}
+func (p *pauseCounter) WriterCheckpoint(took time.Duration) { p.n.Add(1) }

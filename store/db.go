@@ -52,6 +52,20 @@ type Config struct {
 	WALPages int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Observer, when set, hears about every commit and every pause of the
+	// writer for a log restart, for metrics. Optional.
+	Observer Observer
+}
+
+// Observer hears how the committers spend their time. Calls come from the
+// committer goroutines, between transactions: they must not block.
+type Observer interface {
+	// Committed reports a commit (or a failed one) of writes writes that
+	// took took, from BEGIN to the answers.
+	Committed(writes int, took time.Duration)
+	// WriterCheckpoint reports a pause of the SQLite writer for the
+	// checkpoint that lets the write-ahead log start over.
+	WriterCheckpoint(took time.Duration)
 }
 
 func (c *Config) setDefaults() {
@@ -81,6 +95,7 @@ type DB struct {
 	write   *sql.DB
 	read    *sql.DB
 	now     func() time.Time
+	obs     Observer
 	jobs    chan *job
 	// background holds the writes nobody waits on; see WriteBackground.
 	background chan *job
@@ -104,7 +119,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{dialect: dialect, write: write, read: read, now: cfg.Now,
+	db := &DB{dialect: dialect, write: write, read: read, now: cfg.Now, obs: cfg.Observer,
 		jobs: make(chan *job, 4*cfg.BatchMax), background: make(chan *job, 64), maint: make(chan func(*sql.Conn), 1), batch: cfg.BatchMax, stop: make(chan struct{}), writersDone: make(chan struct{}),
 		ckptEvery: cfg.CheckpointEvery, walPages: cfg.WALPages}
 	if err := db.migrate(ctx); err != nil {

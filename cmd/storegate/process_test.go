@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -226,6 +227,34 @@ func waitDrained(t *testing.T, p *proc) {
 	t.Fatalf("outbox did not drain; logs:\n%s", p.log())
 }
 
+// metricLines reads the gateway's /metrics.
+func metricLines(t *testing.T, p *proc) []string {
+	t.Helper()
+	resp, err := http.Get("http://" + p.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return strings.Split(string(raw), "\n")
+}
+
+// scrape reads one unlabelled sample from the gateway's /metrics.
+func scrape(t *testing.T, p *proc, name string) float64 {
+	t.Helper()
+	for _, line := range metricLines(t, p) {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("/metrics has no %s", name)
+	return 0
+}
+
 func stop(t *testing.T, p *proc) {
 	t.Helper()
 	p.cmd.Process.Signal(syscall.SIGTERM)
@@ -274,6 +303,9 @@ func TestProcess_SIGKILLAfter204LosesNothing(t *testing.T) {
 
 			second := start(t, writeConfig(t, dir, addr, dsn, true), addr)
 			waitDrained(t, second)
+			if commits := scrape(t, second, "storegate_store_commit_seconds_count"); commits < 1 {
+				t.Errorf("/metrics shows %v commits after the deliveries, want some", commits)
+			}
 			stop(t, second)
 			after := readState(t, dsn)
 			if after.done != orders || after.grants != orders || after.balance != orders*100 {

@@ -2,9 +2,7 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,14 +107,8 @@ func TestReplicas_PostgresExactlyOnce(t *testing.T) {
 
 func duplicatesCaught(t *testing.T, p *proc) int {
 	t.Helper()
-	resp, err := http.Get("http://" + p.addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
 	total := 0
-	for _, line := range strings.Split(string(raw), "\n") {
+	for _, line := range metricLines(t, p) {
 		if strings.HasPrefix(line, "storegate_duplicates_total{") {
 			_, v, _ := strings.Cut(line, "} ")
 			n, _ := strconv.ParseFloat(v, 64)

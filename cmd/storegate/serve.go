@@ -14,6 +14,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"storegate"
 	"storegate/adapters"
 	"storegate/dispatch"
 	"storegate/ledger"
@@ -64,12 +65,15 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(ctx, store.Config{DSN: cfg.Store.DSN, Now: opt.Now})
+	// The metrics watch the store's commits and count its outbox at each
+	// scrape: made first, they read db once it is open.
+	var db *store.DB
+	m := metrics.New(func(ctx context.Context) (map[storegate.State]int, error) { return db.Depth(ctx) })
+	db, err = store.Open(ctx, store.Config{DSN: cfg.Store.DSN, Now: opt.Now, Observer: m})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	g := &Gateway{DB: db, log: log, cfg: cfg}
-	g.Metrics = metrics.New(db.Depth)
+	g := &Gateway{DB: db, Metrics: m, log: log, cfg: cfg}
 
 	targets := map[string]dispatch.Target{}
 	users := map[string]webhooks.Users{}
