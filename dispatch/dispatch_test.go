@@ -690,15 +690,7 @@ func TestDeliver_PanicIsRetry(t *testing.T) {
 	if got, want := runOnce(t, d), 2; got != want {
 		t.Fatalf("claimed %d, want %d", got, want)
 	}
-	ci := info(t, db, "t1")
-	if ci.State != storegate.StatePending || ci.Attempts != 1 {
-		t.Errorf("panicking command: %s with %d attempts, want pending with 1", ci.State, ci.Attempts)
-	}
-	for _, want := range []string{"PANIC", "nil map in adapter"} {
-		if !strings.Contains(ci.LastError, want) {
-			t.Errorf("last error = %q, want it to contain %q", ci.LastError, want)
-		}
-	}
+	wantPanicRecorded(t, db, "t1", "nil map in adapter")
 	if got, want := info(t, db, "t2").State, storegate.StateDone; got != want {
 		t.Errorf("the other player's command = %q, want %q", got, want)
 	}
@@ -1071,5 +1063,20 @@ func TestRun_ShutdownFinishesDeliveryInFlight(t *testing.T) {
 	}
 	if got, want := q.state("t1"), storegate.StateDone; got != want {
 		t.Errorf("state after shutdown = %q (%s), want %q", got, q.last().Outcome.Message, want)
+	}
+}
+
+// wantPanicRecorded checks that a target's panic became a failed attempt of
+// command id: pending for a retry, its last error naming the panic.
+func wantPanicRecorded(t *testing.T, db *store.DB, id, panicked string) {
+	t.Helper()
+	ci := info(t, db, id)
+	if ci.State != storegate.StatePending || ci.Attempts != 1 {
+		t.Errorf("panicking command: %s with %d attempts, want pending with 1", ci.State, ci.Attempts)
+	}
+	for _, want := range []string{"PANIC", panicked} {
+		if !strings.Contains(ci.LastError, want) {
+			t.Errorf("last error = %q, want it to contain %q", ci.LastError, want)
+		}
 	}
 }

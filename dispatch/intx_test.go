@@ -617,15 +617,7 @@ func TestRunOnceInTx_PanicIsRetry(t *testing.T) {
 	if got, want := runOnce(t, d), 3; got != want {
 		t.Fatalf("claimed %d, want %d", got, want)
 	}
-	ci := info(t, db, "t1")
-	if ci.State != storegate.StatePending || ci.Attempts != 1 {
-		t.Errorf("panicking command: %s with %d attempts, want pending with 1", ci.State, ci.Attempts)
-	}
-	for _, want := range []string{"PANIC", "index out of range in the target"} {
-		if !strings.Contains(ci.LastError, want) {
-			t.Errorf("last error = %q, want it to contain %q", ci.LastError, want)
-		}
-	}
+	wantPanicRecorded(t, db, "t1", "index out of range in the target")
 	if got, want := effectIDs(effectsOf(t, db)), []string{"t0", "t2"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("effects = %v, want %v (t1's undone)", got, want)
 	}
