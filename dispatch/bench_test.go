@@ -16,12 +16,21 @@ import (
 
 // BenchmarkPipeline measures the durable path of a paid order without HTTP:
 // concurrent Accepts (event + fulfil command, group-committed to a SQLite
-// file) while the dispatcher grants them in the embedded ledger, until every
-// order is granted. ns/op is per order, accept and grant together; one
-// writer does both, so this is the gateway's ceiling on SQLite.
+// file) and the grants in the embedded ledger, until every order is granted.
+// ns/op is per order, accept and grant together; one writer does both, so
+// this is the gateway's ceiling on SQLite. "on-accept" grants in the
+// accepting transaction (the gateway's wiring, store.DB.DeliverOnAccept);
+// "outbox" leaves every grant to the dispatcher's claims.
 //
 //	go test ./dispatch -run '^$' -bench Pipeline -benchtime 20000x -count 3
 func BenchmarkPipeline(b *testing.B) {
+	for _, onAccept := range []bool{true, false} {
+		name := map[bool]string{true: "on-accept", false: "outbox"}[onAccept]
+		b.Run(name, func(b *testing.B) { benchmarkPipeline(b, onAccept) })
+	}
+}
+
+func benchmarkPipeline(b *testing.B, onAccept bool) {
 	ctx := context.Background()
 	db, err := store.Open(ctx, store.Config{DSN: "sqlite:" + filepath.Join(b.TempDir(), "s.db")})
 	if err != nil {
@@ -35,6 +44,9 @@ func BenchmarkPipeline(b *testing.B) {
 	d, err := dispatch.New(db, map[string]dispatch.Target{"ledger": l}, dispatch.Config{Poll: 5 * time.Millisecond}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
+	}
+	if onAccept {
+		db.DeliverOnAccept(d)
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})

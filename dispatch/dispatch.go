@@ -395,6 +395,29 @@ func (d *Dispatcher) deliverInTx(w Writer, claimed []store.Claimed) {
 	}
 }
 
+// DeliverInline applies c inside tx, the transaction that accepts it, when
+// its target is a TxTarget that can (store.Inline): the grant and its
+// event commit together. Anything but done is left to the store to undo
+// and to the dispatcher's usual path (retries, backoff, dead letters), so
+// this path needs no classification of its own; a done delivery is counted
+// once committed.
+func (d *Dispatcher) DeliverInline(ctx context.Context, tx *store.Tx, c storegate.Command) bool {
+	t, ok := d.targets[c.Target].(TxTarget)
+	if !ok || !t.CanDeliverTx(c) {
+		return false
+	}
+	started := d.cfg.Now()
+	out := safeDeliverTx(ctx, t, tx, c)
+	if out.Verdict != storegate.VerdictDone {
+		return false
+	}
+	if d.obs != nil {
+		took := d.cfg.Now().Sub(started)
+		tx.OnCommit(func() { d.obs.Delivered(c.Target, out.Verdict, took) })
+	}
+	return true
+}
+
 // deliver runs one command to its outcome. It deliberately ignores the
 // caller's cancellation: a delivery in flight finishes and is recorded, so a
 // shutdown does not leave an effect unrecorded until the lease expires.

@@ -283,7 +283,12 @@ func (db *DB) commit(w *writer, batch []*job) {
 	}
 	batched := false
 	if len(accepts) > 1 {
-		batched = acceptBatch(ctx, tx, accepts)
+		if tx, batched, err = acceptBatch(ctx, w, tx, accepts); err != nil {
+			for _, j := range live {
+				j.done <- fmt.Errorf("store: begin: %w", err)
+			}
+			return
+		}
 	}
 	single := len(live) == 1
 	for i, j := range live {

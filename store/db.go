@@ -96,7 +96,9 @@ type DB struct {
 	read    *sql.DB
 	now     func() time.Time
 	obs     Observer
-	jobs    chan *job
+	// inline, when set, delivers commands as they are accepted (SQLite).
+	inline Inline
+	jobs   chan *job
 	// background holds the writes nobody waits on; see WriteBackground.
 	background chan *job
 	// maint holds work the writer runs between transactions (checkpoints).

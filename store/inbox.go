@@ -80,7 +80,10 @@ func (r *acceptReq) insertEvent(ctx context.Context, tx *Tx) (bool, error) {
 func (r *acceptReq) queue(ctx context.Context, tx *Tx) error {
 	rows := make([]outboxRow, len(r.cmds))
 	for i, c := range r.cmds {
-		rows[i] = outboxRow{r.eventID, c}
+		rows[i] = outboxRow{eventID: r.eventID, cmd: c}
+	}
+	if err := tx.db.deliverInline(ctx, tx, rows, true); err != nil {
+		return err
 	}
 	if err := insertCommands(ctx, tx, rows); err != nil {
 		return err
@@ -99,20 +102,21 @@ func (r *acceptReq) loadDuplicate(ctx context.Context, tx *Tx) error {
 // distinct prepared statements small.
 const maxRows = 64
 
-// acceptBatch writes many accepts with multi-row statements under one
-// savepoint. It reports false, having undone everything, if anything failed:
-// the caller then writes each accept alone.
-func acceptBatch(ctx context.Context, tx *Tx, reqs []*acceptReq) bool {
-	if _, err := tx.Exec(ctx, "SAVEPOINT accepts"); err != nil {
-		return false
+// acceptBatch writes many accepts with multi-row statements. It runs first
+// in tx, before any other write of the batch. If anything fails it rolls tx
+// back and returns a fresh transaction and false: the caller then writes
+// each accept alone, so one bad event cannot fail the others. No savepoint
+// guards the batch: SQLite keeps a copy of every page changed under a
+// savepoint and walks that copy at the end of every statement, which with
+// grants applied as accepted (see Inline) made a commit of 256 accepts
+// quadratic: under 512 concurrent senders, 3,700 requests/s instead of 5,000.
+func acceptBatch(ctx context.Context, w *writer, tx *Tx, reqs []*acceptReq) (*Tx, bool, error) {
+	if err := acceptMany(ctx, tx, reqs); err == nil {
+		return tx, true, nil
 	}
-	if err := acceptMany(ctx, tx, reqs); err != nil {
-		tx.Exec(ctx, "ROLLBACK TO SAVEPOINT accepts")
-		tx.Exec(ctx, "RELEASE SAVEPOINT accepts")
-		return false
-	}
-	_, err := tx.Exec(ctx, "RELEASE SAVEPOINT accepts")
-	return err == nil
+	tx.rollback(ctx)
+	tx, err := w.begin(ctx)
+	return tx, false, err
 }
 
 func acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
@@ -157,7 +161,7 @@ func acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
 			stored = append(stored, r)
 			r.stored, r.eventID = r.answer, id
 			for _, c := range r.cmds {
-				cmds = append(cmds, outboxRow{id, c})
+				cmds = append(cmds, outboxRow{eventID: id, cmd: c})
 			}
 		case ok:
 			r.dup, r.stored, r.eventID = true, first[k].answer, first[k].eventID
@@ -166,6 +170,11 @@ func acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
 				return err
 			}
 		}
+	}
+	// A command not done inline fails the batch: each accept then runs
+	// alone, with a savepoint per command.
+	if err := tx.db.deliverInline(ctx, tx, cmds, false); err != nil {
+		return err
 	}
 	if err := insertCommands(ctx, tx, cmds); err != nil {
 		return err
@@ -182,6 +191,8 @@ func placeholders(cols, rows int) string {
 type outboxRow struct {
 	eventID int64
 	cmd     storegate.Command
+	// done: delivered inline (see Inline), stored as done after one attempt.
+	done bool
 }
 
 // insertCommands queues commands, maxRows per statement. A command id
@@ -191,7 +202,7 @@ func insertCommands(ctx context.Context, tx *Tx, rows []outboxRow) error {
 	now := tx.Now().UnixMicro()
 	for start := 0; start < len(rows); start += maxRows {
 		chunk := rows[start:min(start+maxRows, len(rows))]
-		args := make([]any, 0, 10*len(chunk))
+		args := make([]any, 0, 11*len(chunk))
 		for _, r := range chunk {
 			c := r.cmd
 			if c.CreatedAt.IsZero() {
@@ -201,10 +212,14 @@ func insertCommands(ctx context.Context, tx *Tx, rows []outboxRow) error {
 			if err != nil {
 				return fmt.Errorf("encode command: %w", err)
 			}
-			args = append(args, c.ID, r.eventID, string(c.Kind), c.Target, c.PlayerID, string(payload), "pending", now, now, now)
+			state, attempts := storegate.StatePending, 0
+			if r.done {
+				state, attempts = storegate.StateDone, 1
+			}
+			args = append(args, c.ID, r.eventID, string(c.Kind), c.Target, c.PlayerID, string(payload), string(state), attempts, now, now, now)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO outbox (id, event_id, kind, target, player_id, command, state, next_at, created_at, updated_at)
-			VALUES `+placeholders(10, len(chunk))+` ON CONFLICT (id) DO NOTHING`, args...); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO outbox (id, event_id, kind, target, player_id, command, state, attempts, next_at, created_at, updated_at)
+			VALUES `+placeholders(11, len(chunk))+` ON CONFLICT (id) DO NOTHING`, args...); err != nil {
 			return fmt.Errorf("insert commands: %w", err)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"storegate"
+
 	"storegate/internal/pgtest"
 	"storegate/store"
 	"storegate/store/storetest"
@@ -23,4 +25,17 @@ func openPostgres(t testing.TB, now func() time.Time) *store.DB {
 // The same conformance suite as SQLite, against PostgreSQL.
 func TestPostgres(t *testing.T) {
 	storetest.Run(t, openPostgres)
+}
+
+// PostgreSQL's committers cannot see each other's uncommitted commands, so
+// a player's order could not be kept: every command goes through the outbox.
+func TestPostgres_NoDeliveryOnAccept(t *testing.T) {
+	db := openPostgres(t, func() time.Time { return storetest.Start })
+	f := &fakeInline{}
+	db.DeliverOnAccept(f)
+	acceptOne(t, db, "o1", grant("t1", "p1"))
+	if n := f.offers("t1"); n != 0 {
+		t.Fatalf("t1 offered %d times on PostgreSQL", n)
+	}
+	wantCommand(t, db, "t1", storegate.StatePending, false)
 }

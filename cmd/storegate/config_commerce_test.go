@@ -142,6 +142,24 @@ func TestSignJWT(t *testing.T) {
 
 // The wiring from config to routes, with the real HTTP connector against a
 // studio endpoint that checks storegate's signature.
+// testGateway builds a gateway from YAML config text over a fresh SQLite
+// file, closed when the test ends. No dispatcher runs (NewGateway starts
+// none) and nothing listens: requests go through g.App.Test.
+func testGateway(t *testing.T, yaml string, vars map[string]string) *Gateway {
+	t.Helper()
+	cfg, err := ParseConfig([]byte(yaml), env(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Store.DSN = "sqlite:" + filepath.Join(t.TempDir(), "s.db")
+	g, err := NewGateway(context.Background(), cfg, Options{Log: newLogger(io.Discard, "error")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	return g
+}
+
 func TestGateway_CommerceWiring(t *testing.T) {
 	const connectorSecret = "whsec_Y29ubmVjdG9yLXNlY3JldC0wMTIzNDU2Nzg5"
 	verifier, _ := signing.NewStandard([]string{connectorSecret}, signing.StandardConfig{})
@@ -168,16 +186,7 @@ func TestGateway_CommerceWiring(t *testing.T) {
     - {platform: epic, url: "`+studio.URL+`/orders", secrets: ["`+connectorSecret+`"]}
 targets:`, 1)
 	yaml = strings.Replace(yaml, `allow_ips: ["127.0.0.1"]`, `allow_ips: ["0.0.0.0"]`, 1) // app.Test's peer
-	cfg, err := ParseConfig([]byte(yaml), env(map[string]string{"PARTNER": "whsec_cGFydG5lci1zdGFuZGFyZC1zZWNyZXQtMDEyMzQ1"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Store.DSN = "sqlite:" + filepath.Join(t.TempDir(), "s.db")
-	g, err := NewGateway(context.Background(), cfg, Options{Log: newLogger(io.Discard, "error")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := testGateway(t, yaml, map[string]string{"PARTNER": "whsec_cGFydG5lci1zdGFuZGFyZC1zZWNyZXQtMDEyMzQ1"})
 
 	tok, _ := signing.SignJWT([]byte("player-token-key-0123456789abcdef0123"), signing.Claims{Subject: "player-1", ExpiresAt: time.Now().Add(time.Hour).Unix()})
 	req := httptest.NewRequest(http.MethodPost, "/v1/players/player-1/fulfill-orders", strings.NewReader(`{"platform":"epic"}`))

@@ -110,6 +110,11 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		g.Close()
 		return nil, err
 	}
+	// The embedded ledger's commands apply as they are accepted (SQLite),
+	// unless delivery is off in this process: then every command waits.
+	if !cfg.Dispatch.Disabled {
+		db.DeliverOnAccept(g.Dispatcher)
+	}
 
 	var xsolla []webhooks.XsollaSource
 	for _, s := range cfg.Sources {
