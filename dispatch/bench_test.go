@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"storegate"
+	"storegate/adapters"
 	"storegate/dispatch"
 	"storegate/ledger"
 	"storegate/store"
@@ -89,4 +90,54 @@ func benchmarkPipeline(b *testing.B, onAccept bool) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(accepted.Nanoseconds())/float64(b.N), "accept-ns/op")
+}
+
+// remote stands for an AGS or studio target: it has no in-transaction path.
+type remote struct{}
+
+func (remote) Deliver(context.Context, storegate.Command) storegate.Outcome {
+	return storegate.Outcome{Verdict: storegate.VerdictDone}
+}
+
+// BenchmarkAcceptRemoteTarget measures accepts whose command goes to a
+// remote target, with and without grants on accept wired: what delivering
+// on accept costs a command it cannot take (each player has its command
+// pending, as during an outage). The dispatcher does not run.
+//
+//	go test ./dispatch -run '^$' -bench AcceptRemoteTarget -benchtime 10000x -count 3
+func BenchmarkAcceptRemoteTarget(b *testing.B) {
+	for _, onAccept := range []bool{false, true} {
+		b.Run(map[bool]string{true: "on-accept", false: "outbox"}[onAccept], func(b *testing.B) {
+			ctx := context.Background()
+			db, err := store.Open(ctx, store.Config{DSN: "sqlite:" + filepath.Join(b.TempDir(), "s.db")})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			ags := adapters.WithBreaker("ags", remote{}, adapters.BreakerConfig{}, nil, nil)
+			d, err := dispatch.New(db, map[string]dispatch.Target{"ags": ags}, dispatch.Config{}, nil, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if onAccept {
+				db.DeliverOnAccept(d)
+			}
+			var n atomic.Int64
+			b.SetParallelism(64)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					player := fmt.Sprint("p", i%1000)
+					ev := storegate.Event{Source: "s", Type: "order_paid", Key: fmt.Sprint("k", i), PlayerID: player, Body: []byte(`{}`)}
+					c := storegate.Command{ID: fmt.Sprint("t", i), Kind: storegate.KindFulfill, Target: "ags", PlayerID: player,
+						Lines: []storegate.Line{{SKU: "x", Quantity: 1, Grants: []storegate.Grant{{Currency: "C", Amount: 1}}}}}
+					if _, _, err := db.Accept(ctx, ev, []storegate.Command{c}, storegate.Answer{Status: 204}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }

@@ -402,10 +402,10 @@ func (d *Dispatcher) deliverInTx(w Writer, claimed []store.Claimed) {
 // this path needs no classification of its own; a done delivery is counted
 // once committed.
 func (d *Dispatcher) DeliverInline(ctx context.Context, tx *store.Tx, c storegate.Command) bool {
-	t, ok := d.targets[c.Target].(TxTarget)
-	if !ok || !t.CanDeliverTx(c) {
+	if !d.TakesInline(c) {
 		return false
 	}
+	t := d.targets[c.Target].(TxTarget)
 	started := d.cfg.Now()
 	out := safeDeliverTx(ctx, t, tx, c)
 	if out.Verdict != storegate.VerdictDone {
@@ -416,6 +416,13 @@ func (d *Dispatcher) DeliverInline(ctx context.Context, tx *store.Tx, c storegat
 		tx.OnCommit(func() { d.obs.Delivered(c.Target, out.Verdict, took) })
 	}
 	return true
+}
+
+// TakesInline reports whether c's target applies commands inside the
+// store's transaction and can apply this one (store.Inline).
+func (d *Dispatcher) TakesInline(c storegate.Command) bool {
+	t, ok := d.targets[c.Target].(TxTarget)
+	return ok && t.CanDeliverTx(c)
 }
 
 // deliver runs one command to its outcome. It deliberately ignores the

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -97,7 +98,7 @@ type DB struct {
 	now     func() time.Time
 	obs     Observer
 	// inline, when set, delivers commands as they are accepted (SQLite).
-	inline Inline
+	inline atomic.Pointer[Inline]
 	jobs   chan *job
 	// background holds the writes nobody waits on; see WriteBackground.
 	background chan *job

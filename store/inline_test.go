@@ -25,6 +25,8 @@ type fakeInline struct {
 	committed []string
 }
 
+func (f *fakeInline) TakesInline(storegate.Command) bool { return true }
+
 func (f *fakeInline) DeliverInline(ctx context.Context, tx *store.Tx, c storegate.Command) bool {
 	f.mu.Lock()
 	f.offered = append(f.offered, c.ID)

@@ -140,8 +140,6 @@ func TestSignJWT(t *testing.T) {
 	}
 }
 
-// The wiring from config to routes, with the real HTTP connector against a
-// studio endpoint that checks storegate's signature.
 // testGateway builds a gateway from YAML config text over a fresh SQLite
 // file, closed when the test ends. No dispatcher runs (NewGateway starts
 // none) and nothing listens: requests go through g.App.Test.
@@ -160,6 +158,8 @@ func testGateway(t *testing.T, yaml string, vars map[string]string) *Gateway {
 	return g
 }
 
+// The wiring from config to routes, with the real HTTP connector against a
+// studio endpoint that checks storegate's signature.
 func TestGateway_CommerceWiring(t *testing.T) {
 	const connectorSecret = "whsec_Y29ubmVjdG9yLXNlY3JldC0wMTIzNDU2Nzg5"
 	verifier, _ := signing.NewStandard([]string{connectorSecret}, signing.StandardConfig{})

@@ -112,7 +112,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 	}
 	// The embedded ledger's commands apply as they are accepted (SQLite),
 	// unless delivery is off in this process: then every command waits.
-	if !cfg.Dispatch.Disabled {
+	if g.Ledger != nil && !cfg.Dispatch.Disabled {
 		db.DeliverOnAccept(g.Dispatcher)
 	}
 

@@ -1,0 +1,138 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"storegate"
+)
+
+// scriptedInline takes commands for the "ledger" target, refuses those in
+// refuse, panics on those in panics, and counts every offer. Each delivery
+// first writes an effect (a ledger_players row named after the command).
+type scriptedInline struct {
+	refuse, panics map[string]bool
+	mu             sync.Mutex
+	offers         map[string]int
+}
+
+func (f *scriptedInline) TakesInline(c storegate.Command) bool { return c.Target == "ledger" }
+
+func (f *scriptedInline) DeliverInline(ctx context.Context, tx *Tx, c storegate.Command) bool {
+	f.mu.Lock()
+	f.offers[c.ID]++
+	f.mu.Unlock()
+	if _, err := tx.Exec(ctx, `INSERT INTO ledger_players (player_id, created_at) VALUES (?, 0)`, "effect:"+c.ID); err != nil {
+		return false
+	}
+	if f.panics[c.ID] {
+		panic("target blew up")
+	}
+	return !f.refuse[c.ID]
+}
+
+func scriptedStore(t *testing.T, f *scriptedInline) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.DeliverOnAccept(f)
+	return db
+}
+
+// acceptInOneBatch holds the committer, queues one Accept per command in
+// order, and lets them all commit together.
+func acceptInOneBatch(t *testing.T, db *DB, cmds []storegate.Command) {
+	t.Helper()
+	ctx := context.Background()
+	entered, release := make(chan struct{}), make(chan struct{})
+	go db.Write(ctx, func(context.Context, *Tx) error { close(entered); <-release; return nil })
+	<-entered
+	var wg sync.WaitGroup
+	for i, c := range cmds {
+		wg.Go(func() {
+			ev := storegate.Event{Source: "src", Type: "order_paid", Key: c.ID, PlayerID: c.PlayerID, Body: []byte(`{}`)}
+			if _, _, err := db.Accept(ctx, ev, []storegate.Command{c}, storegate.Answer{Status: 204}); err != nil {
+				t.Errorf("accept %s: %v", c.ID, err)
+			}
+		})
+		for deadline := time.Now().Add(10 * time.Second); len(db.jobs) <= i; {
+			if time.Now().After(deadline) {
+				t.Fatalf("accept %s did not queue", c.ID)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(release)
+	wg.Wait()
+}
+
+func command(id string, kind storegate.Kind, target, player string) storegate.Command {
+	c := storegate.Command{ID: id, Kind: kind, Source: "src", Target: target, PlayerID: player}
+	if kind == storegate.KindRevoke {
+		c.Reverses = "earlier"
+	}
+	return c
+}
+
+func wantStates(t *testing.T, db *DB, f *scriptedInline, want map[string]storegate.State, offers map[string]int) {
+	t.Helper()
+	ctx := context.Background()
+	for id, state := range want {
+		ci, err := db.Command(ctx, id)
+		if err != nil {
+			t.Fatalf("command %s: %v", id, err)
+		}
+		var effects int
+		db.QueryRow(ctx, `SELECT COUNT(*) FROM ledger_players WHERE player_id = ?`, "effect:"+id).Scan(&effects)
+		if ci.State != state || effects != map[bool]int{true: 1}[state == storegate.StateDone] {
+			t.Errorf("command %s is %s with %d effects, want %s", id, ci.State, effects, state)
+		}
+		if f.offers[id] != offers[id] {
+			t.Errorf("command %s offered %d times, want %d", id, f.offers[id], offers[id])
+		}
+	}
+}
+
+// In one batch: grants are done; a remote target's command is queued
+// without an offer and holds its player's later grant; a refused revoke is
+// undone under its own savepoint and holds its player's later grant. None
+// of it makes the batch start over (every done grant was offered once).
+func TestInline_BatchQueuesWhatItCannotDo(t *testing.T) {
+	f := &scriptedInline{refuse: map[string]bool{"v3": true}, offers: map[string]int{}}
+	db := scriptedStore(t, f)
+	acceptInOneBatch(t, db, []storegate.Command{
+		command("t0", storegate.KindFulfill, "ledger", "pa"),
+		command("r1", storegate.KindFulfill, "ags", "pb"),
+		command("t2", storegate.KindFulfill, "ledger", "pb"),
+		command("v3", storegate.KindRevoke, "ledger", "pc"),
+		command("t4", storegate.KindFulfill, "ledger", "pc"),
+		command("t5", storegate.KindFulfill, "ledger", "pd"),
+	})
+	done, pending := storegate.StateDone, storegate.StatePending
+	wantStates(t, db, f,
+		map[string]storegate.State{"t0": done, "r1": pending, "t2": pending, "v3": pending, "t4": pending, "t5": done},
+		map[string]int{"t0": 1, "v3": 1, "t5": 1})
+}
+
+// A target that panics inside the batch does not take the committer (and
+// the process) down: the batch starts over one accept at a time, the
+// panicking command is undone and queued, the others are done.
+func TestInline_PanicInABatchIsANotDone(t *testing.T) {
+	f := &scriptedInline{panics: map[string]bool{"t1": true}, offers: map[string]int{}}
+	db := scriptedStore(t, f)
+	acceptInOneBatch(t, db, []storegate.Command{
+		command("t0", storegate.KindFulfill, "ledger", "pa"),
+		command("t1", storegate.KindFulfill, "ledger", "pb"),
+		command("t2", storegate.KindFulfill, "ledger", "pc"),
+	})
+	done := storegate.StateDone
+	wantStates(t, db, f,
+		map[string]storegate.State{"t0": done, "t1": storegate.StatePending, "t2": done},
+		map[string]int{"t0": 2, "t1": 2, "t2": 1})
+}
