@@ -118,6 +118,10 @@ type result struct {
 	late     int64 // open loop: started more than lateAfter past schedule, or never sent
 	elapsed  time.Duration
 	lat      hist
+	// gw is how the gateway spent the phase, warm-up included (the
+	// difference of its /metrics across it, see writerMetrics), over wall.
+	gw   map[string]int64
+	wall time.Duration
 }
 
 func (r *result) rate() float64 {

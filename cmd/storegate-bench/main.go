@@ -172,7 +172,7 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 		return rep, errors.Join(append(errs, err)...)
 	}
 	defer bare.stop()
-	rep.bareClosed, rep.bareOpen = phases(ctx, newTarget("bare", []string{bare.addr}, secret, conns), o, log, nil)
+	rep.bareClosed, rep.bareOpen = phases(ctx, newTarget("bare", []string{bare.addr}, secret, conns), o, log, nil, nil)
 	bare.stop()
 	if ctx.Err() != nil {
 		return nil, errors.New("interrupted")
@@ -209,7 +209,7 @@ func gatewayRun(ctx context.Context, o options, bin, dir, name, dsn string, repl
 		start := time.Now()
 		servers[0].waitDrained(ctx, o.drainLimit)
 		r.burstDrain = time.Since(start)
-	})
+	}, servers)
 	if ctx.Err() != nil {
 		r.err = ctx.Err()
 		return r
@@ -298,20 +298,61 @@ func outbox(servers []*server) (map[string]int64, error) {
 // phases runs the closed loop, then between() (the gateway drains the
 // closed loop's backlog there, so the open loop measures a steady 5,000/s and
 // not the catch-up after a burst), then the open loop.
-func phases(ctx context.Context, t *target, o options, log io.Writer, between func()) (closed, open *result) {
+func phases(ctx context.Context, t *target, o options, log io.Writer, between func(), servers []*server) (closed, open *result) {
 	fmt.Fprintf(log, "%s: closed loop, %d workers, %v + %v warm-up...\n", t.name, o.concurrency, o.duration, o.warmup)
-	c := closedLoop(ctx, t, o.concurrency, o.warmup, o.duration)
+	var c result
+	observe(servers, &c, func() { c = closedLoop(ctx, t, o.concurrency, o.warmup, o.duration) })
 	fmt.Fprintf(log, "%s: closed loop %.0f req/s, p99 %s, %d errors\n", t.name, c.rate(), ms(c.lat.quantile(0.99)), c.errs)
 	if between != nil {
 		between()
 	}
 	fmt.Fprintf(log, "%s: open loop, %d req/s offered, %v + %v warm-up...\n", t.name, o.rate, o.duration, o.warmup)
-	p := openLoop(ctx, t, o.openWorkers, o.rate, o.warmup, o.duration)
+	var p result
+	observe(servers, &p, func() { p = openLoop(ctx, t, o.openWorkers, o.rate, o.warmup, o.duration) })
 	fmt.Fprintf(log, "%s: open loop %.0f req/s, p99 %s, %d errors, %d late\n", t.name, p.rate(), ms(p.lat.quantile(0.99)), p.errs, p.late)
 	if m := t.errMsg.Load(); m != nil {
 		fmt.Fprintf(log, "%s: first error: %s\n", t.name, *m)
 	}
 	return &c, &p
+}
+
+// observe runs load and records in r how the first server spent it.
+func observe(servers []*server, r *result, load func()) {
+	if len(servers) == 0 {
+		load()
+		return
+	}
+	before, err := servers[0].outbox()
+	start := time.Now()
+	load()
+	after, err2 := servers[0].outbox()
+	if err != nil || err2 != nil {
+		return
+	}
+	r.wall = time.Since(start)
+	r.gw = map[string]int64{}
+	for k := range writerMetrics {
+		key := writerMetrics[k]
+		r.gw[key] = after[key] - before[key]
+	}
+}
+
+// spent describes r.gw: the writer's share of the phase, its commits, the
+// pauses for log restarts and garbage collection, the gateway's CPU.
+func spent(r *result) string {
+	if r == nil || r.gw == nil || r.wall <= 0 {
+		return ""
+	}
+	g, wall := r.gw, float64(r.wall.Microseconds())
+	per := func(a, b int64) float64 {
+		if b == 0 {
+			return 0
+		}
+		return float64(a) / float64(b)
+	}
+	return fmt.Sprintf("writer busy %.0f%% (%d commits of %.1f writes, %.2f ms each), %d log restarts (%.0f ms in all), GC pauses %.0f ms, gateway CPU %.2f cores",
+		100*float64(g["commit_us"])/wall, g["commits"], per(g["commit_writes"], g["commits"]), per(g["commit_us"], g["commits"])/1000,
+		g["restarts"], float64(g["restart_us"])/1000, float64(g["gc_pause_us"])/1000, float64(g["cpu_us"])/wall)
 }
 
 // verify checks that each accepted webhook became exactly one granted
@@ -370,6 +411,14 @@ func (r *report) print(w io.Writer, o options) {
 			fmt.Fprintf(w, "; ERROR: %v", run.err)
 		}
 		fmt.Fprintln(w)
+		for _, ph := range []struct {
+			name string
+			r    *result
+		}{{"closed loop", run.closed}, {"open loop", run.open}} {
+			if s := spent(ph.r); s != "" {
+				fmt.Fprintf(w, "  - %s, warm-up included (%s): %s\n", ph.name, run.name+"-1", s)
+			}
+		}
 	}
 	fmt.Fprintf(w, "\nlatency: open loop from the scheduled send time; late = started over %v after schedule or never sent\n", lateAfter)
 }

@@ -242,6 +242,18 @@ func (s *server) outbox() (map[string]int64, error) {
 	return parseOutbox(resp.Body)
 }
 
+// writerMetrics are the gauges of where the gateway's time goes that the
+// report shows per phase (parseOutbox's keys; seconds kept as microseconds).
+var writerMetrics = map[string]string{
+	"storegate_store_commit_seconds_sum":              "commit_us",
+	"storegate_store_commit_seconds_count":            "commits",
+	"storegate_store_commit_writes_sum":               "commit_writes",
+	"storegate_store_log_restart_pause_seconds_sum":   "restart_us",
+	"storegate_store_log_restart_pause_seconds_count": "restarts",
+	"go_gc_duration_seconds_sum":                      "gc_pause_us",
+	"process_cpu_seconds_total":                       "cpu_us",
+}
+
 func parseOutbox(r io.Reader) (map[string]int64, error) {
 	const prefix = `storegate_outbox_commands{state="`
 	out := map[string]int64{}
@@ -265,6 +277,17 @@ func parseOutbox(r io.Reader) (map[string]int64, error) {
 				return nil, fmt.Errorf("metrics line %q: %w", line, err)
 			}
 			out["done"] += int64(v)
+			continue
+		}
+		if name, value, ok := strings.Cut(line, " "); ok && writerMetrics[name] != "" {
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				return nil, fmt.Errorf("metrics line %q: %w", line, err)
+			}
+			if strings.HasSuffix(name, "seconds_sum") || strings.HasPrefix(name, "process_cpu") {
+				v *= 1e6 // seconds, kept in microseconds
+			}
+			out[writerMetrics[name]] = int64(v)
 			continue
 		}
 		rest, ok := strings.CutPrefix(line, prefix)
