@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"slices"
@@ -149,9 +150,47 @@ func (w *writer) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// begin starts the batch's transaction: BEGIN IMMEDIATE on SQLite (take the
-// write lock now, not at the first write), a database/sql Tx on PostgreSQL.
+// begin starts the batch's transaction. A connection that cannot start one
+// is replaced, once per batch: PostgreSQL may have dropped it (a restart, a
+// failover), or a failed ROLLBACK may have left SQLite inside the last
+// transaction. Kept, it would fail every later write while /readyz, which
+// reads through the pool, still answered ready.
 func (w *writer) begin(ctx context.Context) (*Tx, error) {
+	tx, err := w.beginOn(ctx)
+	if err == nil {
+		return tx, nil
+	}
+	if rerr := w.reconnect(ctx); rerr != nil {
+		return nil, fmt.Errorf("%w (new connection: %v)", err, rerr)
+	}
+	return w.beginOn(ctx)
+}
+
+// reconnect discards the writer's connection and its prepared statements
+// and takes a new connection from the pool.
+func (w *writer) reconnect(ctx context.Context) error {
+	for q, st := range w.stmts {
+		st.Close()
+		delete(w.stmts, q)
+	}
+	// Returning ErrBadConn from Raw makes database/sql close the connection
+	// instead of putting it back in the pool.
+	w.conn.Raw(func(any) error { return driver.ErrBadConn })
+	w.conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := w.db.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	w.conn = conn
+	return nil
+}
+
+// beginOn starts a transaction on the writer's connection: BEGIN IMMEDIATE
+// on SQLite (take the write lock now, not at the first write), a
+// database/sql Tx on PostgreSQL.
+func (w *writer) beginOn(ctx context.Context) (*Tx, error) {
 	tx := &Tx{db: w.db, w: w, now: w.db.now()}
 	if w.db.dialect == SQLite {
 		_, err := tx.Exec(ctx, "BEGIN IMMEDIATE")
@@ -333,8 +372,10 @@ func (db *DB) commit(w *writer, batch []*job) {
 			}
 			return
 		}
-		if isDeadlock(results[i]) {
-			// Rolling back to the savepoint undid only this write: a lock
+		if isDeadlock(results[i]) || tx.deadlocked {
+			// The write lost a deadlock, or one of its statements did and
+			// it undid that itself (an in-transaction delivery records a
+			// retry). Rolling back to a savepoint undid only that: a lock
 			// that closes the cycle may be held by an earlier write of the
 			// batch, and the other transaction, whose deadlock check has
 			// run, keeps waiting for our commit. Every later write that

@@ -361,6 +361,19 @@ type Tx struct {
 	// depth names nested savepoints; marks are their hook counts.
 	depth int
 	marks []int
+	// deadlocked is set when a statement lost a deadlock (PostgreSQL), even
+	// if the write undid it under a savepoint and went on (an in-transaction
+	// delivery records a retry): the batch must then commit before taking
+	// more writes, see commit.
+	deadlocked bool
+}
+
+// note remembers a statement's deadlock.
+func (t *Tx) note(err error) error {
+	if err != nil && isDeadlock(err) {
+		t.deadlocked = true
+	}
+	return err
 }
 
 // OnCommit runs fn once the transaction has committed, and never if the
@@ -427,9 +440,13 @@ func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, e
 		}
 		return st.ExecContext(ctx, args...)
 	}
-	return t.tx.ExecContext(ctx, t.db.rebind(query), args...)
+	res, err := t.tx.ExecContext(ctx, t.db.rebind(query), args...)
+	return res, t.note(err)
 }
 
+// Query runs a query. On PostgreSQL an error of the statement (a lock wait
+// that deadlocked) comes from here, not from the rows: pgx's driver reads
+// the first row before returning.
 func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if t.tx == nil {
 		st, err := t.w.stmt(ctx, query)
@@ -438,7 +455,8 @@ func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 		}
 		return st.QueryContext(ctx, args...)
 	}
-	return t.tx.QueryContext(ctx, t.db.rebind(query), args...)
+	rows, err := t.tx.QueryContext(ctx, t.db.rebind(query), args...)
+	return rows, t.note(err)
 }
 
 // Row is one row of a query, like *sql.Row, but also carrying an error
@@ -446,6 +464,7 @@ func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 type Row struct {
 	row *sql.Row
 	err error
+	tx  *Tx
 }
 
 // Scan copies the row's columns into dest; sql.ErrNoRows when there is none.
@@ -453,7 +472,7 @@ func (r *Row) Scan(dest ...any) error {
 	if r.err != nil {
 		return r.err
 	}
-	return r.row.Scan(dest...)
+	return r.tx.note(r.row.Scan(dest...))
 }
 
 func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *Row {
@@ -462,7 +481,7 @@ func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *Row {
 		if err != nil {
 			return &Row{err: err}
 		}
-		return &Row{row: st.QueryRowContext(ctx, args...)}
+		return &Row{row: st.QueryRowContext(ctx, args...), tx: t}
 	}
-	return &Row{row: t.tx.QueryRowContext(ctx, t.db.rebind(query), args...)}
+	return &Row{row: t.tx.QueryRowContext(ctx, t.db.rebind(query), args...), tx: t}
 }
