@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,22 +34,7 @@ func BenchmarkPipeline(b *testing.B) {
 
 func benchmarkPipeline(b *testing.B, onAccept bool) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, store.Config{DSN: "sqlite:" + filepath.Join(b.TempDir(), "s.db")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	l, err := ledger.New(db, ledger.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	d, err := dispatch.New(db, map[string]dispatch.Target{"ledger": l}, dispatch.Config{Poll: 5 * time.Millisecond}, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if onAccept {
-		db.DeliverOnAccept(d)
-	}
+	db, d := ledgerStore(b, store.Config{}, onAccept)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { d.Run(runCtx); close(done) }()
@@ -59,13 +45,7 @@ func benchmarkPipeline(b *testing.B, onAccept bool) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			i := n.Add(1)
-			player := fmt.Sprint("p", i%1000)
-			body := fmt.Appendf(nil, `{"notification_type":"order_paid","order":{"id":%d},"user":{"external_id":%q},"items":[{"sku":"crystals_100","quantity":1}]}`, i, player)
-			ev := storegate.Event{Source: "bench", Type: "order_paid", Key: fmt.Sprint("order_paid:", i), PlayerID: player, OrderRef: fmt.Sprint(i), Body: body}
-			cmd := storegate.Command{ID: fmt.Sprint("xsolla.bench.", i), Kind: storegate.KindFulfill, Source: "bench", Target: "ledger", PlayerID: player,
-				Platform: storegate.PlatformXsolla, OrderRef: fmt.Sprint(i),
-				Lines: []storegate.Line{{SKU: "crystals_100", Quantity: 1, Grants: []storegate.Grant{{Currency: "CRYSTALS", Amount: 100}}}}}
+			ev, cmd := benchOrder(n.Add(1))
 			if _, _, err := db.Accept(ctx, ev, []storegate.Command{cmd}, storegate.Answer{Status: 204}); err != nil {
 				b.Error(err)
 				return
@@ -90,6 +70,109 @@ func benchmarkPipeline(b *testing.B, onAccept bool) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(accepted.Nanoseconds())/float64(b.N), "accept-ns/op")
+}
+
+// ledgerStore opens a SQLite file store (cfg without its DSN) with the
+// embedded ledger behind a dispatcher, which grants on accept if onAccept.
+// The store closes when b ends.
+func ledgerStore(b *testing.B, cfg store.Config, onAccept bool) (*store.DB, *dispatch.Dispatcher) {
+	cfg.DSN = "sqlite:" + filepath.Join(b.TempDir(), "s.db")
+	db, err := store.Open(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	l, err := ledger.New(db, ledger.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := dispatch.New(db, map[string]dispatch.Target{"ledger": l}, dispatch.Config{Poll: 5 * time.Millisecond}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if onAccept {
+		db.DeliverOnAccept(d)
+	}
+	return db, d
+}
+
+// benchOrder is paid order i of make bench's shape: one of 1,000 players,
+// 100 crystals granted by the ledger.
+func benchOrder(i int64) (storegate.Event, storegate.Command) {
+	player := fmt.Sprint("p", i%1000)
+	body := fmt.Appendf(nil, `{"notification_type":"order_paid","order":{"id":%d},"user":{"external_id":%q},"items":[{"sku":"crystals_100","quantity":1}]}`, i, player)
+	ev := storegate.Event{Source: "bench", Type: "order_paid", Key: fmt.Sprint("order_paid:", i), PlayerID: player, OrderRef: fmt.Sprint(i), Body: body}
+	cmd := storegate.Command{ID: fmt.Sprint("xsolla.bench.", i), Kind: storegate.KindFulfill, Source: "bench", Target: "ledger", PlayerID: player,
+		Platform: storegate.PlatformXsolla, OrderRef: fmt.Sprint(i),
+		Lines: []storegate.Line{{SKU: "crystals_100", Quantity: 1, Grants: []storegate.Grant{{Currency: "CRYSTALS", Amount: 100}}}}}
+	return ev, cmd
+}
+
+// commits counts the committer's commits and the writes they carried.
+type commits struct {
+	mu            sync.Mutex
+	count, writes int
+}
+
+func (c *commits) Committed(writes int, _ time.Duration) {
+	c.mu.Lock()
+	c.count++
+	c.writes += writes
+	c.mu.Unlock()
+}
+
+func (c *commits) WriterCheckpoint(time.Duration) {}
+
+// BenchmarkCommitSize is BenchmarkPipeline/on-accept with a fixed number of
+// senders, each waiting for its answer: how the single writer's time per
+// order, and the pages it writes to the log per order, fall as more orders
+// share a commit. Checkpoints are off for the run, so the log's length is
+// what the orders wrote.
+//
+//	go test ./dispatch -run '^$' -bench CommitSize -benchtime 8000x
+func BenchmarkCommitSize(b *testing.B) {
+	for _, senders := range []int{2, 4, 8, 16, 32, 64} {
+		b.Run(fmt.Sprint("senders=", senders), func(b *testing.B) {
+			ctx := context.Background()
+			c := &commits{}
+			db, _ := ledgerStore(b, store.Config{CheckpointEvery: time.Hour, Observer: c}, true)
+			var n atomic.Int64
+			send := func(limit int64) {
+				for i := n.Add(1); i <= limit; i = n.Add(1) {
+					ev, cmd := benchOrder(i)
+					if _, _, err := db.Accept(ctx, ev, []storegate.Command{cmd}, storegate.Answer{Status: 204}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}
+			send(1000) // every player exists, as in a warm gateway
+			n.Store(1000)
+			// A checkpoint now copies the whole log; the next commit starts
+			// it over, so its length at the end is what the run wrote.
+			if err := db.QueryRow(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(new(int), new(int), new(int)); err != nil {
+				b.Fatal(err)
+			}
+			c.mu.Lock()
+			c.count, c.writes = 0, 0
+			c.mu.Unlock()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for range senders {
+				wg.Go(func() { send(1000 + int64(b.N)) })
+			}
+			wg.Wait()
+			b.StopTimer()
+			var frames int
+			if err := db.QueryRow(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(new(int), &frames, new(int)); err != nil {
+				b.Fatal(err)
+			}
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			b.ReportMetric(float64(c.writes)/float64(c.count), "writes/commit")
+			b.ReportMetric(float64(frames)/float64(b.N), "log-pages/order")
+		})
+	}
 }
 
 // remote stands for an AGS or studio target: it has no in-transaction path.
