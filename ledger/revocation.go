@@ -749,6 +749,13 @@ func (l *Ledger) take(ctx context.Context, tx *store.Tx, e Entitlement, n int64,
 	return nil
 }
 
+// remainingSQL is remaining's query. Its condition that reverses is not
+// empty lets SQLite use ledger_transactions_reverses, which leaves
+// fulfilments (reversing nothing) out.
+const remainingSQL = `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_entries
+	WHERE transaction_id IN (SELECT CAST(? AS TEXT) UNION ALL SELECT transaction_id FROM ledger_transactions WHERE reverses = ? AND reverses <> '' AND player_id = ?)
+	AND currency = ? AND platform = ?`
+
 // remaining is how much of currency on platform the fulfilment fulfillID
 // credited to player that no revoke of it (the running one included: Revoke
 // records itself first) has taken back yet: one sum over the fulfilment's
@@ -757,10 +764,7 @@ func (l *Ledger) take(ctx context.Context, tx *store.Tx, e Entitlement, n int64,
 // is the one used).
 func remaining(ctx context.Context, tx *store.Tx, fulfillID, player, currency string, platform storegate.Platform) (int64, error) {
 	var left int64
-	err := tx.QueryRow(ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_entries
-		WHERE transaction_id IN (SELECT CAST(? AS TEXT) UNION ALL SELECT transaction_id FROM ledger_transactions WHERE reverses = ? AND player_id = ?)
-		AND currency = ? AND platform = ?`,
-		fulfillID, fulfillID, player, currency, string(platform)).Scan(&left)
+	err := tx.QueryRow(ctx, remainingSQL, fulfillID, fulfillID, player, currency, string(platform)).Scan(&left)
 	return max(left, 0), err
 }
 

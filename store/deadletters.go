@@ -53,6 +53,13 @@ func (f DeadLetterFilter) Empty() bool {
 
 const maxDeadLetters = 10000
 
+// deadLettersSQL lists the dead letters matching where, newest first.
+func deadLettersSQL(where string) string {
+	return `SELECT ` + deadLetterColumns + ` FROM outbox WHERE ` + where + ` ORDER BY next_at DESC, id DESC LIMIT ?`
+}
+
+// where is the filter's condition; "state <> 'done'" lets SQLite use
+// outbox_state, which leaves done commands out.
 func (f DeadLetterFilter) where() (string, []any, error) {
 	state := f.State
 	if state == "" {
@@ -61,7 +68,7 @@ func (f DeadLetterFilter) where() (string, []any, error) {
 	if state != storegate.StateDead && state != storegate.StateDiscarded {
 		return "", nil, fmt.Errorf("store: dead letters are dead or discarded, not %q", state)
 	}
-	conds, args := []string{"state = ?"}, []any{string(state)}
+	conds, args := []string{"state = ?", "state <> 'done'"}, []any{string(state)}
 	eq := func(col, v string) {
 		if v != "" {
 			conds, args = append(conds, col+" = ?"), append(args, v)
@@ -147,8 +154,7 @@ func (db *DB) DeadLetters(ctx context.Context, f DeadLetterFilter) (DeadLetterPa
 		args = append(args, at, at, id)
 	}
 	n := f.limit(100)
-	rows, err := db.Query(ctx, `SELECT `+deadLetterColumns+` FROM outbox WHERE `+where+
-		` ORDER BY next_at DESC, id DESC LIMIT ?`, append(args, n)...)
+	rows, err := db.Query(ctx, deadLettersSQL(where), append(args, n)...)
 	if err != nil {
 		return DeadLetterPage{}, err
 	}

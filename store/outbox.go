@@ -35,18 +35,7 @@ func (db *DB) Claim(ctx context.Context, owner string, n int, lease time.Duratio
 	err := db.Write(ctx, func(ctx context.Context, tx *Tx) error {
 		out = out[:0]
 		now := tx.Now()
-		// seq is the queueing order: SQLite's rowid, PostgreSQL's identity.
-		// SKIP LOCKED lets replicas claim side by side without waiting for
-		// or ever sharing a row.
-		seq, skipLocked := "rowid", ""
-		if tx.Dialect() == Postgres {
-			seq, skipLocked = "seq", " FOR UPDATE SKIP LOCKED"
-		}
-		rows, err := tx.Query(ctx, `UPDATE outbox SET lease_owner = ?, lease_until = ?
-			WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_at <= ? AND lease_until <= ?
-				ORDER BY next_at, `+seq+` LIMIT ?`+skipLocked+`)
-			RETURNING command, attempts, `+seq,
-			owner, now.Add(lease).UnixMicro(), now.UnixMicro(), now.UnixMicro(), n)
+		rows, err := tx.Query(ctx, claimSQL(tx.Dialect()), owner, now.Add(lease).UnixMicro(), now.UnixMicro(), now.UnixMicro(), n)
 		if err != nil {
 			return fmt.Errorf("claim: %w", err)
 		}
@@ -192,6 +181,25 @@ func (db *DB) Command(ctx context.Context, id string) (CommandInfo, error) {
 	return ci, err
 }
 
+// claimSQL leases the due pending commands (arguments: owner, lease end,
+// now, now, limit). seq is the queueing order: SQLite's rowid,
+// PostgreSQL's identity. SKIP LOCKED lets replicas claim side by side
+// without waiting for or ever sharing a row. "state <> 'done'" lets SQLite
+// use outbox_state, which leaves done commands out.
+func claimSQL(d Dialect) string {
+	seq, skipLocked := "rowid", ""
+	if d == Postgres {
+		seq, skipLocked = "seq", " FOR UPDATE SKIP LOCKED"
+	}
+	return `UPDATE outbox SET lease_owner = ?, lease_until = ?
+		WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND state <> 'done' AND next_at <= ? AND lease_until <= ?
+			ORDER BY next_at, ` + seq + ` LIMIT ?` + skipLocked + `)
+		RETURNING command, attempts, ` + seq
+}
+
+// depthSQL counts the commands in one state but done (see claimSQL).
+const depthSQL = `SELECT COUNT(*) FROM outbox WHERE state = ? AND state <> 'done'`
+
 // Depth counts the commands that are not done (pending, dead, discarded), for
 // /metrics. Done commands are not counted: they only grow, and counting them
 // would cost a scan of the whole history at every scrape.
@@ -199,7 +207,7 @@ func (db *DB) Depth(ctx context.Context) (map[storegate.State]int, error) {
 	out := map[storegate.State]int{}
 	for _, s := range []storegate.State{storegate.StatePending, storegate.StateDead, storegate.StateDiscarded} {
 		var n int
-		if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM outbox WHERE state = ?`, string(s)).Scan(&n); err != nil {
+		if err := db.QueryRow(ctx, depthSQL, string(s)).Scan(&n); err != nil {
 			return nil, err
 		}
 		out[s] = n
