@@ -122,6 +122,7 @@ func (c *commits) Committed(writes int, _ time.Duration) {
 }
 
 func (c *commits) WriterCheckpoint(time.Duration) {}
+func (c *commits) Reconnected()                   {}
 
 // BenchmarkCommitSize is BenchmarkPipeline/on-accept with a fixed number of
 // senders, each waiting for its answer: how the single writer's time per

@@ -27,6 +27,7 @@ type Metrics struct {
 	commitTime    prometheus.Histogram
 	commitWrites  prometheus.Histogram
 	restartPause  prometheus.Histogram
+	reconnects    prometheus.Counter
 }
 
 // DepthFunc reports outbox commands by state.
@@ -67,8 +68,10 @@ func New(depth DepthFunc) *Metrics {
 			Name: "storegate_store_log_restart_pause_seconds", Help: "Pauses of the SQLite writer for the checkpoint that lets its write-ahead log start over.",
 			Buckets: []float64{.001, .005, .01, .02, .05, .1, .5}}),
 	}
+	m.reconnects = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "storegate_store_reconnects_total", Help: "Store connections a committer replaced because they could not begin a transaction (the database dropped them)."})
 	m.Registry.MustRegister(m.requests, m.signatureFail, m.duplicates, m.dispatch, m.dispatchTime,
-		m.breakerState, m.breakerTrans, m.commitTime, m.commitWrites, m.restartPause,
+		m.breakerState, m.breakerTrans, m.commitTime, m.commitWrites, m.restartPause, m.reconnects,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if depth != nil {
 		m.Registry.MustRegister(&depthCollector{depth: depth})
@@ -104,6 +107,9 @@ func (m *Metrics) Committed(writes int, took time.Duration) {
 // WriterCheckpoint records one pause of the writer for a log restart
 // (store.Observer).
 func (m *Metrics) WriterCheckpoint(took time.Duration) { m.restartPause.Observe(took.Seconds()) }
+
+// Reconnected counts a committer's replaced connection (store.Observer).
+func (m *Metrics) Reconnected() { m.reconnects.Inc() }
 
 // BreakerInit records a breaker's starting state, so it shows before any change.
 func (m *Metrics) BreakerInit(target string) { m.breakerState.WithLabelValues(target).Set(0) }

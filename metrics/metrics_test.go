@@ -408,3 +408,17 @@ func TestStoreCommits_WiredToARealStore(t *testing.T) {
 		t.Errorf("commits took %v s in all, want more than nothing", took.GetSampleSum())
 	}
 }
+
+func TestReconnected_Counts(t *testing.T) {
+	m := metrics.New(nil)
+	m.Reconnected()
+	m.Reconnected()
+	want := `
+# HELP storegate_store_reconnects_total Store connections a committer replaced because they could not begin a transaction (the database dropped them).
+# TYPE storegate_store_reconnects_total counter
+storegate_store_reconnects_total 2
+`
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "storegate_store_reconnects_total"); err != nil {
+		t.Error(err)
+	}
+}

@@ -160,7 +160,11 @@ func (w *writer) begin(ctx context.Context) (*Tx, error) {
 	if err == nil {
 		return tx, nil
 	}
-	if rerr := w.reconnect(ctx); rerr != nil {
+	rerr := w.reconnect(ctx)
+	if w.db.obs != nil {
+		w.db.obs.Reconnected()
+	}
+	if rerr != nil {
 		return nil, fmt.Errorf("%w (new connection: %v)", err, rerr)
 	}
 	return w.beginOn(ctx)

@@ -67,6 +67,9 @@ type Observer interface {
 	// WriterCheckpoint reports a pause of the SQLite writer for the
 	// checkpoint that lets the write-ahead log start over.
 	WriterCheckpoint(took time.Duration)
+	// Reconnected reports that a committer replaced a connection that could
+	// not begin a transaction (see writer.begin).
+	Reconnected()
 }
 
 func (c *Config) setDefaults() {

@@ -1,4 +1,4 @@
-package store_test
+package store
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"storegate/internal/pgtest"
-	"storegate/store"
 )
 
 // When PostgreSQL drops the committers' connections (a restart, a failover,
@@ -28,13 +27,14 @@ func TestPostgres_CommittersReconnect(t *testing.T) {
 	q.Set("application_name", app)
 	u.RawQuery = q.Encode()
 	ctx := context.Background()
-	db, err := store.Open(ctx, store.Config{DSN: u.String(), Writers: 2})
+	obs := &reconnectCounter{}
+	db, err := Open(ctx, Config{DSN: u.String(), Writers: 2, Observer: obs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	write := func(id string) error {
-		return db.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+		return db.Write(ctx, func(ctx context.Context, tx *Tx) error {
 			_, err := tx.Exec(ctx, `INSERT INTO links (source, order_id, transaction_id, answer, created_at) VALUES ('s', ?, 't', '', 0)`, id)
 			return err
 		})
@@ -67,5 +67,8 @@ func TestPostgres_CommittersReconnect(t *testing.T) {
 	var n int
 	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM links WHERE order_id LIKE 'after-%'`).Scan(&n); err != nil || n != 20 {
 		t.Fatalf("%d writes stored after the drop (%v), want 20", n, err)
+	}
+	if obs.n.Load() == 0 {
+		t.Error("no reconnection reported to the observer")
 	}
 }

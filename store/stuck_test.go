@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // A connection left inside a transaction (a ROLLBACK that failed) cannot
@@ -12,7 +14,8 @@ import (
 // later write. The stuck state is made by hand on the writer's connection.
 func TestCommit_ReplacesAConnectionStuckInATransaction(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db")})
+	obs := &reconnectCounter{}
+	db, err := Open(ctx, Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), Observer: obs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,4 +43,14 @@ func TestCommit_ReplacesAConnectionStuckInATransaction(t *testing.T) {
 	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM links`).Scan(&n); err != nil || n != 3 {
 		t.Fatalf("%d links stored (%v), want 3", n, err)
 	}
+	if got := obs.n.Load(); got != 1 {
+		t.Errorf("the observer heard of %d reconnections, want 1", got)
+	}
 }
+
+// reconnectCounter is a store.Observer counting replaced connections.
+type reconnectCounter struct{ n atomic.Int64 }
+
+func (*reconnectCounter) Committed(int, time.Duration)   {}
+func (*reconnectCounter) WriterCheckpoint(time.Duration) {}
+func (r *reconnectCounter) Reconnected()                 { r.n.Add(1) }
