@@ -351,7 +351,7 @@ func spent(r *result) string {
 		}
 		return float64(a) / float64(b)
 	}
-	return fmt.Sprintf("commits %.0f%% of the time (summed over committers: 1 on SQLite, 4 a PostgreSQL replica; %d commits of %.1f writes, %.2f ms each), %d log restarts (%.0f ms in all), GC pauses %.0f ms, gateway CPU %.2f cores",
+	return fmt.Sprintf("commits %.0f%% of the time (summed over committers; %d commits of %.1f writes, %.2f ms each), %d log restarts (%.0f ms in all), GC pauses %.0f ms, gateway CPU %.2f cores",
 		100*float64(g["commit_us"])/wall, g["commits"], per(g["commit_writes"], g["commits"]), per(g["commit_us"], g["commits"])/1000,
 		g["restarts"], float64(g["restart_us"])/1000, float64(g["gc_pause_us"])/1000, float64(g["cpu_us"])/wall)
 }
