@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -208,7 +207,7 @@ type planGrant struct {
 // querier is what planning reads through: the read pool before the write,
 // the write's transaction inside it.
 type querier interface {
-	Query(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	Query(ctx context.Context, query string, args ...any) (*store.Rows, error)
 }
 
 // plan lists what a revoke takes back: the lines it names, or everything

@@ -157,17 +157,31 @@ func (w *writer) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 // reads through the pool, still answered ready.
 func (w *writer) begin(ctx context.Context) (*Tx, error) {
 	tx, err := w.beginOn(ctx)
-	if err == nil {
-		return tx, nil
+	if err == nil || isBusy(err) {
+		return tx, err
 	}
-	rerr := w.reconnect(ctx)
+	if rerr := w.reconnect(ctx); rerr != nil {
+		return nil, fmt.Errorf("%w (new connection: %v)", err, rerr)
+	}
 	if w.db.obs != nil {
 		w.db.obs.Reconnected()
 	}
-	if rerr != nil {
-		return nil, fmt.Errorf("%w (new connection: %v)", err, rerr)
-	}
 	return w.beginOn(ctx)
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED
+// (another process holds the write lock past busy_timeout): the connection
+// is fine, and a new one would wait as long.
+func isBusy(err error) bool {
+	var coded interface{ Code() int }
+	if !errors.As(err, &coded) {
+		return false
+	}
+	switch coded.Code() & 0xff { // the primary result code
+	case 5, 6:
+		return true
+	}
+	return false
 }
 
 // reconnect discards the writer's connection and its prepared statements

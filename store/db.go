@@ -202,9 +202,18 @@ func connect(cfg Config) (Dialect, *sql.DB, *sql.DB, error) {
 		}
 		read.SetMaxOpenConns(cfg.ReadConns)
 		if memory {
-			// Keep the memory database alive for the life of the DB.
+			// Keep the memory database alive for the life of the DB: it
+			// lasts while one connection to it is open, and the writer's
+			// may be replaced (see writer.begin), so an idle reader stays
+			// open too.
 			write.SetConnMaxIdleTime(0)
 			write.SetMaxIdleConns(1)
+			read.SetConnMaxIdleTime(0)
+			if err := read.Ping(); err != nil {
+				write.Close()
+				read.Close()
+				return "", nil, nil, fmt.Errorf("open sqlite: %w", err)
+			}
 		}
 		return SQLite, write, read, nil
 	default:
@@ -320,8 +329,31 @@ func (db *DB) Close() error {
 }
 
 // Query runs a read-only query on the read pool. Placeholders are "?".
-func (db *DB) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return db.read.QueryContext(ctx, db.rebind(query), args...)
+func (db *DB) Query(ctx context.Context, query string, args ...any) (*Rows, error) {
+	rows, err := db.read.QueryContext(ctx, db.rebind(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	return &Rows{Rows: rows}, nil
+}
+
+// Rows is *sql.Rows that, inside a write, tells its transaction when the
+// rows end in a deadlock: on PostgreSQL a lock wait after the first row
+// (SELECT ... FOR UPDATE over several rows) fails in Next, reported by Err,
+// not by Query (see Tx.note).
+type Rows struct {
+	*sql.Rows
+	tx *Tx
+}
+
+// Err is the error that ended the iteration, if any.
+func (r *Rows) Err() error { return r.tx.note(r.Rows.Err()) }
+
+// Close closes the rows; a caller that stops at the first error without
+// asking Err still lets the transaction know of a deadlock.
+func (r *Rows) Close() error {
+	r.tx.note(r.Rows.Err())
+	return r.Rows.Close()
 }
 
 // QueryRow runs a read-only single-row query on the read pool.
@@ -371,9 +403,10 @@ type Tx struct {
 	deadlocked bool
 }
 
-// note remembers a statement's deadlock.
+// note remembers a statement's deadlock. t may be nil (reads outside a
+// write, which take no locks).
 func (t *Tx) note(err error) error {
-	if err != nil && isDeadlock(err) {
+	if t != nil && err != nil && isDeadlock(err) {
 		t.deadlocked = true
 	}
 	return err
@@ -447,19 +480,25 @@ func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, e
 	return res, t.note(err)
 }
 
-// Query runs a query. On PostgreSQL an error of the statement (a lock wait
-// that deadlocked) comes from here, not from the rows: pgx's driver reads
-// the first row before returning.
-func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+// Query runs a query. On PostgreSQL a statement error before the first row
+// comes from here (pgx's driver reads the first row before returning), one
+// after it from the rows' Err.
+func (t *Tx) Query(ctx context.Context, query string, args ...any) (*Rows, error) {
+	var rows *sql.Rows
+	var err error
 	if t.tx == nil {
-		st, err := t.w.stmt(ctx, query)
-		if err != nil {
-			return nil, err
+		st, serr := t.w.stmt(ctx, query)
+		if serr != nil {
+			return nil, serr
 		}
-		return st.QueryContext(ctx, args...)
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = t.tx.QueryContext(ctx, t.db.rebind(query), args...)
 	}
-	rows, err := t.tx.QueryContext(ctx, t.db.rebind(query), args...)
-	return rows, t.note(err)
+	if err != nil {
+		return nil, t.note(err)
+	}
+	return &Rows{Rows: rows, tx: t}, nil
 }
 
 // Row is one row of a query, like *sql.Row, but also carrying an error

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"storegate/internal/pgtest"
 )
 
 // When one write of a batch loses a deadlock (PostgreSQL), rolling back to
@@ -116,6 +119,12 @@ func oneBatch(t *testing.T, db *DB, n int, fn func(ctx context.Context, i int, t
 	entered, release := make(chan struct{}), make(chan struct{})
 	go db.Write(ctx, func(context.Context, *Tx) error { close(entered); <-release; return nil })
 	<-entered
+	released := false
+	defer func() {
+		if !released { // failing: let the committer go, or closing the store waits for ever
+			close(release)
+		}
+	}()
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -131,11 +140,117 @@ func oneBatch(t *testing.T, db *DB, n int, fn func(ctx context.Context, i int, t
 		}
 	}
 	close(release)
+	released = true
 	wg.Wait()
 	return errs
 }
 
 func insertLink(ctx context.Context, tx *Tx, id string) error {
 	_, err := tx.Exec(ctx, `INSERT INTO links (source, order_id, transaction_id, answer, created_at) VALUES ('s', ?, 't', x'', 0)`, id)
+	return err
+}
+
+// A real PostgreSQL deadlock inside a write that handles it: the statement
+// that loses it is an Exec, or a SELECT ... FOR UPDATE whose second row is
+// the one it waits for (the error then comes from the rows, not the
+// query). Either way the transaction must note it and the batch commit
+// before the write after it.
+func TestPostgres_StatementDeadlockSplitsTheBatch(t *testing.T) {
+	for _, stmt := range []string{"exec", "rows"} {
+		t.Run(stmt, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := pgtest.DSN(t)
+			db, err := Open(ctx, Config{DSN: dsn, Writers: 1}) // one committer: one batch
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			for _, id := range []string{"1", "2"} {
+				if err := db.Write(ctx, func(ctx context.Context, tx *Tx) error { return insertPGLink(ctx, tx, id) }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Another session holds row 2 and, once the write holds row 1,
+			// asks for it: a cycle, which the write loses (its
+			// deadlock_timeout is the shorter).
+			other, err := sql.Open("pgx", dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Close()
+			otx, err := other.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer otx.Rollback()
+			if _, err := otx.ExecContext(ctx, `UPDATE links SET transaction_id = 'other' WHERE order_id = '2'`); err != nil {
+				t.Fatal(err)
+			}
+			holdsRow1 := make(chan struct{})
+			otherDone := make(chan error, 1)
+			go func() {
+				<-holdsRow1
+				_, err := otx.ExecContext(ctx, `UPDATE links SET transaction_id = 'other' WHERE order_id = '1'`)
+				if err == nil {
+					err = otx.Commit()
+				}
+				otherDone <- err
+			}()
+
+			const loser = 1
+			ran := make([]*Tx, 3)
+			var lost error
+			errs := oneBatch(t, db, 3, func(ctx context.Context, i int, tx *Tx) error {
+				ran[i] = tx
+				if i != loser {
+					return insertPGLink(ctx, tx, fmt.Sprint("w", i))
+				}
+				lost = tx.Savepoint(ctx, func() error {
+					if _, err := tx.Exec(ctx, `SET LOCAL deadlock_timeout = '50ms'`); err != nil {
+						return err
+					}
+					if _, err := tx.Exec(ctx, `UPDATE links SET transaction_id = 'batch' WHERE order_id = '1'`); err != nil {
+						return err
+					}
+					close(holdsRow1)
+					time.Sleep(100 * time.Millisecond) // let the other session queue for row 1 first
+					if stmt == "exec" {
+						_, err := tx.Exec(ctx, `UPDATE links SET transaction_id = 'batch' WHERE order_id = '2'`)
+						return err
+					}
+					rows, err := tx.Query(ctx, `SELECT order_id FROM links WHERE order_id IN ('1', '2') ORDER BY order_id FOR UPDATE`)
+					if err != nil {
+						return err
+					}
+					defer rows.Close()
+					for rows.Next() {
+					}
+					return rows.Err()
+				})
+				return nil // handled, as an in-transaction delivery records a retry
+			})
+			if err := <-otherDone; err != nil {
+				t.Fatalf("the other session: %v", err)
+			}
+			if !isDeadlock(lost) {
+				t.Fatalf("the write's statement ended with %v, want a deadlock", lost)
+			}
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("write %d: %v", i, err)
+				}
+			}
+			if ran[0] != ran[loser] {
+				t.Error("the write before the loser did not share its transaction")
+			}
+			if ran[2] == ran[loser] {
+				t.Error("the write after the loser ran in the transaction whose statement lost a deadlock")
+			}
+		})
+	}
+}
+
+func insertPGLink(ctx context.Context, tx *Tx, id string) error {
+	_, err := tx.Exec(ctx, `INSERT INTO links (source, order_id, transaction_id, answer, created_at) VALUES ('s', ?, 't', '', 0)`, id)
 	return err
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +77,33 @@ storegate_requests_total{source="bench",status="204",type="order_paid"} 120352
 	}
 	if _, err := parseOutbox(strings.NewReader("up 1\n")); err == nil {
 		t.Error("a page without the pending gauge parsed")
+	}
+}
+
+// The writer's counters come out in microseconds (seconds) or as counts, a
+// value that does not parse is left out instead of failing the drain check,
+// and the report line reads them over the phase's wall time.
+func TestParseOutbox_WriterMetrics(t *testing.T) {
+	const page = `storegate_outbox_commands{state="pending"} 0
+storegate_store_commit_seconds_sum 9.5
+storegate_store_commit_seconds_count 5000
+storegate_store_commit_writes_sum 40000
+storegate_store_log_restart_pause_seconds_sum 0.12
+storegate_store_log_restart_pause_seconds_count 4
+go_gc_duration_seconds_sum NaN
+process_cpu_seconds_total 12.5
+`
+	got, err := parseOutbox(strings.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"pending": 0, "commit_us": 9_500_000, "commits": 5000, "commit_writes": 40000,
+		"restart_us": 120_000, "restarts": 4, "cpu_us": 12_500_000}
+	if !maps.Equal(got, want) {
+		t.Errorf("parseOutbox = %v, want %v", got, want)
+	}
+	r := &result{gw: got, wall: 10 * time.Second}
+	if s, w := spent(r), "commits 95% of the time (summed over committers; 5000 commits of 8.0 writes, 1.90 ms each), 4 log restarts (120 ms in all), GC pauses 0 ms, gateway CPU 1.25 cores"; s != w {
+		t.Errorf("spent = %q, want %q", s, w)
 	}
 }

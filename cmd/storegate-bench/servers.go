@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -242,8 +243,9 @@ func (s *server) outbox() (map[string]int64, error) {
 	return parseOutbox(resp.Body)
 }
 
-// writerMetrics are the gauges of where the gateway's time goes that the
-// report shows per phase (parseOutbox's keys; seconds kept as microseconds).
+// writerMetrics are the counters and sums of where the gateway's time goes
+// that the report shows per phase (parseOutbox's keys; seconds kept as
+// microseconds).
 var writerMetrics = map[string]string{
 	"storegate_store_commit_seconds_sum":              "commit_us",
 	"storegate_store_commit_seconds_count":            "commits",
@@ -280,9 +282,11 @@ func parseOutbox(r io.Reader) (map[string]int64, error) {
 			continue
 		}
 		if name, value, ok := strings.Cut(line, " "); ok && writerMetrics[name] != "" {
+			// Only described in the report: a value that does not parse
+			// is left out rather than failing the drain and the check.
 			v, err := strconv.ParseFloat(value, 64)
-			if err != nil {
-				return nil, fmt.Errorf("metrics line %q: %w", line, err)
+			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+				continue
 			}
 			if strings.HasSuffix(name, "seconds_sum") || strings.HasPrefix(name, "process_cpu") {
 				v *= 1e6 // seconds, kept in microseconds
