@@ -275,9 +275,9 @@ func (db *DB) commitLoop(w *writer) {
 			for {
 				select {
 				case j := <-db.jobs:
-					db.commit(w, []*job{j})
+					db.commitAll(w, []*job{j})
 				case j := <-db.background:
-					db.commit(w, []*job{j})
+					db.commitAll(w, []*job{j})
 				default:
 					return
 				}
@@ -303,15 +303,24 @@ func (db *DB) commitLoop(w *writer) {
 				break topUp
 			}
 		}
-		start := time.Now() // a duration for metrics: real time, not the injected clock
-		db.commit(w, batch)
-		if db.obs != nil {
-			db.obs.Committed(len(batch), time.Since(start))
-		}
+		db.commitAll(w, batch)
 	}
 }
 
-func (db *DB) commit(w *writer, batch []*job) {
+// commitAll commits batch, in as many transactions as deadlocks split it
+// into (see commit), and reports each to the observer.
+func (db *DB) commitAll(w *writer, batch []*job) {
+	for len(batch) > 0 {
+		start := time.Now() // a duration for metrics: real time, not the injected clock
+		rest := db.commit(w, batch)
+		if db.obs != nil {
+			db.obs.Committed(len(batch)-len(rest), time.Since(start))
+		}
+		batch = rest
+	}
+}
+
+func (db *DB) commit(w *writer, batch []*job) (rest []*job) {
 	live := batch[:0:0]
 	for _, j := range batch {
 		if err := j.ctx.Err(); err != nil {
@@ -321,7 +330,7 @@ func (db *DB) commit(w *writer, batch []*job) {
 		live = append(live, j)
 	}
 	if len(live) == 0 {
-		return
+		return nil
 	}
 	ctx := context.Background() // a batch outlives any one caller's context
 	tx, err := w.begin(ctx)
@@ -329,7 +338,7 @@ func (db *DB) commit(w *writer, batch []*job) {
 		for _, j := range live {
 			j.done <- fmt.Errorf("store: begin: %w", err)
 		}
-		return
+		return nil
 	}
 	results := make([]error, len(live))
 	// Accepts first, all together; any other write runs as its own job. If
@@ -347,13 +356,12 @@ func (db *DB) commit(w *writer, batch []*job) {
 			for _, j := range live {
 				j.done <- fmt.Errorf("store: begin: %w", err)
 			}
-			return
+			return nil
 		}
 	}
 	single := len(live) == 1
 	// rest are the writes not run after one lost a deadlock: they go in a
 	// new transaction once this one has committed.
-	var rest []*job
 	for i, j := range live {
 		if batched && j.acc != nil {
 			continue
@@ -380,7 +388,7 @@ func (db *DB) commit(w *writer, batch []*job) {
 				for _, j := range live {
 					j.done <- fmt.Errorf("store: rollback to savepoint: %w", err)
 				}
-				return
+				return nil
 			}
 		}
 		if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT w"); err != nil {
@@ -388,7 +396,7 @@ func (db *DB) commit(w *writer, batch []*job) {
 			for _, j := range live {
 				j.done <- fmt.Errorf("store: release savepoint: %w", err)
 			}
-			return
+			return nil
 		}
 		if isDeadlock(results[i]) || tx.deadlocked {
 			// The write lost a deadlock, or one of its statements did and
@@ -405,14 +413,14 @@ func (db *DB) commit(w *writer, batch []*job) {
 	if single && results[0] != nil {
 		tx.rollback(ctx)
 		live[0].done <- results[0]
-		return
+		return nil
 	}
 	if err := tx.commit(ctx); err != nil {
 		tx.rollback(ctx) // a failed COMMIT can leave the transaction open
 		for _, j := range live {
 			j.done <- fmt.Errorf("store: commit: %w", err)
 		}
-		return
+		return nil
 	}
 	for _, h := range tx.hooks {
 		h()
@@ -423,9 +431,7 @@ func (db *DB) commit(w *writer, batch []*job) {
 		}
 		j.done <- results[i]
 	}
-	if len(rest) > 0 {
-		db.commit(w, rest)
-	}
+	return rest
 }
 
 // isDeadlock reports whether err is PostgreSQL's deadlock_detected.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -23,7 +24,8 @@ import (
 // The deadlock is simulated (the committer's logic is the same on SQLite).
 func TestCommit_DeadlockCommitsTheWritesBeforeIt(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db")})
+	obs := &commitLog{}
+	db, err := Open(ctx, Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), Observer: obs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +65,32 @@ func TestCommit_DeadlockCommitsTheWritesBeforeIt(t *testing.T) {
 	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM links`).Scan(&stored); err != nil || stored != n {
 		t.Fatalf("%d writes stored (%v), want %d", stored, err, n)
 	}
+	// The holding write, then the batch as two transactions (the writes up
+	// to the loser, the rest), then the loser's second run: each reported
+	// as the commit it was, for storegate_store_commit_writes.
+	if got, want := obs.writes(), []int{1, loser + 1, n - loser - 1, 1}; !slices.Equal(got, want) {
+		t.Errorf("the observer heard commits of %v writes, want %v", got, want)
+	}
+}
+
+// commitLog is a store.Observer keeping the size of every commit.
+type commitLog struct {
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (c *commitLog) Committed(writes int, _ time.Duration) {
+	c.mu.Lock()
+	c.sizes = append(c.sizes, writes)
+	c.mu.Unlock()
+}
+func (*commitLog) WriterCheckpoint(time.Duration) {}
+func (*commitLog) Reconnected()                   {}
+
+func (c *commitLog) writes() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.sizes)
 }
 
 // The same when the write handles its statement's deadlock itself, as the
