@@ -124,56 +124,68 @@ func (c *commits) Committed(writes int, _ time.Duration) {
 func (c *commits) WriterCheckpoint(time.Duration) {}
 func (c *commits) Reconnected()                   {}
 
-// BenchmarkCommitSize is BenchmarkPipeline/on-accept with a fixed number of
-// senders, each waiting for its answer: how the single writer's time per
-// order, and the pages it writes to the log per order, fall as more orders
-// share a commit. Checkpoints are off for the run, so the log's length is
-// what the orders wrote.
+// BenchmarkCommitSize measures the single writer with a fixed number of
+// senders, each waiting for its answer: how its time per order, and the
+// pages it writes to the log per order, fall as more orders share a commit.
+// "granted" is the gateway's path (BenchmarkPipeline/on-accept: event,
+// command and grant in one transaction); "queued" accepts the event and
+// queues its command for the dispatcher (a remote target's path); "event"
+// stores the event alone, the floor of any design that keeps the accept
+// durable. Checkpoints are off for the run, so the log's length is what the
+// orders wrote.
 //
 //	go test ./dispatch -run '^$' -bench CommitSize -benchtime 8000x
 func BenchmarkCommitSize(b *testing.B) {
-	for _, senders := range []int{2, 4, 8, 16, 32, 64} {
-		b.Run(fmt.Sprint("senders=", senders), func(b *testing.B) {
-			ctx := context.Background()
-			c := &commits{}
-			db, _ := ledgerStore(b, store.Config{CheckpointEvery: time.Hour, Observer: c}, true)
-			var n atomic.Int64
-			send := func(limit int64) {
-				for i := n.Add(1); i <= limit; i = n.Add(1) {
-					ev, cmd := benchOrder(i)
-					if _, _, err := db.Accept(ctx, ev, []storegate.Command{cmd}, storegate.Answer{Status: 204}); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			}
-			send(1000) // every player exists, as in a warm gateway
-			n.Store(1000)
-			// A checkpoint now copies the whole log; the next commit starts
-			// it over, so its length at the end is what the run wrote.
-			if err := db.QueryRow(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(new(int), new(int), new(int)); err != nil {
-				b.Fatal(err)
-			}
-			c.mu.Lock()
-			c.count, c.writes = 0, 0
-			c.mu.Unlock()
-			b.ResetTimer()
-			var wg sync.WaitGroup
-			for range senders {
-				wg.Go(func() { send(1000 + int64(b.N)) })
-			}
-			wg.Wait()
-			b.StopTimer()
-			var frames int
-			if err := db.QueryRow(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(new(int), &frames, new(int)); err != nil {
-				b.Fatal(err)
-			}
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			b.ReportMetric(float64(c.writes)/float64(c.count), "writes/commit")
-			b.ReportMetric(float64(frames)/float64(b.N), "log-pages/order")
-		})
+	for _, what := range []string{"granted", "queued", "event"} {
+		for _, senders := range []int{2, 4, 8, 16, 32, 64} {
+			b.Run(fmt.Sprint(what, "/senders=", senders), func(b *testing.B) { commitSize(b, what, senders) })
+		}
 	}
+}
+
+func commitSize(b *testing.B, what string, senders int) {
+	ctx := context.Background()
+	c := &commits{}
+	db, _ := ledgerStore(b, store.Config{CheckpointEvery: time.Hour, Observer: c}, what == "granted")
+	var n atomic.Int64
+	send := func(limit int64) {
+		for i := n.Add(1); i <= limit; i = n.Add(1) {
+			ev, cmd := benchOrder(i)
+			cmds := []storegate.Command{cmd}
+			if what == "event" {
+				cmds = nil
+			}
+			if _, _, err := db.Accept(ctx, ev, cmds, storegate.Answer{Status: 204}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	}
+	send(1000) // every player exists, as in a warm gateway
+	n.Store(1000)
+	// A checkpoint now copies the whole log; the next commit starts it
+	// over, so its length at the end is what the run wrote.
+	if err := db.QueryRow(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(new(int), new(int), new(int)); err != nil {
+		b.Fatal(err)
+	}
+	c.mu.Lock()
+	c.count, c.writes = 0, 0
+	c.mu.Unlock()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for range senders {
+		wg.Go(func() { send(1000 + int64(b.N)) })
+	}
+	wg.Wait()
+	b.StopTimer()
+	var frames int
+	if err := db.QueryRow(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(new(int), &frames, new(int)); err != nil {
+		b.Fatal(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b.ReportMetric(float64(c.writes)/float64(c.count), "writes/commit")
+	b.ReportMetric(float64(frames)/float64(b.N), "log-pages/order")
 }
 
 // remote stands for an AGS or studio target: it has no in-transaction path.
