@@ -360,13 +360,14 @@ func (db *DB) commit(w *writer, batch []*job) (rest []*job) {
 		}
 	}
 	single := len(live) == 1
-	// rest are the writes not run after one lost a deadlock: they go in a
-	// new transaction once this one has committed.
+	// rest are the writes not run after one lost a deadlock (or after the
+	// batch's accepts did, in a grant on accept): they go in a new
+	// transaction once this one has committed.
 	for i, j := range live {
 		if batched && j.acc != nil {
 			continue
 		}
-		if rest != nil {
+		if rest != nil || tx.deadlocked {
 			rest = append(rest, j)
 			continue
 		}

@@ -349,11 +349,12 @@ type Rows struct {
 // Err is the error that ended the iteration, if any.
 func (r *Rows) Err() error { return r.tx.note(r.Rows.Err()) }
 
-// Close closes the rows; a caller that stops at the first error without
-// asking Err still lets the transaction know of a deadlock.
+// Close closes the rows; a caller that stops before the end, or at an
+// error without asking Err, still lets the transaction know of a deadlock.
 func (r *Rows) Close() error {
+	err := r.Rows.Close() // pgx reads what is left of the rows: its error comes here
 	r.tx.note(r.Rows.Err())
-	return r.Rows.Close()
+	return r.tx.note(err)
 }
 
 // QueryRow runs a read-only single-row query on the read pool.
