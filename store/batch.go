@@ -360,14 +360,13 @@ func (db *DB) commit(w *writer, batch []*job) (rest []*job) {
 		}
 	}
 	single := len(live) == 1
-	// rest are the writes not run after one lost a deadlock (or after the
-	// batch's accepts did, in a grant on accept): they go in a new
-	// transaction once this one has committed.
+	// rest are the writes not run once the transaction lost a deadlock
+	// (see below; the batch's accepts can too, in a grant on accept).
 	for i, j := range live {
 		if batched && j.acc != nil {
 			continue
 		}
-		if rest != nil || tx.deadlocked {
+		if tx.deadlocked {
 			rest = append(rest, j)
 			continue
 		}
@@ -399,17 +398,16 @@ func (db *DB) commit(w *writer, batch []*job) (rest []*job) {
 			}
 			return nil
 		}
-		if isDeadlock(results[i]) || tx.deadlocked {
-			// The write lost a deadlock, or one of its statements did and
-			// it undid that itself (an in-transaction delivery records a
-			// retry). Rolling back to a savepoint undid only that: a lock
-			// that closes the cycle may be held by an earlier write of the
-			// batch, and the other transaction, whose deadlock check has
-			// run, keeps waiting for our commit. Every later write that
-			// waits on it would deadlock again, one deadlock_timeout (1 s)
-			// each: for 200 writes, minutes. Commit now; run the rest after.
-			rest = []*job{}
-		}
+		// The write lost a deadlock, or one of its statements did and it
+		// undid that itself (an in-transaction delivery records a retry):
+		// tx.deadlocked. Rolling back to a savepoint undid only that: a lock
+		// that closes the cycle may be held by an earlier write of the
+		// batch, and the other transaction, whose deadlock check has run,
+		// keeps waiting for our commit. Every later write that waits on it
+		// would deadlock again, one deadlock_timeout (1 s) each: for 200
+		// writes, minutes. So the writes after it go to rest, for a new
+		// transaction once this one has committed.
+		tx.note(results[i])
 	}
 	if single && results[0] != nil {
 		tx.rollback(ctx)

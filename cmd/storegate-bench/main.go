@@ -331,8 +331,7 @@ func observe(servers []*server, r *result, load func()) {
 	}
 	r.wall = time.Since(start)
 	r.gw = map[string]int64{}
-	for k := range writerMetrics {
-		key := writerMetrics[k]
+	for _, key := range writerMetrics {
 		r.gw[key] = after[key] - before[key]
 	}
 }
