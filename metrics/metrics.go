@@ -27,6 +27,7 @@ type Metrics struct {
 	commitTime    prometheus.Histogram
 	commitWrites  prometheus.Histogram
 	restartPause  prometheus.Histogram
+	logSync       prometheus.Histogram
 	reconnects    prometheus.Counter
 }
 
@@ -59,7 +60,7 @@ func New(depth DepthFunc) *Metrics {
 			Name: "storegate_breaker_transitions_total", Help: "Circuit breaker transitions by target and new state."},
 			[]string{"target", "to"}),
 		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "storegate_store_commit_seconds", Help: "Time of one group commit, from its start to its answers: what a request waits once its turn comes.",
+			Name: "storegate_store_commit_seconds", Help: "Time of one group commit, from BEGIN to COMMIT. On a SQLite file its answers then wait for a log flush (storegate_store_log_sync_seconds).",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .5}}),
 		commitWrites: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "storegate_store_commit_writes", Help: "Writes (accepted requests, deliveries, claims) sharing one commit.",
@@ -67,11 +68,14 @@ func New(depth DepthFunc) *Metrics {
 		restartPause: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "storegate_store_log_restart_pause_seconds", Help: "Pauses of the SQLite writer for the checkpoint that lets its write-ahead log start over.",
 			Buckets: []float64{.001, .005, .01, .02, .05, .1, .5}}),
+		logSync: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "storegate_store_log_sync_seconds", Help: "Flushes of the SQLite write-ahead log to disk; the answers of the commits before each wait for it.",
+			Buckets: []float64{.0001, .0005, .001, .002, .005, .01, .02, .05, .1}}),
 	}
 	m.reconnects = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "storegate_store_reconnects_total", Help: "Store connections a committer replaced because they could not begin a transaction (the database dropped them)."})
 	m.Registry.MustRegister(m.requests, m.signatureFail, m.duplicates, m.dispatch, m.dispatchTime,
-		m.breakerState, m.breakerTrans, m.commitTime, m.commitWrites, m.restartPause, m.reconnects,
+		m.breakerState, m.breakerTrans, m.commitTime, m.commitWrites, m.restartPause, m.logSync, m.reconnects,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if depth != nil {
 		m.Registry.MustRegister(&depthCollector{depth: depth})
@@ -110,6 +114,9 @@ func (m *Metrics) WriterCheckpoint(took time.Duration) { m.restartPause.Observe(
 
 // Reconnected counts a committer's replaced connection (store.Observer).
 func (m *Metrics) Reconnected() { m.reconnects.Inc() }
+
+// LogSynced records one flush of the write-ahead log (store.Observer).
+func (m *Metrics) LogSynced(took time.Duration) { m.logSync.Observe(took.Seconds()) }
 
 // BreakerInit records a breaker's starting state, so it shows before any change.
 func (m *Metrics) BreakerInit(target string) { m.breakerState.WithLabelValues(target).Set(0) }

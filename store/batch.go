@@ -254,6 +254,9 @@ func (db *DB) commitLoop(w *writer) {
 	defer db.wg.Done()
 	defer db.writers.Done()
 	defer w.close()
+	if db.settled != nil {
+		defer close(db.settled) // the syncer answers what is left, then stops
+	}
 	batch := make([]*job, 0, db.batch)
 	for {
 		batch = batch[:0]
@@ -332,12 +335,14 @@ func (db *DB) commit(w *writer, batch []*job) (rest []*job) {
 	if len(live) == 0 {
 		return nil
 	}
+	if err := db.syncFailed(); err != nil {
+		fail(live, err)
+		return nil
+	}
 	ctx := context.Background() // a batch outlives any one caller's context
 	tx, err := w.begin(ctx)
 	if err != nil {
-		for _, j := range live {
-			j.done <- fmt.Errorf("store: begin: %w", err)
-		}
+		db.settle(failed(live, fmt.Errorf("store: begin: %w", err)))
 		return nil
 	}
 	results := make([]error, len(live))
@@ -353,9 +358,7 @@ func (db *DB) commit(w *writer, batch []*job) (rest []*job) {
 	batched := false
 	if len(accepts) > 1 {
 		if tx, batched, err = acceptBatch(ctx, w, tx, accepts); err != nil {
-			for _, j := range live {
-				j.done <- fmt.Errorf("store: begin: %w", err)
-			}
+			db.settle(failed(live, fmt.Errorf("store: begin: %w", err)))
 			return nil
 		}
 	}
@@ -385,17 +388,13 @@ func (db *DB) commit(w *writer, batch []*job) (rest []*job) {
 			if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT w"); err != nil {
 				// The transaction is in an unknown state: fail the batch.
 				tx.rollback(ctx)
-				for _, j := range live {
-					j.done <- fmt.Errorf("store: rollback to savepoint: %w", err)
-				}
+				db.settle(failed(live, fmt.Errorf("store: rollback to savepoint: %w", err)))
 				return nil
 			}
 		}
 		if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT w"); err != nil {
 			tx.rollback(ctx)
-			for _, j := range live {
-				j.done <- fmt.Errorf("store: release savepoint: %w", err)
-			}
+			db.settle(failed(live, fmt.Errorf("store: release savepoint: %w", err)))
 			return nil
 		}
 		// The write lost a deadlock, or one of its statements did and it
@@ -411,26 +410,41 @@ func (db *DB) commit(w *writer, batch []*job) (rest []*job) {
 	}
 	if single && results[0] != nil {
 		tx.rollback(ctx)
-		live[0].done <- results[0]
+		// The refusal may rest on an earlier batch's writes: it waits for
+		// them to be durable like any answer.
+		db.settle(&settlement{answers: []answer{{live[0].done, results[0]}}})
 		return nil
 	}
 	if err := tx.commit(ctx); err != nil {
 		tx.rollback(ctx) // a failed COMMIT can leave the transaction open
-		for _, j := range live {
-			j.done <- fmt.Errorf("store: commit: %w", err)
-		}
+		db.settle(failed(live, fmt.Errorf("store: commit: %w", err)))
 		return nil
 	}
-	for _, h := range tx.hooks {
-		h()
-	}
+	s := &settlement{committed: true, hooks: tx.hooks}
 	for i, j := range live {
 		if slices.Contains(rest, j) {
 			continue
 		}
-		j.done <- results[i]
+		s.answers = append(s.answers, answer{j.done, results[i]})
 	}
+	db.settle(s)
 	return rest
+}
+
+// failed is a batch that did not commit: every write gets err.
+func failed(jobs []*job, err error) *settlement {
+	s := &settlement{answers: make([]answer, len(jobs))}
+	for i, j := range jobs {
+		s.answers[i] = answer{j.done, err}
+	}
+	return s
+}
+
+// fail answers every job with err at once.
+func fail(jobs []*job, err error) {
+	for _, j := range jobs {
+		j.done <- err
+	}
 }
 
 // isDeadlock reports whether err is PostgreSQL's deadlock_detected.

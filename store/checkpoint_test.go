@@ -69,3 +69,4 @@ type pauseCounter struct{ n atomic.Int64 }
 func (*pauseCounter) Committed(int, time.Duration)          {}
 func (p *pauseCounter) WriterCheckpoint(took time.Duration) { p.n.Add(1) }
 func (*pauseCounter) Reconnected()                          {}
+func (*pauseCounter) LogSynced(time.Duration)               {}

@@ -1,0 +1,244 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// heldFlush replaces a DB's log flush with one the test releases: each call
+// reports on started, then waits for a value on release and returns it.
+type heldFlush struct {
+	started chan struct{}
+	release chan error
+}
+
+// holdFlushes holds db's flushes until the test releases them, or ends
+// (a failing test must not leave Close waiting on a held flush).
+func holdFlushes(t *testing.T, db *DB) *heldFlush {
+	h := &heldFlush{started: make(chan struct{}, 8), release: make(chan error)}
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	db.syncLog = func() error {
+		h.started <- struct{}{}
+		select {
+		case err := <-h.release:
+			return err
+		case <-stop:
+			return nil
+		}
+	}
+	return h
+}
+
+func (h *heldFlush) waitStart(t *testing.T) {
+	t.Helper()
+	select {
+	case <-h.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no flush of the log started")
+	}
+}
+
+func openFile(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// writeAsync starts a write of link id (or a write that fails after it, when
+// fail) and returns where its answer arrives.
+func writeAsync(db *DB, id string, fail bool) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		done <- db.Write(context.Background(), func(ctx context.Context, tx *Tx) error {
+			if err := insertLink(ctx, tx, id); err != nil {
+				return err
+			}
+			if fail {
+				return errors.New("refused")
+			}
+			return nil
+		})
+	}()
+	return done
+}
+
+func stored(t *testing.T, db *DB, id string) bool {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM links WHERE order_id = ?`, id).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n == 1
+}
+
+// answered reports whether done gets an answer within 50 ms. The write is
+// held by a flush the test has not released: an answer is a bug, and a bug
+// that answers early answers within microseconds.
+func answered(done <-chan error) bool {
+	select {
+	case <-done:
+		return true
+	case <-time.After(50 * time.Millisecond):
+		return false
+	}
+}
+
+// On a SQLite file a write's answer waits for the flush of the log that
+// makes its commit durable, and so does a refusal that came after it (it
+// may rest on what an earlier write stored); the writer meanwhile goes on
+// committing the next writes.
+func TestCommit_AnswersWaitForTheLogFlush(t *testing.T) {
+	db := openFile(t)
+	flush := holdFlushes(t, db)
+
+	a := writeAsync(db, "a", false)
+	flush.waitStart(t)
+	if answered(a) {
+		t.Fatal("the write was answered before the flush of the log")
+	}
+	if !stored(t, db, "a") {
+		t.Fatal("the write was not committed before its flush")
+	}
+
+	// The writer is not held by the flush: b commits while a's flush runs.
+	b := writeAsync(db, "b", false)
+	c := writeAsync(db, "c", true)
+	deadline := time.Now().Add(10 * time.Second)
+	for !stored(t, db, "b") {
+		if time.Now().After(deadline) {
+			t.Fatal("the writer waited for the flush of an earlier commit")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	flush.release <- nil
+	if err := <-a; err != nil {
+		t.Fatalf("write a: %v", err)
+	}
+
+	// b and c (committed or refused after the first flush started) wait for
+	// a flush of their own. c may still be waiting for the writer: wait for
+	// its outcome to show (no row, the write undone) before releasing.
+	flush.waitStart(t)
+	if answered(b) {
+		t.Fatal("a later write was answered by the flush of an earlier one")
+	}
+	flush.release <- nil
+	if err := <-b; err != nil {
+		t.Fatalf("write b: %v", err)
+	}
+	for {
+		select {
+		case err := <-c:
+			if err == nil || err.Error() != "refused" {
+				t.Fatalf("write c: %v, want its own refusal", err)
+			}
+			if stored(t, db, "c") {
+				t.Fatal("the refused write was stored")
+			}
+			return
+		case <-flush.started:
+			flush.release <- nil
+		case <-time.After(10 * time.Second):
+			t.Fatal("the refused write got no answer")
+		}
+	}
+}
+
+// A failed flush may have lost the log's pages for good (Linux reports a
+// writeback error once): the writes waiting on it fail, and so does every
+// later write and /readyz's Ping, until a restart recovers from the disk.
+func TestCommit_AFailedFlushStopsTheStore(t *testing.T) {
+	db := openFile(t)
+	flush := holdFlushes(t, db)
+
+	a := writeAsync(db, "a", false)
+	flush.waitStart(t)
+	flush.release <- errors.New("EIO")
+	if err := <-a; err == nil || !strings.Contains(err.Error(), "flush the write-ahead log") {
+		t.Fatalf("write a: %v, want the flush error", err)
+	}
+
+	var ran atomic.Bool
+	err := db.Write(context.Background(), func(ctx context.Context, tx *Tx) error {
+		ran.Store(true)
+		return insertLink(ctx, tx, "b")
+	})
+	if err == nil || !strings.Contains(err.Error(), "EIO") {
+		t.Fatalf("write after the failed flush: %v, want the flush error", err)
+	}
+	if ran.Load() || stored(t, db, "b") {
+		t.Error("a write ran after the failed flush")
+	}
+	if err := db.Ping(context.Background()); err == nil {
+		t.Error("Ping answers ready after a failed flush")
+	}
+}
+
+// The real flush is wired in: a write on a file waits for one (the observer
+// hears it), a memory database has no log to flush.
+func TestCommit_FlushesTheLogOfAFile(t *testing.T) {
+	for _, c := range []struct {
+		dsn     string
+		flushes bool
+	}{
+		{"sqlite:" + filepath.Join(t.TempDir(), "s.db"), true},
+		{"sqlite::memory:", false},
+	} {
+		obs := &flushCounter{}
+		db, err := Open(context.Background(), Config{DSN: c.dsn, Observer: obs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Write(context.Background(), func(ctx context.Context, tx *Tx) error { return insertLink(ctx, tx, "a") }); err != nil {
+			t.Fatal(err)
+		}
+		if got := obs.n.Load() > 0; got != c.flushes {
+			t.Errorf("%s: %d flushes before the answer, want flushes: %v", c.dsn, obs.n.Load(), c.flushes)
+		}
+		db.Close()
+	}
+}
+
+type flushCounter struct{ n atomic.Int64 }
+
+func (*flushCounter) Committed(int, time.Duration)   {}
+func (*flushCounter) WriterCheckpoint(time.Duration) {}
+func (*flushCounter) Reconnected()                   {}
+func (f *flushCounter) LogSynced(time.Duration)      { f.n.Add(1) }
+
+// The syncer flushes the log file; once SQLite has removed it (its last
+// connection closed after copying it into the database) it flushes the
+// database instead, and a missing database is an error.
+func TestLogSyncer(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.db")
+	db, err := Open(context.Background(), Config{DSN: "sqlite:" + path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Write(context.Background(), func(ctx context.Context, tx *Tx) error { return insertLink(ctx, tx, "a") }); err != nil {
+		t.Fatal(err)
+	}
+	s := &logSyncer{wal: path + "-wal", db: path}
+	if err := s.sync(); err != nil || s.last == nil {
+		t.Fatalf("sync of the live log: %v (file seen: %v)", err, s.last != nil)
+	}
+	db.Close()
+	if err := s.sync(); err != nil {
+		t.Fatalf("sync after the log was removed: %v", err)
+	}
+	missing := &logSyncer{wal: filepath.Join(dir, "none.db-wal"), db: filepath.Join(dir, "none.db")}
+	if err := missing.sync(); err == nil {
+		t.Error("sync of a missing database succeeded")
+	}
+}
