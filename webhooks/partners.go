@@ -359,7 +359,8 @@ func (p *partnerAPI) handlePay(c *fiber.Ctx) error {
 }
 
 // handleCancel revokes a paid order. An unknown payment is 404; a payment
-// cancelled before, or an order that is not paid, is 409.
+// cancelled before, or an order that is not paid, is 409 (both decided in
+// the write).
 func (p *partnerAPI) handleCancel(c *fiber.Ctx) error {
 	src := p.source(c)
 	var req struct {
@@ -375,9 +376,10 @@ func (p *partnerAPI) handleCancel(c *fiber.Ctx) error {
 		}
 		return orderError(err)
 	}
-	if o.Status == storegate.PartnerOrderCancelled {
-		return storegate.Errorf(storegate.CodeConflict, "payment is already cancelled")
-	}
+	// "Already cancelled" (409) comes from the write, never from the read
+	// above: the read may see a cancellation not yet flushed to disk, and a
+	// 409 would tell the partner it is done. The write's answer waits for
+	// every commit before it to be durable (store: logsync.go).
 	plan := mapping.PartnerCancel(mapping.PartnerSource{Name: src.Name, Target: src.Target}, o, p.cfg.Now())
 	body, _ := json.Marshal(fiber.Map{"payment_id": o.PaymentID, "status": storegate.PartnerOrderCancelled})
 	ev := storegate.Event{Source: src.Name, Type: "cancellation", Key: plan.Key, PlayerID: plan.PlayerID, OrderRef: plan.OrderRef,
