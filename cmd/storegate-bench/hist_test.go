@@ -90,6 +90,8 @@ storegate_store_commit_seconds_count 5000
 storegate_store_commit_writes_sum 40000
 storegate_store_log_restart_pause_seconds_sum 0.12
 storegate_store_log_restart_pause_seconds_count 4
+storegate_store_log_sync_seconds_sum 3
+storegate_store_log_sync_seconds_count 6000
 go_gc_duration_seconds_sum NaN
 process_cpu_seconds_total 12.5
 `
@@ -98,12 +100,12 @@ process_cpu_seconds_total 12.5
 		t.Fatal(err)
 	}
 	want := map[string]int64{"pending": 0, "commit_us": 9_500_000, "commits": 5000, "commit_writes": 40000,
-		"restart_us": 120_000, "restarts": 4, "cpu_us": 12_500_000}
+		"restart_us": 120_000, "restarts": 4, "sync_us": 3_000_000, "syncs": 6000, "cpu_us": 12_500_000}
 	if !maps.Equal(got, want) {
 		t.Errorf("parseOutbox = %v, want %v", got, want)
 	}
-	r := &result{gw: got, wall: 10 * time.Second}
-	if s, w := spent(r), "commits 95% of the time (summed over committers; 5000 commits of 8.0 writes, 1.90 ms each), 4 log restarts (120 ms in all), GC pauses 0 ms, gateway CPU 1.25 cores"; s != w {
+	r := &result{gw: got, wall: 10 * time.Second, gen: 4 * time.Second}
+	if s, w := spent(r), "commits 95% of the time (summed over committers; 5000 commits of 8.0 writes, 1.90 ms each), 6000 log flushes of 0.50 ms, 4 log restarts (120 ms in all), GC pauses 0 ms, gateway CPU 1.25 cores, load generator CPU 0.40 cores"; s != w {
 		t.Errorf("spent = %q, want %q", s, w)
 	}
 }

@@ -122,6 +122,7 @@ type result struct {
 	// difference of its /metrics across it, see writerMetrics), over wall.
 	gw   map[string]int64
 	wall time.Duration
+	gen  time.Duration // the load generator's CPU time over wall
 }
 
 func (r *result) rate() float64 {

@@ -323,8 +323,9 @@ func observe(servers []*server, r *result, load func()) {
 		return
 	}
 	before, err := servers[0].outbox()
-	start := time.Now()
+	start, cpu := time.Now(), selfCPU()
 	load()
+	r.gen = selfCPU() - cpu
 	after, err2 := servers[0].outbox()
 	if err != nil || err2 != nil {
 		return
@@ -337,8 +338,9 @@ func observe(servers []*server, r *result, load func()) {
 }
 
 // spent describes r.gw: the share of the phase the committers spent
-// committing, their commits, the pauses for log restarts and garbage
-// collection, the gateway's CPU.
+// committing, their commits, the log flushes their answers waited for, the
+// pauses for log restarts and garbage collection, the gateway's CPU, and
+// the load generator's (it shares the machine).
 func spent(r *result) string {
 	if r == nil || r.gw == nil || r.wall <= 0 {
 		return ""
@@ -350,9 +352,17 @@ func spent(r *result) string {
 		}
 		return float64(a) / float64(b)
 	}
-	return fmt.Sprintf("commits %.0f%% of the time (summed over committers; %d commits of %.1f writes, %.2f ms each), %d log restarts (%.0f ms in all), GC pauses %.0f ms, gateway CPU %.2f cores",
-		100*float64(g["commit_us"])/wall, g["commits"], per(g["commit_writes"], g["commits"]), per(g["commit_us"], g["commits"])/1000,
+	s := fmt.Sprintf("commits %.0f%% of the time (summed over committers; %d commits of %.1f writes, %.2f ms each)",
+		100*float64(g["commit_us"])/wall, g["commits"], per(g["commit_writes"], g["commits"]), per(g["commit_us"], g["commits"])/1000)
+	if g["syncs"] > 0 {
+		s += fmt.Sprintf(", %d log flushes of %.2f ms", g["syncs"], per(g["sync_us"], g["syncs"])/1000)
+	}
+	s += fmt.Sprintf(", %d log restarts (%.0f ms in all), GC pauses %.0f ms, gateway CPU %.2f cores",
 		g["restarts"], float64(g["restart_us"])/1000, float64(g["gc_pause_us"])/1000, float64(g["cpu_us"])/wall)
+	if r.gen > 0 {
+		s += fmt.Sprintf(", load generator CPU %.2f cores", float64(r.gen.Microseconds())/wall)
+	}
+	return s
 }
 
 // verify checks that each accepted webhook became exactly one granted

@@ -1,9 +1,21 @@
 package main
 
-import "syscall"
+import (
+	"syscall"
+	"time"
+)
 
 // sysProcAttr makes the kernel kill a server if the bench dies without
 // cleaning up (SIGKILL, panic in a goroutine), so no server outlives a run.
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
+
+// selfCPU is the CPU time this process (the load generator) has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -252,6 +252,8 @@ var writerMetrics = map[string]string{
 	"storegate_store_commit_writes_sum":               "commit_writes",
 	"storegate_store_log_restart_pause_seconds_sum":   "restart_us",
 	"storegate_store_log_restart_pause_seconds_count": "restarts",
+	"storegate_store_log_sync_seconds_sum":            "sync_us",
+	"storegate_store_log_sync_seconds_count":          "syncs",
 	"go_gc_duration_seconds_sum":                      "gc_pause_us",
 	"process_cpu_seconds_total":                       "cpu_us",
 }
