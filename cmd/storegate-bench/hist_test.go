@@ -94,18 +94,19 @@ storegate_store_log_sync_seconds_sum 3
 storegate_store_log_sync_seconds_count 6000
 go_gc_duration_seconds_sum NaN
 process_cpu_seconds_total 12.5
+process_resident_memory_bytes 1.572864e+08
 `
 	got, err := parseOutbox(strings.NewReader(page))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]int64{"pending": 0, "commit_us": 9_500_000, "commits": 5000, "commit_writes": 40000,
-		"restart_us": 120_000, "restarts": 4, "sync_us": 3_000_000, "syncs": 6000, "cpu_us": 12_500_000}
+		"restart_us": 120_000, "restarts": 4, "sync_us": 3_000_000, "syncs": 6000, "cpu_us": 12_500_000, "rss": 150 << 20}
 	if !maps.Equal(got, want) {
 		t.Errorf("parseOutbox = %v, want %v", got, want)
 	}
 	r := &result{gw: got, wall: 10 * time.Second, gen: 4 * time.Second}
-	if s, w := spent(r), "commits 95% of the time (summed over committers; 5000 commits of 8.0 writes, 1.90 ms each), 6000 log flushes of 0.50 ms, 4 log restarts (120 ms in all), GC pauses 0 ms, gateway CPU 1.25 cores, load generator CPU 0.40 cores"; s != w {
+	if s, w := spent(r), "commits 95% of the time (summed over committers; 5000 commits of 8.0 writes, 1.90 ms each), 6000 log flushes of 0.50 ms, 4 log restarts (120 ms in all), GC pauses 0 ms, gateway CPU 1.25 cores, RSS 150 MiB at the end, load generator CPU 0.40 cores"; s != w {
 		t.Errorf("spent = %q, want %q", s, w)
 	}
 }

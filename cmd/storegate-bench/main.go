@@ -335,6 +335,7 @@ func observe(servers []*server, r *result, load func()) {
 	for _, key := range writerMetrics {
 		r.gw[key] = after[key] - before[key]
 	}
+	r.gw["rss"] = after["rss"] // a gauge: its value at the end
 }
 
 // spent describes r.gw: the share of the phase the committers spent
@@ -357,8 +358,8 @@ func spent(r *result) string {
 	if g["syncs"] > 0 {
 		s += fmt.Sprintf(", %d log flushes of %.2f ms", g["syncs"], per(g["sync_us"], g["syncs"])/1000)
 	}
-	s += fmt.Sprintf(", %d log restarts (%.0f ms in all), GC pauses %.0f ms, gateway CPU %.2f cores",
-		g["restarts"], float64(g["restart_us"])/1000, float64(g["gc_pause_us"])/1000, float64(g["cpu_us"])/wall)
+	s += fmt.Sprintf(", %d log restarts (%.0f ms in all), GC pauses %.0f ms, gateway CPU %.2f cores, RSS %d MiB at the end",
+		g["restarts"], float64(g["restart_us"])/1000, float64(g["gc_pause_us"])/1000, float64(g["cpu_us"])/wall, g["rss"]>>20)
 	if r.gen > 0 {
 		s += fmt.Sprintf(", load generator CPU %.2f cores", float64(r.gen.Microseconds())/wall)
 	}

@@ -256,6 +256,7 @@ var writerMetrics = map[string]string{
 	"storegate_store_log_sync_seconds_count":          "syncs",
 	"go_gc_duration_seconds_sum":                      "gc_pause_us",
 	"process_cpu_seconds_total":                       "cpu_us",
+	"process_resident_memory_bytes":                   "rss",
 }
 
 func parseOutbox(r io.Reader) (map[string]int64, error) {

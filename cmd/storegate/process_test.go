@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,8 +100,14 @@ catalog:
 
 func start(t *testing.T, config, addr string) *proc {
 	t.Helper()
+	return startEnv(t, config, addr, os.Environ())
+}
+
+// startEnv is start with the process's environment.
+func startEnv(t *testing.T, config, addr string, env []string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(binary(t), "serve", "--config", config), addr: addr, logs: &strings.Builder{}}
-	p.cmd.Env = append(os.Environ(), "T_ADMIN=process-admin-token-123", "T_SECRET="+processSecret)
+	p.cmd.Env = append(env, "T_ADMIN=process-admin-token-123", "T_SECRET="+processSecret)
 	p.stderr = &lockedWriter{w: p.logs}
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -313,5 +320,34 @@ func TestProcess_SIGKILLAfter204LosesNothing(t *testing.T) {
 					after.done, after.grants, after.balance, orders, orders, orders*100)
 			}
 		})
+	}
+}
+
+// serve runs the collector at GOGC=400 unless GOGC says otherwise (see
+// defaultGCPercent); Go's own metric shows what the process runs with.
+func TestProcess_GCPercent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped with -short")
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOGC=") {
+			env = append(env, kv)
+		}
+	}
+	for _, c := range []struct {
+		env  []string
+		want float64
+	}{
+		{env, defaultGCPercent},
+		{append(slices.Clone(env), "GOGC=150"), 150},
+	} {
+		dir := t.TempDir()
+		addr := freeAddr(t)
+		p := startEnv(t, writeConfig(t, dir, addr, "sqlite:"+filepath.Join(dir, "s.db"), false), addr, c.env)
+		if got := scrape(t, p, "go_gc_gogc_percent"); got != c.want {
+			t.Errorf("go_gc_gogc_percent = %v, want %v", got, c.want)
+		}
+		stop(t, p)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -195,6 +196,16 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
+// defaultGCPercent is the collector's target when GOGC is not set: the heap
+// may grow to five times what is live before a collection, instead of Go's
+// default of twice. The collector's assists fall on the store's single
+// writer goroutine, which allocates inside SQLite and is the gateway's
+// ceiling. Under make bench: GC pauses 4 to 10 times shorter, closed-loop
+// requests/s 4 to 26% higher in alternating runs (within this machine's
+// noise in one pair), resident size 65 to 85 MiB instead of 50 (README,
+// Benchmarks).
+const defaultGCPercent = 400
+
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -215,6 +226,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg, err := LoadConfig(*path)
 	if err != nil {
 		return err
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
 	}
 	if *listen != "" {
 		cfg.Listen = *listen
