@@ -111,7 +111,6 @@ type DB struct {
 	// maint holds work the writer runs between transactions (checkpoints).
 	maint     chan func(*sql.Conn)
 	ckptEvery time.Duration
-	file      string
 	walPages  int
 	batch     int
 	stop      chan struct{}
@@ -143,11 +142,13 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		writers = 1
 	}
 	if file != "" {
+		if err := db.startSyncer(ctx); err != nil {
+			write.Close()
+			read.Close()
+			return nil, fmt.Errorf("open sqlite %s: %w", file, err)
+		}
 		db.wg.Add(1)
 		go db.checkpointLoop()
-		db.file = file
-		db.settled = make(chan *settlement, 64)
-		db.syncLog = (&logSyncer{wal: file + "-wal", db: file}).sync
 	}
 	for range writers {
 		w, err := db.newWriter()
@@ -170,6 +171,22 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 
 // connect opens the write and read pools, and names the database file on
 // SQLite ("" in memory and on PostgreSQL).
+// startSyncer pins a connection and opens the syncer on it (logsync.go).
+func (db *DB) startSyncer(ctx context.Context) error {
+	pin, err := db.read.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	syncer, err := openLogSyncer(ctx, pin)
+	if err != nil {
+		pin.Close()
+		return err
+	}
+	db.pin, db.syncer, db.syncLog = pin, syncer, syncer.sync
+	db.settled = make(chan *settlement, 64)
+	return nil
+}
+
 func connect(cfg Config) (dialect Dialect, write, read *sql.DB, file string, err error) {
 	switch {
 	case strings.HasPrefix(cfg.DSN, "postgres://"), strings.HasPrefix(cfg.DSN, "postgresql://"):
@@ -218,7 +235,7 @@ func connect(cfg Config) (dialect Dialect, write, read *sql.DB, file string, err
 			write.Close()
 			return "", nil, nil, "", fmt.Errorf("open sqlite: %w", err)
 		}
-		read.SetMaxOpenConns(cfg.ReadConns)
+		read.SetMaxOpenConns(cfg.ReadConns + 1) // one is pinned, see syncState
 		if memory {
 			// Keep the memory database alive for the life of the DB: it
 			// lasts while one connection to it is open, and the writer's
@@ -289,6 +306,7 @@ func (db *DB) checkpointLoop() {
 		}
 		frames, copied, err := db.checkpointPassive()
 		if err != nil || frames < db.walPages {
+			db.failOnIOError(err)
 			continue
 		}
 		// The writer's checkpoint copies what was written since the last
@@ -298,6 +316,7 @@ func (db *DB) checkpointLoop() {
 				break
 			}
 			if frames, copied, err = db.checkpointPassive(); err != nil {
+				db.failOnIOError(err)
 				break
 			}
 		}
@@ -307,14 +326,18 @@ func (db *DB) checkpointLoop() {
 		// carries only the last pass's: the writer pauses a few ms. (This
 		// flush competes with the log's for the disk, which only delays
 		// answers: the writer does not wait for log flushes, see logsync.go.)
-		if err := syncFile(db.file); err != nil {
-			continue // the writer's checkpoint would fail the same way; try again next tick
+		if err := db.syncer.syncDB(); err != nil {
+			// What the passes copied may not be on disk: the log must not
+			// start over on top of it.
+			db.failStore(fmt.Errorf("store: flush the database file: %w", err))
+			return
 		}
 		select {
 		case db.maint <- func(conn *sql.Conn) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			conn.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+			_, err := conn.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+			db.failOnIOError(err)
 		}:
 		default: // one is already waiting
 		}
@@ -354,6 +377,10 @@ func (db *DB) Close() error {
 	db.closed.Do(func() {
 		close(db.stop)
 		db.wg.Wait()
+		if db.pin != nil {
+			db.pin.Close()
+			db.syncer.close()
+		}
 		err = errors.Join(db.write.Close(), db.read.Close())
 	})
 	return err

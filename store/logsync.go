@@ -1,9 +1,10 @@
 package store
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -39,44 +40,62 @@ type answer struct {
 	err  error
 }
 
-// logSyncer flushes a SQLite write-ahead log to disk.
+// logSyncer flushes a SQLite database's write-ahead log and file to disk.
+// Both stay open for the life of the store: on Linux a descriptor reports a
+// writeback error that happened while it was open even if another
+// descriptor (SQLite's, or a checkpoint's) saw it first, while a descriptor
+// opened afterwards would not. The log is the one SQLite uses (its name
+// comes from SQLite, which resolves symbolic links), and it is never
+// replaced while the store is open: SQLite removes it only when its last
+// connection closes, and the store keeps one open (DB.pin).
 type logSyncer struct {
-	wal, db string
-	// last is the log file flushed last: a new one (SQLite removes the log
-	// when its last connection closes and makes a new one) is a new name in
-	// the folder, which is flushed too.
-	last os.FileInfo
+	wal, db *os.File
 }
 
-// sync flushes the log. The file is opened each time, not kept open: after
-// SQLite made a new log, a kept descriptor would flush the old one.
-func (s *logSyncer) sync() error {
-	f, err := os.Open(s.wal)
-	if errors.Is(err, fs.ErrNotExist) {
-		// The last connection closed: SQLite copied the log into the
-		// database, flushed it and removed the log. Flush the database
-		// anyway; it is cheap when clean.
-		return syncFile(s.db)
-	}
+// openLogSyncer opens the log and database file of the database conn is
+// connected to, and flushes their folder once (the log's name).
+func openLogSyncer(ctx context.Context, conn *sql.Conn) (*logSyncer, error) {
+	var file string
+	rows, err := conn.QueryContext(ctx, "PRAGMA database_list")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if s.last == nil || !os.SameFile(fi, s.last) {
-		if err := syncFile(filepath.Dir(s.wal)); err != nil {
-			return err
+	for rows.Next() {
+		var seq int
+		var name, path string
+		if err := rows.Scan(&seq, &name, &path); err != nil {
+			rows.Close()
+			return nil, err
 		}
-		s.last = fi
+		if name == "main" {
+			file = path
+		}
 	}
-	return nil
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if file == "" {
+		return nil, errors.New("SQLite names no database file")
+	}
+	s := &logSyncer{}
+	if s.db, err = os.Open(file); err != nil {
+		return nil, err
+	}
+	if s.wal, err = os.Open(file + "-wal"); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("the write-ahead log: %w", err)
+	}
+	if err := syncFile(filepath.Dir(file)); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
 }
+
+func (s *logSyncer) sync() error   { return s.wal.Sync() }
+func (s *logSyncer) syncDB() error { return s.db.Sync() }
+func (s *logSyncer) close()        { s.wal.Close(); s.db.Close() }
 
 func syncFile(path string) error {
 	f, err := os.Open(path)
@@ -98,8 +117,9 @@ func (db *DB) settle(s *settlement) {
 	db.settled <- s
 }
 
-// release runs a settled batch's hooks and sends its answers; err, from a
-// failed flush, replaces them when the batch committed.
+// release runs a settled batch's hooks and sends its answers. err, from a
+// failed flush, replaces every answer, a refusal's too: it may rest on a
+// commit that flush has lost.
 func (s *settlement) release(err error) {
 	if s.committed && err == nil {
 		for _, h := range s.hooks {
@@ -107,7 +127,7 @@ func (s *settlement) release(err error) {
 		}
 	}
 	for _, a := range s.answers {
-		if s.committed && err != nil {
+		if err != nil {
 			a.done <- err
 			continue
 		}
@@ -159,11 +179,26 @@ func (db *DB) flush() error {
 		db.obs.LogSynced(time.Since(start))
 	}
 	if err != nil {
-		err = fmt.Errorf("store: flush the write-ahead log: %w", err)
-		db.syncErr.CompareAndSwap(nil, &err)
-		return err
+		return db.failStore(fmt.Errorf("store: flush the write-ahead log: %w", err))
 	}
 	return nil
+}
+
+// failStore stops the store for good with err (see flush) and returns the
+// error it stopped with.
+func (db *DB) failStore(err error) error {
+	db.syncErr.CompareAndSwap(nil, &err)
+	return *db.syncErr.Load()
+}
+
+// failOnIOError stops the store when a checkpoint failed on an I/O error
+// (SQLITE_IOERR: a write or an fsync of the log or the database file): what
+// it copied may not be on disk, and the log must not start over on top of it.
+func (db *DB) failOnIOError(err error) {
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) && coded.Code()&0xff == 10 {
+		db.failStore(fmt.Errorf("store: checkpoint: %w", err))
+	}
 }
 
 // syncFailed returns the flush error that failed the store, if any.
@@ -179,6 +214,21 @@ type syncState struct {
 	// settled carries committed batches to the syncer; nil when commits are
 	// durable as they return.
 	settled chan *settlement
-	syncLog func() error
+	syncer  *logSyncer
+	syncLog func() error // syncer.sync; tests replace it
 	syncErr atomic.Pointer[error]
+	// pin is a connection held open so that SQLite never removes the log
+	// the syncer holds (it does when its last connection closes).
+	pin *sql.Conn
+}
+
+// Durable returns once every commit a read made before the call could have
+// seen is on disk: for a read whose answer tells a sender its write is done
+// (an order shown paid). It costs an empty write in the next group commit
+// on a SQLite file, nothing elsewhere (commits are durable as they return).
+func (db *DB) Durable(ctx context.Context) error {
+	if db.settled == nil {
+		return nil
+	}
+	return db.Write(ctx, func(context.Context, *Tx) error { return nil })
 }

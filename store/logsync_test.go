@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -132,6 +134,9 @@ func TestCommit_AnswersWaitForTheLogFlush(t *testing.T) {
 	if answered(b) {
 		t.Fatal("a later write was answered by the flush of an earlier one")
 	}
+	if answered(c) {
+		t.Fatal("a refusal was answered before a flush that started after it")
+	}
 	flush.release <- nil
 	if err := <-b; err != nil {
 		t.Fatalf("write b: %v", err)
@@ -163,9 +168,18 @@ func TestCommit_AFailedFlushStopsTheStore(t *testing.T) {
 
 	a := writeAsync(db, "a", false)
 	flush.waitStart(t)
+	// A refusal settled behind the failing flush (it might rest on a's
+	// commit, which the flush lost) gets the flush error, not its own.
+	c := writeAsync(db, "c", true)
+	if answered(c) {
+		t.Fatal("a refusal was answered before the flush")
+	}
 	flush.release <- errors.New("EIO")
 	if err := <-a; err == nil || !strings.Contains(err.Error(), "flush the write-ahead log") {
 		t.Fatalf("write a: %v, want the flush error", err)
+	}
+	if err := <-c; err == nil || !strings.Contains(err.Error(), "EIO") {
+		t.Fatalf("refused write behind the failed flush: %v, want the flush error", err)
 	}
 
 	var ran atomic.Bool
@@ -216,29 +230,120 @@ func (*flushCounter) WriterCheckpoint(time.Duration) {}
 func (*flushCounter) Reconnected()                   {}
 func (f *flushCounter) LogSynced(time.Duration)      { f.n.Add(1) }
 
-// The syncer flushes the log file; once SQLite has removed it (its last
-// connection closed after copying it into the database) it flushes the
-// database instead, and a missing database is an error.
-func TestLogSyncer(t *testing.T) {
+// The syncer holds the log SQLite really writes, also when the store's
+// path is a symbolic link (SQLite resolves it and puts the log beside the
+// target: a syncer that built the name from the link flushed nothing).
+func TestLogSyncer_HoldsTheRealLog(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, "s.db")
-	db, err := Open(context.Background(), Config{DSN: "sqlite:" + path})
+	if err := os.Mkdir(filepath.Join(dir, "real"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	real := filepath.Join(dir, "real", "s.db")
+	link := filepath.Join(dir, "link.db")
+	if err := os.WriteFile(real, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(context.Background(), Config{DSN: "sqlite:" + link})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer db.Close()
 	if err := db.Write(context.Background(), func(ctx context.Context, tx *Tx) error { return insertLink(ctx, tx, "a") }); err != nil {
 		t.Fatal(err)
 	}
-	s := &logSyncer{wal: path + "-wal", db: path}
-	if err := s.sync(); err != nil || s.last == nil {
-		t.Fatalf("sync of the live log: %v (file seen: %v)", err, s.last != nil)
+	want, err := os.Stat(real + "-wal")
+	if err != nil {
+		t.Fatal(err)
 	}
-	db.Close()
-	if err := s.sync(); err != nil {
-		t.Fatalf("sync after the log was removed: %v", err)
+	held, err := db.syncer.wal.Stat()
+	if err != nil {
+		t.Fatal(err)
 	}
-	missing := &logSyncer{wal: filepath.Join(dir, "none.db-wal"), db: filepath.Join(dir, "none.db")}
-	if err := missing.sync(); err == nil {
-		t.Error("sync of a missing database succeeded")
+	if !os.SameFile(want, held) {
+		t.Errorf("the syncer holds %s, want SQLite's log %s", held.Name(), real+"-wal")
+	}
+}
+
+// A database without a write-ahead log (not in WAL mode) has nothing the
+// syncer could flush: opening it is an error, not a syncer that flushes
+// nothing.
+func TestLogSyncer_RefusesADatabaseWithoutALog(t *testing.T) {
+	raw, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "plain.db")+"?_pragma=journal_mode(DELETE)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	conn, err := raw.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "CREATE TABLE t (x)"); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := openLogSyncer(context.Background(), conn); err == nil {
+		s.close()
+		t.Fatal("a syncer opened on a database without a log")
+	}
+}
+
+// A checkpoint that failed on an I/O error stops the store like a failed
+// flush; a busy one does not.
+func TestCommit_CheckpointIOErrorStopsTheStore(t *testing.T) {
+	for _, c := range []struct {
+		code  int
+		stops bool
+	}{
+		{5, false},         // SQLITE_BUSY
+		{10 | 4<<8, true},  // SQLITE_IOERR_FSYNC
+		{10 | 24<<8, true}, // SQLITE_IOERR_... any extended I/O error
+	} {
+		db := openFile(t)
+		db.failOnIOError(codedError(c.code))
+		if stopped := db.Ping(context.Background()) != nil; stopped != c.stops {
+			t.Errorf("code %d: store stopped %v, want %v", c.code, stopped, c.stops)
+		}
+		err := db.Write(context.Background(), func(ctx context.Context, tx *Tx) error { return insertLink(ctx, tx, "a") })
+		if (err != nil) != c.stops {
+			t.Errorf("code %d: write after the checkpoint error: %v", c.code, err)
+		}
+	}
+}
+
+// Durable holds a read's answer until what the read saw is on disk: a read
+// can see a commit whose flush has not finished.
+func TestDurable_WaitsForTheFlushOfWhatAReadSaw(t *testing.T) {
+	db := openFile(t)
+	flush := holdFlushes(t, db)
+
+	a := writeAsync(db, "a", false)
+	flush.waitStart(t)
+	if !stored(t, db, "a") {
+		t.Fatal("the read did not see the commit")
+	}
+	durable := make(chan error, 1)
+	go func() { durable <- db.Durable(context.Background()) }()
+	if answered(durable) {
+		t.Fatal("Durable returned while the flush of what the read saw was held")
+	}
+	flush.release <- nil
+	if err := <-a; err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case err := <-durable:
+			if err != nil {
+				t.Fatalf("Durable: %v", err)
+			}
+			return
+		case <-flush.started:
+			flush.release <- nil
+		case <-time.After(10 * time.Second):
+			t.Fatal("Durable never returned")
+		}
 	}
 }

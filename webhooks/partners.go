@@ -74,6 +74,9 @@ type PartnerOrders interface {
 	PayPartnerOrder(ctx context.Context, ev storegate.Event, orderID int64, cmds []storegate.Command,
 		answer func(paymentID int64) []byte) (storegate.Answer, bool, error)
 	CancelPartnerPayment(ctx context.Context, ev storegate.Event, orderID int64, cmds []storegate.Command, answer []byte) error
+	// Durable returns once every commit a read before it could have seen
+	// is on disk (store.DB.Durable).
+	Durable(ctx context.Context) error
 }
 
 type partnerAPI struct {
@@ -283,6 +286,11 @@ func (p *partnerAPI) handleOrder(c *fiber.Ctx) error {
 	}
 	o, err := p.deps.Orders.PartnerOrder(c.UserContext(), src.Name, id)
 	if err != nil {
+		return orderError(err)
+	}
+	// A partner checking a pay or cancel it got no answer for must not see
+	// "paid" or "cancelled" before that is on disk.
+	if err := p.deps.Orders.Durable(c.UserContext()); err != nil {
 		return orderError(err)
 	}
 	return c.JSON(orderAnswer(o))

@@ -304,6 +304,12 @@ func (s *Server) reportStatuses(ctx context.Context, wait time.Duration, player 
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	// A status read may come from a commit not yet on disk; the client is
+	// told "granted" only once it is.
+	if err := s.deps.Orders.Durable(ctx); err != nil {
+		s.log.Warn("could not confirm order statuses are durable", "err", err)
+		return
+	}
 	for _, list := range [][]fulfilledOrder{ans.Fulfilled, ans.ClawedBack, ans.Recorded} {
 		for i := range list {
 			if st, ok := statuses[list[i].TransactionID]; ok {
