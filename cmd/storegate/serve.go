@@ -202,7 +202,7 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 // writer goroutine, which allocates inside SQLite and is the gateway's
 // ceiling. Under make bench: GC pauses 4 to 10 times shorter, closed-loop
 // requests/s 4 to 26% higher in alternating runs (within this machine's
-// noise in one pair), resident size 65 to 85 MiB instead of 50 (README,
+// noise in one pair), resident size 63 to 108 MiB instead of 50 (README,
 // Benchmarks).
 const defaultGCPercent = 400
 
