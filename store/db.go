@@ -291,7 +291,7 @@ func redactDSN(dsn string) string {
 // two-minute benchmark). So when the log is past WALPages, the writer itself
 // runs a PASSIVE checkpoint between two transactions: it copies only what
 // the background passes have not, and its next transaction starts the log
-// over. That pauses the writer (7 to 11 ms on average under full load since
+// over. That pauses the writer (7 to 13 ms on average under full load since
 // the database file is flushed first, see below; 25 to 50 ms before), hence
 // a large WALPages: the pause comes rarely.
 func (db *DB) checkpointLoop() {

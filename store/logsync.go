@@ -22,8 +22,9 @@ import (
 // errors included (a refusal can depend on an earlier batch's writes), is
 // sent only after a flush that started after the batch's COMMIT, and one
 // flush covers every commit before it. Reads through the read pool can see a
-// commit up to one flush before it is durable; no read answers a sender's
-// write (duplicates are found inside the write).
+// commit up to one flush before it is durable: a read whose answer tells a
+// sender its write is done calls Durable first, and duplicates and
+// refusals are decided inside the write.
 //
 // Checkpoints stay safe under NORMAL: SQLite flushes the log before copying
 // it into the database and flushes the database before the log starts over.

@@ -200,7 +200,7 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 // may grow to five times what is live before a collection, instead of Go's
 // default of twice. The collector's assists fall on the store's single
 // writer goroutine, which allocates inside SQLite and is the gateway's
-// ceiling. Under make bench: GC pauses 4 to 10 times shorter, closed-loop
+// ceiling. Under make bench: GC pauses 3.6 to 6 times shorter, closed-loop
 // requests/s 4 to 26% higher in alternating runs (within this machine's
 // noise in one pair), resident size 63 to 108 MiB instead of 50 (README,
 // Benchmarks).
