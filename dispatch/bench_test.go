@@ -125,6 +125,7 @@ func (c *commits) Committed(writes int, _ time.Duration) {
 func (c *commits) WriterCheckpoint(time.Duration) {}
 func (c *commits) Reconnected()                   {}
 func (c *commits) LogSynced(time.Duration)        {}
+func (c *commits) AcceptsRetried()                {}
 
 // BenchmarkCommitSize measures the single writer with a fixed number of
 // senders, each waiting for its answer: how its time per order, and the

@@ -29,6 +29,7 @@ type Metrics struct {
 	restartPause  prometheus.Histogram
 	logSync       prometheus.Histogram
 	reconnects    prometheus.Counter
+	retries       prometheus.Counter
 }
 
 // DepthFunc reports outbox commands by state.
@@ -74,8 +75,10 @@ func New(depth DepthFunc) *Metrics {
 	}
 	m.reconnects = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "storegate_store_reconnects_total", Help: "Store connections a committer replaced because they could not begin a transaction (the database dropped them)."})
+	m.retries = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "storegate_store_accept_batch_retries_total", Help: "Batches of accepts that failed as one write (an inline grant not done, a panicking target, a statement error) and ran again one accept at a time, at several times the cost."})
 	m.Registry.MustRegister(m.requests, m.signatureFail, m.duplicates, m.dispatch, m.dispatchTime,
-		m.breakerState, m.breakerTrans, m.commitTime, m.commitWrites, m.restartPause, m.logSync, m.reconnects,
+		m.breakerState, m.breakerTrans, m.commitTime, m.commitWrites, m.restartPause, m.logSync, m.reconnects, m.retries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if depth != nil {
 		m.Registry.MustRegister(&depthCollector{depth: depth})
@@ -117,6 +120,9 @@ func (m *Metrics) Reconnected() { m.reconnects.Inc() }
 
 // LogSynced records one flush of the write-ahead log (store.Observer).
 func (m *Metrics) LogSynced(took time.Duration) { m.logSync.Observe(took.Seconds()) }
+
+// AcceptsRetried counts a batch of accepts run again one by one (store.Observer).
+func (m *Metrics) AcceptsRetried() { m.retries.Inc() }
 
 // BreakerInit records a breaker's starting state, so it shows before any change.
 func (m *Metrics) BreakerInit(target string) { m.breakerState.WithLabelValues(target).Set(0) }

@@ -409,6 +409,19 @@ func TestStoreCommits_WiredToARealStore(t *testing.T) {
 	}
 }
 
+func TestAcceptsRetried_Counts(t *testing.T) {
+	m := metrics.New(nil)
+	m.AcceptsRetried()
+	want := `
+# HELP storegate_store_accept_batch_retries_total Batches of accepts that failed as one write (an inline grant not done, a panicking target, a statement error) and ran again one accept at a time, at several times the cost.
+# TYPE storegate_store_accept_batch_retries_total counter
+storegate_store_accept_batch_retries_total 1
+`
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "storegate_store_accept_batch_retries_total"); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestReconnected_Counts(t *testing.T) {
 	m := metrics.New(nil)
 	m.Reconnected()

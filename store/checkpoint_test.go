@@ -70,3 +70,4 @@ func (*pauseCounter) Committed(int, time.Duration)          {}
 func (p *pauseCounter) WriterCheckpoint(took time.Duration) { p.n.Add(1) }
 func (*pauseCounter) Reconnected()                          {}
 func (*pauseCounter) LogSynced(time.Duration)               {}
+func (*pauseCounter) AcceptsRetried()                       {}

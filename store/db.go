@@ -73,6 +73,12 @@ type Observer interface {
 	// LogSynced reports a flush of SQLite's write-ahead log that the
 	// answers of one or more commits waited for (see logsync.go).
 	LogSynced(took time.Duration)
+	// AcceptsRetried reports a batch of accepts that failed as one
+	// multi-row write (an inline grant not done, a target that panicked,
+	// a statement error) and was rolled back to run one accept at a time,
+	// each under its own savepoint: several times the cost, so a steady
+	// stream of these is a target or a bug to look at.
+	AcceptsRetried()
 }
 
 func (c *Config) setDefaults() {

@@ -92,6 +92,7 @@ func (c *commitLog) Committed(writes int, _ time.Duration) {
 func (*commitLog) WriterCheckpoint(time.Duration) {}
 func (*commitLog) Reconnected()                   {}
 func (*commitLog) LogSynced(time.Duration)        {}
+func (*commitLog) AcceptsRetried()                {}
 
 func (c *commitLog) writes() []int {
 	c.mu.Lock()

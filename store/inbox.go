@@ -114,6 +114,9 @@ func acceptBatch(ctx context.Context, w *writer, tx *Tx, reqs []*acceptReq) (*Tx
 	if err := acceptMany(ctx, tx, reqs); err == nil {
 		return tx, true, nil
 	}
+	if w.db.obs != nil {
+		w.db.obs.AcceptsRetried()
+	}
 	tx.rollback(ctx)
 	tx, err := w.begin(ctx)
 	return tx, false, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,16 +35,28 @@ func (f *scriptedInline) DeliverInline(ctx context.Context, tx *Tx, c storegate.
 	return !f.refuse[c.ID]
 }
 
-func scriptedStore(t *testing.T, f *scriptedInline) *DB {
+// scriptedStore opens a SQLite file store that delivers to f on accept,
+// and counts the batches of accepts it runs again one by one.
+func scriptedStore(t *testing.T, f *scriptedInline) (*DB, *retryCounter) {
 	t.Helper()
-	db, err := Open(context.Background(), Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db")})
+	retries := &retryCounter{}
+	db, err := Open(context.Background(), Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), Observer: retries})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	db.DeliverOnAccept(f)
-	return db
+	return db, retries
 }
+
+// retryCounter is a store.Observer counting AcceptsRetried.
+type retryCounter struct{ n atomic.Int64 }
+
+func (*retryCounter) Committed(int, time.Duration)   {}
+func (*retryCounter) WriterCheckpoint(time.Duration) {}
+func (*retryCounter) Reconnected()                   {}
+func (*retryCounter) LogSynced(time.Duration)        {}
+func (r *retryCounter) AcceptsRetried()              { r.n.Add(1) }
 
 // acceptInOneBatch holds the committer, queues one Accept per command in
 // order, and lets them all commit together.
@@ -105,7 +118,7 @@ func wantStates(t *testing.T, db *DB, f *scriptedInline, want map[string]storega
 // of it makes the batch start over (every done grant was offered once).
 func TestInline_BatchQueuesWhatItCannotDo(t *testing.T) {
 	f := &scriptedInline{refuse: map[string]bool{"v3": true}, offers: map[string]int{}}
-	db := scriptedStore(t, f)
+	db, retries := scriptedStore(t, f)
 	acceptInOneBatch(t, db, []storegate.Command{
 		command("t0", storegate.KindFulfill, "ledger", "pa"),
 		command("r1", storegate.KindFulfill, "ags", "pb"),
@@ -118,14 +131,18 @@ func TestInline_BatchQueuesWhatItCannotDo(t *testing.T) {
 	wantStates(t, db, f,
 		map[string]storegate.State{"t0": done, "r1": pending, "t2": pending, "v3": pending, "t4": pending, "t5": done},
 		map[string]int{"t0": 1, "v3": 1, "t5": 1})
+	if n := retries.n.Load(); n != 0 {
+		t.Errorf("the observer heard %d batches run again, want 0", n)
+	}
 }
 
 // A target that panics inside the batch does not take the committer (and
 // the process) down: the batch starts over one accept at a time, the
-// panicking command is undone and queued, the others are done.
+// panicking command is undone and queued, the others are done; the
+// observer hears of the batch run again (storegate_store_accept_batch_retries_total).
 func TestInline_PanicInABatchIsANotDone(t *testing.T) {
 	f := &scriptedInline{panics: map[string]bool{"t1": true}, offers: map[string]int{}}
-	db := scriptedStore(t, f)
+	db, retries := scriptedStore(t, f)
 	acceptInOneBatch(t, db, []storegate.Command{
 		command("t0", storegate.KindFulfill, "ledger", "pa"),
 		command("t1", storegate.KindFulfill, "ledger", "pb"),
@@ -135,4 +152,7 @@ func TestInline_PanicInABatchIsANotDone(t *testing.T) {
 	wantStates(t, db, f,
 		map[string]storegate.State{"t0": done, "t1": storegate.StatePending, "t2": done},
 		map[string]int{"t0": 2, "t1": 2, "t2": 1})
+	if n := retries.n.Load(); n != 1 {
+		t.Errorf("the observer heard %d batches run again, want 1", n)
+	}
 }

@@ -229,6 +229,7 @@ func (*flushCounter) Committed(int, time.Duration)   {}
 func (*flushCounter) WriterCheckpoint(time.Duration) {}
 func (*flushCounter) Reconnected()                   {}
 func (f *flushCounter) LogSynced(time.Duration)      { f.n.Add(1) }
+func (*flushCounter) AcceptsRetried()                {}
 
 // The syncer holds the log SQLite really writes, also when the store's
 // path is a symbolic link (SQLite resolves it and puts the log beside the

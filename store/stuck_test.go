@@ -64,6 +64,7 @@ func (*reconnectCounter) Committed(int, time.Duration)   {}
 func (*reconnectCounter) WriterCheckpoint(time.Duration) {}
 func (r *reconnectCounter) Reconnected()                 { r.n.Add(1) }
 func (r *reconnectCounter) LogSynced(time.Duration)      {}
+func (*reconnectCounter) AcceptsRetried()                {}
 
 // SQLite's busy and locked results (another process holds the write lock)
 // are not a broken connection: replacing it would only wait again.
