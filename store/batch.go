@@ -173,15 +173,20 @@ func (w *writer) begin(ctx context.Context) (*Tx, error) {
 // (another process holds the write lock past busy_timeout): the connection
 // is fine, and a new one would wait as long.
 func isBusy(err error) bool {
-	var coded interface{ Code() int }
-	if !errors.As(err, &coded) {
-		return false
-	}
-	switch coded.Code() & 0xff { // the primary result code
+	switch sqliteCode(err) {
 	case 5, 6:
 		return true
 	}
 	return false
+}
+
+// sqliteCode is err's SQLite primary result code, or 0 if err has none.
+func sqliteCode(err error) int {
+	var coded interface{ Code() int }
+	if !errors.As(err, &coded) {
+		return 0
+	}
+	return coded.Code() & 0xff
 }
 
 // reconnect discards the writer's connection and its prepared statements

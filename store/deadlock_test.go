@@ -80,6 +80,7 @@ func TestCommit_DeadlockCommitsTheWritesBeforeIt(t *testing.T) {
 
 // commitLog is a store.Observer keeping the size of every commit.
 type commitLog struct {
+	nopObserver
 	mu    sync.Mutex
 	sizes []int
 }
@@ -89,10 +90,6 @@ func (c *commitLog) Committed(writes int, _ time.Duration) {
 	c.sizes = append(c.sizes, writes)
 	c.mu.Unlock()
 }
-func (*commitLog) WriterCheckpoint(time.Duration) {}
-func (*commitLog) Reconnected()                   {}
-func (*commitLog) LogSynced(time.Duration)        {}
-func (*commitLog) AcceptsRetried()                {}
 
 func (c *commitLog) writes() []int {
 	c.mu.Lock()

@@ -50,13 +50,12 @@ func scriptedStore(t *testing.T, f *scriptedInline) (*DB, *retryCounter) {
 }
 
 // retryCounter is a store.Observer counting AcceptsRetried.
-type retryCounter struct{ n atomic.Int64 }
+type retryCounter struct {
+	nopObserver
+	n atomic.Int64
+}
 
-func (*retryCounter) Committed(int, time.Duration)   {}
-func (*retryCounter) WriterCheckpoint(time.Duration) {}
-func (*retryCounter) Reconnected()                   {}
-func (*retryCounter) LogSynced(time.Duration)        {}
-func (r *retryCounter) AcceptsRetried()              { r.n.Add(1) }
+func (r *retryCounter) AcceptsRetried() { r.n.Add(1) }
 
 // acceptInOneBatch holds the committer, queues one Accept per command in
 // order, and lets them all commit together.

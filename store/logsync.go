@@ -196,8 +196,7 @@ func (db *DB) failStore(err error) error {
 // (SQLITE_IOERR: a write or an fsync of the log or the database file): what
 // it copied may not be on disk, and the log must not start over on top of it.
 func (db *DB) failOnIOError(err error) {
-	var coded interface{ Code() int }
-	if errors.As(err, &coded) && coded.Code()&0xff == 10 {
+	if sqliteCode(err) == 10 {
 		db.failStore(fmt.Errorf("store: checkpoint: %w", err))
 	}
 }

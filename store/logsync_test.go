@@ -223,13 +223,22 @@ func TestCommit_FlushesTheLogOfAFile(t *testing.T) {
 	}
 }
 
-type flushCounter struct{ n atomic.Int64 }
+// nopObserver is an Observer that ignores everything; the test observers
+// embed it and keep the one call they are about.
+type nopObserver struct{}
 
-func (*flushCounter) Committed(int, time.Duration)   {}
-func (*flushCounter) WriterCheckpoint(time.Duration) {}
-func (*flushCounter) Reconnected()                   {}
-func (f *flushCounter) LogSynced(time.Duration)      { f.n.Add(1) }
-func (*flushCounter) AcceptsRetried()                {}
+func (nopObserver) Committed(int, time.Duration)   {}
+func (nopObserver) WriterCheckpoint(time.Duration) {}
+func (nopObserver) Reconnected()                   {}
+func (nopObserver) LogSynced(time.Duration)        {}
+func (nopObserver) AcceptsRetried()                {}
+
+type flushCounter struct {
+	nopObserver
+	n atomic.Int64
+}
+
+func (f *flushCounter) LogSynced(time.Duration) { f.n.Add(1) }
 
 // The syncer holds the log SQLite really writes, also when the store's
 // path is a symbolic link (SQLite resolves it and puts the log beside the

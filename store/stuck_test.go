@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // A connection left inside a transaction (a ROLLBACK that failed) cannot
@@ -58,13 +57,12 @@ func replacesAStuckConnection(t *testing.T, dsn string) {
 }
 
 // reconnectCounter is a store.Observer counting replaced connections.
-type reconnectCounter struct{ n atomic.Int64 }
+type reconnectCounter struct {
+	nopObserver
+	n atomic.Int64
+}
 
-func (*reconnectCounter) Committed(int, time.Duration)   {}
-func (*reconnectCounter) WriterCheckpoint(time.Duration) {}
-func (r *reconnectCounter) Reconnected()                 { r.n.Add(1) }
-func (r *reconnectCounter) LogSynced(time.Duration)      {}
-func (*reconnectCounter) AcceptsRetried()                {}
+func (r *reconnectCounter) Reconnected() { r.n.Add(1) }
 
 // SQLite's busy and locked results (another process holds the write lock)
 // are not a broken connection: replacing it would only wait again.
