@@ -171,3 +171,20 @@ func (b *Breaker) CanDeliverTx(c storegate.Command) bool {
 func (b *Breaker) DeliverTx(ctx context.Context, tx *store.Tx, c storegate.Command) storegate.Outcome {
 	return b.target.(txTarget).DeliverTx(ctx, tx, c)
 }
+
+// DeliverTxMany passes many in-transaction deliveries through, all at once
+// when the wrapped target can (the ledger applies a batch's grants with a
+// few multi-row statements), else one by one up to the first not done.
+func (b *Breaker) DeliverTxMany(ctx context.Context, tx *store.Tx, cs []storegate.Command) storegate.Outcome {
+	if t, ok := b.target.(interface {
+		DeliverTxMany(context.Context, *store.Tx, []storegate.Command) storegate.Outcome
+	}); ok {
+		return t.DeliverTxMany(ctx, tx, cs)
+	}
+	for _, c := range cs {
+		if out := b.DeliverTx(ctx, tx, c); out.Verdict != storegate.VerdictDone {
+			return out
+		}
+	}
+	return storegate.Outcome{Verdict: storegate.VerdictDone}
+}

@@ -334,6 +334,46 @@ func (d *Dispatcher) applyTx(ctx context.Context, tx *store.Tx, c store.Claimed,
 	return r, tx.Complete(ctx, r.comp)
 }
 
+// manyTarget returns the target of claimed when they are all fulfilments
+// for one TxManyTarget.
+func (d *Dispatcher) manyTarget(claimed []store.Claimed) (TxManyTarget, bool) {
+	name := claimed[0].Command.Target
+	for _, c := range claimed {
+		if c.Command.Target != name || c.Command.Kind != storegate.KindFulfill {
+			return nil, false
+		}
+	}
+	t, ok := d.targets[name].(TxManyTarget)
+	return t, ok
+}
+
+// applyManyTx applies claimed to t at once inside tx and records their
+// completions, each with its share of the time; errNotAllDone if t did not
+// do them all (the caller then undoes it and applies each alone). On
+// PostgreSQL this is what makes a chunk cheap: the ledger's statements,
+// each a round trip, are shared by the chunk.
+func (d *Dispatcher) applyManyTx(ctx context.Context, tx *store.Tx, t TxManyTarget, claimed []store.Claimed, results []txResult) error {
+	cs := make([]storegate.Command, len(claimed))
+	for i, c := range claimed {
+		cs[i] = c.Command
+	}
+	started := d.cfg.Now()
+	if !d.deliverMany(ctx, t, tx, cs) {
+		return errNotAllDone
+	}
+	share := d.cfg.Now().Sub(started) / time.Duration(len(claimed))
+	for i, c := range claimed {
+		r := txResult{out: storegate.Outcome{Verdict: storegate.VerdictDone}}
+		r.comp = d.completion(c, r.out)
+		r.comp.StartedAt, r.comp.Duration = started, share
+		if err := tx.Complete(ctx, r.comp); err != nil {
+			return errNotAllDone
+		}
+		results[i] = r
+	}
+	return nil
+}
+
 // deliverInTx applies TxTargets' commands and records their completions in
 // one write. A command whose lease was lost is undone entirely; if the
 // write fails as a whole, nothing of it committed and the leases expire.
@@ -348,6 +388,9 @@ func (d *Dispatcher) deliverInTx(w Writer, claimed []store.Claimed) {
 		// lost, is all of it undone and each command applied under its own.
 		if len(claimed) > 1 {
 			err := tx.Savepoint(ctx, func() error {
+				if t, ok := d.manyTarget(claimed); ok {
+					return d.applyManyTx(ctx, tx, t, claimed, results)
+				}
 				for i, c := range claimed {
 					r, err := d.applyTx(ctx, tx, c, func() error { return errNotAllDone })
 					if err != nil {
@@ -416,6 +459,67 @@ func (d *Dispatcher) DeliverInline(ctx context.Context, tx *store.Tx, c storegat
 		tx.OnCommit(func() { d.obs.Delivered(c.Target, out.Verdict, took) })
 	}
 	return true
+}
+
+// TxManyTarget is a TxTarget that applies many commands inside one
+// transaction at once, all or none: any verdict but done and the store
+// undoes every write of the batch.
+type TxManyTarget interface {
+	TxTarget
+	DeliverTxMany(ctx context.Context, tx *store.Tx, cs []storegate.Command) storegate.Outcome
+}
+
+// DeliverInlineMany is DeliverInline for the fulfilments of a batch of
+// accepts, all or none (store.InlineMany): the commands of each target go
+// to it together when it is a TxManyTarget. A done delivery is counted once
+// committed, each with its share of the call's time.
+func (d *Dispatcher) DeliverInlineMany(ctx context.Context, tx *store.Tx, cs []storegate.Command) bool {
+	var targets []string
+	byTarget := map[string][]storegate.Command{}
+	for _, c := range cs {
+		if !d.TakesInline(c) {
+			return false
+		}
+		if byTarget[c.Target] == nil {
+			targets = append(targets, c.Target)
+		}
+		byTarget[c.Target] = append(byTarget[c.Target], c)
+	}
+	for _, name := range targets {
+		batch := byTarget[name]
+		started := d.cfg.Now()
+		if !d.deliverMany(ctx, d.targets[name].(TxTarget), tx, batch) {
+			return false
+		}
+		if d.obs != nil {
+			share := d.cfg.Now().Sub(started) / time.Duration(len(batch))
+			tx.OnCommit(func() {
+				for range batch {
+					d.obs.Delivered(name, storegate.VerdictDone, share)
+				}
+			})
+		}
+	}
+	return true
+}
+
+// deliverMany applies cs to t inside tx, at once when t can.
+func (d *Dispatcher) deliverMany(ctx context.Context, t TxTarget, tx *store.Tx, cs []storegate.Command) (done bool) {
+	m, ok := t.(TxManyTarget)
+	if !ok {
+		for _, c := range cs {
+			if safeDeliverTx(ctx, t, tx, c).Verdict != storegate.VerdictDone {
+				return false
+			}
+		}
+		return true
+	}
+	defer func() {
+		if recover() != nil {
+			done = false // the store undoes the batch and runs each accept alone
+		}
+	}()
+	return m.DeliverTxMany(ctx, tx, cs).Verdict == storegate.VerdictDone
 }
 
 // TakesInline reports whether c's target applies commands inside the

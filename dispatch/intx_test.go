@@ -666,17 +666,35 @@ func TestRunOnceInTx_WriteOutlastsTimeout(t *testing.T) {
 	}
 }
 
+// ledgerDialects are the stores the real ledger is dispatched on.
+var ledgerDialects = []struct {
+	name string
+	dsn  func(t *testing.T) string
+}{
+	{"sqlite", func(t *testing.T) string { return "sqlite:" + t.TempDir() + "/s.db" }},
+	{"postgres", func(t *testing.T) string { return pgtest.DSN(t) }},
+}
+
+// openLedger opens a store on dsn, on a fake clock, with the real ledger.
+func openLedger(t *testing.T, dsn string) (*store.DB, *ledger.Ledger, *fakeclock.Clock) {
+	t.Helper()
+	clock := fakeclock.New(start)
+	db, err := store.Open(context.Background(), store.Config{DSN: dsn, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	l, err := ledger.New(db, ledger.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, l, clock
+}
+
 // The real ledger, as the gateway wires it (behind its breaker), on each
 // store: a fulfilment and its refund dispatched in one RunOnce leave the
 // wallet at 0, both done at the first attempt.
 func TestRunOnceInTx_LedgerFulfilThenRevoke(t *testing.T) {
-	dialects := []struct {
-		name string
-		dsn  func(t *testing.T) string
-	}{
-		{"sqlite", func(t *testing.T) string { return "sqlite:" + t.TempDir() + "/s.db" }},
-		{"postgres", func(t *testing.T) string { return pgtest.DSN(t) }},
-	}
 	wrappers := []struct {
 		name string
 		wrap func(*ledger.Ledger) dispatch.Target
@@ -686,19 +704,10 @@ func TestRunOnceInTx_LedgerFulfilThenRevoke(t *testing.T) {
 			return adapters.WithBreaker("ledger", l, adapters.BreakerConfig{}, nil, nil)
 		}},
 	}
-	for _, dl := range dialects {
+	for _, dl := range ledgerDialects {
 		for _, w := range wrappers {
 			t.Run(dl.name+"/"+w.name, func(t *testing.T) {
-				clock := fakeclock.New(start)
-				db, err := store.Open(context.Background(), store.Config{DSN: dl.dsn(t), Now: clock.Now})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { db.Close() })
-				l, err := ledger.New(db, ledger.Config{})
-				if err != nil {
-					t.Fatal(err)
-				}
+				db, l, clock := openLedger(t, dl.dsn(t))
 				target := w.wrap(l)
 				if _, ok := target.(dispatch.TxTarget); !ok {
 					t.Fatalf("%T is not a dispatch.TxTarget", target)
@@ -726,5 +735,58 @@ func TestRunOnceInTx_LedgerFulfilThenRevoke(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// chunkCounter is a TxManyTarget in front of another, recording the size
+// of every batch it is handed.
+type chunkCounter struct {
+	dispatch.TxManyTarget
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (c *chunkCounter) DeliverTxMany(ctx context.Context, tx *store.Tx, cs []storegate.Command) storegate.Outcome {
+	c.mu.Lock()
+	c.sizes = append(c.sizes, len(cs))
+	c.mu.Unlock()
+	return c.TxManyTarget.DeliverTxMany(ctx, tx, cs)
+}
+
+// A chunk of queued fulfilments for the ledger (behind its breaker) goes to
+// it at once, on each store; a chunk with one it cannot apply is applied
+// one by one instead: that one is dead, the others done, each once.
+func TestRunOnceInTx_LedgerChunkAtOnce(t *testing.T) {
+	for _, dl := range ledgerDialects {
+		t.Run(dl.name, func(t *testing.T) {
+			db, l, clock := openLedger(t, dl.dsn(t))
+			target := &chunkCounter{TxManyTarget: adapters.WithBreaker("ledger", l, adapters.BreakerConfig{}, nil, nil)}
+			var ids []string
+			for i := range 6 {
+				c := fulfilAt(fmt.Sprint("f", i), fmt.Sprint("p", i), i)
+				if i == 5 {
+					c.Lines[0].Grants = []storegate.Grant{{}} // grants neither a currency nor an item
+				}
+				enqueue(t, db, c)
+				ids = append(ids, c.ID)
+			}
+			d := newDispatcher(t, db, map[string]dispatch.Target{"ledger": target}, config(clock), nil)
+			if got := runOnce(t, d); got != 6 {
+				t.Fatalf("claimed %d, want 6", got)
+			}
+			slices.Sort(target.sizes)
+			if got, want := target.sizes, []int{2, 4}; !reflect.DeepEqual(got, want) {
+				t.Errorf("chunks handed over at once: %v, want %v", got, want)
+			}
+			wantDone(t, db, ids[:5]...)
+			if ci := info(t, db, "f5"); ci.State != storegate.StateDead {
+				t.Errorf("f5 is %s, want dead", ci.State)
+			}
+			for i := range 5 {
+				if w, _ := l.Wallets(context.Background(), fmt.Sprint("p", i)); len(w) != 1 || w[0].Balance != 100 {
+					t.Errorf("p%d's wallets = %+v, want CRYSTALS 100", i, w)
+				}
+			}
+		})
 	}
 }

@@ -328,51 +328,6 @@ func (l *Ledger) Fulfill(ctx context.Context, c storegate.Command) (Result, erro
 	return out, err
 }
 
-// fulfillTx is Fulfill's write, inside tx.
-func (l *Ledger) fulfillTx(ctx context.Context, tx *store.Tx, c storegate.Command) (Result, error) {
-	platform := platformOf(c)
-	prior, err := replay(ctx, tx, c.ID)
-	if err != nil || prior != nil {
-		if prior != nil {
-			return *prior, nil
-		}
-		return Result{}, err
-	}
-	out := Result{TransactionID: c.ID, Kind: storegate.KindFulfill}
-	if err := l.addPlayer(ctx, tx, c.PlayerID); err != nil {
-		return Result{}, err
-	}
-	for li, line := range c.Lines {
-		for gi, g := range line.Grants {
-			key := grantKey(c.ID, li, gi)
-			switch {
-			case g.Currency != "":
-				after, err := credit(ctx, tx, entry{key: key, kind: string(storegate.KindFulfill), player: c.PlayerID, currency: g.Currency,
-					platform: platform, amount: g.Amount, reason: "fulfill", txn: c.ID, source: c.Source, orderRef: c.OrderRef})
-				if err != nil {
-					return Result{}, err
-				}
-				out.Credits = append(out.Credits, CreditResult{Currency: g.Currency, Platform: platform, Amount: g.Amount, BalanceAfter: after})
-			case g.Item != "":
-				if err := entitle(ctx, tx, key, c, line, g, platform); err != nil {
-					return Result{}, err
-				}
-				out.Entitlements = append(out.Entitlements, key)
-			default:
-				return Result{}, storegate.FieldError("grant names neither a currency nor an item", fmt.Sprintf("lines.%d.grants.%d", li, gi))
-			}
-		}
-	}
-	// The command is kept so a full revoke knows the lines it undoes.
-	if err := record(ctx, tx, txn{id: c.ID, kind: string(storegate.KindFulfill), player: c.PlayerID,
-		request: fulfilment{Platform: platform, Lines: c.Lines}}, &out); err != nil {
-		return Result{}, err
-	}
-	player := c.PlayerID
-	tx.OnCommit(func() { l.known.Store(player, true) }) // only once committed
-	return out, nil
-}
-
 // fulfilment is what a fulfil transaction keeps of its command.
 type fulfilment struct {
 	Platform storegate.Platform `json:"platform"`

@@ -50,14 +50,9 @@ type moved struct {
 	balanceAfter, total int64 // the platform's balance and the currency's total after
 }
 
-// credit moves a wallet by e.amount (negative to debit) and appends the
+// move moves a wallet by e.amount (negative to debit) and appends the
 // history entry: two statements, whatever the history needs (the entry
 // computes the total across platforms itself).
-func credit(ctx context.Context, tx *store.Tx, e entry) (int64, error) {
-	m, err := move(ctx, tx, e)
-	return m.balanceAfter, err
-}
-
 func move(ctx context.Context, tx *store.Tx, e entry) (moved, error) {
 	var m moved
 	now := tx.Now().UnixMicro()

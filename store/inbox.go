@@ -97,10 +97,10 @@ func (r *acceptReq) loadDuplicate(ctx context.Context, tx *Tx) error {
 		r.ev.Source, r.ev.Key).Scan(&r.eventID, &r.stored.Status, &r.stored.Body)
 }
 
-// maxRows caps the rows of one multi-row statement, keeping every statement
+// MaxRows caps the rows of one multi-row statement, keeping every statement
 // far below SQLite's and PostgreSQL's parameter limits and the number of
 // distinct prepared statements small.
-const maxRows = 64
+const MaxRows = 64
 
 // acceptBatch writes many accepts with multi-row statements. It runs first
 // in tx, before any other write of the batch. If anything fails it rolls tx
@@ -124,13 +124,13 @@ func acceptBatch(ctx context.Context, w *writer, tx *Tx, reqs []*acceptReq) (*Tx
 
 func acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
 	inserted := map[[2]string]int64{}
-	for start := 0; start < len(reqs); start += maxRows {
-		chunk := reqs[start:min(start+maxRows, len(reqs))]
+	for start := 0; start < len(reqs); start += MaxRows {
+		chunk := reqs[start:min(start+MaxRows, len(reqs))]
 		args := make([]any, 0, 10*len(chunk))
 		for _, r := range chunk {
 			args = append(args, r.args()...)
 		}
-		rows, err := tx.Query(ctx, `INSERT INTO inbox `+inboxColumns+` VALUES `+placeholders(10, len(chunk))+`
+		rows, err := tx.Query(ctx, `INSERT INTO inbox `+inboxColumns+` VALUES `+Placeholders(10, len(chunk))+`
 			ON CONFLICT (source, key) DO NOTHING RETURNING id, source, key`, args...)
 		if err != nil {
 			return fmt.Errorf("insert events: %w", err)
@@ -185,8 +185,9 @@ func acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
 	return track(ctx, tx, noteSteps(stored))
 }
 
-// placeholders is "(?, ?), (?, ?)" for rows of cols columns.
-func placeholders(cols, rows int) string {
+// Placeholders is "(?, ?), (?, ?)" for rows of cols columns, the VALUES of a
+// multi-row statement of at most MaxRows rows.
+func Placeholders(cols, rows int) string {
 	one := "(" + strings.Repeat("?, ", cols-1) + "?)"
 	return strings.Repeat(one+", ", rows-1) + one
 }
@@ -198,13 +199,13 @@ type outboxRow struct {
 	done bool
 }
 
-// insertCommands queues commands, maxRows per statement. A command id
+// insertCommands queues commands, MaxRows per statement. A command id
 // already queued (the same order revoked by two events) is the same command:
 // the first is kept.
 func insertCommands(ctx context.Context, tx *Tx, rows []outboxRow) error {
 	now := tx.Now().UnixMicro()
-	for start := 0; start < len(rows); start += maxRows {
-		chunk := rows[start:min(start+maxRows, len(rows))]
+	for start := 0; start < len(rows); start += MaxRows {
+		chunk := rows[start:min(start+MaxRows, len(rows))]
 		args := make([]any, 0, 11*len(chunk))
 		for _, r := range chunk {
 			c := r.cmd
@@ -222,7 +223,7 @@ func insertCommands(ctx context.Context, tx *Tx, rows []outboxRow) error {
 			args = append(args, c.ID, r.eventID, string(c.Kind), c.Target, c.PlayerID, string(payload), string(state), attempts, now, now, now)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO outbox (id, event_id, kind, target, player_id, command, state, attempts, next_at, created_at, updated_at)
-			VALUES `+placeholders(11, len(chunk))+` ON CONFLICT (id) DO NOTHING`, args...); err != nil {
+			VALUES `+Placeholders(11, len(chunk))+` ON CONFLICT (id) DO NOTHING`, args...); err != nil {
 			return fmt.Errorf("insert commands: %w", err)
 		}
 	}

@@ -26,6 +26,14 @@ type Inline interface {
 	DeliverInline(ctx context.Context, tx *Tx, c storegate.Command) bool
 }
 
+// InlineMany is an Inline that also applies many fulfilments at once, all
+// or none (false: the store undoes them all). A batch of accepts hands it
+// every fulfilment it takes, so the ledger writes them with a few multi-row
+// statements instead of a few statements each.
+type InlineMany interface {
+	DeliverInlineMany(ctx context.Context, tx *Tx, cs []storegate.Command) bool
+}
+
 // DeliverOnAccept makes Accept offer new commands to in. It is set once,
 // before the first Accept (the dispatcher that implements it is built on
 // the DB). Only SQLite uses it: its single writer sees every command a
@@ -47,9 +55,10 @@ var errInlineNotDone = errors.New("store: a command was not done inline")
 // did. A command is not offered when its id is already queued (it is the
 // same command, kept as first queued), when its player has a command still
 // pending, here or earlier in rows (it would overtake it), or when the
-// Inline does not take it. A fulfilment in a batch (alone false) runs
-// without a savepoint: one not done fails the call with errInlineNotDone
-// and the caller undoes everything, which a grant practically never causes.
+// Inline does not take it. The fulfilments of a batch (alone false) run
+// without a savepoint, together (InlineMany) up to the next command that
+// runs alone: one not done fails the call with errInlineNotDone and the
+// caller undoes everything, which a grant practically never causes.
 // Any other command, a revoke that may have to wait for its grant, runs
 // under its own savepoint, and one not done is undone and queued.
 func (db *DB) deliverInline(ctx context.Context, tx *Tx, rows []outboxRow, alone bool) error {
@@ -61,6 +70,22 @@ func (db *DB) deliverInline(ctx context.Context, tx *Tx, rows []outboxRow, alone
 	queued, waiting, err := outboxState(ctx, tx, rows)
 	if err != nil {
 		return err
+	}
+	// Fulfilments of a batch wait here to go to the Inline together, up to
+	// the next command that must run alone (so commands keep their order).
+	var grants []int
+	flush := func() error {
+		if len(grants) == 0 {
+			return nil
+		}
+		if !offerAll(ctx, in, tx, rows, grants) {
+			return errInlineNotDone
+		}
+		for _, i := range grants {
+			rows[i].done = true
+		}
+		grants = grants[:0]
+		return nil
 	}
 	for i := range rows {
 		c := rows[i].cmd
@@ -76,11 +101,11 @@ func (db *DB) deliverInline(ctx context.Context, tx *Tx, rows []outboxRow, alone
 			continue
 		}
 		if !alone && c.Kind == storegate.KindFulfill {
-			if !offer(ctx, in, tx, c) {
-				return errInlineNotDone
-			}
-			rows[i].done = true
+			grants = append(grants, i)
 			continue
+		}
+		if err := flush(); err != nil {
+			return err
 		}
 		err := tx.Savepoint(ctx, func() error {
 			if !offer(ctx, in, tx, c) {
@@ -97,7 +122,31 @@ func (db *DB) deliverInline(ctx context.Context, tx *Tx, rows []outboxRow, alone
 			return err
 		}
 	}
-	return nil
+	return flush()
+}
+
+// offerAll offers the commands rows[at...] to in, at once when it is an
+// InlineMany, and reports whether all of them were done.
+func offerAll(ctx context.Context, in Inline, tx *Tx, rows []outboxRow, at []int) (done bool) {
+	many, ok := in.(InlineMany)
+	if !ok {
+		for _, i := range at {
+			if !offer(ctx, in, tx, rows[i].cmd) {
+				return false
+			}
+		}
+		return true
+	}
+	defer func() {
+		if recover() != nil {
+			done = false
+		}
+	}()
+	cs := make([]storegate.Command, len(at))
+	for k, i := range at {
+		cs[k] = rows[i].cmd
+	}
+	return many.DeliverInlineMany(ctx, tx, cs)
 }
 
 // takes and offer call the Inline; a panic is a command not taken or not
@@ -147,11 +196,11 @@ func outboxState(ctx context.Context, tx *Tx, rows []outboxRow) (queued, waiting
 }
 
 // collect runs query with its %s replaced by a VALUES list of args,
-// maxRows at a time, and adds the single column it returns to into.
+// MaxRows at a time, and adds the single column it returns to into.
 func collect(ctx context.Context, tx *Tx, query string, args []any, into map[string]bool) error {
-	for start := 0; start < len(args); start += maxRows {
-		chunk := args[start:min(start+maxRows, len(args))]
-		rows, err := tx.Query(ctx, fmt.Sprintf(query, placeholders(1, len(chunk))), chunk...)
+	for start := 0; start < len(args); start += MaxRows {
+		chunk := args[start:min(start+MaxRows, len(args))]
+		rows, err := tx.Query(ctx, fmt.Sprintf(query, Placeholders(1, len(chunk))), chunk...)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -151,6 +152,91 @@ func TestInline_PanicInABatchIsANotDone(t *testing.T) {
 	wantStates(t, db, f,
 		map[string]storegate.State{"t0": done, "t1": storegate.StatePending, "t2": done},
 		map[string]int{"t0": 2, "t1": 2, "t2": 1})
+	if n := retries.n.Load(); n != 1 {
+		t.Errorf("the observer heard %d batches run again, want 1", n)
+	}
+}
+
+// scriptedMany is a scriptedInline that also takes a batch's fulfilments at
+// once (InlineMany), recording each call's command ids; it delivers each as
+// scriptedInline does and is done only if all are.
+type scriptedMany struct {
+	*scriptedInline
+	calls [][]string
+}
+
+func (f *scriptedMany) DeliverInlineMany(ctx context.Context, tx *Tx, cs []storegate.Command) bool {
+	var ids []string
+	done := true
+	for _, c := range cs {
+		ids = append(ids, c.ID)
+		done = f.DeliverInline(ctx, tx, c) && done
+	}
+	f.calls = append(f.calls, ids)
+	return done
+}
+
+// manyStore is scriptedStore delivering to in as a scriptedMany.
+func manyStore(t *testing.T, in *scriptedInline) (*scriptedMany, *DB, *retryCounter) {
+	t.Helper()
+	f := &scriptedMany{scriptedInline: in}
+	db, retries := scriptedStore(t, in)
+	db.DeliverOnAccept(f)
+	return f, db, retries
+}
+
+// An InlineMany gets a batch's fulfilments together, in order, up to a
+// command that runs alone under its savepoint (a revoke), which keeps its
+// place between them.
+func TestInline_BatchHandsGrantsOverTogether(t *testing.T) {
+	f, db, retries := manyStore(t, &scriptedInline{offers: map[string]int{}})
+	acceptInOneBatch(t, db, []storegate.Command{
+		command("t0", storegate.KindFulfill, "ledger", "pa"),
+		command("t1", storegate.KindFulfill, "ledger", "pb"),
+		command("v2", storegate.KindRevoke, "ledger", "pc"),
+		command("t3", storegate.KindFulfill, "ledger", "pd"),
+		command("t4", storegate.KindFulfill, "ledger", "pe"),
+	})
+	done := storegate.StateDone
+	wantStates(t, db, f.scriptedInline,
+		map[string]storegate.State{"t0": done, "t1": done, "v2": done, "t3": done, "t4": done},
+		map[string]int{"t0": 1, "t1": 1, "v2": 1, "t3": 1, "t4": 1})
+	if got, want := fmt.Sprint(f.calls), "[[t0 t1] [t3 t4]]"; got != want {
+		t.Errorf("InlineMany got %s, want %s", got, want)
+	}
+	var order []string
+	rows, err := db.Query(context.Background(), `SELECT player_id FROM ledger_players ORDER BY rowid`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var p string
+		rows.Scan(&p)
+		order = append(order, p)
+	}
+	rows.Close()
+	if got, want := fmt.Sprint(order), "[effect:t0 effect:t1 effect:v2 effect:t3 effect:t4]"; got != want {
+		t.Errorf("effects written in the order %s, want %s", got, want)
+	}
+	if n := retries.n.Load(); n != 0 {
+		t.Errorf("the observer heard %d batches run again, want 0", n)
+	}
+}
+
+// A batch of fulfilments an InlineMany does not finish is undone as a
+// whole, and the accepts run again one by one: the refused grant is queued,
+// the others are done, each effect written once.
+func TestInline_BatchNotDoneRunsEachAlone(t *testing.T) {
+	f, db, retries := manyStore(t, &scriptedInline{refuse: map[string]bool{"t1": true}, offers: map[string]int{}})
+	acceptInOneBatch(t, db, []storegate.Command{
+		command("t0", storegate.KindFulfill, "ledger", "pa"),
+		command("t1", storegate.KindFulfill, "ledger", "pb"),
+		command("t2", storegate.KindFulfill, "ledger", "pc"),
+	})
+	done := storegate.StateDone
+	wantStates(t, db, f.scriptedInline,
+		map[string]storegate.State{"t0": done, "t1": storegate.StatePending, "t2": done},
+		map[string]int{"t0": 2, "t1": 2, "t2": 2})
 	if n := retries.n.Load(); n != 1 {
 		t.Errorf("the observer heard %d batches run again, want 1", n)
 	}

@@ -93,7 +93,7 @@ func track(ctx context.Context, tx *Tx, steps []step) error {
 			string(r.history), now.UnixMicro(), now.UnixMicro())
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO orders (player_id, id, source, platform, order_ref, status, reason, history, created_at, updated_at)
-		VALUES `+placeholders(10, len(keys))+` ON CONFLICT (player_id, id) DO UPDATE SET
+		VALUES `+Placeholders(10, len(keys))+` ON CONFLICT (player_id, id) DO UPDATE SET
 		status = excluded.status, reason = excluded.reason, history = orders.history || excluded.history,
 		updated_at = excluded.updated_at`, args...); err != nil {
 		return fmt.Errorf("track orders: %w", err)
@@ -287,8 +287,8 @@ type queuedCommand struct {
 // eventCommands reads the commands the events queued, by event id.
 func (db *DB) eventCommands(ctx context.Context, events []playerEvent) (map[int64][]queuedCommand, error) {
 	out := map[int64][]queuedCommand{}
-	for start := 0; start < len(events); start += maxRows {
-		chunk := events[start:min(start+maxRows, len(events))]
+	for start := 0; start < len(events); start += MaxRows {
+		chunk := events[start:min(start+MaxRows, len(events))]
 		args := make([]any, len(chunk))
 		for i, e := range chunk {
 			args[i] = e.id
