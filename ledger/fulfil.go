@@ -174,11 +174,13 @@ func pointLookups(query string, n int) string {
 	return strings.Repeat(query+" UNION ALL ", n-1) + query
 }
 
-// addPlayers records that players exist, those not yet known to this process.
+// addPlayers records that players exist, those not yet known to this
+// process, in sorted order: two PostgreSQL writers adding the same new
+// players wait for each other in the same order, never in a cycle.
 func (l *Ledger) addPlayers(ctx context.Context, tx *store.Tx, players []string) error {
 	var args []any
 	now := tx.Now().UnixMicro()
-	for _, p := range players {
+	for _, p := range slices.Sorted(slices.Values(players)) {
 		if _, known := l.known.Load(p); !known {
 			args = append(args, p, now)
 		}
