@@ -55,7 +55,8 @@ type walletKey struct {
 type currencyKey struct{ player, currency string }
 
 // fulfilMany applies fulfilments in order. A transaction id applied before
-// is replayed (its first result, nothing written). Wallets move by one
+// is replayed (its first result, nothing written), and so is a second copy
+// of one in cs. Wallets move by one
 // statement for all grants (an increment, so concurrent writers on
 // PostgreSQL cannot lose an update), and the history entries' balances
 // after each grant are worked out from the balances it returns, as if the
@@ -68,7 +69,8 @@ func (l *Ledger) fulfilMany(ctx context.Context, tx *store.Tx, cs []storegate.Co
 	}
 	var credits []credited
 	var players []string
-	applied := map[string]bool{}
+	applied := map[string]int{} // the index of each new fulfilment
+	var copies [][2]int         // a second copy of a new one: its index, the first's
 	for i, c := range cs {
 		if prior, ok := priors[c.ID]; ok {
 			if err := json.Unmarshal([]byte(prior), &out[i]); err != nil {
@@ -77,10 +79,13 @@ func (l *Ledger) fulfilMany(ctx context.Context, tx *store.Tx, cs []storegate.Co
 			out[i].Replayed = true
 			continue
 		}
-		if applied[c.ID] {
-			return nil, fmt.Errorf("fulfilment %s is applied twice in one write", c.ID)
+		if first, ok := applied[c.ID]; ok {
+			// Applied one by one, the copy would replay the first.
+			copies = append(copies, [2]int{i, first})
+			out[i].Replayed = true
+			continue
 		}
-		applied[c.ID] = true
+		applied[c.ID] = i
 		if !slices.Contains(players, c.PlayerID) {
 			players = append(players, c.PlayerID)
 		}
@@ -127,6 +132,10 @@ func (l *Ledger) fulfilMany(ctx context.Context, tx *store.Tx, cs []storegate.Co
 	}
 	if err := recordMany(ctx, tx, txns, results); err != nil {
 		return nil, err
+	}
+	for _, c := range copies {
+		out[c[0]] = out[c[1]]
+		out[c[0]].Replayed = true
 	}
 	tx.OnCommit(func() { // only once committed
 		for _, p := range players {
@@ -175,8 +184,10 @@ func pointLookups(query string, n int) string {
 }
 
 // addPlayers records that players exist, those not yet known to this
-// process, in sorted order: two PostgreSQL writers adding the same new
-// players wait for each other in the same order, never in a cycle.
+// process, in sorted order, so two PostgreSQL transactions that each add
+// one batch's new players wait for each other in the same order. (Group
+// commit can put several batches in one transaction, which can still close
+// a cycle: the store runs a write that lost a deadlock again.)
 func (l *Ledger) addPlayers(ctx context.Context, tx *store.Tx, players []string) error {
 	var args []any
 	now := tx.Now().UnixMicro()
@@ -202,7 +213,8 @@ func creditAll(ctx context.Context, tx *store.Tx, credits []credited, out []Resu
 		return nil
 	}
 	// One row per wallet, in key order: PostgreSQL locks the rows in the
-	// order they come, so two writers cannot wait on each other in a cycle.
+	// order they come, so two transactions each moving one batch's wallets
+	// wait for each other in the same order (see addPlayers for the rest).
 	sums := map[walletKey]int64{}
 	for _, c := range credits {
 		sums[c.wallet] += c.entry.amount

@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -23,6 +24,15 @@ func fulfilBatch() []storegate.Command {
 		fulfil("f3", "p2", storegate.PlatformXsolla, coins("GOLD", 10), coins("CRYSTALS", 1)),
 		fulfil("f4", "p1", storegate.PlatformSteam, coins("CRYSTALS", 30)),
 	}
+}
+
+// entryFigures is a history as "platform amount balance_after total_after".
+func entryFigures(es []ledger.Entry) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, fmt.Sprint(e.Platform, " ", e.Amount, " ", e.BalanceAfter, " ", e.TotalAfter))
+	}
+	return out
 }
 
 // state is what support and replays see of a player after fulfilments.
@@ -61,12 +71,14 @@ func stateOf(t *testing.T, l *ledger.Ledger, player string, cs []storegate.Comma
 // of a batch of accepts and the dispatcher's for a chunk) leaves exactly
 // what the same fulfilments applied one by one leave: balances, histories
 // with each entry's balance and total after it, entitlements, and the
-// results replays answer; the fulfilment applied before changes nothing.
+// results replays answer; the fulfilment applied before, and a second copy
+// of one in the batch, change nothing.
 func TestDeliverTxMany_SameAsOneByOne(t *testing.T) {
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
 			ctx := context.Background()
 			cs := fulfilBatch()
+			cs = append(cs, cs[0]) // a second copy of f1 in the same batch
 			one, _, _ := newLedger(t, be, ledger.Config{})
 			many, db, _ := newLedger(t, be, ledger.Config{})
 			for _, l := range []*ledger.Ledger{one, many} {
@@ -94,39 +106,65 @@ func TestDeliverTxMany_SameAsOneByOne(t *testing.T) {
 					t.Errorf("%s at once:\n%+v\none by one:\n%+v", p, got, want)
 				}
 			}
-			if got := balances(t, many, "p1")["CRYSTALS"]; got != 185 {
-				t.Errorf("p1 has %d CRYSTALS, want 185 (5 before, then 100, 50, 30)", got)
+			// The figures themselves, not only their agreement: each entry's
+			// platform balance and total across platforms after it.
+			hist, _, err := many.History(ctx, "p1", ledger.HistoryQuery{Currency: "CRYSTALS"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"Steam 5 5 5", "Steam 100 105 105", "Epic 50 50 155", "Steam 30 135 185"}
+			if got := entryFigures(hist); !reflect.DeepEqual(got, want) {
+				t.Errorf("p1's CRYSTALS history = %q, want %q", got, want)
 			}
 		})
 	}
 }
 
-// A batch with a command the ledger cannot apply is not done, and the
-// store's undo of the write leaves nothing of any of its fulfilments.
-func TestDeliverTxMany_NotDoneLeavesNothing(t *testing.T) {
+// A batch the caller undoes leaves nothing: a batch with a command the
+// ledger cannot apply is not done (its verdict says why), and a batch done
+// but undone with the rest of its write leaves no wallet, no entitlement,
+// and no player the ledger believes exists.
+func TestDeliverTxMany_UndoneLeavesNothing(t *testing.T) {
+	bad := fulfil("f9", "p1", storegate.PlatformSteam, storegate.Line{SKU: "nothing", Quantity: 1, Grants: []storegate.Grant{{}}})
+	cases := []struct {
+		name    string
+		batch   []storegate.Command
+		verdict storegate.Verdict
+	}{
+		{"a command it cannot apply", append(fulfilBatch(), bad), storegate.VerdictDead},
+		{"done, then undone by the caller", fulfilBatch(), storegate.VerdictDone},
+	}
 	for _, be := range backends() {
-		t.Run(be.name, func(t *testing.T) {
-			ctx := context.Background()
-			l, db, _ := newLedger(t, be, ledger.Config{})
-			bad := fulfil("f9", "p1", storegate.PlatformSteam, storegate.Line{SKU: "nothing", Quantity: 1, Grants: []storegate.Grant{{}}})
-			cs := append(fulfilBatch(), bad)
-			undo := errors.New("undo")
-			var out storegate.Outcome
-			err := db.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
-				out = l.DeliverTxMany(ctx, tx, cs)
-				return undo
-			})
-			if !errors.Is(err, undo) {
-				t.Fatalf("write = %v", err)
-			}
-			if out.Verdict != storegate.VerdictDead || out.Code != string(storegate.CodeInvalidParameter) {
-				t.Errorf("DeliverTxMany = %+v, want dead %s", out, storegate.CodeInvalidParameter)
-			}
-			for _, p := range []string{"p1", "p2"} {
-				if got := balances(t, l, p); len(got) != 0 {
-					t.Errorf("%s has wallets %v after the undone batch", p, got)
+		for _, tc := range cases {
+			t.Run(be.name+"/"+tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				l, db, _ := newLedger(t, be, ledger.Config{})
+				undo := errors.New("undo")
+				var out storegate.Outcome
+				err := db.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+					out = l.DeliverTxMany(ctx, tx, tc.batch)
+					return undo
+				})
+				if !errors.Is(err, undo) {
+					t.Fatalf("write = %v", err)
 				}
-			}
-		})
+				if out.Verdict != tc.verdict {
+					t.Errorf("DeliverTxMany = %+v, want %s", out, tc.verdict)
+				}
+				for _, p := range []string{"p1", "p2"} {
+					if got := balances(t, l, p); len(got) != 0 {
+						t.Errorf("%s has wallets %v after the undone batch", p, got)
+					}
+					if got := entitlements(t, l, p, true); len(got) != 0 {
+						t.Errorf("%s has entitlements %v after the undone batch", p, got)
+					}
+					// The ledger remembers the players it granted only once
+					// the grant commits.
+					if ok, err := l.UserExists(ctx, p); err != nil || ok {
+						t.Errorf("%s exists after the undone batch (%v)", p, err)
+					}
+				}
+			})
+		}
 	}
 }

@@ -138,9 +138,10 @@ func (w *writer) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(w.stmts) >= 1024 {
-		// Queries are constants in the code; this only guards against a
-		// caller building SQL with variable text.
+	if len(w.stmts) >= 2048 {
+		// Queries are constants in the code, or multi-row statements of 1
+		// to MaxRows rows (some 800 variants in all); this only guards
+		// against a caller building SQL with variable text.
 		for q, old := range w.stmts {
 			old.Close()
 			delete(w.stmts, q)
