@@ -5,7 +5,8 @@
 // the same signed Xsolla order_paid load, closed-loop then open-loop, checks
 // that every accepted webhook was granted exactly once, and prints a Markdown
 // table. The bare server is the ceiling: the ratio says what storing and
-// granting costs on top of HTTP on this machine.
+// granting costs on top of HTTP on this machine. The floors (floors.go) say
+// what a durable write costs on it before any of storegate's work.
 package main
 
 import (
@@ -34,6 +35,8 @@ type options struct {
 	keep             bool
 	gateway          string
 	postgres         string
+	floors           bool
+	noGateway        bool
 }
 
 func main() {
@@ -53,12 +56,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (gateway binary, config, database, logs)")
 	fs.StringVar(&o.gateway, "gateway", "", "use this gateway binary instead of building ./cmd/storegate (e.g. a profiling build)")
 	fs.StringVar(&o.postgres, "postgres", os.Getenv("STOREGATE_BENCH_POSTGRES_DSN"), "also run on this PostgreSQL server, with 1 and 2 replicas (default $STOREGATE_BENCH_POSTGRES_DSN)")
+	fs.BoolVar(&o.floors, "floors", true, "also load two floor servers: a file appended to and flushed, and storegate's store accepting the event alone (see floors.go)")
+	fs.BoolVar(&o.noGateway, "no-gateway", false, "skip the gateway: load only the bare handler and the floors")
 	bareListen := fs.String("bare-listen", "", "internal: serve the bare handler on ADDR")
+	floorListen := fs.String("floor-listen", "", "internal: serve a floor on ADDR")
+	floorKind := fs.String("floor-kind", "", "internal: which floor")
+	floorDir := fs.String("floor-dir", "", "internal: the floor's data folder")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: storegate-bench [flags]  (run from inside the storegate module)")
 		fs.VisitAll(func(f *flag.Flag) {
 			switch {
-			case f.Name == "bare-listen":
+			case f.Name == "bare-listen" || strings.HasPrefix(f.Name, "floor-"):
 			case f.DefValue == "" || f.DefValue == "false":
 				fmt.Fprintf(stderr, "  -%s: %s\n", f.Name, f.Usage)
 			default:
@@ -75,6 +83,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *bareListen != "" {
 		if err := serveBare(*bareListen); err != nil {
 			fmt.Fprintln(stderr, "bare:", err)
+			return 1
+		}
+		return 0
+	}
+	if *floorListen != "" {
+		if err := serveFloor(*floorListen, *floorKind, *floorDir); err != nil {
+			fmt.Fprintln(stderr, "floor:", err)
 			return 1
 		}
 		return 0
@@ -120,6 +135,13 @@ type gwRun struct {
 type report struct {
 	runs                 []*gwRun
 	bareClosed, bareOpen *result
+	floors               []floorRun
+}
+
+// floorRun is one floor server's phases (see floors.go).
+type floorRun struct {
+	name         string
+	closed, open *result
 }
 
 func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
@@ -133,7 +155,7 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 		defer os.RemoveAll(dir)
 	}
 	bin := o.gateway
-	if bin == "" {
+	if bin == "" && !o.noGateway {
 		fmt.Fprintln(log, "building the gateway...")
 		if bin, err = buildGateway(ctx, dir); err != nil {
 			return nil, err
@@ -144,10 +166,12 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 	rep := &report{}
 	var errs []error
 
-	r := gatewayRun(ctx, o, bin, dir, "sqlite", "sqlite:"+filepath.Join(dir, "bench.db"), 1, secret, conns, log)
-	rep.runs = append(rep.runs, r)
-	errs = append(errs, r.err)
-	if o.postgres != "" {
+	if !o.noGateway {
+		r := gatewayRun(ctx, o, bin, dir, "sqlite", "sqlite:"+filepath.Join(dir, "bench.db"), 1, secret, conns, log)
+		rep.runs = append(rep.runs, r)
+		errs = append(errs, r.err)
+	}
+	if o.postgres != "" && !o.noGateway {
 		for _, n := range []int{1, 2} {
 			if ctx.Err() != nil {
 				break
@@ -176,6 +200,21 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 	bare.stop()
 	if ctx.Err() != nil {
 		return nil, errors.New("interrupted")
+	}
+	if o.floors {
+		for _, kind := range floorKinds {
+			s, err := startFloor(ctx, dir, kind)
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+			c, p := phases(ctx, newTarget(kind, []string{s.addr}, secret, conns), o, log, nil, nil)
+			s.stop()
+			if ctx.Err() != nil {
+				return nil, errors.New("interrupted")
+			}
+			rep.floors = append(rep.floors, floorRun{kind, c, p})
+		}
 	}
 	return rep, errors.Join(errs...)
 }
@@ -403,6 +442,9 @@ func (r *report) print(w io.Writer, o options) {
 		row("gateway "+run.name, run.closed, run.open)
 	}
 	row("bare", r.bareClosed, r.bareOpen)
+	for _, f := range r.floors {
+		row(f.name, f.closed, f.open)
+	}
 	fmt.Fprintln(w)
 	for _, run := range r.runs {
 		if run.closed != nil && r.bareClosed != nil && r.bareClosed.rate() > 0 {
@@ -431,6 +473,11 @@ func (r *report) print(w io.Writer, o options) {
 			if s := spent(ph.r); s != "" {
 				fmt.Fprintf(w, "  - %s, warm-up included (%s): %s\n", ph.name, run.name+"-1", s)
 			}
+		}
+	}
+	for _, f := range r.floors {
+		if f.closed != nil && r.bareClosed != nil && r.bareClosed.rate() > 0 {
+			fmt.Fprintf(w, "- %s: floor/bare closed-loop req/s %.3f\n", f.name, f.closed.rate()/r.bareClosed.rate())
 		}
 	}
 	fmt.Fprintf(w, "\nlatency: open loop from the scheduled send time; late = started over %v after schedule or never sent\n", lateAfter)

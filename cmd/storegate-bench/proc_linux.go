@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"syscall"
 	"time"
 )
@@ -19,3 +20,7 @@ func selfCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// datasync flushes f's data and the metadata needed to read it back
+// (fdatasync), not its timestamps.
+func datasync(f *os.File) error { return syscall.Fdatasync(int(f.Fd())) }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"os"
 	"syscall"
 	"time"
 )
@@ -11,3 +12,6 @@ func sysProcAttr() *syscall.SysProcAttr { return nil }
 
 // selfCPU is not measured here: the report leaves the generator's CPU out.
 func selfCPU() time.Duration { return 0 }
+
+// datasync is fsync where fdatasync is not at hand.
+func datasync(f *os.File) error { return f.Sync() }

@@ -149,6 +149,12 @@ func pgSchema(ctx context.Context, base string) (string, func(), error) {
 // startBare re-executes this binary as a bare Fiber server, so both servers
 // pay the same process and loopback costs and differ only in the handler.
 func startBare(ctx context.Context, dir string) (*server, error) {
+	return startSelf(ctx, dir, "bare", "-bare-listen")
+}
+
+// startSelf re-executes this binary in the hidden mode listenFlag names,
+// listening on a free loopback address, with extra flags.
+func startSelf(ctx context.Context, dir, name, listenFlag string, extra ...string) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -157,7 +163,7 @@ func startBare(ctx context.Context, dir string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return start(ctx, "bare", addr, exec.Command(self, "-bare-listen", addr), dir)
+	return start(ctx, name, addr, exec.Command(self, append([]string{listenFlag, addr}, extra...)...), dir)
 }
 
 func start(ctx context.Context, name, addr string, cmd *exec.Cmd, dir string) (*server, error) {
