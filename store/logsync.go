@@ -94,8 +94,8 @@ func openLogSyncer(ctx context.Context, conn *sql.Conn) (*logSyncer, error) {
 	return s, nil
 }
 
-func (s *logSyncer) sync() error   { return s.wal.Sync() }
-func (s *logSyncer) syncDB() error { return s.db.Sync() }
+func (s *logSyncer) sync() error   { return datasync(s.wal) }
+func (s *logSyncer) syncDB() error { return datasync(s.db) }
 func (s *logSyncer) close()        { s.wal.Close(); s.db.Close() }
 
 func syncFile(path string) error {
