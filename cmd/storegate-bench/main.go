@@ -56,7 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (gateway binary, config, database, logs)")
 	fs.StringVar(&o.gateway, "gateway", "", "use this gateway binary instead of building ./cmd/storegate (e.g. a profiling build)")
 	fs.StringVar(&o.postgres, "postgres", os.Getenv("STOREGATE_BENCH_POSTGRES_DSN"), "also run on this PostgreSQL server, with 1 and 2 replicas (default $STOREGATE_BENCH_POSTGRES_DSN)")
-	fs.BoolVar(&o.floors, "floors", true, "also load two floor servers: a file appended to and flushed, and storegate's store accepting the event alone (see floors.go)")
+	fs.BoolVar(&o.floors, "floors", true, "also load three floor servers: a file appended to and flushed, a one-table SQLite, and storegate's store storing the event alone (see floors.go)")
 	fs.BoolVar(&o.noGateway, "no-gateway", false, "skip the gateway: load only the bare handler and the floors")
 	bareListen := fs.String("bare-listen", "", "internal: serve the bare handler on ADDR")
 	floorListen := fs.String("floor-listen", "", "internal: serve a floor on ADDR")
