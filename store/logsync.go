@@ -51,6 +51,7 @@ type answer struct {
 // connection closes, and the store keeps one open (DB.pin).
 type logSyncer struct {
 	wal, db *os.File
+	dbMod   time.Time // the database file's modification time at the last dbWritten
 }
 
 // openLogSyncer opens the log and database file of the database conn is
@@ -97,6 +98,23 @@ func openLogSyncer(ctx context.Context, conn *sql.Conn) (*logSyncer, error) {
 func (s *logSyncer) sync() error   { return datasync(s.wal) }
 func (s *logSyncer) syncDB() error { return datasync(s.db) }
 func (s *logSyncer) close()        { s.wal.Close(); s.db.Close() }
+
+// dbWritten reports whether the database file was written since the last
+// call: a checkpoint pass that copied pages changed its modification time
+// (passes are milliseconds apart, more than the clock's step). Not for
+// durability decisions: a false true costs a flush, a false false only a
+// later one (SQLite flushes the file itself before the log starts over).
+func (s *logSyncer) dbWritten() bool {
+	fi, err := s.db.Stat()
+	if err != nil {
+		return true
+	}
+	if fi.ModTime().Equal(s.dbMod) {
+		return false
+	}
+	s.dbMod = fi.ModTime()
+	return true
+}
 
 func syncFile(path string) error {
 	f, err := os.Open(path)
@@ -216,6 +234,7 @@ type syncState struct {
 	settled chan *settlement
 	syncer  *logSyncer
 	syncLog func() error // syncer.sync; tests replace it
+	syncDB  func() error // syncer.syncDB (see Config.dbFlushed)
 	syncErr atomic.Pointer[error]
 	// pin is a connection held open so that SQLite never removes the log
 	// the syncer holds (it does when its last connection closes).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -354,6 +355,40 @@ func TestDurable_WaitsForTheFlushOfWhatAReadSaw(t *testing.T) {
 			flush.release <- nil
 		case <-time.After(10 * time.Second):
 			t.Fatal("Durable never returned")
+		}
+	}
+}
+
+// Each background checkpoint pass that copied pages into the database file
+// flushes that file, long before the log must start over (WALPages): left
+// to the kernel, the copies went out in bursts that held log flushes.
+func TestCheckpoint_FlushesTheDatabaseFileAfterEachPass(t *testing.T) {
+	var flushes atomic.Int64
+	db, err := Open(context.Background(), Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"),
+		CheckpointEvery: 10 * time.Millisecond, dbFlushed: func() { flushes.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	time.Sleep(100 * time.Millisecond) // the migrations' pages are copied and flushed
+	idle := flushes.Load()
+	time.Sleep(50 * time.Millisecond)
+	if n := flushes.Load() - idle; n != 0 {
+		t.Errorf("%d flushes of the database file with nothing written: a pass that copies nothing flushes nothing", n)
+	}
+	for round := range 3 {
+		before := flushes.Load()
+		if err := db.Write(context.Background(), func(ctx context.Context, tx *Tx) error {
+			return insertLink(ctx, tx, fmt.Sprintf("r%d", round))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for flushes.Load() == before {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: no flush of the database file after a checkpoint pass", round)
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
 }
