@@ -319,9 +319,9 @@ func (db *DB) checkpointLoop() {
 		}
 		frames, copied, err := db.checkpointPassive()
 		// Each pass's copies are flushed to the database file at once, a
-		// few at a time, not left to the kernel, which wrote them out tens of
-		// seconds later in bursts that held log flushes (and so the answers
-		// waiting on them) 20 to 120 ms. At 1,000 orders/s the p99 was 7 to
+		// few at a time, not left to the kernel, which writes them out tens
+		// of seconds later in bursts: log flushes (and the answers waiting
+		// on them) took 20 to 120 ms now and then, likely behind those. At 1,000 orders/s the p99 was 7 to
 		// 12 ms in six runs instead of 6 to 51 (README, Benchmarks).
 		if err == nil && db.syncer.dbWritten() {
 			if err := db.syncDB(); err != nil {
