@@ -127,17 +127,21 @@ func openSQLiteLog(ctx context.Context, path string) (*appendLog, error) {
 		db.Close()
 		return nil, err
 	}
-	l := &appendLog{in: make(chan appendReq, 1024), done: make(chan struct{}), closeFn: db.Close}
+	// Prepared once: the one connection keeps it, so each batch's
+	// transaction reuses it instead of parsing the SQL again.
+	insert, err := db.PrepareContext(ctx, "INSERT INTO events (key, body) VALUES (?, ?) ON CONFLICT DO NOTHING")
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	l := &appendLog{in: make(chan appendReq, 1024), done: make(chan struct{}), closeFn: func() error { insert.Close(); return db.Close() }}
 	l.write = func(batch []appendReq) error {
 		tx, err := db.Begin()
 		if err != nil {
 			return err
 		}
 		defer tx.Rollback()
-		ins, err := tx.Prepare("INSERT INTO events (key, body) VALUES (?, ?) ON CONFLICT DO NOTHING")
-		if err != nil {
-			return err
-		}
+		ins := tx.Stmt(insert)
 		for _, r := range batch {
 			if _, err := ins.Exec(orderKey(r.body), r.body); err != nil {
 				return err
