@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -38,15 +39,25 @@ import (
 //     (group commit, the log flushed before the answer, checkpoints): the
 //     inbox row and its duplicate key, no command, no grant, no signature,
 //     no schema. The least this design's accept can do.
-var floorKinds = []string{"floor-file", "floor-sqlite", "floor-store"}
+//   - floor-accept: the gateway's own HTTP surface (floor_accept.go) over
+//     floor-sqlite's table: what an accept that stores the event and its
+//     commands in one row, leaving the rest to later, would cost.
+var floorKinds = []string{"floor-file", "floor-sqlite", "floor-store", "floor-accept"}
+
+// loopback is the bench's allowlist for its sources.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
+
+// floorSecretEnv hands floor-accept the bench's signing secret (an
+// environment variable, not a flag: process arguments are visible to all).
+const floorSecretEnv = "STOREGATE_BENCH_FLOOR_SECRET"
 
 // startFloor re-executes this binary as the floor server of kind.
-func startFloor(ctx context.Context, dir, kind string) (*server, error) {
+func startFloor(ctx context.Context, dir, kind, secret string) (*server, error) {
 	data := filepath.Join(dir, kind)
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return nil, err
 	}
-	return startSelf(ctx, dir, kind, "-floor-listen", "-floor-kind", kind, "-floor-dir", data)
+	return startSelf(ctx, dir, kind, []string{floorSecretEnv + "=" + secret}, "-floor-listen", "-floor-kind", kind, "-floor-dir", data)
 }
 
 // serveFloor is the hidden -floor-listen mode.
@@ -59,6 +70,7 @@ func serveFloor(addr, kind, dir string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var accept func(body []byte) error
+	var app *fiber.App
 	switch kind {
 	case "floor-file":
 		l, err := openAppendLog(filepath.Join(dir, "log"))
@@ -81,17 +93,28 @@ func serveFloor(addr, kind, dir string) error {
 		}
 		defer db.Close()
 		accept = func(body []byte) error { return acceptEvent(ctx, db, body) }
+	case "floor-accept":
+		l, err := openSQLiteLog(ctx, filepath.Join(dir, "floor.db"))
+		if err != nil {
+			return err
+		}
+		defer l.close()
+		if app, err = acceptApp(l, os.Getenv(floorSecretEnv), loopback); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("unknown floor %q", kind)
 	}
-	app := fiber.New(fiber.Config{DisableStartupMessage: true, BodyLimit: 64 << 10})
-	app.Get("/readyz", func(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusOK) })
-	app.Post("/*", func(c *fiber.Ctx) error {
-		if err := accept(append([]byte(nil), c.Body()...)); err != nil {
-			return c.SendStatus(fiber.StatusInternalServerError)
-		}
-		return c.SendStatus(fiber.StatusNoContent)
-	})
+	if app == nil {
+		app = fiber.New(fiber.Config{DisableStartupMessage: true, BodyLimit: 64 << 10})
+		app.Get("/readyz", func(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusOK) })
+		app.Post("/*", func(c *fiber.Ctx) error {
+			if err := accept(append([]byte(nil), c.Body()...)); err != nil {
+				return c.SendStatus(fiber.StatusInternalServerError)
+			}
+			return c.SendStatus(fiber.StatusNoContent)
+		})
+	}
 	go func() { <-ctx.Done(); app.ShutdownWithTimeout(5 * time.Second) }()
 	return app.Listen(addr)
 }
@@ -123,13 +146,13 @@ func openSQLiteLog(ctx context.Context, path string) (*appendLog, error) {
 		return nil, err
 	}
 	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, "CREATE TABLE events (key TEXT PRIMARY KEY, body BLOB NOT NULL)"); err != nil {
+	if _, err := db.ExecContext(ctx, "CREATE TABLE events (key TEXT PRIMARY KEY, body BLOB NOT NULL, commands BLOB)"); err != nil {
 		db.Close()
 		return nil, err
 	}
 	// Prepared once: the one connection keeps it, so each batch's
 	// transaction reuses it instead of parsing the SQL again.
-	insert, err := db.PrepareContext(ctx, "INSERT INTO events (key, body) VALUES (?, ?) ON CONFLICT DO NOTHING")
+	insert, err := db.PrepareContext(ctx, "INSERT INTO events (key, body, commands) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -143,7 +166,11 @@ func openSQLiteLog(ctx context.Context, path string) (*appendLog, error) {
 		defer tx.Rollback()
 		ins := tx.Stmt(insert)
 		for _, r := range batch {
-			if _, err := ins.Exec(orderKey(r.body), r.body); err != nil {
+			key := r.key
+			if key == "" {
+				key = orderKey(r.body)
+			}
+			if _, err := ins.Exec(key, r.body, r.commands); err != nil {
 				return err
 			}
 		}
@@ -179,8 +206,10 @@ type appendLog struct {
 }
 
 type appendReq struct {
-	body []byte
-	done chan error
+	key      string // floor-sqlite's row key; empty: the body's order id
+	body     []byte
+	commands []byte // floor-accept's commands, stored with the event
+	done     chan error
 }
 
 // appendLogSize is the ring's size: larger than a few seconds of bodies.
@@ -227,8 +256,11 @@ func openAppendLog(path string) (*appendLog, error) {
 	return l, nil
 }
 
-func (l *appendLog) append(body []byte) error {
-	r := appendReq{body: body, done: make(chan error, 1)}
+func (l *appendLog) append(body []byte) error { return l.put(appendReq{body: body}) }
+
+// put writes r with the next batch and waits until that batch is durable.
+func (l *appendLog) put(r appendReq) error {
+	r.done = make(chan error, 1)
 	l.in <- r
 	return <-r.done
 }

@@ -6,7 +6,9 @@
 // that every accepted webhook was granted exactly once, and prints a Markdown
 // table. The bare server is the ceiling: the ratio says what storing and
 // granting costs on top of HTTP on this machine. The floors (floors.go) say
-// what a durable write costs on it before any of storegate's work.
+// what a durable write costs on it before any of storegate's work, and
+// (floor-accept) what the gateway's HTTP surface over the least durable
+// accept costs.
 package main
 
 import (
@@ -56,7 +58,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (gateway binary, config, database, logs)")
 	fs.StringVar(&o.gateway, "gateway", "", "use this gateway binary instead of building ./cmd/storegate (e.g. a profiling build)")
 	fs.StringVar(&o.postgres, "postgres", os.Getenv("STOREGATE_BENCH_POSTGRES_DSN"), "also run on this PostgreSQL server, with 1 and 2 replicas (default $STOREGATE_BENCH_POSTGRES_DSN)")
-	fs.BoolVar(&o.floors, "floors", true, "also load three floor servers: a file appended to and flushed, a one-table SQLite, and storegate's store storing the event alone (see floors.go)")
+	fs.BoolVar(&o.floors, "floors", true, "also load four floor servers: a file appended to and flushed, a one-table SQLite, storegate's store storing the event alone, and the gateway's HTTP surface over the one-table SQLite (see floors.go)")
 	fs.BoolVar(&o.noGateway, "no-gateway", false, "skip the gateway: load only the bare handler and the floors")
 	bareListen := fs.String("bare-listen", "", "internal: serve the bare handler on ADDR")
 	floorListen := fs.String("floor-listen", "", "internal: serve a floor on ADDR")
@@ -191,6 +193,7 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 		return nil, errors.New("interrupted")
 	}
 
+	settleDisk()
 	bare, err := startBare(ctx, dir)
 	if err != nil {
 		return rep, errors.Join(append(errs, err)...)
@@ -203,13 +206,17 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 	}
 	if o.floors {
 		for _, kind := range floorKinds {
-			s, err := startFloor(ctx, dir, kind)
+			settleDisk()
+			s, err := startFloor(ctx, dir, kind, secret)
 			if err != nil {
 				errs = append(errs, err)
 				break
 			}
 			c, p := phases(ctx, newTarget(kind, []string{s.addr}, secret, conns), o, log, nil, nil)
 			s.stop()
+			if !o.keep {
+				os.RemoveAll(filepath.Join(dir, kind)) // its unwritten pages with it
+			}
 			if ctx.Err() != nil {
 				return nil, errors.New("interrupted")
 			}

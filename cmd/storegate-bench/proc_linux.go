@@ -24,3 +24,8 @@ func selfCPU() time.Duration {
 // datasync flushes f's data and the metadata needed to read it back
 // (fdatasync), not its timestamps.
 func datasync(f *os.File) error { return syscall.Fdatasync(int(f.Fd())) }
+
+// settleDisk writes out what earlier servers left in the page cache, so
+// the kernel's writeback of their files does not land in the next one's
+// measured time.
+func settleDisk() { syscall.Sync() }

@@ -149,12 +149,13 @@ func pgSchema(ctx context.Context, base string) (string, func(), error) {
 // startBare re-executes this binary as a bare Fiber server, so both servers
 // pay the same process and loopback costs and differ only in the handler.
 func startBare(ctx context.Context, dir string) (*server, error) {
-	return startSelf(ctx, dir, "bare", "-bare-listen")
+	return startSelf(ctx, dir, "bare", nil, "-bare-listen")
 }
 
 // startSelf re-executes this binary in the hidden mode listenFlag names,
-// listening on a free loopback address, with extra flags.
-func startSelf(ctx context.Context, dir, name, listenFlag string, extra ...string) (*server, error) {
+// listening on a free loopback address, with env added to this process's
+// environment and extra flags.
+func startSelf(ctx context.Context, dir, name string, env []string, listenFlag string, extra ...string) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -163,7 +164,9 @@ func startSelf(ctx context.Context, dir, name, listenFlag string, extra ...strin
 	if err != nil {
 		return nil, err
 	}
-	return start(ctx, name, addr, exec.Command(self, append([]string{listenFlag, addr}, extra...)...), dir)
+	cmd := exec.Command(self, append([]string{listenFlag, addr}, extra...)...)
+	cmd.Env = append(os.Environ(), env...)
+	return start(ctx, name, addr, cmd, dir)
 }
 
 func start(ctx context.Context, name, addr string, cmd *exec.Cmd, dir string) (*server, error) {
