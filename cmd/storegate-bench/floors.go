@@ -33,8 +33,9 @@ import (
 //   - floor-sqlite: each body inserted under its order's key into one
 //     table of a SQLite file (the same pure-Go SQLite as the store; WAL,
 //     synchronous=FULL so each commit is flushed, SQLite's own checkpoints),
-//     many bodies per transaction. A unique key is the least a store that
-//     must answer duplicates once can have.
+//     many bodies per transaction (its commands column stays empty). A
+//     unique key is the least a store that must answer duplicates once can
+//     have.
 //   - floor-store: the event alone through storegate's own SQLite store
 //     (group commit, the log flushed before the answer, checkpoints): the
 //     inbox row and its duplicate key, no command, no grant, no signature,
