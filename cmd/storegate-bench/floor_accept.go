@@ -43,7 +43,7 @@ func acceptApp(l *appendLog, secret string, allow []netip.Prefix) (*fiber.App, e
 	}
 	deps := webhooks.Deps{
 		Inbox:   rowInbox{l},
-		Users:   map[string]webhooks.Users{"ledger": patternUsers{regexp.MustCompile(`^p[0-9]+$`)}},
+		Users:   map[string]webhooks.Users{"ledger": patternUsers{regexp.MustCompile(benchPlayerPattern)}},
 		Ready:   pingable{},
 		Catalog: catalog,
 		Schemas: set,

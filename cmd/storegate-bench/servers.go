@@ -75,6 +75,10 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
+// benchPlayerPattern matches every player the load sends (p0 to p999): the
+// gateway's ledger and floor-accept both take them as existing.
+const benchPlayerPattern = `^p[0-9]+$`
+
 func gatewayConfig(addr, dsn, secret string) string {
 	return `# written by storegate-bench
 listen: ` + addr + `
@@ -93,7 +97,7 @@ sources:
 targets:
   - name: ledger
     kind: ledger
-    player_pattern: "^p[0-9]+$"
+    player_pattern: ` + strconv.Quote(benchPlayerPattern) + `
 catalog:
   - sku: crystals_100
     type: coin
