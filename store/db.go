@@ -321,8 +321,9 @@ func (db *DB) checkpointLoop() {
 		// Each pass's copies are flushed to the database file at once, a
 		// few at a time, not left to the kernel, which writes them out tens
 		// of seconds later in bursts: log flushes (and the answers waiting
-		// on them) took 20 to 120 ms now and then, likely behind those. At 1,000 orders/s the p99 was 7 to
-		// 12 ms in six runs instead of 6 to 51 (README, Benchmarks).
+		// on them) took 20 to 120 ms now and then, likely behind those. At
+		// 1,000 orders/s the p99 was 7 to 12 ms in six runs instead of 6 to
+		// 51 (README, Benchmarks).
 		if err == nil && db.syncer.dbWritten() {
 			if err := db.syncDB(); err != nil {
 				// What the pass copied may not be on disk: the log must not
