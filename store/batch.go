@@ -264,6 +264,7 @@ func (db *DB) commitLoop(w *writer) {
 		defer close(db.settled) // the syncer answers what is left, then stops
 	}
 	batch := make([]*job, 0, db.batch)
+	var last time.Time // the last commit's start, for db.pace
 	for {
 		batch = batch[:0]
 		bg := 0 // background writes in the batch
@@ -291,6 +292,12 @@ func (db *DB) commitLoop(w *writer) {
 					return
 				}
 			}
+		}
+		if db.pace > 0 {
+			if wait := db.pace - time.Since(last); wait > 0 {
+				time.Sleep(wait)
+			}
+			last = time.Now()
 		}
 	drain:
 		for len(batch) < db.batch {
@@ -322,6 +329,7 @@ func (db *DB) commitAll(w *writer, batch []*job) {
 	for len(batch) > 0 {
 		start := time.Now() // a duration for metrics: real time, not the injected clock
 		rest := db.commit(w, batch)
+		db.commits.Add(1)
 		if db.obs != nil {
 			db.obs.Committed(len(batch)-len(rest), time.Since(start))
 		}

@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -45,8 +46,20 @@ type Config struct {
 	// ReadConns caps the read pool. Default 8.
 	ReadConns int
 	// CheckpointEvery is how often SQLite's write-ahead log is copied into
-	// the database file. Default 250ms.
+	// the database file while commits come (an idle store skips the pass).
+	// Default 25ms: each pass then copies little, so the log's flushes that
+	// wait behind it and the database file's flush after it wait little
+	// (at 5,000 orders/s, a p99 of 8 to 11 ms against 15 to 18 every 250ms;
+	// README, Benchmarks).
 	CheckpointEvery time.Duration
+	// CommitPace is, on a SQLite file, the least time from the start of one
+	// commit to the start of the next: under load, writes that arrive
+	// meanwhile share a commit, so each commit's fixed cost (its pages
+	// written whole to the log, its flush) is paid for more of them. A
+	// lone write never waits longer than that, and usually not at all.
+	// Default 1ms (at 5,000 orders/s, 7 writes per commit instead of 2.4
+	// and 0.9 of a core instead of 1.25); negative: none.
+	CommitPace time.Duration
 	// WALPages bounds SQLite's write-ahead log: past this many pages (4 KiB
 	// each) the writer pauses for a checkpoint so that the log starts over
 	// (see checkpointLoop). Default 65536 (256 MiB).
@@ -93,7 +106,10 @@ func (c *Config) setDefaults() {
 		c.Writers = 4
 	}
 	if c.CheckpointEvery <= 0 {
-		c.CheckpointEvery = 250 * time.Millisecond
+		c.CheckpointEvery = 25 * time.Millisecond
+	}
+	if c.CommitPace == 0 {
+		c.CommitPace = time.Millisecond
 	}
 	if c.WALPages <= 0 {
 		c.WALPages = 65536
@@ -124,6 +140,9 @@ type DB struct {
 	walPages  int
 	batch     int
 	stop      chan struct{}
+	pace      time.Duration // SQLite file only; see Config.CommitPace
+	// commits counts commits, so that checkpoint passes skip an idle store.
+	commits atomic.Uint64
 	// writersDone is closed once every committer has returned.
 	writersDone chan struct{}
 	writers     sync.WaitGroup
@@ -157,6 +176,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 			read.Close()
 			return nil, fmt.Errorf("open sqlite %s: %w", file, err)
 		}
+		db.pace = max(cfg.CommitPace, 0)
 		db.wg.Add(1)
 		go db.checkpointLoop()
 	}
@@ -311,13 +331,23 @@ func (db *DB) checkpointLoop() {
 	defer db.wg.Done()
 	tick := time.NewTicker(db.ckptEvery)
 	defer tick.Stop()
+	// seen counts the commits before the last pass that copied the whole
+	// log; none yet, so the first pass copies what the migrations wrote.
+	seen := uint64(math.MaxUint64)
 	for {
 		select {
 		case <-db.stop:
 			return
 		case <-tick.C:
 		}
+		n := db.commits.Load()
+		if n == seen {
+			continue // nothing new to copy
+		}
 		frames, copied, err := db.checkpointPassive()
+		if err == nil && frames == copied {
+			seen = n
+		}
 		// Each pass's copies are flushed to the database file at once, a
 		// few at a time, not left to the kernel, which writes them out tens
 		// of seconds later in bursts: log flushes (and the answers waiting
