@@ -127,6 +127,7 @@ type writer struct {
 	db    *DB
 	conn  *sql.Conn
 	stmts map[string]*sql.Stmt
+	conns int // connections replaced, see changes
 }
 
 // stmt returns the prepared statement for query, preparing it on first use.
@@ -208,7 +209,24 @@ func (w *writer) reconnect(ctx context.Context) error {
 		return err
 	}
 	w.conn = conn
+	w.conns++
 	return nil
+}
+
+// changes reads SQLite's count of the rows the writer's connection has
+// inserted, updated or deleted since it opened, rolled back ones included,
+// with the number of connections it has replaced: a commit whose pair
+// reads the same before and after changed no row, so its log holds
+// nothing to flush. ok is false where that cannot be told (PostgreSQL, a
+// memory database, an error): flush as usual.
+func (w *writer) changes(ctx context.Context, tx *Tx) (n int64, conns int, ok bool) {
+	if w.db.settled == nil {
+		return 0, 0, false
+	}
+	if err := tx.QueryRow(ctx, "SELECT total_changes()").Scan(&n); err != nil {
+		return 0, 0, false
+	}
+	return n, w.conns, true
 }
 
 // beginOn starts a transaction on the writer's connection: BEGIN IMMEDIATE
@@ -359,6 +377,7 @@ func (db *DB) commit(w *writer, batch []*job) (rest []*job) {
 		db.settle(failed(live, fmt.Errorf("store: begin: %w", err)))
 		return nil
 	}
+	changes0, conns0, known := w.changes(ctx, tx)
 	results := make([]error, len(live))
 	// Accepts first, all together; any other write runs as its own job. If
 	// the multi-row path fails, each accept runs alone below, so one bad
@@ -429,12 +448,14 @@ func (db *DB) commit(w *writer, batch []*job) (rest []*job) {
 		db.settle(&settlement{answers: []answer{{live[0].done, results[0]}}})
 		return nil
 	}
+	changes, conns, ok := w.changes(ctx, tx)
+	idle := known && ok && changes == changes0 && conns == conns0
 	if err := tx.commit(ctx); err != nil {
 		tx.rollback(ctx) // a failed COMMIT can leave the transaction open
 		db.settle(failed(live, fmt.Errorf("store: commit: %w", err)))
 		return nil
 	}
-	s := &settlement{committed: true, hooks: tx.hooks}
+	s := &settlement{committed: true, hooks: tx.hooks, idle: idle}
 	for i, j := range live {
 		if slices.Contains(rest, j) {
 			continue

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -32,8 +33,11 @@ import (
 // settlement is what a batch owes its writers once the log is flushed.
 type settlement struct {
 	committed bool // false: the batch failed, its answers are errors
-	hooks     []func()
-	answers   []answer
+	// idle: the batch committed and changed no row (a dispatcher's poll
+	// that found nothing due), so it wrote nothing the log must keep.
+	idle    bool
+	hooks   []func()
+	answers []answer
 }
 
 type answer struct {
@@ -161,6 +165,7 @@ func (db *DB) syncLoop() {
 	defer db.wg.Done()
 	defer db.writers.Done()
 	var group []*settlement
+	flushed := false // the first group flushes what the migrations wrote
 	for s := range db.settled {
 		group = append(group[:0], s)
 	more:
@@ -175,7 +180,16 @@ func (db *DB) syncLoop() {
 				break more
 			}
 		}
-		err := db.flush()
+		// A group of idle commits needs no flush of its own: every batch
+		// before it was answered after one (the syncer goes in commit
+		// order), so what its reads saw is on disk. An idle gateway then
+		// does not flush the log four times a second for its dispatcher.
+		var err error
+		if !flushed || slices.ContainsFunc(group, func(s *settlement) bool { return !s.idle }) {
+			err, flushed = db.flush(), true
+		} else {
+			err = db.syncFailed()
+		}
 		for _, s := range group {
 			s.release(err)
 		}

@@ -359,6 +359,58 @@ func TestDurable_WaitsForTheFlushOfWhatAReadSaw(t *testing.T) {
 	}
 }
 
+// A commit that changed no row (a dispatcher's poll that found nothing
+// due, Durable's empty write) wrote nothing the log must keep: it is
+// answered without a flush of its own, while a write that changed one is
+// still answered only after one.
+func TestCommit_AnIdleCommitIsAnsweredWithoutAFlush(t *testing.T) {
+	db := openFile(t)
+	ctx := context.Background()
+	var flushes atomic.Int64
+	flush := db.syncLog
+	db.syncLog = func() error { flushes.Add(1); return flush() }
+	write := func(fn func(context.Context, *Tx) error) int64 {
+		t.Helper()
+		before := flushes.Load()
+		if err := db.Write(ctx, fn); err != nil {
+			t.Fatal(err)
+		}
+		return flushes.Load() - before
+	}
+	if n := write(func(ctx context.Context, tx *Tx) error { return insertLink(ctx, tx, "a") }); n != 1 {
+		t.Errorf("a write that inserted a row was answered after %d flushes, want 1", n)
+	}
+	idle := []struct {
+		name string
+		fn   func(context.Context, *Tx) error
+	}{
+		{"nothing", func(context.Context, *Tx) error { return nil }},
+		{"a read", func(ctx context.Context, tx *Tx) error {
+			return tx.QueryRow(ctx, `SELECT COUNT(*) FROM links`).Scan(new(int))
+		}},
+		{"an update of no row", func(ctx context.Context, tx *Tx) error {
+			_, err := tx.Exec(ctx, `UPDATE links SET answer = x'01' WHERE order_id = 'none'`)
+			return err
+		}},
+	}
+	for _, c := range idle {
+		if n := write(c.fn); n != 0 {
+			t.Errorf("%s: %d flushes, want none", c.name, n)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		sql  string
+	}{
+		{"an update", `UPDATE links SET answer = x'02' WHERE order_id = 'a'`},
+		{"a delete", `DELETE FROM links WHERE order_id = 'a'`},
+	} {
+		if n := write(func(ctx context.Context, tx *Tx) error { _, err := tx.Exec(ctx, c.sql); return err }); n != 1 {
+			t.Errorf("%s: %d flushes, want 1", c.name, n)
+		}
+	}
+}
+
 // Each background checkpoint pass that copied pages into the database file
 // flushes that file, long before the log must start over (WALPages): left
 // to the kernel, the copies went out in bursts that held log flushes.
