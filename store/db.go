@@ -47,10 +47,10 @@ type Config struct {
 	ReadConns int
 	// CheckpointEvery is how often SQLite's write-ahead log is copied into
 	// the database file while commits come (an idle store skips the pass).
-	// Default 25ms: each pass then copies little, so the log's flushes that
-	// wait behind it and the database file's flush after it wait little
-	// (at 5,000 orders/s, a p99 of 8 to 11 ms against 15 to 18 every 250ms;
-	// README, Benchmarks).
+	// Default 25ms: each pass then copies little, so the log's flushes
+	// wait little behind it and the database file's flush after it (with
+	// CommitPace, the p99 at 5,000 orders/s was 9.0 to 9.7 ms in most runs,
+	// against 15.6 to 18.3 with passes every 250ms; README, Benchmarks).
 	CheckpointEvery time.Duration
 	// CommitPace is, on a SQLite file, the least time from the start of one
 	// commit to the start of the next: under load, writes that arrive
@@ -58,7 +58,7 @@ type Config struct {
 	// written whole to the log, its flush) is paid for more of them. A
 	// lone write never waits longer than that, and usually not at all.
 	// Default 1ms (at 5,000 orders/s, 7 writes per commit instead of 2.4
-	// and 0.9 of a core instead of 1.25); negative: none.
+	// and about 1.0 core instead of 1.25); negative: none.
 	CommitPace time.Duration
 	// WALPages bounds SQLite's write-ahead log: past this many pages (4 KiB
 	// each) the writer pauses for a checkpoint so that the log starts over
