@@ -346,7 +346,7 @@ func (db *DB) checkpointLoop() {
 			continue // nothing new to copy
 		}
 		frames, copied, err := db.checkpointPassive()
-		if err == nil && frames == copied {
+		if err == nil && frames >= 0 && frames == copied {
 			seen = n
 		}
 		// Each pass's copies are flushed to the database file at once, a
@@ -403,12 +403,16 @@ func (db *DB) checkpointLoop() {
 }
 
 // checkpointPassive copies the log into the database beside the writer and
-// returns the log's length and how much of it is copied, in pages.
+// returns the log's length and how much of it is copied, in pages: both -1
+// when another checkpoint (the writer's) held the log, so none ran.
 func (db *DB) checkpointPassive() (frames, copied int, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var busy int
 	err = db.read.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+	if err == nil && busy != 0 {
+		return -1, -1, nil
+	}
 	return frames, copied, err
 }
 

@@ -22,7 +22,9 @@ import (
 // Nothing is acknowledged before it is durable: every answer of a batch,
 // errors included (a refusal can depend on an earlier batch's writes), is
 // sent only after a flush that started after the batch's COMMIT, and one
-// flush covers every commit before it. Reads through the read pool can see a
+// flush covers every commit before it. A batch that changed no row is the
+// one exception: its answers need only the flushes of the batches before
+// it, which the syncer, going in commit order, has waited for (syncLoop). Reads through the read pool can see a
 // commit up to one flush before it is durable: a read whose answer tells a
 // sender its write is done calls Durable first, and duplicates and
 // refusals are decided inside the write.

@@ -51,8 +51,19 @@ func TestCommitPace_WritesThatArriveWithinThePaceShareOneCommit(t *testing.T) {
 	if got := obs.writes(); !slices.Equal(got, []int{1, 10}) {
 		t.Errorf("commits of %v writes, want [1 10]: the burst in one commit", got)
 	}
+	time.Sleep(pace)
+	again := time.Now()
+	if err := write("quiet again"); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(again); took >= pace/2 {
+		t.Errorf("a write a pace after the last commit took %v: it waited for the pace (%v)", took, pace)
+	}
+	if got := obs.writes(); !slices.Equal(got, []int{1, 10, 1}) {
+		t.Errorf("commits of %v writes, want [1 10 1]", got)
+	}
 	var n int
-	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM links`).Scan(&n); err != nil || n != 11 {
-		t.Errorf("%d links stored (%v), want 11", n, err)
+	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM links`).Scan(&n); err != nil || n != 12 {
+		t.Errorf("%d links stored (%v), want 12", n, err)
 	}
 }
