@@ -2,6 +2,7 @@ package webhooks
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -27,6 +28,12 @@ var statusOf = map[storegate.Code]int{
 	storegate.CodeInsufficientFunds: fiber.StatusConflict,
 	storegate.CodeUnavailable:       fiber.StatusServiceUnavailable,
 	storegate.CodeInternal:          fiber.StatusInternalServerError,
+}
+
+// xsollaStatuses are where Xsolla's contract differs from statusOf: the
+// Digital Distribution Hub document answers a wrong signature with 400.
+var xsollaStatuses = map[storegate.Code]int{
+	storegate.CodeInvalidSignature: fiber.StatusBadRequest,
 }
 
 // fiberCodes maps Fiber's own errors (unknown route, body over the limit) to
@@ -79,8 +86,20 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	if !ok {
 		status = fiber.StatusInternalServerError
 	}
+	over, _ := c.Locals(localStatuses).(map[storegate.Code]int)
+	if st, ok := over[e.Code]; ok {
+		status = st
+	}
 	if status >= 500 {
 		s.log.Error("request failed", "request_id", requestID(c), "path", c.Route().Path, "code", e.Code, "err", e.Err)
 	}
 	return c.Status(status).JSON(errorBody{Error: errorDetail{Code: e.Code, Message: e.Message, Fields: e.Fields}})
+}
+
+// clipText shortens a sender's text before an answer names it.
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }

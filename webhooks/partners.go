@@ -180,20 +180,17 @@ func checkBasic(header, user string, keys [][32]byte) bool {
 
 func (p *partnerAPI) source(c *fiber.Ctx) *PartnerSource { return p.sources[c.Params("source")] }
 
-// decodeJSON checks the content type and the schema, then decodes.
-func (s *Server) decodeJSON(c *fiber.Ctx, schema string, v any) error {
-	if !isJSON(c.Get(fiber.HeaderContentType)) {
+// decode is the one decoding rule of every route: a body must be JSON
+// (an empty one reads as {}), then schemas.Decode checks it against the
+// schema and decodes exactly what the schema saw.
+func (s *Server) decode(c *fiber.Ctx, schema string, v any) error {
+	body := c.BodyRaw()
+	if len(body) == 0 {
+		body = []byte("{}")
+	} else if !isJSON(c.Get(fiber.HeaderContentType)) {
 		return storegate.Errorf(storegate.CodeUnsupportedMedia, "Content-Type must be application/json")
 	}
-	if err := s.deps.Schemas.Validate(schema, c.BodyRaw()); err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(c.BodyRaw()))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return storegate.FieldError("body does not decode: "+jsonProblem(err), jsonField(err))
-	}
-	return nil
+	return s.deps.Schemas.Decode(schema, body, v)
 }
 
 func (p *partnerAPI) handleUserToken(c *fiber.Ctx) error {
@@ -204,7 +201,7 @@ func (p *partnerAPI) handleUserToken(c *fiber.Ctx) error {
 			Email *string `json:"email"`
 		} `json:"user"`
 	}
-	if err := p.decodeJSON(c, "partners/user_token", &req); err != nil {
+	if err := p.decode(c, "partners/user_token", &req); err != nil {
 		return err
 	}
 	// A target that cannot check users (none configured) does not stop
@@ -251,7 +248,7 @@ func (p *partnerAPI) handleCreateOrder(c *fiber.Ctx) error {
 		Currency  string                `json:"currency"`
 		Items     []mapping.PartnerItem `json:"items"`
 	}
-	if err := p.decodeJSON(c, "partners/order", &req); err != nil {
+	if err := p.decode(c, "partners/order", &req); err != nil {
 		return err
 	}
 	if src.tokens == nil {
@@ -320,7 +317,7 @@ type partnerPayment struct {
 func (p *partnerAPI) handlePay(c *fiber.Ctx) error {
 	src := p.source(c)
 	var req partnerPayment
-	if err := p.decodeJSON(c, "partners/payment", &req); err != nil {
+	if err := p.decode(c, "partners/payment", &req); err != nil {
 		return err
 	}
 	o, err := p.deps.Orders.PartnerOrder(c.UserContext(), src.Name, req.Purchase.OrderID)
@@ -374,7 +371,7 @@ func (p *partnerAPI) handleCancel(c *fiber.Ctx) error {
 	var req struct {
 		PaymentID int64 `json:"payment_id"`
 	}
-	if err := p.decodeJSON(c, "partners/cancellation", &req); err != nil {
+	if err := p.decode(c, "partners/cancellation", &req); err != nil {
 		return err
 	}
 	o, err := p.deps.Orders.PartnerOrderByPayment(c.UserContext(), src.Name, req.PaymentID)

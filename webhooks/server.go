@@ -44,6 +44,11 @@ type Attributes interface {
 	UserAttributes(ctx context.Context, playerID string) (map[string]any, error)
 }
 
+// PinCodes hands out game keys for Xsolla's get_pincode, for one target.
+type PinCodes interface {
+	PinCode(ctx context.Context, req storegate.PinCodeRequest) (string, error)
+}
+
 // Economy is the embedded ledger as support staff and game servers use it.
 type Economy interface {
 	Wallets(ctx context.Context, playerID string) ([]ledger.Wallet, error)
@@ -104,14 +109,16 @@ type XsollaSource struct {
 
 // Deps are what the server talks to.
 type Deps struct {
-	Inbox   Inbox
-	Users   map[string]Users // by target name
-	Economy Economy
-	Ready   Pinger
-	Catalog *mapping.Catalog
-	Schemas *schemas.Set
-	Metrics *metrics.Metrics
-	Log     *slog.Logger
+	Inbox Inbox
+	Users map[string]Users // by target name
+	// PinCodes are the targets that hand out game keys, by target name.
+	PinCodes map[string]PinCodes
+	Economy  Economy
+	Ready    Pinger
+	Catalog  *mapping.Catalog
+	Schemas  *schemas.Set
+	Metrics  *metrics.Metrics
+	Log      *slog.Logger
 	// Notify is called after commands were committed, to wake the dispatcher.
 	Notify func()
 	Xsolla []XsollaSource
@@ -245,6 +252,8 @@ const (
 	localRequestID = "request_id"
 	localSource    = "source"
 	localType      = "type"
+	// localStatuses overrides statusOf for one sender's routes.
+	localStatuses = "statuses"
 )
 
 func requestID(c *fiber.Ctx) string {
