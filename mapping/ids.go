@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"strconv"
@@ -26,12 +27,12 @@ func (id *ID) UnmarshalJSON(b []byte) error {
 			return err
 		}
 		*id = ID(s)
+	case bytes.ContainsAny(b, ".eE"):
+		return &json.UnmarshalTypeError{Value: "number " + string(b), Type: reflect.TypeFor[string]()}
 	default:
-		n, err := strconv.ParseInt(string(b), 10, 64)
-		if err != nil {
-			return &json.UnmarshalTypeError{Value: "number", Type: reflect.TypeFor[string]()}
-		}
-		*id = ID(strconv.FormatInt(n, 10))
+		// An integer literal is its own decimal text (JSON allows no
+		// leading zeros), whatever its size: Steam's ids are uint64.
+		*id = ID(b)
 	}
 	return nil
 }

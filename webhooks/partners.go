@@ -296,16 +296,16 @@ func (p *partnerAPI) handleOrder(c *fiber.Ctx) error {
 // partnerPayment is the DDH payment notification as storegate reads it.
 type partnerPayment struct {
 	Payment struct {
-		GeotypeID       int64           `json:"geotype_id"`
+		GeotypeID       mapping.Int     `json:"geotype_id"`
 		Amount          json.Number     `json:"amount"`
 		Currency        string          `json:"currency"`
 		PSTransactionID json.RawMessage `json:"ps_transaction_id"`
 	} `json:"payment"`
 	Purchase struct {
-		OrderID int64 `json:"order_id"`
+		OrderID mapping.Int `json:"order_id"`
 	} `json:"purchase"`
 	User struct {
-		ID string `json:"id"`
+		ID mapping.ID `json:"id"`
 	} `json:"user"`
 }
 
@@ -320,14 +320,14 @@ func (p *partnerAPI) handlePay(c *fiber.Ctx) error {
 	if err := p.decode(c, "partners/payment", &req); err != nil {
 		return err
 	}
-	o, err := p.deps.Orders.PartnerOrder(c.UserContext(), src.Name, req.Purchase.OrderID)
+	o, err := p.deps.Orders.PartnerOrder(c.UserContext(), src.Name, int64(req.Purchase.OrderID))
 	if err != nil {
 		if storegate.ErrorCode(err) == storegate.CodeNotFound {
 			return &storegate.Error{Code: storegate.CodeNotFound, Message: "no such order", Fields: []string{"purchase.order_id"}}
 		}
 		return orderError(err)
 	}
-	if req.User.ID != o.PlayerID {
+	if string(req.User.ID) != o.PlayerID {
 		return &storegate.Error{Code: storegate.CodeInvalidUser, Message: "the order was created for another user", Fields: []string{"user.id"}}
 	}
 	if req.Payment.Currency != o.Currency {
@@ -369,12 +369,12 @@ func (p *partnerAPI) handlePay(c *fiber.Ctx) error {
 func (p *partnerAPI) handleCancel(c *fiber.Ctx) error {
 	src := p.source(c)
 	var req struct {
-		PaymentID int64 `json:"payment_id"`
+		PaymentID mapping.Int `json:"payment_id"`
 	}
 	if err := p.decode(c, "partners/cancellation", &req); err != nil {
 		return err
 	}
-	o, err := p.deps.Orders.PartnerOrderByPayment(c.UserContext(), src.Name, req.PaymentID)
+	o, err := p.deps.Orders.PartnerOrderByPayment(c.UserContext(), src.Name, int64(req.PaymentID))
 	if err != nil {
 		if storegate.ErrorCode(err) == storegate.CodeNotFound {
 			return &storegate.Error{Code: storegate.CodeNotFound, Message: "no such payment", Fields: []string{"payment_id"}}

@@ -335,7 +335,7 @@ func TestPartner_BadBodiesStoreNothing(t *testing.T) {
 		{"/payments", strings.Replace(payBody(o.OrderID, "player-1", "1.99", "USD", "x"), `"amount":1.99`, `"amount":-1.99`, 1), "", 400, "INVALID_PARAMETER", []string{"payment.amount"}},
 		{"/payments", payBody(o.OrderID, "player-1", "1.99", "USD", "has space"), "", 400, "INVALID_PARAMETER", []string{"payment.ps_transaction_id"}},
 		{"/payments", `[]`, "", 400, "INVALID_PARAMETER", nil},
-		{"/cancellations", `{"payment_id":"1"}`, "", 400, "INVALID_PARAMETER", []string{"payment_id"}},
+		{"/cancellations", `{"payment_id":"one"}`, "", 400, "INVALID_PARAMETER", []string{"payment_id"}},
 		{"/cancellations", `{}`, "", 400, "INVALID_PARAMETER", []string{"payment_id"}},
 		{"/cancellations", `{"payment_id":1}`, "application/xml", 415, "UNSUPPORTED_MEDIA_TYPE", nil},
 	} {
