@@ -197,39 +197,47 @@ func (p *partnerAPI) handleUserToken(c *fiber.Ctx) error {
 	src := p.source(c)
 	var req struct {
 		User struct {
-			ID    string  `json:"id"`
-			Email *string `json:"email"`
+			ID    string `json:"id"`
+			Email string `json:"email"`
 		} `json:"user"`
 	}
 	if err := p.decode(c, "partners/user_token", &req); err != nil {
 		return err
 	}
-	// A target that cannot check users (none configured) does not stop
-	// the partner: the seeds make the check depend on the game having one.
-	exists, err := p.userExists(c.UserContext(), src.Target, req.User.ID)
-	switch {
-	case errors.Is(err, errors.ErrUnsupported):
-		exists = true
-	case err != nil:
-		return storegate.Unavailable(err)
-	}
-	if !exists {
-		return &storegate.Error{Code: storegate.CodeInvalidUser, Message: "no such player", Fields: []string{"user.id"}}
-	}
 	if len(src.TokenKeys) == 0 {
 		return storegate.Internal(errors.New("partner " + src.Name + " has no token key"))
 	}
 	now := p.cfg.Now()
-	claims := signing.Claims{Issuer: tokenIssuer, Subject: req.User.ID, Audience: signing.Audience{"partner:" + src.Name},
-		IssuedAt: now.Unix(), ExpiresAt: now.Add(src.TokenTTL).Unix()}
-	if req.User.Email != nil {
-		claims.Email = *req.User.Email
+	claims := signing.Claims{Issuer: tokenIssuer, Subject: req.User.ID, Email: req.User.Email,
+		Audience: signing.Audience{"partner:" + src.Name}, IssuedAt: now.Unix(), ExpiresAt: now.Add(src.TokenTTL).Unix()}
+	if req.User.ID == "" {
+		// A buyer known only by e-mail (user.id null or absent): nobody to
+		// check in the game.
+		claims.Subject, claims.Scope = req.User.Email, signing.ScopeBuyer
+	} else if err := p.checkPlayer(c, src.Target, req.User.ID); err != nil {
+		return err
 	}
 	token, err := signing.SignJWT(src.TokenKeys[0], claims)
 	if err != nil {
 		return storegate.Internal(err)
 	}
 	return c.JSON(fiber.Map{"token": token, "expires_at": time.Unix(claims.ExpiresAt, 0).UTC()})
+}
+
+// checkPlayer refuses a player the target says does not exist. A target
+// that cannot check users (none configured) does not stop the partner: the
+// seeds make the check depend on the game having one.
+func (p *partnerAPI) checkPlayer(c *fiber.Ctx, target, playerID string) error {
+	exists, err := p.userExists(c.UserContext(), target, playerID)
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		return nil
+	case err != nil:
+		return storegate.Unavailable(err)
+	case !exists:
+		return &storegate.Error{Code: storegate.CodeInvalidUser, Message: "no such player", Fields: []string{"user.id"}}
+	}
+	return nil
 }
 
 func (p *partnerAPI) handleCatalog(c *fiber.Ctx) error {
@@ -258,6 +266,10 @@ func (p *partnerAPI) handleCreateOrder(c *fiber.Ctx) error {
 	if err != nil {
 		return &storegate.Error{Code: storegate.CodeUnauthorized, Message: "user_token is invalid or expired: get a new one from users/token",
 			Fields: []string{"user_token"}}
+	}
+	if claims.Scope == signing.ScopeBuyer {
+		return &storegate.Error{Code: storegate.CodeForbidden,
+			Message: "this user_token names no player: in-game items need users/token with user.id", Fields: []string{"user_token"}}
 	}
 	o, err := mapping.PricePartnerOrder(p.deps.Catalog, src.Pricing, req.Currency, req.Items)
 	if err != nil {
