@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -38,12 +39,6 @@ type Users interface {
 	UserExists(ctx context.Context, playerID string) (bool, error)
 }
 
-// Attributes is implemented by targets that can describe a player to Xsolla
-// (user_validation's optional user_attributes answer).
-type Attributes interface {
-	UserAttributes(ctx context.Context, playerID string) (map[string]any, error)
-}
-
 // PinCodes hands out game keys for Xsolla's get_pincode, for one target.
 type PinCodes interface {
 	PinCode(ctx context.Context, req storegate.PinCodeRequest) (string, error)
@@ -58,6 +53,8 @@ type Economy interface {
 	Adjust(ctx context.Context, a ledger.Adjustment) (ledger.AdjustmentResult, error)
 	Spend(ctx context.Context, s ledger.Spend) (ledger.SpendResult, error)
 	Consume(ctx context.Context, c ledger.Consume) (ledger.ConsumeResult, error)
+	UserAttributes(ctx context.Context, playerID string) (map[string]json.RawMessage, error)
+	SetUserAttributes(ctx context.Context, playerID string, attrs map[string]json.RawMessage) error
 }
 
 // Pinger reports whether the store answers, for /readyz.
@@ -111,6 +108,9 @@ type XsollaSource struct {
 type Deps struct {
 	Inbox Inbox
 	Users map[string]Users // by target name
+	// Attributes are the targets that describe players to Xsolla, by
+	// target name.
+	Attributes map[string]Attributes
 	// PinCodes are the targets that hand out game keys, by target name.
 	PinCodes map[string]PinCodes
 	Economy  Economy
@@ -144,6 +144,7 @@ type Server struct {
 	xsolla   map[string]*XsollaSource
 	admin    [][32]byte // sha256 of each admin token
 	game     [][32]byte // sha256 of each game-server token
+	attrs    attributeLog
 }
 
 // New builds the Fiber app with every route.
@@ -210,6 +211,8 @@ func New(cfg Config, deps Deps) *fiber.App {
 	app.Post("/v1/players/:playerId/entitlements/:entitlementId/consume", s.requireGame, s.handleConsume)
 	s.deadLetterRoutes(admin)
 	admin.Get("/v1/players/:playerId/orders", s.handleOrders)
+	admin.Get("/v1/players/:playerId/attributes", s.handleAttributes)
+	admin.Put("/v1/players/:playerId/attributes", s.handleSetAttributes)
 	return app
 }
 
