@@ -48,6 +48,7 @@ fuzz:
 	$(GO) test ./signing -run='^$$' -fuzz=FuzzStandardVerify -fuzztime=$(FUZZTIME)
 	$(GO) test ./signing -run='^$$' -fuzz=FuzzHMACVerify -fuzztime=$(FUZZTIME)
 	$(GO) test ./schemas -run='^$$' -fuzz=FuzzValidate -fuzztime=$(FUZZTIME)
+	$(GO) test ./schemas -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME)
 	$(GO) test ./webhooks -run='^$$' -fuzz=FuzzXsollaWebhook -fuzztime=$(FUZZTIME)
 	$(GO) test ./cmd/storegate -run='^$$' -fuzz=FuzzParseConfig -fuzztime=$(FUZZTIME)
 
