@@ -287,10 +287,10 @@ func TestConfig_Validate(t *testing.T) {
 	}
 }
 
-// The README's contract examples pass the published schemas, so what a
+// The contract examples in docs/targets.md pass the published schemas, so what a
 // studio copies from the documentation is what storegate sends and accepts.
-func TestREADMEExamplesMatchTheSchemas(t *testing.T) {
-	raw, err := os.ReadFile("../../README.md")
+func TestDocsContractExamplesMatchTheSchemas(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/targets.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,12 +303,12 @@ func TestREADMEExamplesMatchTheSchemas(t *testing.T) {
 	for _, m := range re.FindAllStringSubmatch(string(raw), -1) {
 		found[m[1]] = true
 		if err := set.Validate(m[1], []byte(m[2])); err != nil {
-			t.Errorf("README example for %s fails its schema: %v\n%s", m[1], err, m[2])
+			t.Errorf("docs/targets.md example for %s fails its schema: %v\n%s", m[1], err, m[2])
 		}
 	}
 	for _, name := range []string{"studio/fulfill", "studio/revoke", "studio/user_check", "studio/user_answer", "studio/command_answer"} {
 		if !found[name] {
-			t.Errorf("README has no example for %s", name)
+			t.Errorf("docs/targets.md has no example for %s", name)
 		}
 	}
 }
