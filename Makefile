@@ -20,8 +20,11 @@ export STOREGATE_PLAYER_TOKEN_KEY ?= demo-player-token-key-DO-NOT-USE-0123
 run:
 	$(GO) run ./cmd/storegate serve --config $(CONFIG) --listen $(LISTEN)
 
+# The version `storegate version` prints: the commit, or a tag on it.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/storegate
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/storegate
 
 test:
 	@if [ -z "$$STOREGATE_TEST_POSTGRES_DSN" ]; then \
