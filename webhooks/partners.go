@@ -208,7 +208,8 @@ func (p *partnerAPI) handleUserToken(c *fiber.Ctx) error {
 		return err
 	}
 	// A target that cannot check users (none configured) does not stop
-	// the partner: the seeds make the check depend on the game having one.
+	// the partner: Digital Distribution Hub checks a user only where the game
+	// has a user check.
 	exists, err := p.userExists(c.UserContext(), src.Target, req.User.ID)
 	switch {
 	case errors.Is(err, errors.ErrUnsupported):
