@@ -59,8 +59,9 @@ func validate(t *testing.T, g *gateway) (int, string) {
 	return resp.StatusCode, string(raw)
 }
 
-// The seed's own example answer has "is_baned": false, which its schema
-// refuses. The player still gets the yes, with every attribute that fits.
+// Digital Distribution Hub's own example answer has "is_baned": false,
+// which its schema refuses. The player still gets the yes, with every
+// attribute that fits.
 func TestUserValidation_AnAttributeNeverCostsThePlayer(t *testing.T) {
 	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
 	for _, tc := range []struct {
@@ -70,7 +71,7 @@ func TestUserValidation_AnAttributeNeverCostsThePlayer(t *testing.T) {
 		body    string
 		dropped float64
 	}{
-		{"the seed's example", describer{attrs: map[string]json.RawMessage{"age": raw("18"), "level": raw("1"), "game": raw(`"WoW"`),
+		{"Digital Distribution Hub's example", describer{attrs: map[string]json.RawMessage{"age": raw("18"), "level": raw("1"), "game": raw(`"WoW"`),
 			"is_baned": raw("false"), "registration_date": raw(`"2022-01-01"`)}},
 			200, `{"user_attributes":{"age":18,"game":"WoW","level":1,"registration_date":"2022-01-01"}}`, 1},
 		{"nothing fits", describer{attrs: map[string]json.RawMessage{"bad name": raw("1"), "empty": raw(`""`), "obj": raw(`{}`)}},

@@ -3,8 +3,8 @@
 // and user checks to configured URLs, signed with Standard Webhooks
 // (webhook-id derived from the command's transaction id, so the receiver can
 // dedupe) with every configured secret, so secrets rotate without downtime.
-// The contract is published as JSON Schemas in schemas/studio and in the
-// README.
+// The contract is published as JSON Schemas in schemas/studio and in
+// docs/targets.md.
 package http
 
 import (

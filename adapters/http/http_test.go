@@ -305,10 +305,10 @@ func TestConfig_Validate(t *testing.T) {
 	}
 }
 
-// The README's contract examples pass the published schemas, so what a
+// The contract examples in docs/targets.md pass the published schemas, so what a
 // studio copies from the documentation is what storegate sends and accepts.
-func TestREADMEExamplesMatchTheSchemas(t *testing.T) {
-	raw, err := os.ReadFile("../../README.md")
+func TestDocsContractExamplesMatchTheSchemas(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/targets.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,12 +321,40 @@ func TestREADMEExamplesMatchTheSchemas(t *testing.T) {
 	for _, m := range re.FindAllStringSubmatch(string(raw), -1) {
 		found[m[1]] = true
 		if err := set.Validate(m[1], []byte(m[2])); err != nil {
-			t.Errorf("README example for %s fails its schema: %v\n%s", m[1], err, m[2])
+			t.Errorf("docs/targets.md example for %s fails its schema: %v\n%s", m[1], err, m[2])
 		}
 	}
-	for _, name := range []string{"studio/fulfill", "studio/revoke", "studio/user_check", "studio/user_answer", "studio/command_answer"} {
+	for _, name := range []string{"studio/fulfill", "studio/revoke", "studio/user_check", "studio/user_answer", "studio/command_answer",
+		"studio/pin_code", "studio/pin_code_answer"} {
 		if !found[name] {
-			t.Errorf("README has no example for %s", name)
+			t.Errorf("docs/targets.md has no example for %s", name)
 		}
+	}
+}
+
+// A game key comes from the studio, one per request id: a repeat of one
+// request is the same message, so the studio answers it with the same key.
+func TestTarget_PinCode(t *testing.T) {
+	fake := newFake(t)
+	target := newTarget(t, fake.URL)
+	ask := func(id string) string {
+		t.Helper()
+		code, err := target.PinCode(context.Background(), storegate.PinCodeRequest{RequestID: id, Source: "xs", PlayerID: "player-1",
+			Product: "game", DRM: "steam"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code
+	}
+	first, again, other := ask("xsolla.xs.get_pincode:txn.1"), ask("xsolla.xs.get_pincode:txn.1"), ask("xsolla.xs.get_pincode:txn.2")
+	if first == "" || again != first || other == first || fake.KeysHandedOut() != 2 {
+		t.Errorf("keys %q %q %q (%d handed out), want the first twice and another", first, again, other, fake.KeysHandedOut())
+	}
+	if p := fake.Problems(); len(p) > 0 {
+		t.Errorf("contract problems: %v", p)
+	}
+	fake.SetDown(true)
+	if _, err := target.PinCode(context.Background(), storegate.PinCodeRequest{RequestID: "r3", PlayerID: "player-1"}); err == nil {
+		t.Error("a studio that is down gave a key")
 	}
 }

@@ -74,7 +74,7 @@ catalog:
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}
-	// Expansion problems are reported first, on their own.
+	// An unset variable is reported with its line, and does not hide the rest.
 	if !strings.Contains(err.Error(), "sources[0].secrets[0]: environment variable MISSING_SECRET is not set") {
 		t.Fatalf("err = %v", err)
 	}
