@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"storegate/connectors"
+	"storegate/adapters/connectors"
 )
 
 // TestEveryRoute_RefusesCaseTwins sends, on every route that takes a body,

@@ -21,7 +21,7 @@ import (
 	"os"
 	"time"
 
-	"storegate/connectors"
+	"storegate/adapters/connectors"
 	"storegate/mapping"
 	"storegate/signing"
 )

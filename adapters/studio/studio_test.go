@@ -1,4 +1,4 @@
-package http_test
+package studio_test
 
 import (
 	"context"
@@ -14,8 +14,8 @@ import (
 
 	"storegate"
 	"storegate/adapters"
-	studiohttp "storegate/adapters/http"
-	"storegate/adapters/http/studiotest"
+	"storegate/adapters/studio"
+	"storegate/adapters/studio/studiotest"
 	"storegate/schemas"
 )
 
@@ -44,7 +44,7 @@ func newFake(t *testing.T, secrets ...string) *studiotest.Server {
 	return f
 }
 
-func newTarget(t *testing.T, url string, secrets ...string) *studiohttp.Target {
+func newTarget(t *testing.T, url string, secrets ...string) *studio.Target {
 	t.Helper()
 	if len(secrets) == 0 {
 		secrets = []string{newSecret}
@@ -53,7 +53,7 @@ func newTarget(t *testing.T, url string, secrets ...string) *studiohttp.Target {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target, err := studiohttp.New(studiohttp.Config{URL: url, Secrets: secrets, Decode: set.Decode,
+	target, err := studio.New(studio.Config{URL: url, Secrets: secrets, Decode: set.Decode,
 		Client: adapters.ClientConfig{Timeout: 200 * time.Millisecond, Attempts: 3, RetryWaitMin: 5 * time.Millisecond, RetryWaitMax: 1500 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
@@ -287,18 +287,18 @@ func TestWebhookID(t *testing.T) {
 		"a%2Eb":                  "a%252Eb",
 		"xsolla.src.order.1.rev": "xsolla%2Esrc%2Eorder%2E1%2Erev",
 	} {
-		if got := studiohttp.WebhookID(in); got != want {
+		if got := studio.WebhookID(in); got != want {
 			t.Errorf("WebhookID(%q) = %q, want %q", in, got, want)
 		}
 	}
 	// Distinct ids never share a webhook-id.
-	if studiohttp.WebhookID("a.b") == studiohttp.WebhookID("a%2Eb") {
+	if studio.WebhookID("a.b") == studio.WebhookID("a%2Eb") {
 		t.Error("a.b and a%2Eb share a webhook-id")
 	}
 }
 
 func TestConfig_Validate(t *testing.T) {
-	got := studiohttp.Config{URL: "backend.local", Secrets: []string{"not-base64!"}, FulfillPath: "fulfill"}.Validate()
+	got := studio.Config{URL: "backend.local", Secrets: []string{"not-base64!"}, FulfillPath: "fulfill"}.Validate()
 	want := []string{"url: want an http(s) URL", "secrets[0]: not a Standard Webhooks secret (whsec_ + base64)", "fulfill_path: want a path starting with /"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("problems = %q\nwant %q", got, want)
