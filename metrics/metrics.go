@@ -5,10 +5,12 @@ package metrics
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"storegate"
 )
@@ -84,6 +86,12 @@ func New(depth DepthFunc) *Metrics {
 		m.Registry.MustRegister(&depthCollector{depth: depth})
 	}
 	return m
+}
+
+// Handler serves the collectors in Prometheus's text format, for /metrics.
+func (m *Metrics) Handler() http.Handler {
+	// A store outage must not hide every other metric, least of all then.
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 // Request counts one inbound request.
