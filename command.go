@@ -128,3 +128,17 @@ type Answer struct {
 	Status int    `json:"status"`
 	Body   []byte `json:"body,omitempty"`
 }
+
+// PinCodeRequest asks a target for one game key to hand a buyer (Xsolla's
+// get_pincode).
+type PinCodeRequest struct {
+	// RequestID is the same for every repeat of one request, so a target
+	// hands out one key however often Xsolla asks.
+	RequestID string `json:"request_id"`
+	Source    string `json:"source"`
+	PlayerID  string `json:"player_id"`
+	// Product is the content the key unlocks; DRM the platform it
+	// activates on ("steam").
+	Product string `json:"digital_content"`
+	DRM     string `json:"drm"`
+}

@@ -13,6 +13,9 @@ const (
 	OrderRevoked  OrderStatus = "revoked"  // the target applied a claw-back of the order
 	OrderRefunded OrderStatus = "refunded" // refunded and recorded, deliberately not clawed back
 	OrderFailed   OrderStatus = "failed"   // a command can never succeed, or the order cannot be processed
+	// OrderAcknowledged: a notification storegate stores and answers but
+	// acts on in no way (a subscription change, a redeemed key, ...).
+	OrderAcknowledged OrderStatus = "acknowledged"
 )
 
 // OrderNote is one step in an order's history, written with the event or

@@ -136,21 +136,6 @@ func (b *Breaker) UserExists(ctx context.Context, playerID string) (bool, error)
 	return u.UserExists(ctx, playerID)
 }
 
-// UserAttributes passes the question through when the wrapped target can
-// describe players; a target that cannot has none to give (nil, nil).
-func (b *Breaker) UserAttributes(ctx context.Context, playerID string) (map[string]any, error) {
-	a, ok := b.target.(interface {
-		UserAttributes(context.Context, string) (map[string]any, error)
-	})
-	if !ok {
-		return nil, nil
-	}
-	if b.cb.State() == gobreaker.StateOpen {
-		return nil, ErrBreakerOpen
-	}
-	return a.UserAttributes(ctx, playerID)
-}
-
 // txTarget is a target whose effects live in the store's own database (the
 // embedded ledger), see dispatch.TxTarget.
 type txTarget interface {

@@ -366,9 +366,6 @@ func TestBreaker_UserCheckFailsFastWhenOpen(t *testing.T) {
 	if _, err := b.UserExists(context.Background(), "p1"); !errors.Is(err, adapters.ErrBreakerOpen) {
 		t.Errorf("UserExists err = %v, want ErrBreakerOpen", err)
 	}
-	if _, err := b.UserAttributes(context.Background(), "p1"); !errors.Is(err, adapters.ErrBreakerOpen) {
-		t.Errorf("UserAttributes err = %v, want ErrBreakerOpen", err)
-	}
 	if target.checks != 0 {
 		t.Errorf("the target was asked %d times, want 0", target.checks)
 	}
@@ -383,9 +380,4 @@ func (w *withUsersFailing) Deliver(context.Context, storegate.Command) storegate
 func (w *withUsersFailing) UserExists(context.Context, string) (bool, error) {
 	w.checks++
 	return true, nil
-}
-
-func (w *withUsersFailing) UserAttributes(context.Context, string) (map[string]any, error) {
-	w.checks++
-	return nil, nil
 }

@@ -69,10 +69,10 @@ type StoreEvent struct {
 // order_id and line_item_id, PlayStation entitlement_id, Twitch
 // entitlement_id.
 type StoreOrder struct {
-	OrderID       string `json:"orderid,omitempty"` // steam
-	TransID       string `json:"transid,omitempty"` // steam
-	SteamID       string `json:"steamid,omitempty"` // steam
-	AppID         string `json:"appid,omitempty"`   // steam
+	OrderID       ID     `json:"orderid,omitempty"` // steam
+	TransID       ID     `json:"transid,omitempty"` // steam
+	SteamID       ID     `json:"steamid,omitempty"` // steam
+	AppID         ID     `json:"appid,omitempty"`   // steam
 	EntitlementID string `json:"entitlement_id,omitempty"`
 	XboxOrderID   string `json:"order_id,omitempty"`     // xbox
 	LineItemID    string `json:"line_item_id,omitempty"` // xbox
@@ -102,9 +102,9 @@ func StoreOrderIDs(src string, ev *StoreEvent) (storegate.Platform, string, stri
 	var id, ref string
 	switch platform {
 	case storegate.PlatformSteam:
-		id, ref = o.OrderID, "steam order "+o.OrderID
+		id, ref = string(o.OrderID), "steam order "+string(o.OrderID)
 		if o.TransID != "" {
-			ref += " (transid " + o.TransID + ")"
+			ref += " (transid " + string(o.TransID) + ")"
 		}
 	case storegate.PlatformXbox:
 		id, ref = o.XboxOrderID+"."+o.LineItemID, "xbox order "+o.XboxOrderID+" line item "+o.LineItemID

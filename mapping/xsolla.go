@@ -26,15 +26,25 @@ const (
 	XsollaAFSReject      = "afs_reject"
 )
 
-// XsollaAcknowledged are the other known types: stored and answered 204,
-// with no effect downstream.
+// XsollaGetPinCode asks for a game key to hand the buyer; answered with the
+// key, not stored as an order.
+const XsollaGetPinCode = "get_pincode"
+
+// XsollaPartnerSideCatalog asks which items a user may see; answered with
+// the catalog, not stored.
+const XsollaPartnerSideCatalog = "partner_side_catalog"
+
+// XsollaAcknowledged are the other types in Xsolla's published list:
+// checked against a loose schema (xsolla/acknowledged), stored, shown in the
+// player's order tracking and answered 204, with no effect downstream.
 var XsollaAcknowledged = []string{"afs_black_list", "user_balance_operation", "create_subscription",
 	"update_subscription", "cancel_subscription", "non_renewal_subscription", "payment_account_add",
 	"payment_account_remove", "redeem_key", "ps_declined"}
 
-// XsollaNotification holds the fields of any Xsolla webhook that storegate
-// reads. The JSON Schema of each type has already checked presence and types;
-// validate tags restate what mapping relies on.
+// XsollaNotification holds the fields of the Xsolla webhooks storegate acts
+// on. Each type's schema declares which of them it carries; the others stay
+// empty. validate tags restate what mapping relies on for the types that
+// grant or revoke.
 type XsollaNotification struct {
 	NotificationType string              `json:"notification_type" validate:"required"`
 	User             XsollaUser          `json:"user"`
@@ -44,18 +54,20 @@ type XsollaNotification struct {
 	Purchase         *XsollaPurchase     `json:"purchase"`
 	RefundDetails    *XsollaRefundDetail `json:"refund_details"`
 	// OrderID and ProjectID come with transaction-ID linking.
-	OrderID   int64 `json:"order_id"`
-	ProjectID int64 `json:"project_id"`
+	OrderID   Int `json:"order_id"`
+	ProjectID Int `json:"project_id"`
+	// PinCode comes with get_pincode.
+	PinCode *XsollaPinCode `json:"pin_code"`
 }
 
 type XsollaUser struct {
-	ID         string `json:"id"`
-	ExternalID string `json:"external_id"`
-	PublicID   string `json:"public_id"`
+	ID ID `json:"id"`
+	// UserID names the user in partner_side_catalog, in Xsolla's current
+	// reference; older ones use id.
+	UserID     ID     `json:"user_id"`
+	ExternalID ID     `json:"external_id"`
+	PublicID   ID     `json:"public_id"`
 	Email      string `json:"email"`
-	Name       string `json:"name"`
-	Phone      string `json:"phone"`
-	Country    string `json:"country"`
 }
 
 type XsollaItem struct {
@@ -65,15 +77,15 @@ type XsollaItem struct {
 }
 
 type XsollaOrder struct {
-	ID     int64  `json:"id" validate:"required"`
+	ID     Int    `json:"id" validate:"required"`
 	Mode   string `json:"mode"`
 	Status string `json:"status"`
 }
 
 type XsollaTransaction struct {
-	ID         int64  `json:"id" validate:"required"`
-	ExternalID string `json:"external_id"`
-	DryRun     int    `json:"dry_run"`
+	ID         Int `json:"id" validate:"required"`
+	ExternalID ID  `json:"external_id"`
+	DryRun     Int `json:"dry_run"`
 }
 
 type XsollaPurchase struct {
@@ -90,8 +102,15 @@ type XsollaPurchase struct {
 }
 
 type XsollaRefundDetail struct {
-	Code   int    `json:"code"`
+	Code   Int    `json:"code"`
 	Reason string `json:"reason"`
+}
+
+// XsollaPinCode is what get_pincode asks a key for: the product and the
+// platform it runs on.
+type XsollaPinCode struct {
+	DigitalContent string `json:"digital_content"`
+	DRM            string `json:"DRM"`
 }
 
 // XsollaSource is what mapping needs to know of one configured Xsolla source.
@@ -120,18 +139,18 @@ type Plan struct {
 // order webhooks, user.id in the others.
 func (n *XsollaNotification) PlayerID() string {
 	if n.User.ExternalID != "" && (n.Order != nil || n.NotificationType == XsollaLink || n.User.ID == "") {
-		return n.User.ExternalID
+		return string(n.User.ExternalID)
 	}
-	return n.User.ID
+	return string(n.User.ID)
 }
 
 // XsollaFulfillID is the transaction id of the fulfilment an order grants.
-func XsollaFulfillID(source string, orderID int64) string {
-	return "xsolla." + source + ".order." + strconv.FormatInt(orderID, 10)
+func XsollaFulfillID(source string, orderID Int) string {
+	return "xsolla." + source + ".order." + orderID.String()
 }
 
-func xsollaTxnFulfillID(source string, txnID int64) string {
-	return "xsolla." + source + ".txn." + strconv.FormatInt(txnID, 10)
+func xsollaTxnFulfillID(source string, txnID Int) string {
+	return "xsolla." + source + ".txn." + txnID.String()
 }
 
 // RevokeID is the transaction id of the full revoke of a fulfilment: one per
@@ -153,8 +172,8 @@ func Xsolla(src XsollaSource, n *XsollaNotification, cat *Catalog, body []byte, 
 		if n.Order == nil {
 			return p, storegate.FieldError("order is required", "order")
 		}
-		p.Key = n.NotificationType + ":" + strconv.FormatInt(n.Order.ID, 10)
-		p.OrderRef = "order " + strconv.FormatInt(n.Order.ID, 10)
+		p.Key = n.NotificationType + ":" + n.Order.ID.String()
+		p.OrderRef = "order " + n.Order.ID.String()
 		if grantOn != XsollaOrderPaid {
 			return p, nil
 		}
@@ -178,8 +197,8 @@ func Xsolla(src XsollaSource, n *XsollaNotification, cat *Catalog, body []byte, 
 		if n.Transaction == nil {
 			return p, storegate.FieldError("transaction is required", "transaction")
 		}
-		p.Key = n.NotificationType + ":" + strconv.FormatInt(n.Transaction.ID, 10)
-		p.OrderRef = "transaction " + strconv.FormatInt(n.Transaction.ID, 10)
+		p.Key = n.NotificationType + ":" + n.Transaction.ID.String()
+		p.OrderRef = "transaction " + n.Transaction.ID.String()
 		if grantOn != XsollaPayment || n.NotificationType == XsollaAFSReject {
 			return p, nil
 		}
@@ -215,7 +234,7 @@ func Xsolla(src XsollaSource, n *XsollaNotification, cat *Catalog, body []byte, 
 		// One transaction may be partially refunded more than once: the
 		// refunded lines are part of the identity.
 		digest := linesDigest(lines)
-		txn := strconv.FormatInt(n.Transaction.ID, 10)
+		txn := n.Transaction.ID.String()
 		p.Key = "partial_refund:" + txn + ":" + digest
 		p.OrderRef = "transaction " + txn
 		c := base
@@ -229,12 +248,35 @@ func Xsolla(src XsollaSource, n *XsollaNotification, cat *Catalog, body []byte, 
 		p.Commands = []storegate.Command{c}
 		return p, nil
 
-	default:
-		// Acknowledged types: keyed by content, since they carry no common id.
-		sum := sha256.Sum256(body)
-		p.Key = n.NotificationType + ":" + hex.EncodeToString(sum[:12])
-		return p, nil
 	}
+	return p, storegate.FieldError("notification_type "+n.NotificationType+" is not one mapping acts on", "notification_type")
+}
+
+// XsollaAck maps a type storegate only acknowledges. It is keyed by its
+// content, since these types carry no common id, and noted in the player's
+// order tracking under an order of its own, so that it never changes the
+// status of an order storegate granted.
+func XsollaAck(src XsollaSource, typ, playerID string, body []byte) Plan {
+	return contentPlan(src, typ, playerID, body, "stored and acknowledged; storegate grants and revokes nothing for this type")
+}
+
+// XsollaPinCodePlan maps get_pincode like an acknowledged type: the key is
+// handed out by the target in the answer, not by a command.
+func XsollaPinCodePlan(src XsollaSource, n *XsollaNotification, body []byte) Plan {
+	return contentPlan(src, XsollaGetPinCode, n.PlayerID(), body, "game key handed out by target "+src.Target)
+}
+
+func contentPlan(src XsollaSource, typ, playerID string, body []byte, reason string) Plan {
+	sum := sha256.Sum256(body)
+	digest := hex.EncodeToString(sum[:12])
+	p := Plan{Key: typ + ":" + digest, PlayerID: playerID}
+	if playerID != "" {
+		p.OrderRef = typ
+		p.Notes = []storegate.OrderNote{{Order: "xsolla." + src.Name + "." + typ + "." + digest, Source: src.Name,
+			PlayerID: playerID, Platform: storegate.PlatformXsolla, Ref: typ, Status: storegate.OrderAcknowledged, Event: typ,
+			Reason: reason}}
+	}
+	return p
 }
 
 func orderLines(items []XsollaItem, cat *Catalog) ([]storegate.Line, error) {

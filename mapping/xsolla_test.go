@@ -3,6 +3,7 @@ package mapping_test
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,7 +34,6 @@ func TestXsolla_Plans(t *testing.T) {
 		refund   = `{"notification_type":"refund","user":{"id":"p1"},"transaction":{"id":9},"refund_details":{"code":2}}`
 		partial  = `{"notification_type":"partial_refund","user":{"id":"p1"},"transaction":{"id":9},"purchase":{"virtual_currency":{"sku":"crystals_100","quantity":1}}}`
 		afs      = `{"notification_type":"afs_reject","user":{"id":"p1"},"transaction":{"id":9}}`
-		redeem   = `{"notification_type":"redeem_key","key":"X"}`
 	)
 	type cmd struct {
 		id, reverses, reason string
@@ -54,7 +54,6 @@ func TestXsolla_Plans(t *testing.T) {
 		{"order_paid is recorded only in payment mode", "payment", paid, "order_paid:7", nil},
 		{"partial refund revokes its lines", "payment", partial, "", []cmd{{kind: storegate.KindRevoke, reverses: "xsolla.xs.txn.9", reason: "refund"}}},
 		{"afs_reject is recorded only", "payment", afs, "afs_reject:9", nil},
-		{"acknowledged types are keyed by content", "order_paid", redeem, "", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := plan(t, tc.grantOn, tc.body)
@@ -64,7 +63,7 @@ func TestXsolla_Plans(t *testing.T) {
 			if tc.key != "" && p.Key != tc.key {
 				t.Errorf("key = %q, want %q", p.Key, tc.key)
 			}
-			if p.Key == "" || p.PlayerID == "" && tc.body != redeem {
+			if p.Key == "" || p.PlayerID == "" {
 				t.Errorf("plan = %+v: missing key or player", p)
 			}
 			if len(p.Commands) != len(tc.cmds) {
@@ -113,5 +112,24 @@ func TestXsolla_Errors(t *testing.T) {
 				t.Fatalf("err = %v, want INVALID_PARAMETER on %s", err, tc.field)
 			}
 		})
+	}
+}
+
+func TestXsollaAck_KeyedByContentAndTrackedUnderAnOrderOfItsOwn(t *testing.T) {
+	src := mapping.XsollaSource{Name: "xs", Target: "ledger"}
+	a := mapping.XsollaAck(src, "redeem_key", "p1", []byte(`{"notification_type":"redeem_key","key":"X"}`))
+	b := mapping.XsollaAck(src, "redeem_key", "p1", []byte(`{"notification_type":"redeem_key","key":"Y"}`))
+	if !strings.HasPrefix(a.Key, "redeem_key:") || a.Key == b.Key {
+		t.Fatalf("keys %q and %q: want redeem_key:<digest of the body>, distinct per body", a.Key, b.Key)
+	}
+	if len(a.Commands) != 0 || len(a.Notes) != 1 {
+		t.Fatalf("plan = %+v: want no command and one note", a)
+	}
+	n := a.Notes[0]
+	if n.PlayerID != "p1" || n.Status != storegate.OrderAcknowledged || !strings.HasPrefix(n.Order, "xsolla.xs.redeem_key.") {
+		t.Errorf("note = %+v: want an acknowledged step for p1 under an order of its own", n)
+	}
+	if none := mapping.XsollaAck(src, "afs_black_list", "", []byte(`{}`)); len(none.Notes) != 0 {
+		t.Errorf("without a player: notes = %+v, want none", none.Notes)
 	}
 }

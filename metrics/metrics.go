@@ -32,6 +32,7 @@ type Metrics struct {
 	logSync       prometheus.Histogram
 	reconnects    prometheus.Counter
 	retries       prometheus.Counter
+	attrsDropped  *prometheus.CounterVec
 }
 
 // DepthFunc reports outbox commands by state.
@@ -79,8 +80,11 @@ func New(depth DepthFunc) *Metrics {
 		Name: "storegate_store_reconnects_total", Help: "Store connections a committer replaced because they could not begin a transaction (the database dropped them)."})
 	m.retries = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "storegate_store_accept_batch_retries_total", Help: "Batches of accepts that failed as one write (an inline grant not done, a panicking target, a statement error) and ran again one accept at a time, at several times the cost."})
+	m.attrsDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "storegate_user_attributes_dropped_total", Help: "User attributes a target gave that Xsolla's user_attributes schema refuses, left out of user_validation answers, by source."},
+		[]string{"source"})
 	m.Registry.MustRegister(m.requests, m.signatureFail, m.duplicates, m.dispatch, m.dispatchTime,
-		m.breakerState, m.breakerTrans, m.commitTime, m.commitWrites, m.restartPause, m.logSync, m.reconnects, m.retries,
+		m.breakerState, m.breakerTrans, m.commitTime, m.commitWrites, m.restartPause, m.logSync, m.reconnects, m.retries, m.attrsDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if depth != nil {
 		m.Registry.MustRegister(&depthCollector{depth: depth})
@@ -101,6 +105,9 @@ func (m *Metrics) Request(source, typ string, status int) {
 
 // SignatureFailure counts one refused signature.
 func (m *Metrics) SignatureFailure(source string) { m.signatureFail.WithLabelValues(source).Inc() }
+
+// AttributesDropped counts user attributes left out of an answer.
+func (m *Metrics) AttributesDropped(source string, n int) { m.attrsDropped.WithLabelValues(source).Add(float64(n)) }
 
 // Duplicate counts one duplicate event.
 func (m *Metrics) Duplicate(source, typ string) { m.duplicates.WithLabelValues(source, typ).Inc() }

@@ -23,12 +23,13 @@ var files embed.FS
 // ("xsolla/order_paid", "answers/xsolla_transaction_info").
 type Set struct {
 	schemas map[string]*gojsonschema.Schema
+	shapes  map[string]*shape
 }
 
 // Load compiles every embedded schema. An error means a broken schema file:
 // the gateway must not start.
 func Load() (*Set, error) {
-	s := &Set{schemas: map[string]*gojsonschema.Schema{}}
+	s := &Set{schemas: map[string]*gojsonschema.Schema{}, shapes: map[string]*shape{}}
 	err := fs.WalkDir(files, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -41,7 +42,12 @@ func Load() (*Set, error) {
 		if err != nil {
 			return fmt.Errorf("schema %s: %w", path, err)
 		}
-		s.schemas[strings.TrimSuffix(path, ".json")] = schema
+		sh, err := shapeOf(raw)
+		if err != nil {
+			return fmt.Errorf("schema %s: %w", path, err)
+		}
+		name := strings.TrimSuffix(path, ".json")
+		s.schemas[name], s.shapes[name] = schema, sh
 		return nil
 	})
 	return s, err
@@ -81,20 +87,19 @@ func (s *Set) Validate(name string, doc []byte) error {
 	if res.Valid() {
 		return nil
 	}
-	// gojsonschema reports in no fixed order: sort, so answers are stable.
-	errs := res.Errors()
+	return failure(name, res.Errors())
+}
+
+// failure names the failing properties as dotted paths, in a stable order.
+func failure(name string, errs []gojsonschema.ResultError) error {
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Field() < errs[j].Field() })
 	var fields, msgs []string
 	seen := map[string]bool{}
 	for _, e := range errs {
 		field := e.Field()
-		if e.Type() == "required" {
+		if e.Type() == "required" || e.Type() == "additional_property_not_allowed" {
 			if p, ok := e.Details()["property"].(string); ok {
-				field = join(field, p)
-			}
-		} else if e.Type() == "additional_property_not_allowed" {
-			if p, ok := e.Details()["property"].(string); ok {
-				field = join(field, p)
+				field = join(field, clip(p))
 			}
 		}
 		if field == "(root)" {

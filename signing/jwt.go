@@ -40,7 +40,16 @@ type Claims struct {
 	NotBefore int64    `json:"nbf,omitempty"`
 	IssuedAt  int64    `json:"iat,omitempty"`
 	Email     string   `json:"email,omitempty"`
+	// Scope narrows what the token may do; empty means everything its
+	// audience allows. See ScopeBuyer.
+	Scope string `json:"scope,omitempty"`
 }
+
+// ScopeBuyer marks a partner user token issued for an e-mail address
+// without a player id (game keys are sold to buyers by e-mail). Its subject
+// is the address, never a player, so it can order nothing that goes into a
+// player's inventory.
+const ScopeBuyer = "buyer"
 
 // Audience is the aud claim: one string or an array of strings.
 type Audience []string

@@ -2,6 +2,7 @@ package webhooks
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"crypto/subtle"
 	"slices"
 	"strings"
@@ -83,4 +84,40 @@ func (s *Server) handleEntitlements(c *fiber.Ctx) error {
 		ents = slices.DeleteFunc(ents, func(e ledger.Entitlement) bool { return e.Status != status })
 	}
 	return c.JSON(fiber.Map{"player_id": player, "entitlements": ents})
+}
+
+func (s *Server) handleAttributes(c *fiber.Ctx) error {
+	eco, player, err := s.economyRead(c)
+	if err != nil {
+		return err
+	}
+	attrs, err := eco.UserAttributes(c.UserContext(), player)
+	if err != nil {
+		return storegate.Internal(err)
+	}
+	if attrs == nil {
+		attrs = map[string]json.RawMessage{}
+	}
+	return c.JSON(fiber.Map{"player_id": player, "attributes": attrs})
+}
+
+// handleSetAttributes replaces what the ledger tells Xsolla about a player.
+// A PUT of the whole set: repeating it changes nothing, so it needs no
+// idempotency key.
+func (s *Server) handleSetAttributes(c *fiber.Ctx) error {
+	eco, player, err := s.economyRead(c)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Attributes map[string]json.RawMessage `json:"attributes"`
+	}
+	if err := s.economyBody(c, "admin/attributes", &req); err != nil {
+		return err
+	}
+	if err := eco.SetUserAttributes(c.UserContext(), player, req.Attributes); err != nil {
+		return storegate.Unavailable(err)
+	}
+	s.log.Info("user attributes set", "request_id", requestID(c), "player_id", player, "count", len(req.Attributes))
+	return c.JSON(fiber.Map{"player_id": player, "attributes": req.Attributes})
 }

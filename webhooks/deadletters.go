@@ -1,9 +1,7 @@
 package webhooks
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/url"
 	"strconv"
@@ -145,7 +143,7 @@ func (s *Server) handleReplayOne(c *fiber.Ctx) error {
 		// replayed only when asked for by name.
 		State string `json:"state"`
 	}
-	if err := decodeStrict(c.BodyRaw(), &req); err != nil {
+	if err := s.decode(c, "admin/replay", &req); err != nil {
 		return err
 	}
 	if err := checkActor(req.By); err != nil {
@@ -170,7 +168,7 @@ func (s *Server) handleReplayMany(c *fiber.Ctx) error {
 		return err
 	}
 	var req filterRequest
-	if err := decodeStrict(c.BodyRaw(), &req); err != nil {
+	if err := s.decode(c, "admin/replay_many", &req); err != nil {
 		return err
 	}
 	if err := checkActor(req.By); err != nil {
@@ -211,7 +209,7 @@ func (s *Server) handleDiscard(c *fiber.Ctx) error {
 		By     string `json:"by"`
 		Reason string `json:"reason"`
 	}
-	if err := decodeStrict(c.BodyRaw(), &req); err != nil {
+	if err := s.decode(c, "admin/discard", &req); err != nil {
 		return err
 	}
 	var bad []string
@@ -248,26 +246,6 @@ func (s *Server) deadLetterID(c *fiber.Ctx) (DeadLetters, string, error) {
 func checkActor(by string) error {
 	if strings.TrimSpace(by) == "" || len(by) > 200 {
 		return storegate.FieldError("say who is acting: by, up to 200 characters", "by")
-	}
-	return nil
-}
-
-// decodeStrict decodes a JSON object body, refusing unknown fields.
-func decodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		if _, f, ok := strings.Cut(err.Error(), "unknown field "); ok {
-			field := strings.Trim(f, `"`)
-			if len(field) > 64 {
-				field = field[:64]
-			}
-			return storegate.FieldError("unknown field "+field, field)
-		}
-		if field := jsonField(err); field != "" {
-			return storegate.FieldError("body must be a JSON object: "+jsonProblem(err), field)
-		}
-		return storegate.FieldError("body must be a JSON object: " + jsonProblem(err))
 	}
 	return nil
 }

@@ -21,7 +21,7 @@ func (g *gateway) deadLetter(t *testing.T, order int, player string) string {
 	if resp := g.post(t, "xs", orderPaid(order, player, "crystals_100")); resp.StatusCode != 204 {
 		t.Fatalf("order %d: status %d", order, resp.StatusCode)
 	}
-	id := mapping.XsollaFulfillID("xs", int64(order))
+	id := mapping.XsollaFulfillID("xs", mapping.Int(order))
 	ctx := context.Background()
 	claimed, err := g.db.Claim(ctx, "test", 100, time.Minute)
 	if err != nil {

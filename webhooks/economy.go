@@ -1,7 +1,6 @@
 package webhooks
 
 import (
-	"encoding/json"
 	"errors"
 	"net/url"
 	"strconv"
@@ -35,24 +34,11 @@ func param(c *fiber.Ctx, name string) (string, error) {
 }
 
 // economyBody checks a write's body (size, JSON, its schema) and decodes it.
-// An empty body is {} for routes whose fields are all optional.
 func (s *Server) economyBody(c *fiber.Ctx, schema string, into any) error {
-	body := c.BodyRaw()
-	if len(body) > economyBodyLimit {
+	if len(c.BodyRaw()) > economyBodyLimit {
 		return storegate.Errorf(storegate.CodeTooLarge, "request body is larger than %d bytes", economyBodyLimit)
 	}
-	if len(body) == 0 {
-		body = []byte("{}")
-	} else if !isJSON(c.Get(fiber.HeaderContentType)) {
-		return storegate.Errorf(storegate.CodeUnsupportedMedia, "Content-Type must be application/json")
-	}
-	if err := s.deps.Schemas.Validate(schema, body); err != nil {
-		return err
-	}
-	if err := json.Unmarshal(body, into); err != nil {
-		return storegate.FieldError("body does not decode: "+jsonProblem(err), jsonField(err))
-	}
-	return nil
+	return s.decode(c, schema, into)
 }
 
 // idempotencyKey is the Idempotency-Key header every economy write needs.

@@ -2,6 +2,7 @@ package webhooks
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -30,6 +31,12 @@ var statusOf = map[storegate.Code]int{
 	storegate.CodeInsufficientFunds: fiber.StatusConflict,
 	storegate.CodeUnavailable:       fiber.StatusServiceUnavailable,
 	storegate.CodeInternal:          fiber.StatusInternalServerError,
+}
+
+// xsollaStatuses are where Xsolla's contract differs from statusOf: the
+// Digital Distribution Hub document answers a wrong signature with 400.
+var xsollaStatuses = map[storegate.Code]int{
+	storegate.CodeInvalidSignature: fiber.StatusBadRequest,
 }
 
 // fiberErrors maps Fiber's own errors (an unknown route) to the
@@ -75,6 +82,10 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	if !ok {
 		status = fiber.StatusInternalServerError
 	}
+	over, _ := c.Locals(localStatuses).(map[storegate.Code]int)
+	if st, ok := over[e.Code]; ok {
+		status = st
+	}
 	if status >= 500 {
 		s.log.Error("request failed", "request_id", requestID(c), "path", c.Route().Path, "code", e.Code, "err", e.Err)
 	}
@@ -82,4 +93,12 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		c.Set(fiber.HeaderRetryAfter, retryAfter)
 	}
 	return c.Status(status).JSON(errorBody{Error: errorDetail{Code: e.Code, Message: e.Message, Fields: e.Fields}})
+}
+
+// clipText shortens a sender's text before an answer names it.
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }

@@ -180,59 +180,64 @@ func checkBasic(header, user string, keys [][32]byte) bool {
 
 func (p *partnerAPI) source(c *fiber.Ctx) *PartnerSource { return p.sources[c.Params("source")] }
 
-// decodeJSON checks the content type and the schema, then decodes.
-func (s *Server) decodeJSON(c *fiber.Ctx, schema string, v any) error {
-	if !isJSON(c.Get(fiber.HeaderContentType)) {
+// decode is the one decoding rule of every route: a body must be JSON
+// (an empty one reads as {}), then schemas.Decode checks it against the
+// schema and decodes exactly what the schema saw.
+func (s *Server) decode(c *fiber.Ctx, schema string, v any) error {
+	body := c.BodyRaw()
+	if len(body) == 0 {
+		body = []byte("{}")
+	} else if !isJSON(c.Get(fiber.HeaderContentType)) {
 		return storegate.Errorf(storegate.CodeUnsupportedMedia, "Content-Type must be application/json")
 	}
-	if err := s.deps.Schemas.Validate(schema, c.BodyRaw()); err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(c.BodyRaw()))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return storegate.FieldError("body does not decode: "+jsonProblem(err), jsonField(err))
-	}
-	return nil
+	return s.deps.Schemas.Decode(schema, body, v)
 }
 
 func (p *partnerAPI) handleUserToken(c *fiber.Ctx) error {
 	src := p.source(c)
 	var req struct {
 		User struct {
-			ID    string  `json:"id"`
-			Email *string `json:"email"`
+			ID    string `json:"id"`
+			Email string `json:"email"`
 		} `json:"user"`
 	}
-	if err := p.decodeJSON(c, "partners/user_token", &req); err != nil {
+	if err := p.decode(c, "partners/user_token", &req); err != nil {
 		return err
-	}
-	// A target that cannot check users (none configured) does not stop
-	// the partner: the seeds make the check depend on the game having one.
-	exists, err := p.userExists(c.UserContext(), src.Target, req.User.ID)
-	switch {
-	case errors.Is(err, errors.ErrUnsupported):
-		exists = true
-	case err != nil:
-		return storegate.Unavailable(err)
-	}
-	if !exists {
-		return &storegate.Error{Code: storegate.CodeInvalidUser, Message: "no such player", Fields: []string{"user.id"}}
 	}
 	if len(src.TokenKeys) == 0 {
 		return storegate.Internal(errors.New("partner " + src.Name + " has no token key"))
 	}
 	now := p.cfg.Now()
-	claims := signing.Claims{Issuer: tokenIssuer, Subject: req.User.ID, Audience: signing.Audience{"partner:" + src.Name},
-		IssuedAt: now.Unix(), ExpiresAt: now.Add(src.TokenTTL).Unix()}
-	if req.User.Email != nil {
-		claims.Email = *req.User.Email
+	claims := signing.Claims{Issuer: tokenIssuer, Subject: req.User.ID, Email: req.User.Email,
+		Audience: signing.Audience{"partner:" + src.Name}, IssuedAt: now.Unix(), ExpiresAt: now.Add(src.TokenTTL).Unix()}
+	if req.User.ID == "" {
+		// A buyer known only by e-mail (user.id null or absent): nobody to
+		// check in the game.
+		claims.Subject, claims.Scope = req.User.Email, signing.ScopeBuyer
+	} else if err := p.checkPlayer(c, src.Target, req.User.ID); err != nil {
+		return err
 	}
 	token, err := signing.SignJWT(src.TokenKeys[0], claims)
 	if err != nil {
 		return storegate.Internal(err)
 	}
 	return c.JSON(fiber.Map{"token": token, "expires_at": time.Unix(claims.ExpiresAt, 0).UTC()})
+}
+
+// checkPlayer refuses a player the target says does not exist. A target
+// that cannot check users (none configured) does not stop the partner: the
+// seeds make the check depend on the game having one.
+func (p *partnerAPI) checkPlayer(c *fiber.Ctx, target, playerID string) error {
+	exists, err := p.userExists(c.UserContext(), target, playerID)
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		return nil
+	case err != nil:
+		return storegate.Unavailable(err)
+	case !exists:
+		return &storegate.Error{Code: storegate.CodeInvalidUser, Message: "no such player", Fields: []string{"user.id"}}
+	}
+	return nil
 }
 
 func (p *partnerAPI) handleCatalog(c *fiber.Ctx) error {
@@ -251,7 +256,7 @@ func (p *partnerAPI) handleCreateOrder(c *fiber.Ctx) error {
 		Currency  string                `json:"currency"`
 		Items     []mapping.PartnerItem `json:"items"`
 	}
-	if err := p.decodeJSON(c, "partners/order", &req); err != nil {
+	if err := p.decode(c, "partners/order", &req); err != nil {
 		return err
 	}
 	if src.tokens == nil {
@@ -261,6 +266,10 @@ func (p *partnerAPI) handleCreateOrder(c *fiber.Ctx) error {
 	if err != nil {
 		return &storegate.Error{Code: storegate.CodeUnauthorized, Message: "user_token is invalid or expired: get a new one from users/token",
 			Fields: []string{"user_token"}}
+	}
+	if claims.Scope == signing.ScopeBuyer {
+		return &storegate.Error{Code: storegate.CodeForbidden,
+			Message: "this user_token names no player: in-game items need users/token with user.id", Fields: []string{"user_token"}}
 	}
 	o, err := mapping.PricePartnerOrder(p.deps.Catalog, src.Pricing, req.Currency, req.Items)
 	if err != nil {
@@ -299,16 +308,16 @@ func (p *partnerAPI) handleOrder(c *fiber.Ctx) error {
 // partnerPayment is the DDH payment notification as storegate reads it.
 type partnerPayment struct {
 	Payment struct {
-		GeotypeID       int64           `json:"geotype_id"`
+		GeotypeID       mapping.Int     `json:"geotype_id"`
 		Amount          json.Number     `json:"amount"`
 		Currency        string          `json:"currency"`
 		PSTransactionID json.RawMessage `json:"ps_transaction_id"`
 	} `json:"payment"`
 	Purchase struct {
-		OrderID int64 `json:"order_id"`
+		OrderID mapping.Int `json:"order_id"`
 	} `json:"purchase"`
 	User struct {
-		ID string `json:"id"`
+		ID mapping.ID `json:"id"`
 	} `json:"user"`
 }
 
@@ -320,17 +329,17 @@ type partnerPayment struct {
 func (p *partnerAPI) handlePay(c *fiber.Ctx) error {
 	src := p.source(c)
 	var req partnerPayment
-	if err := p.decodeJSON(c, "partners/payment", &req); err != nil {
+	if err := p.decode(c, "partners/payment", &req); err != nil {
 		return err
 	}
-	o, err := p.deps.Orders.PartnerOrder(c.UserContext(), src.Name, req.Purchase.OrderID)
+	o, err := p.deps.Orders.PartnerOrder(c.UserContext(), src.Name, int64(req.Purchase.OrderID))
 	if err != nil {
 		if storegate.ErrorCode(err) == storegate.CodeNotFound {
 			return &storegate.Error{Code: storegate.CodeNotFound, Message: "no such order", Fields: []string{"purchase.order_id"}}
 		}
 		return orderError(err)
 	}
-	if req.User.ID != o.PlayerID {
+	if string(req.User.ID) != o.PlayerID {
 		return &storegate.Error{Code: storegate.CodeInvalidUser, Message: "the order was created for another user", Fields: []string{"user.id"}}
 	}
 	if req.Payment.Currency != o.Currency {
@@ -372,12 +381,12 @@ func (p *partnerAPI) handlePay(c *fiber.Ctx) error {
 func (p *partnerAPI) handleCancel(c *fiber.Ctx) error {
 	src := p.source(c)
 	var req struct {
-		PaymentID int64 `json:"payment_id"`
+		PaymentID mapping.Int `json:"payment_id"`
 	}
-	if err := p.decodeJSON(c, "partners/cancellation", &req); err != nil {
+	if err := p.decode(c, "partners/cancellation", &req); err != nil {
 		return err
 	}
-	o, err := p.deps.Orders.PartnerOrderByPayment(c.UserContext(), src.Name, req.PaymentID)
+	o, err := p.deps.Orders.PartnerOrderByPayment(c.UserContext(), src.Name, int64(req.PaymentID))
 	if err != nil {
 		if storegate.ErrorCode(err) == storegate.CodeNotFound {
 			return &storegate.Error{Code: storegate.CodeNotFound, Message: "no such payment", Fields: []string{"payment_id"}}

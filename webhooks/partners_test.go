@@ -241,8 +241,20 @@ func TestPartner_PricesDiscountsAndCatalog(t *testing.T) {
 func TestPartner_TokenAndOrderChecks(t *testing.T) {
 	g := newGateway(t, withCommerce(), withPartner("basic"))
 	var e errorAnswer
-	if s := g.partner(t, "POST", "/users/token", `{"user":{"id":"stranger"}}`, &e); s != 400 || e.Error.Code != "INVALID_USER" {
+	if s := g.partner(t, "POST", "/users/token", `{"user":{"id":"stranger","email":"s@example.org"}}`, &e); s != 400 || e.Error.Code != "INVALID_USER" {
 		t.Fatalf("token for an unknown player: %d %+v, want 400 INVALID_USER", s, e)
+	}
+	// The seed's rules: the e-mail always, the player id a string or null.
+	if s := g.partner(t, "POST", "/users/token", `{"user":{"id":"player-1"}}`, &e); s != 400 || e.Error.Fields[0] != "user.email" {
+		t.Fatalf("token without an e-mail: %d %+v, want 400 naming user.email", s, e)
+	}
+	var buyer struct{ Token string }
+	if s := g.partner(t, "POST", "/users/token", `{"user":{"id":null,"email":"buyer@example.org"}}`, &buyer); s != 200 || buyer.Token == "" {
+		t.Fatalf("token for a buyer known by e-mail only: %d %+v, want 200 with a token", s, buyer)
+	}
+	if s := g.partner(t, "POST", "/orders", `{"user_token":"`+buyer.Token+`","currency":"USD","items":[{"sku":"crystals_100","quantity":1}]}`, &e); s != 403 ||
+		e.Error.Code != "FORBIDDEN" || e.Error.Fields[0] != "user_token" {
+		t.Fatalf("in-game items for a buyer without a player id: %d %+v, want 403 naming user_token", s, e)
 	}
 	tok := g.userToken(t, "player-1")
 	// A token is short-lived.
@@ -320,7 +332,8 @@ func TestPartner_BadBodiesStoreNothing(t *testing.T) {
 		code              string
 		fields            []string
 	}{
-		{"/users/token", `{"user":{}}`, "", 400, "INVALID_PARAMETER", []string{"user.id"}},
+		{"/users/token", `{"user":{}}`, "", 400, "INVALID_PARAMETER", []string{"user.email"}},
+		{"/users/token", `{"user":{"id":"player-1","email":"not an address"}}`, "", 400, "INVALID_PARAMETER", []string{"user.email"}},
 		{"/users/token", `not json`, "", 400, "INVALID_PARAMETER", nil},
 		{"/users/token", `{"user":{"id":"player-1"}}`, "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE", nil},
 		{"/orders", `{"currency":"USD","items":[{"sku":"crystals_100","quantity":1}]}`, "", 400, "INVALID_PARAMETER", []string{"user_token"}},
@@ -335,7 +348,7 @@ func TestPartner_BadBodiesStoreNothing(t *testing.T) {
 		{"/payments", strings.Replace(payBody(o.OrderID, "player-1", "1.99", "USD", "x"), `"amount":1.99`, `"amount":-1.99`, 1), "", 400, "INVALID_PARAMETER", []string{"payment.amount"}},
 		{"/payments", payBody(o.OrderID, "player-1", "1.99", "USD", "has space"), "", 400, "INVALID_PARAMETER", []string{"payment.ps_transaction_id"}},
 		{"/payments", `[]`, "", 400, "INVALID_PARAMETER", nil},
-		{"/cancellations", `{"payment_id":"1"}`, "", 400, "INVALID_PARAMETER", []string{"payment_id"}},
+		{"/cancellations", `{"payment_id":"one"}`, "", 400, "INVALID_PARAMETER", []string{"payment_id"}},
 		{"/cancellations", `{}`, "", 400, "INVALID_PARAMETER", []string{"payment_id"}},
 		{"/cancellations", `{"payment_id":1}`, "application/xml", 415, "UNSUPPORTED_MEDIA_TYPE", nil},
 	} {

@@ -113,7 +113,7 @@ func (s *Server) handleFulfillOrders(c *fiber.Ctx) error {
 	var req struct {
 		Platform string `json:"platform"`
 	}
-	if err := s.decodeJSON(c, "players/fulfill_orders", &req); err != nil {
+	if err := s.decode(c, "players/fulfill_orders", &req); err != nil {
 		return err
 	}
 	connector := f.Connectors[req.Platform]

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,10 +38,9 @@ type Users interface {
 	UserExists(ctx context.Context, playerID string) (bool, error)
 }
 
-// Attributes is implemented by targets that can describe a player to Xsolla
-// (user_validation's optional user_attributes answer).
-type Attributes interface {
-	UserAttributes(ctx context.Context, playerID string) (map[string]any, error)
+// PinCodes hands out game keys for Xsolla's get_pincode, for one target.
+type PinCodes interface {
+	PinCode(ctx context.Context, req storegate.PinCodeRequest) (string, error)
 }
 
 // Economy is the embedded ledger as support staff and game servers use it.
@@ -52,6 +52,8 @@ type Economy interface {
 	Adjust(ctx context.Context, a ledger.Adjustment) (ledger.AdjustmentResult, error)
 	Spend(ctx context.Context, s ledger.Spend) (ledger.SpendResult, error)
 	Consume(ctx context.Context, c ledger.Consume) (ledger.ConsumeResult, error)
+	UserAttributes(ctx context.Context, playerID string) (map[string]json.RawMessage, error)
+	SetUserAttributes(ctx context.Context, playerID string, attrs map[string]json.RawMessage) error
 }
 
 // Pinger reports whether the store answers, for /readyz.
@@ -107,14 +109,19 @@ type XsollaSource struct {
 
 // Deps are what the server talks to.
 type Deps struct {
-	Inbox   Inbox
-	Users   map[string]Users // by target name
-	Economy Economy
-	Ready   Pinger
-	Catalog *mapping.Catalog
-	Schemas *schemas.Set
-	Metrics *metrics.Metrics
-	Log     *slog.Logger
+	Inbox Inbox
+	Users map[string]Users // by target name
+	// Attributes are the targets that describe players to Xsolla, by
+	// target name.
+	Attributes map[string]Attributes
+	// PinCodes are the targets that hand out game keys, by target name.
+	PinCodes map[string]PinCodes
+	Economy  Economy
+	Ready    Pinger
+	Catalog  *mapping.Catalog
+	Schemas  *schemas.Set
+	Metrics  *metrics.Metrics
+	Log      *slog.Logger
 	// Notify is called after commands were committed, to wake the dispatcher.
 	Notify func()
 	Xsolla []XsollaSource
@@ -141,6 +148,7 @@ type Server struct {
 	xsolla   map[string]*XsollaSource
 	admin    [][32]byte // sha256 of each admin token
 	game     [][32]byte // sha256 of each game-server token
+	attrs    attributeLog
 }
 
 // New builds the Fiber app with every route.
@@ -208,6 +216,8 @@ func New(cfg Config, deps Deps) *fiber.App {
 	app.Post("/v1/players/:playerId/entitlements/:entitlementId/consume", s.requireGame, s.handleConsume)
 	s.deadLetterRoutes(admin)
 	admin.Get("/v1/players/:playerId/orders", s.handleOrders)
+	admin.Get("/v1/players/:playerId/attributes", s.handleAttributes)
+	admin.Put("/v1/players/:playerId/attributes", s.handleSetAttributes)
 	return app
 }
 
@@ -264,6 +274,8 @@ const (
 	localRequestID = "request_id"
 	localSource    = "source"
 	localType      = "type"
+	// localStatuses overrides statusOf for one sender's routes.
+	localStatuses = "statuses"
 )
 
 func requestID(c *fiber.Ctx) string {

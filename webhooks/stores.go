@@ -109,17 +109,17 @@ func (a *storesAPI) handleEvent(c *fiber.Ctx) error {
 // readStoreEvent validates a store event against its platform's schema and
 // decodes it. want, when set, is the platform the event must be for.
 func (s *Server) readStoreEvent(body []byte, want string) (*mapping.StoreEvent, error) {
-	if err := s.deps.Schemas.Validate("stores/event", body); err != nil {
+	var head struct {
+		Platform string `json:"platform"`
+	}
+	if err := s.deps.Schemas.Decode("stores/event", body, &head); err != nil {
 		return nil, err
 	}
+	if want != "" && head.Platform != want {
+		return nil, storegate.FieldError("the order is for platform "+head.Platform+", not "+want, "platform")
+	}
 	var ev mapping.StoreEvent
-	if err := json.Unmarshal(body, &ev); err != nil {
-		return nil, storegate.FieldError("body does not decode: "+jsonProblem(err), jsonField(err))
-	}
-	if want != "" && ev.Platform != want {
-		return nil, storegate.FieldError("the order is for platform "+ev.Platform+", not "+want, "platform")
-	}
-	if err := s.deps.Schemas.Validate("stores/"+ev.Platform, body); err != nil {
+	if err := s.deps.Schemas.Decode("stores/"+head.Platform, body, &ev); err != nil {
 		return nil, err
 	}
 	return &ev, nil

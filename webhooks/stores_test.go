@@ -191,7 +191,7 @@ func TestStores_BadEventsStoreNothing(t *testing.T) {
 		{"unknown type", strings.Replace(good, `"purchase"`, `"gift"`, 1), 400, "INVALID_PARAMETER", []string{"type"}},
 		{"unknown platform", strings.Replace(good, `"epic"`, `"gog"`, 1), 400, "INVALID_PARAMETER", []string{"platform"}},
 		{"steam without orderid", `{"type":"purchase","platform":"steam","player_id":"player-1","order":{"transid":"1"},"items":[{"product_id":"1001","quantity":1}]}`, 400, "INVALID_PARAMETER", []string{"order.orderid"}},
-		{"steam orderid as a number", `{"type":"purchase","platform":"steam","player_id":"player-1","order":{"orderid":12},"items":[{"product_id":"1001","quantity":1}]}`, 400, "INVALID_PARAMETER", []string{"order.orderid"}},
+		{"steam orderid as a fraction", `{"type":"purchase","platform":"steam","player_id":"player-1","order":{"orderid":12.5},"items":[{"product_id":"1001","quantity":1}]}`, 400, "INVALID_PARAMETER", []string{"order.orderid"}},
 		{"xbox without line item", `{"type":"purchase","platform":"xbox","player_id":"player-1","order":{"order_id":"o"},"items":[{"product_id":"9NCRYSTALS100","quantity":1}]}`, 400, "INVALID_PARAMETER", []string{"order.line_item_id"}},
 		{"epic with two items", strings.Replace(good, `"items":[`, `"items":[{"product_id":"epic-sword","quantity":1},`, 1), 400, "INVALID_PARAMETER", []string{"items"}},
 		{"entitlement id with a dot", strings.Replace(good, `"E1"`, `"E.1"`, 1), 400, "INVALID_PARAMETER", []string{"order.entitlement_id"}},

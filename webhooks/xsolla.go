@@ -19,18 +19,16 @@ import (
 
 // handleXsolla is POST /webhooks/xsolla/:source. The checks run in this
 // order, each refusing with nothing stored: source, caller address, body size,
-// signature over the raw bytes, content type, JSON, schema of the type.
+// signature over the raw bytes, content type, then the body against the
+// schema of its type (schemas.Decode).
 func (s *Server) handleXsolla(c *fiber.Ctx) error {
 	src := s.xsolla[c.Params("source")]
 	if src == nil {
 		return storegate.Errorf(storegate.CodeNotFound, "unknown source")
 	}
-	c.Locals(localSource, src.Name)
-	if !allowed(src.AllowIPs, s.clientIP(c)) {
-		return storegate.Errorf(storegate.CodeInvalidClientIP, "caller address is not allowed for this source")
-	}
-	if len(c.BodyRaw()) > src.BodyLimit {
-		return storegate.Errorf(storegate.CodeTooLarge, "request body is larger than %d bytes", src.BodyLimit)
+	c.Locals(localStatuses, xsollaStatuses)
+	if err := s.admit(c, src.Name, src.AllowIPs, src.BodyLimit); err != nil {
+		return err
 	}
 	// Fiber reuses the request buffer after the handler returns; the body is
 	// stored, so it is copied once here.
@@ -50,59 +48,40 @@ func (s *Server) handleXsolla(c *fiber.Ctx) error {
 	if !isJSON(c.Get(fiber.HeaderContentType)) {
 		return storegate.Errorf(storegate.CodeUnsupportedMedia, "Content-Type must be application/json")
 	}
-	// One decode on the happy path; only a body that does not fit the
-	// struct is looked at again, to name its type and its faulty fields.
-	var n mapping.XsollaNotification
-	decodeErr := json.Unmarshal(body, &n)
-	typ := n.NotificationType
-	if decodeErr != nil {
-		var peek struct {
-			Type *string `json:"notification_type"`
-		}
-		if err := json.Unmarshal(body, &peek); err != nil {
-			if jsonField(err) == "notification_type" {
-				return storegate.FieldError("notification_type must be a string", "notification_type")
-			}
-			return storegate.FieldError("body is not valid JSON")
-		}
-		typ = ""
-		if peek.Type != nil {
-			typ = *peek.Type
-		}
+	var head struct {
+		Type string `json:"notification_type"`
 	}
-	if typ == "" {
-		return storegate.FieldError("notification_type is required", "notification_type")
-	}
-	schema := "xsolla/" + typ
-	switch {
-	case typ != "notification" && s.deps.Schemas.Has(schema):
-		c.Locals(localType, typ)
-	case slices.Contains(mapping.XsollaAcknowledged, typ):
-		c.Locals(localType, typ)
-		schema = "xsolla/notification"
-	default:
-		c.Locals(localType, "unknown")
-		return storegate.FieldError("unknown notification_type "+strconv.Quote(typ), "notification_type")
-	}
-	if err := s.deps.Schemas.Validate(schema, body); err != nil {
+	if err := s.deps.Schemas.Decode("xsolla/notification", body, &head); err != nil {
 		return err
 	}
-	if decodeErr != nil {
-		// The schema passed, so this is a shape storegate reads more
-		// strictly than the schema states: still the sender's fault.
-		return storegate.FieldError("body does not decode: "+jsonProblem(decodeErr), jsonField(decodeErr))
+	typ := head.Type
+	switch {
+	case slices.Contains(mapping.XsollaAcknowledged, typ):
+		c.Locals(localType, typ)
+		return s.xsollaAcknowledge(c, src, typ, body)
+	case typ == "notification" || !s.deps.Schemas.Has("xsolla/"+typ):
+		c.Locals(localType, "unknown")
+		return storegate.FieldError("unknown notification_type "+strconv.Quote(clipText(typ, 100)), "notification_type")
+	}
+	c.Locals(localType, typ)
+	var n mapping.XsollaNotification
+	if err := s.deps.Schemas.Decode("xsolla/"+typ, body, &n); err != nil {
+		return err
+	}
+	switch typ {
+	case mapping.XsollaUserValidation:
+		return s.xsollaUserValidation(c, src, string(n.User.ID))
+	case mapping.XsollaUserSearch:
+		return s.xsollaUserSearch(c, src, string(n.User.PublicID))
+	case mapping.XsollaLink:
+		return s.xsollaLink(c, src, &n)
+	case mapping.XsollaGetPinCode:
+		return s.xsollaPinCode(c, src, &n, body)
+	case mapping.XsollaPartnerSideCatalog:
+		return s.xsollaCatalog(c)
 	}
 	if err := s.validate.Struct(&n); err != nil {
 		return validationError(err)
-	}
-
-	switch typ {
-	case mapping.XsollaUserValidation:
-		return s.xsollaUserValidation(c, src, n.User.ID)
-	case mapping.XsollaUserSearch:
-		return s.xsollaUserSearch(c, src, n.User.PublicID)
-	case mapping.XsollaLink:
-		return s.xsollaLink(c, src, &n)
 	}
 	plan, err := mapping.Xsolla(mapping.XsollaSource{Name: src.Name, Target: src.Target, GrantOn: src.GrantOn},
 		&n, s.deps.Catalog, body, s.cfg.Now())
@@ -121,8 +100,14 @@ func (s *Server) handleXsolla(c *fiber.Ctx) error {
 			s.log.Warn("user check unavailable; queuing the order anyway", "request_id", requestID(c), "source", src.Name, "err", err)
 		}
 	}
+	return s.acceptXsolla(c, src, typ, plan, body)
+}
+
+// acceptXsolla stores the event with its commands and answers 204, or the
+// first answer again for a duplicate.
+func (s *Server) acceptXsolla(c *fiber.Ctx, src *XsollaSource, typ string, plan mapping.Plan, body []byte) error {
 	ev := storegate.Event{Source: src.Name, Type: typ, Key: plan.Key, PlayerID: plan.PlayerID, OrderRef: plan.OrderRef,
-		Body: body, ReceivedAt: s.cfg.Now()}
+		Body: body, ReceivedAt: s.cfg.Now(), Notes: plan.Notes}
 	stored, dup, err := s.deps.Inbox.Accept(c.UserContext(), ev, plan.Commands, storegate.Answer{Status: fiber.StatusNoContent})
 	if err != nil {
 		// Not committed, or not known to be: the sender must retry. Never 2xx.
@@ -135,6 +120,28 @@ func (s *Server) handleXsolla(c *fiber.Ctx) error {
 		s.deps.Notify()
 	}
 	return answer(c, stored)
+}
+
+// xsollaAcknowledge stores a type storegate acts on in no way. Its schema
+// is loose on purpose: Xsolla's payloads for these types vary, and a
+// refusal would be final.
+func (s *Server) xsollaAcknowledge(c *fiber.Ctx, src *XsollaSource, typ string, body []byte) error {
+	var ack struct {
+		User json.RawMessage `json:"user"`
+	}
+	if err := s.deps.Schemas.Decode("xsolla/acknowledged", body, &ack); err != nil {
+		return err
+	}
+	// The player, when the user is an object that names one; tracking is
+	// all it is read for, so a user of another shape is not an error.
+	var user mapping.XsollaUser
+	_ = json.Unmarshal(ack.User, &user)
+	player := string(user.ExternalID)
+	if player == "" {
+		player = string(user.ID)
+	}
+	msrc := mapping.XsollaSource{Name: src.Name, Target: src.Target, GrantOn: src.GrantOn}
+	return s.acceptXsolla(c, src, typ, mapping.XsollaAck(msrc, typ, player, body), body)
 }
 
 func grants(cmds []storegate.Command) bool {
@@ -182,20 +189,17 @@ func (s *Server) xsollaUserValidation(c *fiber.Ctx, src *XsollaSource, playerID 
 	if !exists {
 		return &storegate.Error{Code: storegate.CodeInvalidUser, Message: "no such player", Fields: []string{"user.id"}}
 	}
-	attrs, ok := s.deps.Users[src.Target].(Attributes)
-	if !ok {
+	attrs := s.userAttributes(c.UserContext(), src, playerID)
+	if len(attrs) == 0 {
 		return c.SendStatus(fiber.StatusNoContent)
 	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.UserDeadline)
-	defer cancel()
-	a, err := attrs.UserAttributes(ctx, playerID)
+	body, err := s.checked("answers/xsolla_user_attributes", fiber.Map{"user_attributes": attrs})
 	if err != nil {
-		return storegate.Unavailable(err)
-	}
-	if len(a) == 0 {
+		// Every attribute passed on its own; the player still gets the yes.
+		s.log.Error("user attributes refused as a whole; answering without them", "request_id", requestID(c), "err", err)
 		return c.SendStatus(fiber.StatusNoContent)
 	}
-	return s.sendChecked(c, fiber.StatusOK, "answers/xsolla_user_attributes", fiber.Map{"user_attributes": a})
+	return answer(c, storegate.Answer{Status: fiber.StatusOK, Body: body})
 }
 
 func (s *Server) xsollaUserSearch(c *fiber.Ctx, src *XsollaSource, publicID string) error {
@@ -223,11 +227,57 @@ func (s *Server) xsollaLink(c *fiber.Ctx, src *XsollaSource, n *mapping.XsollaNo
 	if err != nil {
 		return err
 	}
-	stored, err := s.deps.Inbox.Link(c.UserContext(), src.Name, strconv.FormatInt(n.OrderID, 10), ans["id"].(string), body)
+	stored, err := s.deps.Inbox.Link(c.UserContext(), src.Name, n.OrderID.String(), ans["id"].(string), body)
 	if err != nil {
 		return storegate.Unavailable(err)
 	}
 	return answer(c, storegate.Answer{Status: fiber.StatusOK, Body: stored})
+}
+
+// xsollaPinCode answers get_pincode with a key from the source's target:
+// 200 {"pin_code": "..."}. A repeat gets the first answer again.
+func (s *Server) xsollaPinCode(c *fiber.Ctx, src *XsollaSource, n *mapping.XsollaNotification, body []byte) error {
+	pc := s.deps.PinCodes[src.Target]
+	if pc == nil {
+		// A configuration fault, not the player's: Xsolla retries a 5xx for
+		// hours, time for an operator to give the source a target with keys.
+		return storegate.Unavailable(errors.New("get_pincode: target " + src.Target + " hands out no pin codes"))
+	}
+	plan := mapping.XsollaPinCodePlan(mapping.XsollaSource{Name: src.Name, Target: src.Target}, n, body)
+	req := storegate.PinCodeRequest{RequestID: "xsolla." + src.Name + "." + plan.Key, Source: src.Name,
+		PlayerID: plan.PlayerID}
+	if n.PinCode != nil {
+		req.Product, req.DRM = n.PinCode.DigitalContent, n.PinCode.DRM
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.UserDeadline)
+	defer cancel()
+	code, err := pc.PinCode(ctx, req)
+	if err != nil {
+		return storegate.Unavailable(err)
+	}
+	ans, err := s.checked("answers/xsolla_pin_code", fiber.Map{"pin_code": code})
+	if err != nil {
+		return err
+	}
+	ev := storegate.Event{Source: src.Name, Type: mapping.XsollaGetPinCode, Key: plan.Key, PlayerID: plan.PlayerID,
+		OrderRef: plan.OrderRef, Body: body, ReceivedAt: s.cfg.Now(), Notes: plan.Notes}
+	stored, _, err := s.deps.Inbox.Accept(c.UserContext(), ev, nil, storegate.Answer{Status: fiber.StatusOK, Body: ans})
+	if err != nil {
+		return storegate.Unavailable(err)
+	}
+	return answer(c, stored)
+}
+
+// xsollaCatalog answers partner_side_catalog with every SKU of the catalog,
+// without a quantity limit: an item storegate cannot grant is one Xsolla
+// should not sell, and the rest is the same for every user.
+func (s *Server) xsollaCatalog(c *fiber.Ctx) error {
+	skus := s.deps.Catalog.SKUs()
+	items := make([]fiber.Map, 0, len(skus))
+	for _, e := range skus {
+		items = append(items, fiber.Map{"sku": e.SKU, "quantity": nil})
+	}
+	return s.sendChecked(c, fiber.StatusOK, "answers/xsolla_partner_side_catalog", items)
 }
 
 // checked encodes an answer and validates it against its schema: an answer
@@ -254,23 +304,6 @@ func (s *Server) sendChecked(c *fiber.Ctx, status int, schema string, v any) err
 func isJSON(ct string) bool {
 	mt, _, _ := strings.Cut(ct, ";")
 	return strings.EqualFold(strings.TrimSpace(mt), fiber.MIMEApplicationJSON)
-}
-
-// jsonProblem describes a decoding error without echoing the body.
-func jsonProblem(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return te.Field + " should be " + te.Type.String()
-	}
-	return "malformed JSON"
-}
-
-func jsonField(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return te.Field
-	}
-	return ""
 }
 
 // header adapts Fiber's header lookup to the signing package's.

@@ -175,18 +175,18 @@ func TestXsolla_BadInputStoresNothing(t *testing.T) {
 		code   string
 		fields []string
 	}{
-		{"tampered body", "xs", strings.Replace(good, `"quantity":1`, `"quantity":9`, 1), signed(good), 401, "INVALID_SIGNATURE", nil},
-		{"missing signature", "xs", good, func(r *http.Request) { r.Header.Del("Authorization") }, 401, "INVALID_SIGNATURE", nil},
+		{"tampered body", "xs", strings.Replace(good, `"quantity":1`, `"quantity":9`, 1), signed(good), 400, "INVALID_SIGNATURE", nil},
+		{"missing signature", "xs", good, func(r *http.Request) { r.Header.Del("Authorization") }, 400, "INVALID_SIGNATURE", nil},
 		{"wrong secret", "xs", good, func(r *http.Request) {
 			r.Header.Set("Authorization", signing.XsollaSignature([]byte(good), "other"))
-		}, 401, "INVALID_SIGNATURE", nil},
+		}, 400, "INVALID_SIGNATURE", nil},
 		{"uppercase hex", "xs", good, func(r *http.Request) {
 			r.Header.Set("Authorization", "Signature "+strings.ToUpper(strings.TrimPrefix(signing.XsollaSignature([]byte(good), secret), "Signature ")))
-		}, 401, "INVALID_SIGNATURE", nil},
+		}, 400, "INVALID_SIGNATURE", nil},
 		{"wrong content type", "xs", good, func(r *http.Request) { r.Header.Set("Content-Type", "text/plain") }, 415, "UNSUPPORTED_MEDIA_TYPE", nil},
 		{"malformed JSON", "xs", `{"notification_type":"order_paid",`, nil, 400, "INVALID_PARAMETER", nil},
 		{"oversize body", "small", `{"notification_type":"order_paid","pad":"` + strings.Repeat("x", 2<<10) + `"}`, nil, 413, "PAYLOAD_TOO_LARGE", nil},
-		{"schema violation", "xs", `{"notification_type":"order_paid","user":{"external_id":"player-1"},"order":{"id":"5"},"items":[{"sku":"crystals_100"}]}`,
+		{"schema violation", "xs", `{"notification_type":"order_paid","user":{"external_id":"player-1"},"order":{"id":"5x"},"items":[{"sku":"crystals_100"}]}`,
 			nil, 400, "INVALID_PARAMETER", []string{"items.0.quantity", "order.id"}},
 		{"unknown type", "xs", `{"notification_type":"teleport"}`, nil, 400, "INVALID_PARAMETER", []string{"notification_type"}},
 		{"no type", "xs", `{"user":{"id":"player-1"}}`, nil, 400, "INVALID_PARAMETER", []string{"notification_type"}},

@@ -113,6 +113,7 @@ type Target struct {
 	// attempt asks AGS to retry them rather than sending them again. Lost on
 	// restart, which costs one PUT that AGS answers with the same state.
 	failed map[string]bool
+	users  adapters.Recent[IAMUser]
 }
 
 // New returns an AGS target.
@@ -294,17 +295,65 @@ func (t *Target) fulfilled(ctx context.Context, c storegate.Command) *storegate.
 }
 
 // UserExists asks IAM whether a user exists: 2xx yes, 404 no, anything else
-// is an error (the caller cannot tell).
+// is an error (the caller cannot tell). A yes is remembered a few seconds:
+// user_validation and the grant behind it ask in a row.
 func (t *Target) UserExists(ctx context.Context, playerID string) (bool, error) {
+	_, ok, err := t.user(ctx, playerID)
+	return ok, err
+}
+
+// UserAttributes describes an IAM user to Xsolla: country, display_name and
+// age (whole years, from dateOfBirth), each when IAM has it.
+func (t *Target) UserAttributes(ctx context.Context, playerID string) (map[string]json.RawMessage, error) {
+	u, ok, err := t.user(ctx, playerID)
+	if err != nil || !ok {
+		return nil, err
+	}
+	out := map[string]json.RawMessage{}
+	for name, v := range map[string]string{"country": u.Country, "display_name": u.DisplayName} {
+		if v != "" {
+			out[name], _ = json.Marshal(v)
+		}
+	}
+	if born, err := time.Parse(time.DateOnly, u.DateOfBirth); err == nil {
+		out["age"], _ = json.Marshal(age(born, t.cfg.Now()))
+	}
+	return out, nil
+}
+
+// IAMUser is what storegate reads of IAM's user.
+type IAMUser struct {
+	Country     string `json:"country"`
+	DisplayName string `json:"displayName"`
+	DateOfBirth string `json:"dateOfBirth"`
+}
+
+func (t *Target) user(ctx context.Context, playerID string) (IAMUser, bool, error) {
+	now := t.cfg.Now()
+	if u, ok := t.users.Get(playerID, now); ok {
+		return u, true, nil
+	}
 	p := strings.NewReplacer("{namespace}", url.PathEscape(t.cfg.Namespace), "{userId}", url.PathEscape(playerID)).Replace(t.cfg.UserCheckPath)
-	_, out := t.call(ctx, http.MethodGet, pathJoin(t.cfg.IAMURL, p), nil)
+	resp, out := t.call(ctx, http.MethodGet, pathJoin(t.cfg.IAMURL, p), nil)
 	switch {
 	case out.Verdict == storegate.VerdictDone:
-		return true, nil
+		var u IAMUser
+		_ = json.Unmarshal(adapters.Body(resp), &u) // a yes without a readable body is still a yes
+		t.users.Put(playerID, u, now)
+		return u, true, nil
 	case out.HTTPStatus == http.StatusNotFound:
-		return false, nil
+		return IAMUser{}, false, nil
 	}
-	return false, fmt.Errorf("ags: user check: %s %s: %s", out.Verdict, out.Code, out.Message)
+	return IAMUser{}, false, fmt.Errorf("ags: user check: %s %s: %s", out.Verdict, out.Code, out.Message)
+}
+
+// age is the whole years from born to now.
+func age(born, now time.Time) int {
+	years := now.Year() - born.Year()
+	if now.Month() < born.Month() || now.Month() == born.Month() && now.Day() < born.Day() {
+		years--
+	}
+	return max(years, 0)
 }
 
 // call sends one authorised request. A 401 means the cached token died

@@ -306,7 +306,10 @@ func TestTarget_BadCredentials(t *testing.T) {
 func TestTarget_UserExists(t *testing.T) {
 	fake := newFake(t)
 	fake.SetUsers("user-1")
-	target := newTarget(t, config(fake))
+	now := time.Now()
+	cfg := config(fake)
+	cfg.Now = func() time.Time { return now }
+	target := newTarget(t, cfg)
 	for _, tc := range []struct {
 		user string
 		want bool
@@ -317,8 +320,36 @@ func TestTarget_UserExists(t *testing.T) {
 		}
 	}
 	fake.Script(agstest.Fault{Kind: "user", Status: 500}, agstest.Fault{Kind: "user", Status: 500}, agstest.Fault{Kind: "user", Status: 500})
+	// A yes is remembered for a few seconds: IAM failing now is not asked.
+	if ok, err := target.UserExists(context.Background(), "user-1"); !ok || err != nil {
+		t.Errorf("UserExists a moment after a yes = %v, %v; want the remembered yes", ok, err)
+	}
+	now = now.Add(6 * time.Second)
 	if _, err := target.UserExists(context.Background(), "user-1"); err == nil {
 		t.Error("UserExists with IAM failing: no error, want one (unsure is not no)")
+	}
+	// A no is never remembered: the player may sign up a second later.
+	fake.SetUsers("user-1", "ghost")
+	if ok, err := target.UserExists(context.Background(), "ghost"); !ok || err != nil {
+		t.Errorf("UserExists of a new player = %v, %v; want yes", ok, err)
+	}
+}
+
+func TestTarget_UserAttributesFromTheIAMUser(t *testing.T) {
+	fake := newFake(t)
+	fake.SetProfile("user-1", map[string]any{"country": "DE", "displayName": "Ada", "dateOfBirth": "2008-12-07", "emailVerified": true})
+	cfg := config(fake)
+	cfg.Now = func() time.Time { return time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC) }
+	attrs, err := newTarget(t, cfg).UserAttributes(context.Background(), "user-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for k, v := range attrs {
+		got[k] = string(v)
+	}
+	if want := map[string]string{"country": `"DE"`, "display_name": `"Ada"`, "age": "17"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("attributes = %v, want %v (17: the birthday is tomorrow)", got, want)
 	}
 }
 

@@ -12,11 +12,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	nethttp "net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"storegate"
@@ -33,16 +33,18 @@ type Config struct {
 	// request carries one signature per secret: add the new secret, let the
 	// receiver switch, then drop the old one. Required.
 	Secrets []string
-	// FulfillPath, RevokePath and UserPath are appended to URL. Defaults
-	// /fulfill, /revoke and /users.
+	// FulfillPath, RevokePath, UserPath and PinCodePath are appended to
+	// URL. Defaults /fulfill, /revoke, /users and /pin-codes.
 	FulfillPath string
 	RevokePath  string
 	UserPath    string
+	PinCodePath string
 	// Client tunes the HTTP client (timeout, in-flight cap, in-call retries).
 	Client adapters.ClientConfig
-	// Schema, when set, checks a user-check answer against the
-	// studio/user_answer schema. schemas.Set.Validate fits.
-	Schema func(schema string, doc []byte) error
+	// Decode checks an answer against its schema (studio/user_answer) and
+	// decodes it: schemas.Set.Decode. Default: plain JSON decoding, for
+	// tests of the target alone.
+	Decode func(schema string, doc []byte, v any) error
 	// Now is the clock (webhook-timestamp). Default time.Now.
 	Now func() time.Time
 }
@@ -57,8 +59,14 @@ func (c *Config) setDefaults() {
 	if c.UserPath == "" {
 		c.UserPath = "/users"
 	}
+	if c.PinCodePath == "" {
+		c.PinCodePath = "/pin-codes"
+	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Decode == nil {
+		c.Decode = func(_ string, doc []byte, v any) error { return json.Unmarshal(doc, v) }
 	}
 }
 
@@ -78,7 +86,8 @@ func (c Config) Validate() []string {
 			p = append(p, fmt.Sprintf("secrets[%d]: not a Standard Webhooks secret (whsec_ + base64)", i))
 		}
 	}
-	for _, path := range []struct{ name, value string }{{"fulfill_path", c.FulfillPath}, {"revoke_path", c.RevokePath}, {"user_path", c.UserPath}} {
+	for _, path := range []struct{ name, value string }{{"fulfill_path", c.FulfillPath}, {"revoke_path", c.RevokePath}, {"user_path", c.UserPath},
+		{"pin_code_path", c.PinCodePath}} {
 		if !strings.HasPrefix(path.value, "/") {
 			p = append(p, path.name+": want a path starting with /")
 		}
@@ -92,7 +101,7 @@ type Target struct {
 	cfg    Config
 	base   string
 	client *adapters.Client
-	users  userCache
+	users  adapters.Recent[UserAnswer]
 }
 
 // New returns a studio backend target.
@@ -101,8 +110,7 @@ func New(cfg Config) (*Target, error) {
 	if p := cfg.Validate(); len(p) > 0 {
 		return nil, fmt.Errorf("studio backend: %s", strings.Join(p, "; "))
 	}
-	return &Target{cfg: cfg, base: strings.TrimRight(cfg.URL, "/"), client: adapters.NewClient(cfg.Client, Classify),
-		users: userCache{entries: map[string]cachedUser{}}}, nil
+	return &Target{cfg: cfg, base: strings.TrimRight(cfg.URL, "/"), client: adapters.NewClient(cfg.Client, Classify)}, nil
 }
 
 // Request is the body of a fulfil or revoke (schemas/studio/fulfill.json and
@@ -173,6 +181,33 @@ func WebhookID(transactionID string) string {
 
 var webhookEscaper = strings.NewReplacer("%", "%25", ".", "%2E")
 
+// PinCode asks the studio for a game key (Xsolla's get_pincode). The
+// request id is the webhook-id, so a repeat is the same message and the
+// studio answers it with the same key.
+func (t *Target) PinCode(ctx context.Context, r storegate.PinCodeRequest) (string, error) {
+	body, err := json.Marshal(struct {
+		Type string `json:"type"`
+		storegate.PinCodeRequest
+	}{"pin_code", r})
+	if err != nil {
+		return "", err
+	}
+	resp, out := t.post(ctx, t.cfg.PinCodePath, WebhookID(r.RequestID), body)
+	if out.Verdict != storegate.VerdictDone {
+		return "", fmt.Errorf("studio pin code: %s %s: %s", out.Verdict, out.Code, out.Message)
+	}
+	var a struct {
+		PinCode string `json:"pin_code"`
+	}
+	if err := t.cfg.Decode("studio/pin_code_answer", adapters.Body(resp), &a); err != nil {
+		return "", fmt.Errorf("studio pin code: answer breaks the contract: %w", err)
+	}
+	if a.PinCode == "" {
+		return "", errors.New("studio pin code: answer has no pin_code")
+	}
+	return a.PinCode, nil
+}
+
 // Classify is the studio classifier: adapters.Classify, plus 425 Too Early
 // as "not yet" (a revoke before its fulfilment: retried later, never a
 // breaker failure) and the receiver's {"error":{"code","message"}} kept for
@@ -208,8 +243,8 @@ func clip(s string, n int) string {
 // UserAnswer is the studio's answer to a user check
 // (schemas/studio/user_answer.json).
 type UserAnswer struct {
-	Exists     bool           `json:"exists"`
-	Attributes map[string]any `json:"attributes,omitempty"`
+	Exists     bool                       `json:"exists"`
+	Attributes map[string]json.RawMessage `json:"attributes,omitempty"`
 }
 
 // UserExists asks the studio whether a player exists.
@@ -221,14 +256,14 @@ func (t *Target) UserExists(ctx context.Context, playerID string) (bool, error) 
 // UserAttributes returns what the studio said about the player, for Xsolla's
 // user_attributes. A check answered a moment ago is reused: user_validation
 // asks both questions in a row.
-func (t *Target) UserAttributes(ctx context.Context, playerID string) (map[string]any, error) {
+func (t *Target) UserAttributes(ctx context.Context, playerID string) (map[string]json.RawMessage, error) {
 	a, err := t.user(ctx, playerID)
 	return a.Attributes, err
 }
 
 func (t *Target) user(ctx context.Context, playerID string) (UserAnswer, error) {
 	now := t.cfg.Now()
-	if a, ok := t.users.get(playerID, now); ok {
+	if a, ok := t.users.Get(playerID, now); ok {
 		return a, nil
 	}
 	body, _ := json.Marshal(map[string]string{"type": "user_check", "player_id": playerID})
@@ -238,62 +273,14 @@ func (t *Target) user(ctx context.Context, playerID string) (UserAnswer, error) 
 	if out.Verdict != storegate.VerdictDone {
 		return UserAnswer{}, fmt.Errorf("studio user check: %s %s: %s", out.Verdict, out.Code, out.Message)
 	}
-	raw := adapters.Body(resp)
-	if t.cfg.Schema != nil {
-		if err := t.cfg.Schema("studio/user_answer", raw); err != nil {
-			return UserAnswer{}, fmt.Errorf("studio user check: answer breaks the contract: %w", err)
-		}
-	}
 	var a UserAnswer
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return UserAnswer{}, fmt.Errorf("studio user check: answer is not JSON: %w", err)
+	if err := t.cfg.Decode("studio/user_answer", adapters.Body(resp), &a); err != nil {
+		return UserAnswer{}, fmt.Errorf("studio user check: answer breaks the contract: %w", err)
 	}
 	if a.Exists {
 		// Only a "yes" is reused: a stale "no" could refuse a new player's
 		// paid order.
-		t.users.put(playerID, a, now)
+		t.users.Put(playerID, a, now)
 	}
 	return a, nil
-}
-
-// userCache remembers recent positive user checks for a few seconds.
-type userCache struct {
-	mu      sync.Mutex
-	entries map[string]cachedUser
-}
-
-type cachedUser struct {
-	answer UserAnswer
-	at     time.Time
-}
-
-const (
-	userCacheTTL = 5 * time.Second
-	userCacheMax = 4096
-)
-
-func (c *userCache) get(id string, now time.Time) (UserAnswer, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[id]
-	if !ok || now.Sub(e.at) > userCacheTTL || now.Before(e.at) {
-		return UserAnswer{}, false
-	}
-	return e.answer, true
-}
-
-func (c *userCache) put(id string, a UserAnswer, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.entries) >= userCacheMax {
-		for k, e := range c.entries {
-			if now.Sub(e.at) > userCacheTTL {
-				delete(c.entries, k)
-			}
-		}
-		if len(c.entries) >= userCacheMax {
-			clear(c.entries)
-		}
-	}
-	c.entries[id] = cachedUser{answer: a, at: now}
 }

@@ -3,6 +3,8 @@ package http_test
 import (
 	"context"
 	"encoding/json"
+	nethttp "net/http"
+	"net/http/httptest"
 	"os"
 	"reflect"
 	"regexp"
@@ -51,7 +53,7 @@ func newTarget(t *testing.T, url string, secrets ...string) *studiohttp.Target {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target, err := studiohttp.New(studiohttp.Config{URL: url, Secrets: secrets, Schema: set.Validate,
+	target, err := studiohttp.New(studiohttp.Config{URL: url, Secrets: secrets, Decode: set.Decode,
 		Client: adapters.ClientConfig{Timeout: 200 * time.Millisecond, Attempts: 3, RetryWaitMin: 5 * time.Millisecond, RetryWaitMax: 1500 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
@@ -228,9 +230,9 @@ func TestTarget_Users(t *testing.T) {
 	for _, tc := range []struct {
 		player string
 		exists bool
-		attrs  map[string]any
+		attrs  map[string]json.RawMessage
 	}{
-		{"player-1", true, map[string]any{"level": 12.0, "guild": "owls"}},
+		{"player-1", true, map[string]json.RawMessage{"level": json.RawMessage(`12`), "guild": json.RawMessage(`"owls"`)}},
 		{"player-2", true, nil},
 		{"ghost", false, nil},
 	} {
@@ -254,11 +256,27 @@ func TestTarget_Users(t *testing.T) {
 
 // An answer that breaks the contract is an error, never a "no".
 func TestTarget_UserAnswerBreaksContract(t *testing.T) {
+	for _, body := range []string{`{"exists":"yes"}`, `{"exists":true,"EXISTS":false}`, `{"attributes":{}}`, `not json`} {
+		srv := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, _ *nethttp.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(body))
+		}))
+		_, err := newTarget(t, srv.URL).UserExists(context.Background(), "player-1")
+		srv.Close()
+		if err == nil || !strings.Contains(err.Error(), "breaks the contract") {
+			t.Errorf("%s: err = %v, want a contract error", body, err)
+		}
+	}
+}
+
+// Attributes pass whatever their values: the gateway keeps those Xsolla
+// takes, so one bad attribute never turns a yes into an error.
+func TestTarget_UserAttributesPassAsTheStudioGaveThem(t *testing.T) {
 	fake := newFake(t)
-	fake.SetUser("player-1", map[string]any{"banned": true}) // booleans are not allowed
-	_, err := newTarget(t, fake.URL).UserExists(context.Background(), "player-1")
-	if err == nil || !strings.Contains(err.Error(), "breaks the contract") {
-		t.Errorf("err = %v, want a contract error", err)
+	fake.SetUser("player-1", map[string]any{"is_baned": false, "level": 3})
+	attrs, err := newTarget(t, fake.URL).UserAttributes(context.Background(), "player-1")
+	if err != nil || string(attrs["is_baned"]) != "false" || string(attrs["level"]) != "3" {
+		t.Errorf("UserAttributes = %s, %v; want is_baned false and level 3", attrs, err)
 	}
 }
 

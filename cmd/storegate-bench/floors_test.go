@@ -130,7 +130,7 @@ func TestAcceptFloorStoresAVerifiedOrderWithItsGrant(t *testing.T) {
 	}{
 		{"signed", body, signing.XsollaSignature(body, secret), 204, ""},
 		{"the same order again", body, signing.XsollaSignature(body, secret), 204, ""},
-		{"tampered", bytes.Replace(body, []byte(`"p7"`), []byte(`"p8"`), 1), signing.XsollaSignature(body, secret), 401, "INVALID_SIGNATURE"},
+		{"tampered", bytes.Replace(body, []byte(`"p7"`), []byte(`"p8"`), 1), signing.XsollaSignature(body, secret), 400, "INVALID_SIGNATURE"},
 		{"unknown sku", []byte(`{"notification_type":"order_paid","order":{"id":8},"user":{"external_id":"p7"},"items":[{"sku":"nope","quantity":1}]}`), "", 400, "INVALID_PARAMETER"},
 	} {
 		b := tc.body

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
 	"time"
 
 	"storegate/mapping"
+	"storegate/schemas"
 	"storegate/signing"
 )
 
@@ -116,6 +118,27 @@ func (c *Config) setCommerceDefaults() {
 	}
 }
 
+// validateLinkParameters checks link_parameters against the answer they go
+// into, so that a linking webhook never fails on them at run time.
+func validateLinkParameters(path string, params map[string]any) []string {
+	if len(params) == 0 {
+		return nil
+	}
+	set, err := schemas.Load()
+	if err != nil {
+		return []string{err.Error()}
+	}
+	doc, err := json.Marshal(map[string]any{"id": "check", "custom_parameters": params})
+	if err != nil {
+		return []string{fmt.Sprintf("%s.link_parameters: not representable as JSON: %v", path, err)}
+	}
+	if err := set.Validate("answers/xsolla_transaction_info", doc); err != nil {
+		return []string{fmt.Sprintf("%s.link_parameters: Xsolla takes at most 200 custom_parameters, as a JSON object: %s",
+			path, err)}
+	}
+	return nil
+}
+
 // validateCommerce checks the partner and stores blocks of source i.
 func (c *Config) validateCommerce(path string, s SourceConfig) []string {
 	var p []string
@@ -127,7 +150,7 @@ func (c *Config) validateCommerce(path string, s SourceConfig) []string {
 		add("%s.stores: only a stores source has a stores block", path)
 	}
 	if s.Kind != "partner" && s.Kind != "stores" {
-		return p
+		return append(p, validateLinkParameters(path, s.LinkParameters)...)
 	}
 	if s.GrantOn != "" {
 		add("%s.grant_on: only for an xsolla source", path)

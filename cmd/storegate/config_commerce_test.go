@@ -205,7 +205,7 @@ targets:`, 1)
 	}
 
 	// The partner source authenticates with Standard Webhooks by default.
-	body := `{"user":{"id":"player-1"}}`
+	body := `{"user":{"id":"player-1","email":"player-1@example.org"}}`
 	headers, _ := signing.StandardHeaders([]string{"whsec_cGFydG5lci1zdGFuZGFyZC1zZWNyZXQtMDEyMzQ1"}, "msg_1", time.Now().Unix(), []byte(body))
 	req = httptest.NewRequest(http.MethodPost, "/partners/bank/users/token", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")

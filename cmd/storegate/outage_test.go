@@ -106,8 +106,8 @@ func TestGateway_OutageUnderLoad(t *testing.T) {
 		effects map[string]int
 		key     func(int) string
 	}{
-		{"ags", loads[0], agsEffects, func(o int) string { return "fulfill:" + mapping.XsollaFulfillID("xs-ags", int64(o)) }},
-		{"studio", loads[1], studioEffects, func(o int) string { return mapping.XsollaFulfillID("xs-studio", int64(o)) }},
+		{"ags", loads[0], agsEffects, func(o int) string { return "fulfill:" + mapping.XsollaFulfillID("xs-ags", mapping.Int(o)) }},
+		{"studio", loads[1], studioEffects, func(o int) string { return mapping.XsollaFulfillID("xs-studio", mapping.Int(o)) }},
 	} {
 		if len(c.effects) != c.ld.posted {
 			t.Errorf("%s: %d transactions took effect, want %d (one per order)", c.target, len(c.effects), c.ld.posted)

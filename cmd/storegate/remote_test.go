@@ -255,7 +255,8 @@ func TestDeadLettersCLI_Usage(t *testing.T) {
 
 // Xsolla's user_validation asks the source's target: AGS through IAM, the
 // studio backend through its user check (with attributes); a target that
-// cannot answer gets Xsolla a 503, never a wrong "no".
+// cannot answer gets Xsolla a 503, never a wrong "no" (a yes is remembered
+// for a few seconds, so the down cases ask about players not seen yet).
 func TestGateway_UserValidationThroughTargets(t *testing.T) {
 	agsFake, studio := fakes(t)
 	agsFake.SetUsers("player-1")
@@ -269,7 +270,7 @@ func TestGateway_UserValidationThroughTargets(t *testing.T) {
 	}{
 		{"AGS knows the player", "xs-ags", "player-1", false, 204, ""},
 		{"AGS does not", "xs-ags", "ghost", false, 400, `"code":"INVALID_USER"`},
-		{"AGS is down", "xs-ags", "player-1", true, 503, `"code":"SERVICE_UNAVAILABLE"`},
+		{"AGS is down", "xs-ags", "player-2", true, 503, `"code":"SERVICE_UNAVAILABLE"`},
 		{"the studio knows the player, with attributes", "xs-studio", "player-1", false, 200, `{"user_attributes":{"level":12}}`},
 		{"the studio does not", "xs-studio", "ghost", false, 400, `"code":"INVALID_USER"`},
 		{"the studio is down", "xs-studio", "ghost", true, 503, `"code":"SERVICE_UNAVAILABLE"`},

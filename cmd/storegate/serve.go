@@ -79,6 +79,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 
 	targets := map[string]dispatch.Target{}
 	users := map[string]webhooks.Users{}
+	attributes, pinCodes := map[string]webhooks.Attributes{}, map[string]webhooks.PinCodes{}
 	for _, t := range cfg.Targets {
 		var target adapters.Target
 		switch t.Kind {
@@ -102,6 +103,15 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 			Probes: uint32(t.Breaker.Probes)}, g.Metrics.BreakerChanged, log)
 		g.Metrics.BreakerInit(t.Name)
 		targets[t.Name], users[t.Name] = b, b
+		// Attributes and pin codes are asked of the target itself: an
+		// attribute is an extra that never holds a player up, and a key is
+		// the answer Xsolla waits for.
+		if a, ok := target.(webhooks.Attributes); ok {
+			attributes[t.Name] = a
+		}
+		if p, ok := target.(webhooks.PinCodes); ok {
+			pinCodes[t.Name] = p
+		}
 	}
 
 	g.Dispatcher, err = dispatch.New(db, targets, dispatch.Config{
@@ -146,7 +156,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		g.Close()
 		return nil, err
 	}
-	deps := webhooks.Deps{Inbox: db, Users: users, Ready: db, Catalog: catalog, Schemas: set, Metrics: g.Metrics,
+	deps := webhooks.Deps{Inbox: db, Users: users, Attributes: attributes, PinCodes: pinCodes, Ready: db, Catalog: catalog, Schemas: set, Metrics: g.Metrics,
 		Log: log, Notify: g.Dispatcher.Notify, Xsolla: xsolla, DeadLetters: db,
 		Partners: partners, Stores: stores, FulfillOrders: fulfill, Orders: db}
 	if g.Ledger != nil {

@@ -57,11 +57,12 @@ type HTTPTargetConfig struct {
 	// Secrets sign every request (Standard Webhooks, whsec_...); several
 	// during a rotation. Give them as ${VAR}. Required.
 	Secrets []string `yaml:"secrets"`
-	// FulfillPath, RevokePath, UserPath are appended to url. Defaults
-	// /fulfill, /revoke, /users.
+	// FulfillPath, RevokePath, UserPath, PinCodePath are appended to url.
+	// Defaults /fulfill, /revoke, /users, /pin-codes.
 	FulfillPath string `yaml:"fulfill_path"`
 	RevokePath  string `yaml:"revoke_path"`
 	UserPath    string `yaml:"user_path"`
+	PinCodePath string `yaml:"pin_code_path"`
 }
 
 func (t TargetConfig) client() adapters.ClientConfig {
@@ -77,9 +78,9 @@ func (a *AGSTargetConfig) config(t TargetConfig, now func() time.Time) ags.Confi
 
 func (h *HTTPTargetConfig) config(t TargetConfig, set *schemas.Set, now func() time.Time) studiohttp.Config {
 	c := studiohttp.Config{URL: h.URL, Secrets: h.Secrets, FulfillPath: h.FulfillPath, RevokePath: h.RevokePath,
-		UserPath: h.UserPath, Client: t.client(), Now: now}
+		UserPath: h.UserPath, PinCodePath: h.PinCodePath, Client: t.client(), Now: now}
 	if set != nil {
-		c.Schema = set.Validate
+		c.Decode = set.Decode
 	}
 	return c
 }

@@ -66,6 +66,7 @@ type Server struct {
 	tokensIssued int
 	tokens       map[string]bool
 	users        map[string]bool // nil: every user exists
+	profiles     map[string]map[string]any
 	unknownItems map[string]bool
 	fulfillments map[string]*fulfillment
 	revocations  map[string][]byte
@@ -100,6 +101,17 @@ func (s *Server) SetUsers(ids ...string) {
 	for _, id := range ids {
 		s.users[id] = true
 	}
+}
+
+// SetProfile adds IAM user fields (country, displayName, dateOfBirth, ...)
+// to a user's answer.
+func (s *Server) SetProfile(id string, fields map[string]any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.profiles == nil {
+		s.profiles = map[string]map[string]any{}
+	}
+	s.profiles[id] = fields
 }
 
 // SetItemUnknown makes a SKU (or item id) missing from the catalog, or
@@ -258,7 +270,11 @@ func (s *Server) apply(kind, user, id string, body []byte, r *http.Request, faul
 		if s.users != nil && !s.users[user] {
 			return http.StatusNotFound, map[string]any{"errorCode": 20008, "errorMessage": "user not found"}
 		}
-		return http.StatusOK, map[string]any{"userId": user, "namespace": s.Namespace}
+		ans := map[string]any{"userId": user, "namespace": s.Namespace}
+		for k, v := range s.profiles[user] {
+			ans[k] = v
+		}
+		return http.StatusOK, ans
 
 	case "query":
 		var data []any

@@ -56,6 +56,7 @@ type Server struct {
 	mu       sync.Mutex
 	rejected map[string]bool
 	users    map[string]map[string]any // nil: every player exists
+	keys     map[string]string         // pin codes handed out, by request id
 	granted  map[string]bool
 	problems []string
 }
@@ -99,6 +100,13 @@ func (s *Server) SetUser(id string, attributes map[string]any) {
 	s.users[id] = attributes
 }
 
+// KeysHandedOut is how many distinct pin codes the studio gave.
+func (s *Server) KeysHandedOut() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.keys)
+}
+
 // Problems lists the contract violations seen: bad signatures, bodies that
 // fail their schema, a webhook-id that does not match the transaction id.
 func (s *Server) Problems() []string {
@@ -123,6 +131,7 @@ type command struct {
 	TransactionID string `json:"transaction_id"`
 	PlayerID      string `json:"player_id"`
 	Reverses      string `json:"reverses"`
+	RequestID     string `json:"request_id"`
 	Lines         []struct {
 		SKU string `json:"sku"`
 	} `json:"lines"`
@@ -136,7 +145,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Call()
-	kind := map[string]string{"/fulfill": "fulfill", "/revoke": "revoke", "/users": "user"}[r.URL.Path]
+	kind := map[string]string{"/fulfill": "fulfill", "/revoke": "revoke", "/users": "user", "/pin-codes": "pin_code"}[r.URL.Path]
 	if r.Method != http.MethodPost || kind == "" {
 		errorAnswer(w, http.StatusNotFound, "NOT_FOUND", "no such route")
 		return
@@ -149,7 +158,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// 3. The contract: the published schema.
-	schema := map[string]string{"fulfill": "studio/fulfill", "revoke": "studio/revoke", "user": "studio/user_check"}[kind]
+	schema := map[string]string{"fulfill": "studio/fulfill", "revoke": "studio/revoke", "user": "studio/user_check",
+		"pin_code": "studio/pin_code"}[kind]
 	if err := s.schemas.Validate(schema, body); err != nil {
 		s.problem("%s: %v", schema, err)
 		errorAnswer(w, http.StatusBadRequest, "INVALID_PARAMETER", err.Error())
@@ -157,7 +167,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	var c command
 	json.Unmarshal(body, &c)
-	if kind != "user" && r.Header.Get("webhook-id") != studiohttp.WebhookID(c.TransactionID) {
+	if kind == "pin_code" && r.Header.Get("webhook-id") != studiohttp.WebhookID(c.RequestID) {
+		s.problem("webhook-id %q does not carry request_id %q", r.Header.Get("webhook-id"), c.RequestID)
+	}
+	if kind != "user" && kind != "pin_code" && r.Header.Get("webhook-id") != studiohttp.WebhookID(c.TransactionID) {
 		s.problem("webhook-id %q does not carry transaction_id %q", r.Header.Get("webhook-id"), c.TransactionID)
 	}
 
@@ -200,6 +213,15 @@ func (s *Server) apply(kind string, c command, body []byte) (int, any) {
 			ans["attributes"] = attrs
 		}
 		return http.StatusOK, ans
+	case "pin_code":
+		// One key per request id, however often it is asked for.
+		if s.keys == nil {
+			s.keys = map[string]string{}
+		}
+		if _, ok := s.keys[c.RequestID]; !ok {
+			s.keys[c.RequestID] = fmt.Sprintf("KEY-%04d", len(s.keys)+1)
+		}
+		return http.StatusOK, map[string]string{"pin_code": s.keys[c.RequestID]}
 	}
 	s.Request(c.TransactionID, body)
 	if s.Effected(c.TransactionID) > 0 {
