@@ -107,7 +107,9 @@ func (m *Metrics) Request(source, typ string, status int) {
 func (m *Metrics) SignatureFailure(source string) { m.signatureFail.WithLabelValues(source).Inc() }
 
 // AttributesDropped counts user attributes left out of an answer.
-func (m *Metrics) AttributesDropped(source string, n int) { m.attrsDropped.WithLabelValues(source).Add(float64(n)) }
+func (m *Metrics) AttributesDropped(source string, n int) {
+	m.attrsDropped.WithLabelValues(source).Add(float64(n))
+}
 
 // Duplicate counts one duplicate event.
 func (m *Metrics) Duplicate(source, typ string) { m.duplicates.WithLabelValues(source, typ).Inc() }

@@ -2,8 +2,8 @@ package webhooks
 
 import (
 	"crypto/sha256"
-	"encoding/json"
 	"crypto/subtle"
+	"encoding/json"
 	"slices"
 	"strings"
 
