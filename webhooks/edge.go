@@ -74,7 +74,7 @@ var (
 	errMethod = storegate.Errorf(storegate.CodeMalformed, "unsupported HTTP method")
 	errFolded = storegate.Errorf(storegate.CodeMalformed, "header lines must not be folded")
 	errFrame  = storegate.Errorf(storegate.CodeMalformed,
-		"ambiguous request framing: send one Content-Length, or Transfer-Encoding: chunked alone")
+		"ambiguous request framing: send a single Content-Length, or the chunked transfer coding alone")
 )
 
 // admit refuses what fasthttp accepts but a proxy in front may read
