@@ -43,7 +43,7 @@ func New(depth DepthFunc) *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "storegate_requests_total", Help: "Inbound sender requests by source, type and answer status."},
+			Name: "storegate_requests_total", Help: "Inbound sender requests by source, type and answer status; requests refused before any route (malformed, too large, too slow) with an empty source and type."},
 			[]string{"source", "type", "status"}),
 		signatureFail: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "storegate_signature_failures_total", Help: "Requests refused for a missing or wrong signature, by source."},
