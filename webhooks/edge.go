@@ -15,17 +15,17 @@ import (
 // guard puts the edge in front of the app's routes. fasthttp refuses on its
 // own the requests it cannot read (request line and headers over its read
 // buffer, a body over the limit, a read timeout, bad syntax) through its
-// Server.ErrorHandler; admit refuses what it reads but a proxy in front could
-// read otherwise. Both answer through refuse, so a refusal is an error
-// answer like any other: JSON from errorHandler, a request id, a log line
-// and a count, and nothing of the request echoed back.
+// Server.ErrorHandler; checkMessage refuses what it reads but a proxy in
+// front could read otherwise. Both answer through refuse, so a refusal is an
+// error answer like any other: JSON from errorHandler, a request id, a log
+// line and a count, and nothing of the request echoed back.
 func (s *Server) guard(app *fiber.App) {
 	srv := app.Server()
 	srv.ErrorHandler = s.refuse
 	srv.SecureErrorLogMessage = true // fasthttp's errors never quote the request
 	route := srv.Handler
 	srv.Handler = func(fctx *fasthttp.RequestCtx) {
-		if err := admit(&fctx.Request.Header); err != nil {
+		if err := checkMessage(&fctx.Request.Header); err != nil {
 			s.refuse(fctx, err)
 			return
 		}
@@ -77,14 +77,14 @@ var (
 		"ambiguous request framing: send a single Content-Length, or the chunked transfer coding alone")
 )
 
-// admit refuses what fasthttp accepts but a proxy in front may read
+// checkMessage refuses what fasthttp accepts but a proxy in front may read
 // otherwise (RFC 9112 §6.3, §5.2): a method Fiber does not route, folded
 // header lines, and any framing but one Content-Length or a lone
 // Transfer-Encoding: chunked on HTTP/1.1. fasthttp lets Transfer-Encoding win
 // over Content-Length, the last of several Content-Lengths win, and reads
 // "gzip, chunked" as chunked; a proxy that chose otherwise would see a
 // second request hidden in this one's body.
-func admit(h *fasthttp.RequestHeader) error {
+func checkMessage(h *fasthttp.RequestHeader) error {
 	if !slices.Contains(fiber.DefaultMethods, string(h.Method())) {
 		return errMethod
 	}
