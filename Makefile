@@ -3,6 +3,9 @@
 
 GO ?= go
 BIN := bin/storegate
+# make run LISTEN=127.0.0.1:8181 CONFIG=my.yaml serves another address or config.
+LISTEN ?= 127.0.0.1:8080
+CONFIG ?= examples/storegate.yaml
 
 # Demo secrets for `make run` only. They are public: never use them anywhere real.
 export STOREGATE_XSOLLA_SECRET ?= demo-xsolla-secret-DO-NOT-USE
@@ -15,10 +18,13 @@ export STOREGATE_PLAYER_TOKEN_KEY ?= demo-player-token-key-DO-NOT-USE-0123
 .PHONY: run test build bench lint fuzz clean
 
 run:
-	$(GO) run ./cmd/storegate serve --config examples/storegate.yaml
+	$(GO) run ./cmd/storegate serve --config $(CONFIG) --listen $(LISTEN)
+
+# The version `storegate version` prints: the commit, or a tag on it.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 
 build:
-	$(GO) build -o $(BIN) ./cmd/storegate
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/storegate
 
 test:
 	@if [ -z "$$STOREGATE_TEST_POSTGRES_DSN" ]; then \
@@ -48,6 +54,7 @@ fuzz:
 	$(GO) test ./signing -run='^$$' -fuzz=FuzzStandardVerify -fuzztime=$(FUZZTIME)
 	$(GO) test ./signing -run='^$$' -fuzz=FuzzHMACVerify -fuzztime=$(FUZZTIME)
 	$(GO) test ./schemas -run='^$$' -fuzz=FuzzValidate -fuzztime=$(FUZZTIME)
+	$(GO) test ./schemas -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME)
 	$(GO) test ./webhooks -run='^$$' -fuzz=FuzzXsollaWebhook -fuzztime=$(FUZZTIME)
 	$(GO) test ./webhooks -run='^$$' -fuzz=FuzzEdge -fuzztime=$(FUZZTIME)
 	$(GO) test ./cmd/storegate -run='^$$' -fuzz=FuzzParseConfig -fuzztime=$(FUZZTIME)

@@ -73,8 +73,9 @@ type Client struct {
 	classify Classifier
 }
 
-// maxBody caps how much of an answer is read; targets answer small JSON.
-const maxBody = 1 << 20
+// MaxBody is the most of an answer a Client reads; targets answer small
+// JSON. One byte more is read, so a caller can tell an answer over it.
+const MaxBody = 1 << 20
 
 // NewClient returns a client. classify nil means Classify.
 func NewClient(cfg ClientConfig, classify Classifier) *Client {
@@ -172,7 +173,7 @@ type bufferedBody struct {
 
 func (bufferedBody) Close() error { return nil }
 
-// buffer reads the body (up to maxBody) and replaces it with a re-readable
+// buffer reads the body (up to MaxBody, and a byte more) and replaces it with a re-readable
 // copy. A body that fails mid-read keeps what arrived.
 func buffer(resp *http.Response) {
 	if resp.Body == nil {
@@ -183,7 +184,7 @@ func buffer(resp *http.Response) {
 		b.Seek(0, io.SeekStart)
 		return
 	}
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
 	resp.Body.Close()
 	resp.Body = bufferedBody{Reader: bytes.NewReader(raw), raw: raw}
 }

@@ -45,7 +45,7 @@ func history(t *testing.T, l *ledger.Ledger, player string) []ledger.Entry {
 	return es
 }
 
-// The seed's story: a currency pack bought on Epic, spent, charged back.
+// A currency pack bought on Epic, spent, then charged back.
 // Under each currency strategy the chargeback has its documented outcome,
 // spending is refused exactly when the total is negative, a later purchase
 // restores the wallet, and the history tells the whole story.

@@ -176,9 +176,8 @@ func lookupResults(ctx context.Context, tx *store.Tx, cs []storegate.Command) (m
 
 // pointLookups is query, a lookup by key, repeated n times with UNION ALL.
 // Not an IN list or a join: PostgreSQL may plan those as a sequential scan
-// when a table's statistics are stale (a schema growing fast, as in make
-// bench: 6 to 250 ms per lookup, the drain three times slower), while an
-// equality on a key is always an index lookup.
+// when a table's statistics are stale (a table growing fast under load),
+// while an equality on a key is always an index lookup.
 func pointLookups(query string, n int) string {
 	return strings.Repeat(query+" UNION ALL ", n-1) + query
 }

@@ -257,16 +257,6 @@ func Xsolla(src XsollaSource, n *XsollaNotification, cat *Catalog, body []byte, 
 // order tracking under an order of its own, so that it never changes the
 // status of an order storegate granted.
 func XsollaAck(src XsollaSource, typ, playerID string, body []byte) Plan {
-	return contentPlan(src, typ, playerID, body, "stored and acknowledged; storegate grants and revokes nothing for this type")
-}
-
-// XsollaPinCodePlan maps get_pincode like an acknowledged type: the key is
-// handed out by the target in the answer, not by a command.
-func XsollaPinCodePlan(src XsollaSource, n *XsollaNotification, body []byte) Plan {
-	return contentPlan(src, XsollaGetPinCode, n.PlayerID(), body, "game key handed out by target "+src.Target)
-}
-
-func contentPlan(src XsollaSource, typ, playerID string, body []byte, reason string) Plan {
 	sum := sha256.Sum256(body)
 	digest := hex.EncodeToString(sum[:12])
 	p := Plan{Key: typ + ":" + digest, PlayerID: playerID}
@@ -274,7 +264,28 @@ func contentPlan(src XsollaSource, typ, playerID string, body []byte, reason str
 		p.OrderRef = typ
 		p.Notes = []storegate.OrderNote{{Order: "xsolla." + src.Name + "." + typ + "." + digest, Source: src.Name,
 			PlayerID: playerID, Platform: storegate.PlatformXsolla, Ref: typ, Status: storegate.OrderAcknowledged, Event: typ,
-			Reason: reason}}
+			Reason: "stored and acknowledged; storegate grants and revokes nothing for this type"}}
+	}
+	return p
+}
+
+// XsollaPinCodePlan maps get_pincode. Its key is the transaction when the
+// body names one, so a repeat hands out the same game key. Xsolla's
+// get_pincode usually names none, and then nothing tells a repeat from a
+// second purchase of the same game: each request is its own event (unique
+// is the caller's random id), because a repeat costs a spare key, while a
+// second purchase answered with the first key would cost a player the game.
+func XsollaPinCodePlan(src XsollaSource, n *XsollaNotification, unique string) Plan {
+	id := unique
+	if n.Transaction != nil && n.Transaction.ID != 0 {
+		id = "txn." + n.Transaction.ID.String()
+	}
+	p := Plan{Key: XsollaGetPinCode + ":" + id, PlayerID: n.PlayerID()}
+	if p.PlayerID != "" {
+		p.OrderRef = XsollaGetPinCode
+		p.Notes = []storegate.OrderNote{{Order: "xsolla." + src.Name + "." + XsollaGetPinCode + "." + id, Source: src.Name,
+			PlayerID: p.PlayerID, Platform: storegate.PlatformXsolla, Ref: XsollaGetPinCode, Status: storegate.OrderAcknowledged,
+			Event: XsollaGetPinCode, Reason: "game key handed out by target " + src.Target}}
 	}
 	return p
 }

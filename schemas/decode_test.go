@@ -121,3 +121,38 @@ func TestDecode_RefusesATypeThatReadsPastTheSchema(t *testing.T) {
 		t.Fatalf("err = %v, want an internal error: custom_parameters is free-form", err)
 	}
 }
+
+// FuzzDecode: whatever the body, Decode answers nil or INVALID_PARAMETER,
+// and what it decodes passed the schema.
+func FuzzDecode(f *testing.F) {
+	s, err := schemas.Load()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []string{
+		`{"notification_type":"order_paid","user":{"external_id":"p1"},"order":{"id":7},"items":[{"sku":"a","quantity":1}]}`,
+		`{"notification_type":"refund","user":{"id":42},"transaction":{"id":"9","external_id":1},"refund_details":{"code":"2"}}`,
+		`{"notification_type":"order_paid","ITEMS":[],"items":[],"items":[]}`,
+		`{"a":[1,2,{"b":null}],"\u212a":1}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		for _, name := range []string{"xsolla/order_paid", "xsolla/refund", "xsolla/acknowledged", "partners/payment", "stores/steam"} {
+			var n mapping.XsollaNotification
+			var v any = &n
+			if !strings.HasPrefix(name, "xsolla/") {
+				v = &map[string]any{}
+			}
+			err := s.Decode(name, doc, v)
+			if err != nil && storegate.ErrorCode(err) != storegate.CodeInvalidParameter {
+				t.Fatalf("%s: unexpected error kind %v", name, err)
+			}
+			if err == nil {
+				if verr := s.Validate(name, doc); verr != nil {
+					t.Fatalf("%s: decoded a body its schema refuses: %v", name, verr)
+				}
+			}
+		}
+	})
+}

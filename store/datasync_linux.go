@@ -8,8 +8,7 @@ import (
 // datasync flushes f's data and what reading it back needs (its size and
 // blocks), not its timestamps: fdatasync, as SQLite flushes its own files
 // on Linux. fsync also flushes the file's modification time, which can
-// take a journal commit of the file system: on the benchmark machine fsync
-// flushes took 0.46 to 1.09 ms, fdatasync 0.28 to 0.77 (README, Benchmarks).
+// take a journal commit of the file system, and makes every flush slower.
 func datasync(f *os.File) error {
 	for {
 		err := syscall.Fdatasync(int(f.Fd()))

@@ -48,17 +48,15 @@ type Config struct {
 	// CheckpointEvery is how often SQLite's write-ahead log is copied into
 	// the database file while commits come (an idle store skips the pass).
 	// Default 25ms: each pass then copies little, so the log's flushes
-	// wait little behind it and the database file's flush after it (with
-	// CommitPace, the p99 at 5,000 orders/s fell by 41 to 46% against
-	// passes every 250ms, to about 10 ms; README, Benchmarks).
+	// wait little behind it and behind the database file's flush after it.
 	CheckpointEvery time.Duration
 	// CommitPace is, on a SQLite file, the least time from the start of one
 	// commit to the start of the next: under load, writes that arrive
 	// meanwhile share a commit, so each commit's fixed cost (its pages
 	// written whole to the log, its flush) is paid for more of them. A
 	// lone write never waits longer than that, and usually not at all.
-	// Default 1ms (at 5,000 orders/s, 7 writes per commit instead of 2.4
-	// and about 1.0 core instead of 1.25); negative: none.
+	// Default 1ms: short next to a flush, long enough for writes arriving
+	// under load to gather; negative: none.
 	CommitPace time.Duration
 	// WALPages bounds SQLite's write-ahead log: past this many pages (4 KiB
 	// each) the writer pauses for a checkpoint so that the log starts over
@@ -329,13 +327,12 @@ func redactDSN(dsn string) string {
 // checkpoint from a read connection copies the log into the database file
 // beside the writer, but while the writer keeps appending it never catches up,
 // and SQLite only starts the log over once it has: under sustained load the
-// log grew by gigabytes (each request writes several pages; 6.5 GB in a
-// two-minute benchmark). So when the log is past WALPages, the writer itself
-// runs a PASSIVE checkpoint between two transactions: it copies only what
-// the background passes have not, and its next transaction starts the log
-// over. That pauses the writer (7 to 13 ms on average under full load since
-// the database file is flushed first, see below; 25 to 50 ms before), hence
-// a large WALPages: the pause comes rarely.
+// log grows by gigabytes (each request writes several pages). So when the
+// log is past WALPages, the writer itself runs a PASSIVE checkpoint between
+// two transactions: it copies only what the background passes have not, and
+// its next transaction starts the log over. That pauses the writer, hence a
+// large WALPages: the pause comes rarely, and the database file is flushed
+// first (below) so that it stays short.
 func (db *DB) checkpointLoop() {
 	defer db.wg.Done()
 	tick := time.NewTicker(db.ckptEvery)
@@ -359,10 +356,8 @@ func (db *DB) checkpointLoop() {
 		}
 		// Each pass's copies are flushed to the database file at once, a
 		// few at a time, not left to the kernel, which writes them out tens
-		// of seconds later in bursts: log flushes (and the answers waiting
-		// on them) took 20 to 120 ms now and then, likely behind those. At
-		// 1,000 orders/s the p99 was 7 to 12 ms in six runs instead of 6 to
-		// 51 (README, Benchmarks).
+		// of seconds later in bursts that the log's flushes (and the answers
+		// waiting on them) would queue behind.
 		if err == nil && db.syncer.dbWritten() {
 			if err := db.syncDB(); err != nil {
 				// What the pass copied may not be on disk: the log must not
@@ -387,9 +382,9 @@ func (db *DB) checkpointLoop() {
 			}
 		}
 		// The writer's checkpoint ends with a flush of the database file,
-		// which held the writer 25 to 50 ms when it carried every page the
-		// passes had copied since the last restart. Flushed here first, it
-		// carries only the last passes': the writer pauses about 10 ms. (This
+		// which would hold the writer while it carried every page the passes
+		// had copied since the last restart. Flushed here first, it carries
+		// only the last passes', and the writer's pause stays short. (This
 		// flush competes with the log's for the disk, which only delays
 		// answers: the writer does not wait for log flushes, see logsync.go.)
 		if err := db.syncDB(); err != nil {

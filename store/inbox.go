@@ -108,8 +108,8 @@ const MaxRows = 64
 // each accept alone, so one bad event cannot fail the others. No savepoint
 // guards the batch: SQLite keeps a copy of every page changed under a
 // savepoint and walks that copy at the end of every statement, which with
-// grants applied as accepted (see Inline) made a commit of 256 accepts
-// quadratic: under 512 concurrent senders, 3,700 requests/s instead of 5,000.
+// grants applied as accepted (see Inline) makes a large batch's commit
+// quadratic in its size.
 func acceptBatch(ctx context.Context, w *writer, tx *Tx, reqs []*acceptReq) (*Tx, bool, error) {
 	if err := acceptMany(ctx, tx, reqs); err == nil {
 		return tx, true, nil

@@ -16,8 +16,8 @@ import (
 // the commit to the write-ahead log without waiting for the disk, and a
 // second goroutine, the syncer, flushes the log before the batch's writers
 // get their answers. The writer goes on to the next batch while the disk
-// works: it no longer stops for each flush (0.3 ms typical, 3 to 6 ms in the
-// tail on the benchmark machine, which queued every request behind it).
+// works, instead of stopping for each flush, whose tail would queue every
+// request behind it.
 //
 // Nothing is acknowledged before it is durable: every answer of a batch,
 // errors included (a refusal can depend on an earlier batch's writes), is

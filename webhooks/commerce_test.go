@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"storegate"
-	"storegate/connectors"
+	"storegate/adapters/connectors"
 	"storegate/mapping"
 	"storegate/signing"
 	"storegate/webhooks"

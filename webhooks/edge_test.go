@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -23,13 +22,7 @@ import (
 // marker is in every hostile request below: no answer or log line may hold it.
 const marker = "Mk7-secret-of-the-caller"
 
-// withLog sends the gateway's logs, at every level, to logs.
-func withLog(logs *syncBuffer) option {
-	return func(_ *webhooks.Config, d *webhooks.Deps) {
-		d.Log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-}
-
+// syncBuffer is a bytes.Buffer the server's goroutines may log into.
 type syncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer

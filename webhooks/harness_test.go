@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -48,6 +49,13 @@ type option func(*webhooks.Config, *webhooks.Deps)
 
 func withSource(src webhooks.XsollaSource) option {
 	return func(_ *webhooks.Config, d *webhooks.Deps) { d.Xsolla = append(d.Xsolla, src) }
+}
+
+// withLog sends the gateway's logs, every level, to w as JSON lines.
+func withLog(w io.Writer) option {
+	return func(_ *webhooks.Config, d *webhooks.Deps) {
+		d.Log = slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 }
 
 func xsollaSource(name, grantOn string) webhooks.XsollaSource {

@@ -226,7 +226,8 @@ func (p *partnerAPI) handleUserToken(c *fiber.Ctx) error {
 
 // checkPlayer refuses a player the target says does not exist. A target
 // that cannot check users (none configured) does not stop the partner: the
-// seeds make the check depend on the game having one.
+// Digital Distribution Hub checks a user only where the game has a user
+// check.
 func (p *partnerAPI) checkPlayer(c *fiber.Ctx, target, playerID string) error {
 	exists, err := p.userExists(c.UserContext(), target, playerID)
 	switch {

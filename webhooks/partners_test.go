@@ -244,7 +244,7 @@ func TestPartner_TokenAndOrderChecks(t *testing.T) {
 	if s := g.partner(t, "POST", "/users/token", `{"user":{"id":"stranger","email":"s@example.org"}}`, &e); s != 400 || e.Error.Code != "INVALID_USER" {
 		t.Fatalf("token for an unknown player: %d %+v, want 400 INVALID_USER", s, e)
 	}
-	// The seed's rules: the e-mail always, the player id a string or null.
+	// Digital Distribution Hub's rules: the e-mail always, the player id a string or null.
 	if s := g.partner(t, "POST", "/users/token", `{"user":{"id":"player-1"}}`, &e); s != 400 || e.Error.Fields[0] != "user.email" {
 		t.Fatalf("token without an e-mail: %d %+v, want 400 naming user.email", s, e)
 	}

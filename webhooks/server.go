@@ -241,9 +241,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 func (s *Server) begin(c *fiber.Ctx) time.Time {
 	id := c.Get(fiber.HeaderXRequestID)
 	if !saneID(id) {
-		var b [8]byte
-		rand.Read(b[:])
-		id = hex.EncodeToString(b[:])
+		id = randomID()
 	}
 	c.Locals(localRequestID, id)
 	c.Set(fiber.HeaderXRequestID, id)
@@ -277,6 +275,13 @@ const (
 	// localStatuses overrides statusOf for one sender's routes.
 	localStatuses = "statuses"
 )
+
+// randomID is 16 random hex digits.
+func randomID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
 
 func requestID(c *fiber.Ctx) string {
 	id, _ := c.Locals(localRequestID).(string)

@@ -243,7 +243,7 @@ func (s *Server) xsollaPinCode(c *fiber.Ctx, src *XsollaSource, n *mapping.Xsoll
 		// hours, time for an operator to give the source a target with keys.
 		return storegate.Unavailable(errors.New("get_pincode: target " + src.Target + " hands out no pin codes"))
 	}
-	plan := mapping.XsollaPinCodePlan(mapping.XsollaSource{Name: src.Name, Target: src.Target}, n, body)
+	plan := mapping.XsollaPinCodePlan(mapping.XsollaSource{Name: src.Name, Target: src.Target}, n, randomID())
 	req := storegate.PinCodeRequest{RequestID: "xsolla." + src.Name + "." + plan.Key, Source: src.Name,
 		PlayerID: plan.PlayerID}
 	if n.PinCode != nil {

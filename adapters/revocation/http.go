@@ -1,17 +1,17 @@
 package revocation
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
+	"storegate"
+	"storegate/adapters"
 	"storegate/ledger"
 	"storegate/signing"
 )
@@ -23,17 +23,19 @@ type HTTPConfig struct {
 	// Secrets sign every request with Standard Webhooks (whsec_...; with
 	// several, each signs, for rotation). Required.
 	Secrets []string
-	// Timeout bounds one call. Default 2s.
+	// Timeout bounds one call, its in-call retries included. Default 2s.
 	Timeout time.Duration
-	// Client makes the calls. Default: a client with no other settings.
-	Client *http.Client
+	// Client tunes the HTTP client (in-flight cap, in-call retries); its
+	// Timeout is this Timeout.
+	Client adapters.ClientConfig
 	// Now is the clock of the signature's timestamp. Default time.Now.
 	Now func() time.Time
 }
 
 // HTTP calls a revocation service over HTTP: the plugin contract as JSON.
 type HTTP struct {
-	cfg HTTPConfig
+	cfg    HTTPConfig
+	client *adapters.Client
 }
 
 // NewHTTP returns a client, refusing a config it could not sign with.
@@ -47,13 +49,11 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 2 * time.Second
 	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{}
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &HTTP{cfg: cfg}, nil
+	cfg.Client.Timeout = cfg.Timeout
+	return &HTTP{cfg: cfg, client: adapters.NewClient(cfg.Client, nil)}, nil
 }
 
 // HTTPRequest is the body POSTed: RevokeRequest's fields with their proto
@@ -112,36 +112,16 @@ func (h *HTTP) Revoke(ctx context.Context, r ledger.CustomRequest) (ledger.Custo
 	if err != nil {
 		return ledger.CustomAnswer{}, err
 	}
-	headers, err := signing.StandardHeaders(h.cfg.Secrets, WebhookID(r.RequestID), h.cfg.Now().Unix(), raw)
-	if err != nil {
-		return ledger.CustomAnswer{}, err
-	}
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.cfg.URL, bytes.NewReader(raw))
-	if err != nil {
-		return ledger.CustomAnswer{}, err
+	resp, out := h.client.PostSigned(ctx, h.cfg.URL, WebhookID(r.RequestID), h.cfg.Secrets, h.cfg.Now(), raw,
+		http.Header{RequestIDHeader: {r.RequestID}})
+	if out.Verdict != storegate.VerdictDone {
+		return ledger.CustomAnswer{}, fmt.Errorf("%s %s", out.Code, out.Message)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(RequestIDHeader, r.RequestID)
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := h.cfg.Client.Do(req)
-	if err != nil {
-		return ledger.CustomAnswer{}, err
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return ledger.CustomAnswer{}, err
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return ledger.CustomAnswer{}, fmt.Errorf("answered HTTP %d", resp.StatusCode)
-	}
-	var out ledger.CustomAnswer
-	if err := json.Unmarshal(answer, &out); err != nil {
+	var answer ledger.CustomAnswer
+	if err := json.Unmarshal(adapters.Body(resp), &answer); err != nil {
 		return ledger.CustomAnswer{}, fmt.Errorf("answer is not the contract's JSON: %w", err)
 	}
-	return out, nil
+	return answer, nil
 }

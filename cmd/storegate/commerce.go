@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"storegate/connectors"
+	"storegate/adapters/connectors"
 	"storegate/mapping"
 	"storegate/signing"
 	"storegate/webhooks"

@@ -1,13 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -155,10 +154,12 @@ type BreakerConfig struct {
 // Duration is a time.Duration written as "2s" or "1h".
 type Duration time.Duration
 
+// UnmarshalYAML reads a duration. Its error is a *yaml.TypeError, so that
+// decoding goes on and every other problem is reported too.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration like 2s or 1h", n.Line, n.Value)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("%q is not a duration like 500ms, 2s or 1h", n.Value)}}
 	}
 	*d = Duration(v)
 	return nil
@@ -169,57 +170,58 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// LoadConfig reads, expands, decodes and validates a config file.
+// LoadConfig reads, expands, decodes and validates a config file. Its
+// error lists every problem, each with the file's name and its line.
 func LoadConfig(path string) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return ParseConfig(raw, os.LookupEnv)
+	return parseConfig(path, raw, os.LookupEnv)
 }
 
 // ParseConfig is LoadConfig on bytes, with the environment given.
 func ParseConfig(raw []byte, env func(string) (string, bool)) (*Config, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(raw, &root); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	var problems []string
-	expand(&root, "", env, &problems)
-	if len(problems) > 0 {
-		return nil, configError(problems)
-	}
-	// Re-encode the expanded tree so the strict decoder can reject unknown
-	// keys (a misspelt key silently ignored is a production incident).
-	expanded, err := yaml.Marshal(&root)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	var cfg Config
-	dec := yaml.NewDecoder(bytes.NewReader(expanded))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	cfg.setDefaults()
-	if problems := cfg.validate(); len(problems) > 0 {
-		return nil, configError(problems)
-	}
-	return &cfg, nil
+	return parseConfig("", raw, env)
 }
 
-type configError []string
-
-func (e configError) Error() string {
-	return fmt.Sprintf("config: %d problem(s):\n  %s", len(e), strings.Join(e, "\n  "))
+// parseConfig reports every problem at once, in three passes: unset
+// variables, then unknown keys and values of the wrong kind, then what
+// Config.validate finds. A problem a pass explains is not repeated by the
+// next (the empty value of an unset variable is not reported as empty).
+func parseConfig(file string, raw []byte, env func(string) (string, bool)) (*Config, error) {
+	ps := newProblems(file)
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		ps.list = append(ps.list, syntaxProblem(err))
+		return nil, ps.err()
+	}
+	expand(&root, "", env, ps)
+	ps.seal()
+	ps.checkShape(&root, reflect.TypeFor[Config](), "", 0)
+	ps.seal()
+	var cfg Config
+	if root.Kind != 0 {
+		if err := root.Decode(&cfg); err != nil && len(ps.list) == 0 {
+			ps.add(0, "", err.Error()) // checkShape should have found it first
+		}
+	}
+	cfg.setDefaults()
+	for _, p := range cfg.validate() {
+		ps.addChecked(p)
+	}
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // expand replaces ${VAR} in every scalar value (never in keys) with the
-// environment's value. An unset variable is a problem reported with its path;
-// the value itself is never reported, since it may be a secret.
-func expand(n *yaml.Node, path string, env func(string) (string, bool), problems *[]string) {
+// environment's value. Every unset variable is a problem reported with its
+// path; the value itself is never reported, since it may be a secret.
+func expand(n *yaml.Node, path string, env func(string) (string, bool), problems *problems) {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
@@ -227,12 +229,7 @@ func expand(n *yaml.Node, path string, env func(string) (string, bool), problems
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			key := n.Content[i].Value
-			p := key
-			if path != "" {
-				p = path + "." + key
-			}
-			expand(n.Content[i+1], p, env, problems)
+			expand(n.Content[i+1], join(path, n.Content[i].Value), env, problems)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
@@ -246,7 +243,7 @@ func expand(n *yaml.Node, path string, env func(string) (string, bool), problems
 			name := envRef.FindStringSubmatch(ref)[1]
 			v, ok := env(name)
 			if !ok {
-				*problems = append(*problems, fmt.Sprintf("%s: environment variable %s is not set", path, name))
+				problems.add(n.Line, path, "environment variable "+name+" is not set")
 			}
 			return v
 		})

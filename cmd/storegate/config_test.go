@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -75,7 +76,7 @@ catalog:
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}
-	// Expansion problems are reported first, on their own.
+	// An unset variable is reported with its line, and does not hide the rest.
 	if !strings.Contains(err.Error(), "sources[0].secrets[0]: environment variable MISSING_SECRET is not set") {
 		t.Fatalf("err = %v", err)
 	}
@@ -162,5 +163,25 @@ func TestParseConfig_TimeoutUnderDefaultLease(t *testing.T) {
 		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "dispatch.timeout")) {
 			t.Errorf("%s: err = %v, want ok=%v", tc.dispatch, err, tc.ok)
 		}
+	}
+}
+
+// Xsolla takes at most 200 custom_parameters in a linking answer: more
+// would fail every linking webhook at run time, so config check refuses it.
+func TestParseConfig_LinkParametersWithinXsollasLimit(t *testing.T) {
+	var params strings.Builder
+	for i := range 201 {
+		fmt.Fprintf(&params, "      p%d: %d\n", i, i)
+	}
+	withParams := func(list string) string {
+		return strings.Replace(minimal, "    target: ledger\n", "    target: ledger\n    link_parameters:\n"+list, 1)
+	}
+	vars := env(map[string]string{"ADMIN": "0123456789abcdef0", "XS_SECRET": "s"})
+	if _, err := ParseConfig([]byte(withParams(params.String())), vars); err == nil ||
+		!strings.Contains(err.Error(), "sources[0].link_parameters: Xsolla takes at most 200 custom_parameters") {
+		t.Fatalf("201 link_parameters: err = %v, want a problem at sources[0].link_parameters", err)
+	}
+	if _, err := ParseConfig([]byte(withParams("      server: eu-1\n      tier: 2\n")), vars); err != nil {
+		t.Fatalf("2 link_parameters: %v", err)
 	}
 }

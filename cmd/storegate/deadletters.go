@@ -39,13 +39,16 @@ back from now (2h = two hours ago). --by defaults to $USER.
 `
 
 func cmdDeadLetters(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(stdout, deadLettersUsage)
+		return nil
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, deadLettersUsage)
-		return errors.New("usage: storegate deadletters list|show|replay|discard")
+		return usagef("usage: storegate deadletters list|show|replay|discard")
 	}
-	fs := flag.NewFlagSet("deadletters "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, deadLettersUsage) }
+	c := newCommand("deadletters "+args[0], deadLettersUsage)
+	fs := c.fs
 	base := fs.String("url", "http://127.0.0.1:8080", "the gateway's address")
 	var f struct {
 		state, target, source, kind, player, since, until, cursor, by, reason string
@@ -66,7 +69,7 @@ func cmdDeadLetters(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.StringVar(&f.by, "by", os.Getenv("USER"), "who is acting, for the record")
 	fs.StringVar(&f.reason, "reason", "", "why a dead letter is discarded")
 	ids, err := parseInterleaved(fs, args[1:])
-	if err != nil {
+	if done, err := c.result(err, stdout, stderr); done || err != nil {
 		return err
 	}
 	token := os.Getenv("STOREGATE_ADMIN_TOKEN")
@@ -128,7 +131,7 @@ func cmdDeadLetters(ctx context.Context, args []string, stdout, stderr io.Writer
 
 	case "show":
 		if len(ids) != 1 {
-			return errors.New("usage: storegate deadletters show ID")
+			return usagef("usage: storegate deadletters show ID")
 		}
 		raw, err := api.call(ctx, http.MethodGet, "/admin/v1/deadletters/"+url.PathEscape(ids[0]), nil)
 		if err != nil {
@@ -139,7 +142,7 @@ func cmdDeadLetters(ctx context.Context, args []string, stdout, stderr io.Writer
 	case "replay":
 		if len(ids) > 0 {
 			if f.all || f.target != "" || f.source != "" || f.kind != "" || f.player != "" || since != "" || until != "" {
-				return errors.New("deadletters replay: give ids or a filter, not both")
+				return usagef("deadletters replay: give ids or a filter, not both")
 			}
 			for _, id := range ids {
 				body, _ := json.Marshal(map[string]string{"by": f.by, "state": f.state})
@@ -175,7 +178,7 @@ func cmdDeadLetters(ctx context.Context, args []string, stdout, stderr io.Writer
 
 	case "discard":
 		if len(ids) != 1 || f.reason == "" {
-			return errors.New("usage: storegate deadletters discard --reason WHY ID")
+			return usagef("usage: storegate deadletters discard --reason WHY ID")
 		}
 		body, _ := json.Marshal(map[string]string{"by": f.by, "reason": f.reason})
 		if _, err := api.call(ctx, http.MethodPost, "/admin/v1/deadletters/"+url.PathEscape(ids[0])+"/discard", body); err != nil {
@@ -185,7 +188,7 @@ func cmdDeadLetters(ctx context.Context, args []string, stdout, stderr io.Writer
 		return nil
 	}
 	fmt.Fprint(stderr, deadLettersUsage)
-	return fmt.Errorf("unknown deadletters command %q", args[0])
+	return usagef("unknown deadletters command %q", args[0])
 }
 
 // parseInterleaved parses flags wherever they stand among the positional

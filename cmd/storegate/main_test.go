@@ -15,7 +15,7 @@ func TestSignXsolla(t *testing.T) {
 	if err := run(context.Background(), []string{"sign", "xsolla", "--secret", "PROJECT_SECRET_KEY"}, strings.NewReader(body), &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	// The public vector from signing/testdata/signing-vectors.json.
+	// Xsolla's public example: this body, this secret, this signature.
 	if got, want := out.String(), "Authorization: Signature 89404631c86da9f508954da7b50799199a6b1d3a\n"; got != want {
 		t.Fatalf("output = %q, want %q", got, want)
 	}

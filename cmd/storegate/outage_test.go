@@ -10,7 +10,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"storegate/adapters/ags/agstest"
-	"storegate/adapters/http/studiotest"
+	"storegate/adapters/studio/studiotest"
 	"storegate/mapping"
 )
 

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"storegate/adapters/ags/agstest"
-	"storegate/adapters/http/studiotest"
+	"storegate/adapters/studio/studiotest"
 	"storegate/mapping"
 	"storegate/signing"
 )

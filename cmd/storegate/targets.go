@@ -6,7 +6,7 @@ import (
 
 	"storegate/adapters"
 	"storegate/adapters/ags"
-	studiohttp "storegate/adapters/http"
+	"storegate/adapters/studio"
 	"storegate/schemas"
 )
 
@@ -76,8 +76,8 @@ func (a *AGSTargetConfig) config(t TargetConfig, now func() time.Time) ags.Confi
 		ItemIDs: a.ItemIDs, Client: t.client(), Now: now}
 }
 
-func (h *HTTPTargetConfig) config(t TargetConfig, set *schemas.Set, now func() time.Time) studiohttp.Config {
-	c := studiohttp.Config{URL: h.URL, Secrets: h.Secrets, FulfillPath: h.FulfillPath, RevokePath: h.RevokePath,
+func (h *HTTPTargetConfig) config(t TargetConfig, set *schemas.Set, now func() time.Time) studio.Config {
+	c := studio.Config{URL: h.URL, Secrets: h.Secrets, FulfillPath: h.FulfillPath, RevokePath: h.RevokePath,
 		UserPath: h.UserPath, PinCodePath: h.PinCodePath, Client: t.client(), Now: now}
 	if set != nil {
 		c.Decode = set.Decode
@@ -146,7 +146,7 @@ func remoteTarget(t TargetConfig, set *schemas.Set, now func() time.Time) (adapt
 	case "ags":
 		return ags.New(t.AGS.config(t, now))
 	case "http":
-		return studiohttp.New(t.HTTP.config(t, set, now))
+		return studio.New(t.HTTP.config(t, set, now))
 	}
 	return nil, fmt.Errorf("unknown target kind %q", t.Kind)
 }

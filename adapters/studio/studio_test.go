@@ -1,4 +1,4 @@
-package http_test
+package studio_test
 
 import (
 	"context"
@@ -14,8 +14,8 @@ import (
 
 	"storegate"
 	"storegate/adapters"
-	studiohttp "storegate/adapters/http"
-	"storegate/adapters/http/studiotest"
+	"storegate/adapters/studio"
+	"storegate/adapters/studio/studiotest"
 	"storegate/schemas"
 )
 
@@ -44,7 +44,7 @@ func newFake(t *testing.T, secrets ...string) *studiotest.Server {
 	return f
 }
 
-func newTarget(t *testing.T, url string, secrets ...string) *studiohttp.Target {
+func newTarget(t *testing.T, url string, secrets ...string) *studio.Target {
 	t.Helper()
 	if len(secrets) == 0 {
 		secrets = []string{newSecret}
@@ -53,7 +53,7 @@ func newTarget(t *testing.T, url string, secrets ...string) *studiohttp.Target {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target, err := studiohttp.New(studiohttp.Config{URL: url, Secrets: secrets, Decode: set.Decode,
+	target, err := studio.New(studio.Config{URL: url, Secrets: secrets, Decode: set.Decode,
 		Client: adapters.ClientConfig{Timeout: 200 * time.Millisecond, Attempts: 3, RetryWaitMin: 5 * time.Millisecond, RetryWaitMax: 1500 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
@@ -287,28 +287,28 @@ func TestWebhookID(t *testing.T) {
 		"a%2Eb":                  "a%252Eb",
 		"xsolla.src.order.1.rev": "xsolla%2Esrc%2Eorder%2E1%2Erev",
 	} {
-		if got := studiohttp.WebhookID(in); got != want {
+		if got := studio.WebhookID(in); got != want {
 			t.Errorf("WebhookID(%q) = %q, want %q", in, got, want)
 		}
 	}
 	// Distinct ids never share a webhook-id.
-	if studiohttp.WebhookID("a.b") == studiohttp.WebhookID("a%2Eb") {
+	if studio.WebhookID("a.b") == studio.WebhookID("a%2Eb") {
 		t.Error("a.b and a%2Eb share a webhook-id")
 	}
 }
 
 func TestConfig_Validate(t *testing.T) {
-	got := studiohttp.Config{URL: "backend.local", Secrets: []string{"not-base64!"}, FulfillPath: "fulfill"}.Validate()
+	got := studio.Config{URL: "backend.local", Secrets: []string{"not-base64!"}, FulfillPath: "fulfill"}.Validate()
 	want := []string{"url: want an http(s) URL", "secrets[0]: not a Standard Webhooks secret (whsec_ + base64)", "fulfill_path: want a path starting with /"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("problems = %q\nwant %q", got, want)
 	}
 }
 
-// The README's contract examples pass the published schemas, so what a
+// The contract examples in docs/targets.md pass the published schemas, so what a
 // studio copies from the documentation is what storegate sends and accepts.
-func TestREADMEExamplesMatchTheSchemas(t *testing.T) {
-	raw, err := os.ReadFile("../../README.md")
+func TestDocsContractExamplesMatchTheSchemas(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/targets.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,12 +321,40 @@ func TestREADMEExamplesMatchTheSchemas(t *testing.T) {
 	for _, m := range re.FindAllStringSubmatch(string(raw), -1) {
 		found[m[1]] = true
 		if err := set.Validate(m[1], []byte(m[2])); err != nil {
-			t.Errorf("README example for %s fails its schema: %v\n%s", m[1], err, m[2])
+			t.Errorf("docs/targets.md example for %s fails its schema: %v\n%s", m[1], err, m[2])
 		}
 	}
-	for _, name := range []string{"studio/fulfill", "studio/revoke", "studio/user_check", "studio/user_answer", "studio/command_answer"} {
+	for _, name := range []string{"studio/fulfill", "studio/revoke", "studio/user_check", "studio/user_answer", "studio/command_answer",
+		"studio/pin_code", "studio/pin_code_answer"} {
 		if !found[name] {
-			t.Errorf("README has no example for %s", name)
+			t.Errorf("docs/targets.md has no example for %s", name)
 		}
+	}
+}
+
+// A game key comes from the studio, one per request id: a repeat of one
+// request is the same message, so the studio answers it with the same key.
+func TestTarget_PinCode(t *testing.T) {
+	fake := newFake(t)
+	target := newTarget(t, fake.URL)
+	ask := func(id string) string {
+		t.Helper()
+		code, err := target.PinCode(context.Background(), storegate.PinCodeRequest{RequestID: id, Source: "xs", PlayerID: "player-1",
+			Product: "game", DRM: "steam"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code
+	}
+	first, again, other := ask("xsolla.xs.get_pincode:txn.1"), ask("xsolla.xs.get_pincode:txn.1"), ask("xsolla.xs.get_pincode:txn.2")
+	if first == "" || again != first || other == first || fake.KeysHandedOut() != 2 {
+		t.Errorf("keys %q %q %q (%d handed out), want the first twice and another", first, again, other, fake.KeysHandedOut())
+	}
+	if p := fake.Problems(); len(p) > 0 {
+		t.Errorf("contract problems: %v", p)
+	}
+	fake.SetDown(true)
+	if _, err := target.PinCode(context.Background(), storegate.PinCodeRequest{RequestID: "r3", PlayerID: "player-1"}); err == nil {
+		t.Error("a studio that is down gave a key")
 	}
 }

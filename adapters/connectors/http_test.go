@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"storegate/connectors"
+	"storegate/adapters/connectors"
 	"storegate/mapping"
 	"storegate/signing"
 )

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	studiohttp "storegate/adapters/http"
+	"storegate/adapters/studio"
 	"storegate/internal/fakebackend"
 	"storegate/schemas"
 	"storegate/signing"
@@ -167,10 +167,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	var c command
 	json.Unmarshal(body, &c)
-	if kind == "pin_code" && r.Header.Get("webhook-id") != studiohttp.WebhookID(c.RequestID) {
+	if kind == "pin_code" && r.Header.Get("webhook-id") != studio.WebhookID(c.RequestID) {
 		s.problem("webhook-id %q does not carry request_id %q", r.Header.Get("webhook-id"), c.RequestID)
 	}
-	if kind != "user" && kind != "pin_code" && r.Header.Get("webhook-id") != studiohttp.WebhookID(c.TransactionID) {
+	if kind != "user" && kind != "pin_code" && r.Header.Get("webhook-id") != studio.WebhookID(c.TransactionID) {
 		s.problem("webhook-id %q does not carry transaction_id %q", r.Header.Get("webhook-id"), c.TransactionID)
 	}
 

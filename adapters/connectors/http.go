@@ -7,17 +7,16 @@
 package connectors
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
+	"storegate/adapters"
 	"storegate/signing"
 )
 
@@ -28,19 +27,21 @@ type HTTPConfig struct {
 	// Secrets sign each request with Standard Webhooks (every secret, for
 	// rotation), so the studio knows the request is storegate's. Required.
 	Secrets []string
-	// Timeout bounds one request. Default 5s.
+	// Timeout bounds one call, its in-call retries included. Default 5s.
 	Timeout time.Duration
-	// MaxBytes caps the answer. Default 1 MiB.
-	MaxBytes int64
-	// Client is the HTTP client. Default: a client with Timeout.
-	Client *http.Client
+	// MaxBytes caps the answer; at most (and by default) 1 MiB.
+	MaxBytes int
+	// Client tunes the HTTP client (in-flight cap, in-call retries); its
+	// Timeout is this Timeout.
+	Client adapters.ClientConfig
 	// Now is the clock (webhook-timestamp). Default time.Now.
 	Now func() time.Time
 }
 
 // HTTP is a connector that asks a studio's endpoint.
 type HTTP struct {
-	cfg HTTPConfig
+	cfg    HTTPConfig
+	client *adapters.Client
 }
 
 // NewHTTP checks the config and returns the connector.
@@ -54,16 +55,14 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
-	if cfg.MaxBytes <= 0 {
-		cfg.MaxBytes = 1 << 20
-	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: cfg.Timeout}
+	if cfg.MaxBytes <= 0 || cfg.MaxBytes > adapters.MaxBody {
+		cfg.MaxBytes = adapters.MaxBody
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &HTTP{cfg: cfg}, nil
+	cfg.Client.Timeout = cfg.Timeout
+	return &HTTP{cfg: cfg, client: adapters.NewClient(cfg.Client, nil)}, nil
 }
 
 // MaxOrders caps the orders of one answer.
@@ -90,33 +89,17 @@ func (h *HTTP) Orders(ctx context.Context, playerID, platform string, since time
 	}
 	var id [12]byte
 	rand.Read(id[:])
-	headers, err := signing.StandardHeaders(h.cfg.Secrets, "fo_"+hex.EncodeToString(id[:]), h.cfg.Now().Unix(), body)
-	if err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, h.cfg.URL, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	for k, v := range headers {
-		hr.Header.Set(k, v)
-	}
-	resp, err := h.cfg.Client.Do(hr)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConnector, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, h.cfg.MaxBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: read answer: %v", ErrConnector, err)
+	resp, out := h.client.PostSigned(ctx, h.cfg.URL, "fo_"+hex.EncodeToString(id[:]), h.cfg.Secrets, h.cfg.Now(), body, nil)
+	if resp == nil {
+		return nil, fmt.Errorf("%w: %s %s", ErrConnector, out.Code, out.Message)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%w: answered HTTP %d", ErrConnector, resp.StatusCode)
 	}
-	if int64(len(raw)) > h.cfg.MaxBytes {
+	raw := adapters.Body(resp)
+	if len(raw) > h.cfg.MaxBytes {
 		return nil, fmt.Errorf("%w: answer larger than %d bytes", ErrConnector, h.cfg.MaxBytes)
 	}
 	var answer struct {

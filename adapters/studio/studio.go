@@ -1,11 +1,11 @@
-// Package http is the studio backend target: a studio's own HTTP service
+// Package studio is the studio backend target: a studio's own HTTP service
 // that grants and revokes. storegate POSTs JSON commands (fulfill, revoke)
 // and user checks to configured URLs, signed with Standard Webhooks
 // (webhook-id derived from the command's transaction id, so the receiver can
 // dedupe) with every configured secret, so secrets rotate without downtime.
-// The contract is published as JSON Schemas in schemas/studio and in the
-// README.
-package http
+// The contract is published as JSON Schemas in schemas/studio and in
+// docs/targets.md.
+package studio
 
 import (
 	"context"
@@ -156,17 +156,7 @@ func (t *Target) Deliver(ctx context.Context, c storegate.Command) storegate.Out
 
 // post signs and sends one request.
 func (t *Target) post(ctx context.Context, path, id string, body []byte) (*nethttp.Response, storegate.Outcome) {
-	signed, err := signing.StandardHeaders(t.cfg.Secrets, id, t.cfg.Now().Unix(), body)
-	if err != nil {
-		return nil, storegate.Outcome{Verdict: storegate.VerdictDead, Code: "SIGN", Message: err.Error()}
-	}
-	h := nethttp.Header{}
-	for k, v := range signed {
-		h.Set(k, v)
-	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Accept", "application/json")
-	return t.client.Do(ctx, nethttp.MethodPost, t.base+path, body, h)
+	return t.client.PostSigned(ctx, t.base+path, id, t.cfg.Secrets, t.cfg.Now(), body, nil)
 }
 
 // WebhookID is the webhook-id a command is sent with: its transaction id,
