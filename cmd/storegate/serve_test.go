@@ -33,15 +33,7 @@ func TestServe_MetricsOnTheirOwnListener(t *testing.T) {
 		return ln
 	}
 	senders, scrapes := listen(), listen()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Serve(ctx, senders, scrapes) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	serveUntilCleanup(t, g, senders, scrapes)
 	get := func(addr, path string, header http.Header) (int, string) {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
 		for k, v := range header {
@@ -69,6 +61,20 @@ func TestServe_MetricsOnTheirOwnListener(t *testing.T) {
 	if status, _ := get(scrapes.Addr().String(), "/webhooks/xsolla/xs", nil); status != 404 {
 		t.Errorf("the metrics listener serves the senders' routes: %d, want 404", status)
 	}
+}
+
+// serveUntilCleanup serves g until the test ends, and fails the test if
+// serving, or shutting down, fails.
+func serveUntilCleanup(t *testing.T, g *Gateway, ln, metrics net.Listener) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Serve(ctx, ln, metrics) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
 }
 
 // Starting on a store folder storegate cannot use fails at once, naming
