@@ -21,6 +21,9 @@ const (
 	CodeNotFound          Code = "NOT_FOUND"              // unknown source, player, order, route
 	CodeConflict          Code = "CONFLICT"               // the state forbids the request (already paid, ...)
 	CodeTooLarge          Code = "PAYLOAD_TOO_LARGE"      // body over the route's limit
+	CodeHeadersTooLarge   Code = "HEADERS_TOO_LARGE"      // request line and headers over the read buffer
+	CodeMalformed         Code = "MALFORMED_REQUEST"      // not a well-formed, unambiguous HTTP/1.1 request
+	CodeTimeout           Code = "REQUEST_TIMEOUT"        // the request did not arrive within the read timeout
 	CodeUnsupportedMedia  Code = "UNSUPPORTED_MEDIA_TYPE" // body is not application/json
 	CodeInsufficientFunds Code = "INSUFFICIENT_FUNDS"     // a spend the wallet cannot cover
 	CodeUnavailable       Code = "SERVICE_UNAVAILABLE"    // cannot take responsibility now; retry

@@ -45,11 +45,14 @@ type Content struct {
 type Catalog struct {
 	skus     map[string]SKU
 	products map[string]map[string]string // platform -> product id -> sku
+	// currencies are the virtual currencies coin SKUs grant: the only
+	// wallets there can be.
+	currencies map[string]bool
 }
 
 // NewCatalog checks entries and returns the catalog. Errors name the entry.
 func NewCatalog(entries []SKU) (*Catalog, error) {
-	c := &Catalog{skus: map[string]SKU{}, products: map[string]map[string]string{}}
+	c := &Catalog{skus: map[string]SKU{}, products: map[string]map[string]string{}, currencies: map[string]bool{}}
 	for i, e := range entries {
 		if e.SKU == "" {
 			return nil, fmt.Errorf("catalog[%d].sku: required", i)
@@ -75,6 +78,9 @@ func NewCatalog(entries []SKU) (*Catalog, error) {
 			}
 		}
 		c.skus[e.SKU] = e
+		if e.Currency != "" {
+			c.currencies[e.Currency] = true
+		}
 		for key, product := range e.Products {
 			// Products are keyed by the store platforms' lowercase names
 			// (steam, epic, xbox, playstation, twitch), as payloads name them.
@@ -114,6 +120,9 @@ func checkSKU(e SKU) error {
 		if e.Currency == "" {
 			return fmt.Errorf("currency: required for type coin")
 		}
+		if !validCurrency(e.Currency) {
+			return fmt.Errorf("currency: %q must be 1 to 64 ASCII letters, digits, '_' or '-'", e.Currency)
+		}
 		if e.Amount <= 0 {
 			return fmt.Errorf("amount: must be positive for type coin")
 		}
@@ -131,6 +140,34 @@ func checkSKU(e SKU) error {
 		return fmt.Errorf("type: unknown type %q", e.Type)
 	}
 	return nil
+}
+
+// validCurrency admits plain ASCII names only: a lookalike ("СRYSTALS"
+// with a Cyrillic С, or a name carrying an invisible direction mark) would
+// be a second currency that reads like the first.
+func validCurrency(name string) bool {
+	if len(name) > 64 {
+		return false
+	}
+	for _, r := range name {
+		if !(r == '_' || r == '-' || r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+// HasCurrency reports whether a coin SKU of the catalog grants currency.
+func (c *Catalog) HasCurrency(currency string) bool { return c.currencies[currency] }
+
+// Currencies lists the currencies the catalog grants, sorted.
+func (c *Catalog) Currencies() []string {
+	out := make([]string, 0, len(c.currencies))
+	for cur := range c.currencies {
+		out = append(out, cur)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Lookup returns a catalog entry.

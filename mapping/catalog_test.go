@@ -68,6 +68,8 @@ func TestNewCatalog_RejectsBadEntries(t *testing.T) {
 		{"no sku", []mapping.SKU{{Type: storegate.ItemDurable}}, "catalog[0].sku: required"},
 		{"twice", []mapping.SKU{{SKU: "a", Type: storegate.ItemDurable}, {SKU: "a", Type: storegate.ItemDurable}}, `"a" listed twice`},
 		{"coin without currency", []mapping.SKU{{SKU: "c", Type: storegate.ItemCurrency, Amount: 1}}, "currency: required"},
+		{"lookalike currency", []mapping.SKU{{SKU: "c", Type: storegate.ItemCurrency, Currency: "СRYSTALS", Amount: 1}}, "ASCII letters"},
+		{"currency with a direction mark", []mapping.SKU{{SKU: "c", Type: storegate.ItemCurrency, Currency: "GEMS\u200f", Amount: 1}}, "ASCII letters"},
 		{"coin without amount", []mapping.SKU{{SKU: "c", Type: storegate.ItemCurrency, Currency: "G"}}, "amount: must be positive"},
 		{"item with currency", []mapping.SKU{{SKU: "s", Type: storegate.ItemDurable, Currency: "G", Amount: 1}}, "only type coin grants currency"},
 		{"no type", []mapping.SKU{{SKU: "s"}}, "type: required"},
@@ -88,5 +90,20 @@ func TestNewCatalog_RejectsBadEntries(t *testing.T) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestCatalog_Currencies(t *testing.T) {
+	cat, err := mapping.NewCatalog(append(demo, mapping.SKU{SKU: "gold_5", Type: storegate.ItemCurrency, Currency: "GOLD", Amount: 5}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cat.Currencies(), []string{"CRYSTALS", "GOLD"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Currencies() = %v, want %v", got, want)
+	}
+	for cur, want := range map[string]bool{"CRYSTALS": true, "GOLD": true, "crystals": false, "СRYSTALS": false, "": false} {
+		if got := cat.HasCurrency(cur); got != want {
+			t.Errorf("HasCurrency(%q) = %v, want %v", cur, got, want)
+		}
 	}
 }

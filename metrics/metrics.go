@@ -5,10 +5,12 @@ package metrics
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"storegate"
 )
@@ -41,7 +43,7 @@ func New(depth DepthFunc) *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "storegate_requests_total", Help: "Inbound sender requests by source, type and answer status."},
+			Name: "storegate_requests_total", Help: "Inbound sender requests by source, type and answer status; requests refused before any route (malformed, too large, too slow) with an empty source and type."},
 			[]string{"source", "type", "status"}),
 		signatureFail: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "storegate_signature_failures_total", Help: "Requests refused for a missing or wrong signature, by source."},
@@ -88,6 +90,12 @@ func New(depth DepthFunc) *Metrics {
 		m.Registry.MustRegister(&depthCollector{depth: depth})
 	}
 	return m
+}
+
+// Handler serves the collectors in Prometheus's text format, for /metrics.
+func (m *Metrics) Handler() http.Handler {
+	// A store outage must not hide every other metric, least of all then.
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 // Request counts one inbound request.

@@ -45,7 +45,7 @@ func TestRequest_CountsBySourceTypeAndStatus(t *testing.T) {
 	m.Request("xsolla", "payment", 42)   // not an HTTP status
 	m.Request("xsolla", "payment", 1000) // nor this
 	want := `
-# HELP storegate_requests_total Inbound sender requests by source, type and answer status.
+# HELP storegate_requests_total Inbound sender requests by source, type and answer status; requests refused before any route (malformed, too large, too slow) with an empty source and type.
 # TYPE storegate_requests_total counter
 storegate_requests_total{source="steam",status="503",type=""} 1
 storegate_requests_total{source="xsolla",status="200",type="payment"} 2

@@ -13,8 +13,9 @@ import (
 	"storegate/signing"
 )
 
-// vectorsPath is the shared vector file, beside the repository.
-const vectorsPath = "../../shared/testdata/signing-vectors.json"
+// vectorsPath is the public vector file, kept in the repository so a fresh
+// clone tests and fuzzes on its own.
+const vectorsPath = "testdata/signing-vectors.json"
 
 type vectors struct {
 	About            string      `json:"about"`

@@ -374,7 +374,7 @@ func (db *DB) commit(w *writer, batch []*job) (rest []*job) {
 	ctx := context.Background() // a batch outlives any one caller's context
 	tx, err := w.begin(ctx)
 	if err != nil {
-		db.settle(failed(live, fmt.Errorf("store: begin: %w", err)))
+		db.settle(db.failed(live, fmt.Errorf("store: begin: %w", err)))
 		return nil
 	}
 	changes0, conns0, known := w.changes(ctx, tx)
@@ -391,7 +391,7 @@ func (db *DB) commit(w *writer, batch []*job) (rest []*job) {
 	batched := false
 	if len(accepts) > 1 {
 		if tx, batched, err = acceptBatch(ctx, w, tx, accepts); err != nil {
-			db.settle(failed(live, fmt.Errorf("store: begin: %w", err)))
+			db.settle(db.failed(live, fmt.Errorf("store: begin: %w", err)))
 			return nil
 		}
 	}
@@ -421,13 +421,13 @@ func (db *DB) commit(w *writer, batch []*job) (rest []*job) {
 			if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT w"); err != nil {
 				// The transaction is in an unknown state: fail the batch.
 				tx.rollback(ctx)
-				db.settle(failed(live, fmt.Errorf("store: rollback to savepoint: %w", err)))
+				db.settle(db.failed(live, fmt.Errorf("store: rollback to savepoint: %w", err)))
 				return nil
 			}
 		}
 		if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT w"); err != nil {
 			tx.rollback(ctx)
-			db.settle(failed(live, fmt.Errorf("store: release savepoint: %w", err)))
+			db.settle(db.failed(live, fmt.Errorf("store: release savepoint: %w", err)))
 			return nil
 		}
 		// The write lost a deadlock, or one of its statements did and it
@@ -441,6 +441,11 @@ func (db *DB) commit(w *writer, batch []*job) (rest []*job) {
 		// transaction once this one has committed.
 		tx.note(results[i])
 	}
+	for _, err := range results {
+		if storageFault(err) {
+			db.fault(err)
+		}
+	}
 	if single && results[0] != nil {
 		tx.rollback(ctx)
 		// The refusal may rest on an earlier batch's writes: it waits for
@@ -452,7 +457,7 @@ func (db *DB) commit(w *writer, batch []*job) (rest []*job) {
 	idle := known && ok && changes == changes0 && conns == conns0
 	if err := tx.commit(ctx); err != nil {
 		tx.rollback(ctx) // a failed COMMIT can leave the transaction open
-		db.settle(failed(live, fmt.Errorf("store: commit: %w", err)))
+		db.settle(db.failed(live, fmt.Errorf("store: commit: %w", err)))
 		return nil
 	}
 	s := &settlement{committed: true, hooks: tx.hooks, idle: idle}
@@ -466,8 +471,10 @@ func (db *DB) commit(w *writer, batch []*job) (rest []*job) {
 	return rest
 }
 
-// failed is a batch that did not commit: every write gets err.
-func failed(jobs []*job, err error) *settlement {
+// failed is a batch that did not commit: every write gets err, and Ping
+// reports the fault.
+func (db *DB) failed(jobs []*job, err error) *settlement {
+	db.fault(err)
 	s := &settlement{answers: make([]answer, len(jobs))}
 	for i, j := range jobs {
 		s.answers[i] = answer{j.done, err}

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -35,7 +34,8 @@ const (
 // Config opens a DB.
 type Config struct {
 	// DSN chooses the database: "sqlite:PATH" (a file, created with its
-	// folder if missing), "sqlite::memory:" for tests, or a PostgreSQL URL
+	// folder if missing, both private: see prepareFiles), "sqlite::memory:"
+	// for tests, or a PostgreSQL URL
 	// "postgres://user@host:5432/db". Required.
 	DSN string
 	// BatchMax caps how many writes share one commit. Default 256.
@@ -62,6 +62,10 @@ type Config struct {
 	// each) the writer pauses for a checkpoint so that the log starts over
 	// (see checkpointLoop). Default 65536 (256 MiB).
 	WALPages int
+	// FaultFor is how long Ping fails after a write could not commit (a
+	// full disk, a read-only file system or database, a lost connection):
+	// each failed commit starts it again. Default 10s.
+	FaultFor time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Observer, when set, hears about every commit and every pause of the
@@ -115,6 +119,9 @@ func (c *Config) setDefaults() {
 	if c.ReadConns <= 0 {
 		c.ReadConns = 8
 	}
+	if c.FaultFor <= 0 {
+		c.FaultFor = 10 * time.Second
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -141,6 +148,8 @@ type DB struct {
 	pace      time.Duration // SQLite file only; see Config.CommitPace
 	// commits counts commits, so that checkpoint passes skip an idle store.
 	commits atomic.Uint64
+	// faults remembers the last write that could not commit; see Ping.
+	faults faults
 	// writersDone is closed once every committer has returned.
 	writersDone chan struct{}
 	writers     sync.WaitGroup
@@ -158,7 +167,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	db := &DB{dialect: dialect, write: write, read: read, now: cfg.Now, obs: cfg.Observer,
 		jobs: make(chan *job, 4*cfg.BatchMax), background: make(chan *job, 64), maint: make(chan func(*sql.Conn), 1), batch: cfg.BatchMax, stop: make(chan struct{}), writersDone: make(chan struct{}),
-		ckptEvery: cfg.CheckpointEvery, walPages: cfg.WALPages}
+		ckptEvery: cfg.CheckpointEvery, walPages: cfg.WALPages, faults: faults{hold: cfg.FaultFor}}
 	if err := db.migrate(ctx); err != nil {
 		write.Close()
 		read.Close()
@@ -242,8 +251,8 @@ func connect(cfg Config) (dialect Dialect, write, read *sql.DB, file string, err
 			if file, err = filepath.Abs(path); err != nil {
 				return "", nil, nil, "", fmt.Errorf("store file: %w", err)
 			}
-			if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-				return "", nil, nil, "", fmt.Errorf("create store folder: %w", err)
+			if err := prepareFiles(file); err != nil {
+				return "", nil, nil, "", err
 			}
 			path = "file:" + path + "?"
 		}
@@ -415,17 +424,6 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 
 // Now is the store's clock.
 func (db *DB) Now() time.Time { return db.now() }
-
-// Ping checks that the database answers, for /readyz.
-func (db *DB) Ping(ctx context.Context) error {
-	// The writers hold their connections for life; a read proves the
-	// database answers, and a stuck writer shows as failing writes (5xx).
-	if err := db.syncFailed(); err != nil {
-		return err
-	}
-	var one int
-	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
-}
 
 // Close stops the committers after the queued writes and closes the pools.
 func (db *DB) Close() error {

@@ -1,12 +1,16 @@
 package webhooks_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"storegate/webhooks"
 )
 
 func TestAdmin_NeedsBearerToken(t *testing.T) {
@@ -90,9 +94,12 @@ func TestOps_HealthReadyMetrics(t *testing.T) {
 	if s := g.do(t, httptest.NewRequest(http.MethodGet, "/readyz", nil)).StatusCode; s != 200 {
 		t.Fatalf("/readyz = %d with the store open", s)
 	}
-	resp := g.do(t, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	raw, _ := io.ReadAll(resp.Body)
-	text := string(raw)
+	// /metrics has a listener of its own (cmd/storegate): the senders'
+	// listener does not serve it.
+	if resp := g.do(t, httptest.NewRequest(http.MethodGet, "/metrics", nil)); resp.StatusCode != 404 {
+		t.Fatalf("/metrics on the senders' listener = %d, want 404", resp.StatusCode)
+	}
+	_, text := g.scrape(t)
 	for _, want := range []string{
 		`storegate_requests_total{source="xs",status="204",type="order_paid"} 2`,
 		`storegate_duplicates_total{source="xs",type="order_paid"} 1`,
@@ -111,10 +118,30 @@ func TestOps_HealthReadyMetrics(t *testing.T) {
 		t.Fatalf("/readyz = %d with the store closed, want 503", s)
 	}
 	// The store being down is when operators need the other metrics most.
-	resp = g.do(t, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	raw, _ = io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || !strings.Contains(string(raw), "storegate_requests_total") {
-		t.Fatalf("/metrics with the store down = %d, want 200 with the request counters", resp.StatusCode)
+	if status, text := g.scrape(t); status != 200 || !strings.Contains(text, "storegate_requests_total") {
+		t.Fatalf("/metrics with the store down = %d, want 200 with the request counters", status)
+	}
+}
+
+// storeFull is a store that cannot commit: its disk is full.
+type storeFull struct{}
+
+func (storeFull) Ping(context.Context) error {
+	return errors.New("store: commit: database or disk is full (13)")
+}
+
+// While the store cannot commit, /readyz says so, as every 503 does: with
+// Retry-After, and without the internal cause.
+func TestOps_ReadyzIs503WhileTheStoreCannotCommit(t *testing.T) {
+	g := newGateway(t, func(_ *webhooks.Config, d *webhooks.Deps) { d.Ready = storeFull{} })
+	resp := g.do(t, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	e := readError(t, resp)
+	if resp.StatusCode != 503 || e.Error.Code != "SERVICE_UNAVAILABLE" || resp.Header.Get("Retry-After") != "5" {
+		t.Fatalf("/readyz = %d %+v, Retry-After %q; want 503 SERVICE_UNAVAILABLE, Retry-After 5",
+			resp.StatusCode, e.Error, resp.Header.Get("Retry-After"))
+	}
+	if strings.Contains(e.Error.Message, "disk") {
+		t.Errorf("/readyz shows the internal cause: %q", e.Error.Message)
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -26,10 +25,6 @@ func (d describer) UserAttributes(context.Context, string) (map[string]json.RawM
 
 func withAttributes(a webhooks.Attributes) option {
 	return func(_ *webhooks.Config, d *webhooks.Deps) { d.Attributes = map[string]webhooks.Attributes{"ledger": a} }
-}
-
-func withLog(buf *bytes.Buffer) option {
-	return func(_ *webhooks.Config, d *webhooks.Deps) { d.Log = slog.New(slog.NewJSONHandler(buf, nil)) }
 }
 
 // counter sums a counter family over its labels.

@@ -73,6 +73,20 @@ func (s *Server) economyWrite(c *fiber.Ctx, name string) (eco Economy, player, v
 	return
 }
 
+// knownCurrency refuses a currency no coin SKU of the catalog grants.
+// Wallets are made on first use, so any other name, a lookalike of a real
+// one included, would open a wallet no purchase ever fills.
+func (s *Server) knownCurrency(currency string) error {
+	if s.deps.Catalog != nil && s.deps.Catalog.HasCurrency(currency) {
+		return nil
+	}
+	known := "none"
+	if s.deps.Catalog != nil && len(s.deps.Catalog.Currencies()) > 0 {
+		known = strings.Join(s.deps.Catalog.Currencies(), ", ")
+	}
+	return storegate.FieldError("currency is not one the catalog grants (it grants: "+known+")", "currency")
+}
+
 // writeError turns a ledger write's failure into its answer: the ledger's
 // own refusals as they are, anything else as 503, since a retry with the
 // same idempotency key is always safe.
@@ -87,6 +101,9 @@ func writeError(err error) error {
 func (s *Server) handleAdjustment(c *fiber.Ctx) error {
 	eco, player, currency, key, err := s.economyWrite(c, "currency")
 	if err != nil {
+		return err
+	}
+	if err := s.knownCurrency(currency); err != nil {
 		return err
 	}
 	var body struct {
@@ -185,6 +202,11 @@ func (s *Server) handleHistory(c *fiber.Ctx) error {
 		return err
 	}
 	q := ledger.HistoryQuery{Currency: c.Query("currency"), TransactionID: c.Query("transaction_id")}
+	if q.Currency != "" {
+		if err := s.knownCurrency(q.Currency); err != nil {
+			return err
+		}
+	}
 	if v := c.Query("platform"); v != "" {
 		p, err := storegate.ParsePlatform(v)
 		if err != nil {

@@ -271,3 +271,36 @@ func TestAdmin_ListingsRejectBadQueries(t *testing.T) {
 		})
 	}
 }
+
+// Only currencies the catalog grants have wallets: a name that merely looks
+// like one (a Cyrillic С, an invisible direction mark, another case) or one
+// the catalog does not know is refused wherever a currency is named, and
+// leaves no wallet and no history behind.
+func TestEconomy_UnknownCurrenciesAreRefused(t *testing.T) {
+	g := newEconomyGateway(t)
+	g.grant(t, "e1", storegate.PlatformEpic, crystals(100))
+	adjust := `{"amount":5,"reason":"goodwill","actor":"support@example.com"}`
+	for _, currency := range []string{"СRYSTALS", "CRYSTALS\u200f", "\u202eCRYSTALS", "CRYSTALS ", "crystals", "GOLD"} {
+		escaped := url.PathEscape(currency)
+		for _, tc := range []struct{ name, method, path, token, body string }{
+			{"adjustment", "POST", "/admin/v1/players/player-1/wallets/" + escaped + "/adjustments", adminToken, adjust},
+			{"spend", "POST", "/v1/players/player-1/wallets/" + escaped + "/spend", gameToken, `{"amount":1}`},
+			{"history", "GET", "/admin/v1/players/player-1/transactions?currency=" + url.QueryEscape(currency), adminToken, ""},
+		} {
+			before := g.everything(t)
+			status, body := g.call(t, tc.method, tc.path, tc.token, "k-"+tc.name, tc.body)
+			e, _ := body["error"].(map[string]any)
+			if status != 400 || errCode(body) != "INVALID_PARAMETER" || !strings.Contains(e["message"].(string), "grants: CRYSTALS") {
+				t.Errorf("%s in %q: %d %v, want 400 INVALID_PARAMETER naming the catalog's currencies", tc.name, currency, status, body)
+			}
+			sameRows(t, before, g.everything(t))
+		}
+	}
+	ws, err := g.ledger.Wallets(context.Background(), "player-1")
+	if err != nil || len(ws) != 1 || ws[0].Currency != "CRYSTALS" || ws[0].Balance != 100 {
+		t.Fatalf("wallets = %+v (%v), want CRYSTALS 100 alone", ws, err)
+	}
+	if status, body := g.call(t, "POST", "/admin/v1/players/player-1/wallets/CRYSTALS/adjustments", adminToken, "k-ok", adjust); status != 201 {
+		t.Fatalf("adjustment of CRYSTALS = %d %v, want 201", status, body)
+	}
+}

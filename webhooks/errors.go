@@ -24,6 +24,9 @@ var statusOf = map[storegate.Code]int{
 	storegate.CodeNotFound:          fiber.StatusNotFound,
 	storegate.CodeConflict:          fiber.StatusConflict,
 	storegate.CodeTooLarge:          fiber.StatusRequestEntityTooLarge,
+	storegate.CodeHeadersTooLarge:   fiber.StatusRequestHeaderFieldsTooLarge,
+	storegate.CodeMalformed:         fiber.StatusBadRequest,
+	storegate.CodeTimeout:           fiber.StatusRequestTimeout,
 	storegate.CodeUnsupportedMedia:  fiber.StatusUnsupportedMediaType,
 	storegate.CodeInsufficientFunds: fiber.StatusConflict,
 	storegate.CodeUnavailable:       fiber.StatusServiceUnavailable,
@@ -36,15 +39,19 @@ var xsollaStatuses = map[storegate.Code]int{
 	storegate.CodeInvalidSignature: fiber.StatusBadRequest,
 }
 
-// fiberCodes maps Fiber's own errors (unknown route, body over the limit) to
-// the vocabulary.
-var fiberCodes = map[int]storegate.Code{
-	fiber.StatusNotFound:              storegate.CodeNotFound,
-	fiber.StatusMethodNotAllowed:      storegate.CodeNotFound,
-	fiber.StatusRequestEntityTooLarge: storegate.CodeTooLarge,
-	fiber.StatusBadRequest:            storegate.CodeInvalidParameter,
-	fiber.StatusUnsupportedMediaType:  storegate.CodeUnsupportedMedia,
+// fiberErrors maps Fiber's own errors (an unknown route) to the
+// vocabulary, with messages of our own: Fiber's quote the request.
+var fiberErrors = map[int]*storegate.Error{
+	fiber.StatusNotFound:              {Code: storegate.CodeNotFound, Message: "no such route"},
+	fiber.StatusMethodNotAllowed:      {Code: storegate.CodeNotFound, Message: "no such route"},
+	fiber.StatusRequestEntityTooLarge: {Code: storegate.CodeTooLarge, Message: "request body is larger than this route accepts"},
+	fiber.StatusBadRequest:            {Code: storegate.CodeMalformed, Message: "malformed request"},
+	fiber.StatusUnsupportedMediaType:  {Code: storegate.CodeUnsupportedMedia, Message: "Content-Type must be application/json"},
 }
+
+// retryAfter is the Retry-After of every 503, in seconds: what a sender
+// that honours it waits before trying again.
+const retryAfter = "5"
 
 type errorBody struct {
 	Error errorDetail `json:"error"`
@@ -65,20 +72,9 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	switch {
 	case errors.As(err, &e):
 	case errors.As(err, &fe):
-		code, ok := fiberCodes[fe.Code]
-		if !ok {
-			code = storegate.CodeInternal
+		if e = fiberErrors[fe.Code]; e == nil {
+			e = storegate.Internal(err)
 		}
-		msg := fe.Message
-		switch code {
-		case storegate.CodeTooLarge:
-			msg = "request body is larger than this route accepts"
-		case storegate.CodeNotFound:
-			msg = "no such route"
-		case storegate.CodeInternal:
-			msg = "internal error"
-		}
-		e = &storegate.Error{Code: code, Message: msg}
 	default:
 		e = storegate.Internal(err)
 	}
@@ -92,6 +88,9 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	}
 	if status >= 500 {
 		s.log.Error("request failed", "request_id", requestID(c), "path", c.Route().Path, "code", e.Code, "err", e.Err)
+	}
+	if status == fiber.StatusServiceUnavailable {
+		c.Set(fiber.HeaderRetryAfter, retryAfter)
 	}
 	return c.Status(status).JSON(errorBody{Error: errorDetail{Code: e.Code, Message: e.Message, Fields: e.Fields}})
 }

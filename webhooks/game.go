@@ -27,6 +27,9 @@ func (s *Server) handleSpend(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := s.knownCurrency(currency); err != nil {
+		return err
+	}
 	var body struct {
 		Amount   int64              `json:"amount"`
 		Platform storegate.Platform `json:"platform"`

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -48,6 +49,13 @@ type option func(*webhooks.Config, *webhooks.Deps)
 
 func withSource(src webhooks.XsollaSource) option {
 	return func(_ *webhooks.Config, d *webhooks.Deps) { d.Xsolla = append(d.Xsolla, src) }
+}
+
+// withLog sends the gateway's logs, every level, to w as JSON lines.
+func withLog(w io.Writer) option {
+	return func(_ *webhooks.Config, d *webhooks.Deps) {
+		d.Log = slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 }
 
 func xsollaSource(name, grantOn string) webhooks.XsollaSource {
@@ -104,10 +112,16 @@ func newGateway(t testing.TB, opts ...option) *gateway {
 // post sends a body signed with the test secret.
 func (g *gateway) post(t testing.TB, source, body string) *http.Response {
 	t.Helper()
+	return g.do(t, signedRequest(source, body))
+}
+
+// signedRequest is an Xsolla notification for source, signed with the test
+// secret.
+func signedRequest(source, body string) *http.Request {
 	req := httptest.NewRequest(http.MethodPost, "/webhooks/xsolla/"+source, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", signing.XsollaSignature([]byte(body), secret))
-	return g.do(t, req)
+	return req
 }
 
 func (g *gateway) do(t testing.TB, req *http.Request) *http.Response {
@@ -117,6 +131,14 @@ func (g *gateway) do(t testing.TB, req *http.Request) *http.Response {
 		t.Fatal(err)
 	}
 	return resp
+}
+
+// scrape reads the metrics as Prometheus would.
+func (g *gateway) scrape(t testing.TB) (status int, text string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	g.metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	return rec.Code, rec.Body.String()
 }
 
 // drain runs the dispatcher until nothing is due.

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"reflect"
@@ -18,8 +19,6 @@ import (
 
 	"github.com/go-playground/validator/v10"
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"storegate"
 	"storegate/ledger"
@@ -80,6 +79,10 @@ type Config struct {
 	// UserDeadline bounds a synchronous question to a target (does this user
 	// exist?). Xsolla wants answers within 3 s. Default 2s.
 	UserDeadline time.Duration
+	// ReadTimeout bounds the reading of one request, headers and body, and
+	// the wait for a new connection's first request: a client slower than
+	// that gets 408 and the connection closes. Default 10s.
+	ReadTimeout time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -137,6 +140,7 @@ type Deps struct {
 
 // Server is storegate's HTTP surface.
 type Server struct {
+	app      *fiber.App
 	cfg      Config
 	deps     Deps
 	log      *slog.Logger
@@ -154,6 +158,9 @@ func New(cfg Config, deps Deps) *fiber.App {
 	}
 	if cfg.UserDeadline <= 0 {
 		cfg.UserDeadline = 2 * time.Second
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 10 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -181,20 +188,18 @@ func New(cfg Config, deps Deps) *fiber.App {
 	app := fiber.New(fiber.Config{
 		AppName:               "storegate",
 		BodyLimit:             limit,
+		ReadBufferSize:        readBuffer,
 		ErrorHandler:          s.errorHandler,
 		DisableStartupMessage: true,
-		ReadTimeout:           10 * time.Second,
+		ReadTimeout:           cfg.ReadTimeout,
 		WriteTimeout:          10 * time.Second,
 		IdleTimeout:           60 * time.Second,
 	})
+	s.app = app
+	s.guard(app)
 	app.Use(s.observe)
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", s.handleReady)
-	if deps.Metrics != nil {
-		app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(deps.Metrics.Registry, promhttp.HandlerOpts{
-			// A store outage must not hide every other metric, least of all then.
-			ErrorHandling: promhttp.ContinueOnError})))
-	}
 	app.Post("/webhooks/xsolla/:source", s.handleXsolla)
 	s.partnerRoutes(app)
 	s.storeRoutes(app)
@@ -218,23 +223,38 @@ func New(cfg Config, deps Deps) *fiber.App {
 
 // observe gives the request an id, turns a handler's error into its answer
 // here (so the log line and metric see the final status), and logs one line.
+// Sender requests are counted; refusals before any route too (edge.go).
 func (s *Server) observe(c *fiber.Ctx) error {
-	start := s.cfg.Now()
+	start := s.begin(c)
+	if err := c.Next(); err != nil {
+		if err := s.errorHandler(c, err); err != nil {
+			return err
+		}
+	}
+	source, _ := c.Locals(localSource).(string)
+	s.finish(c, start, c.Method(), c.Route().Path, source != "")
+	return nil
+}
+
+// begin gives the request its id: the caller's X-Request-ID when it is
+// sane, else a new one.
+func (s *Server) begin(c *fiber.Ctx) time.Time {
 	id := c.Get(fiber.HeaderXRequestID)
 	if !saneID(id) {
 		id = randomID()
 	}
 	c.Locals(localRequestID, id)
 	c.Set(fiber.HeaderXRequestID, id)
-	if err := c.Next(); err != nil {
-		if err := s.errorHandler(c, err); err != nil {
-			return err
-		}
-	}
+	return s.cfg.Now()
+}
+
+// finish counts the answered request in storegate_requests_total when count
+// is set, and logs its line: at ERROR for a 5xx, else at INFO.
+func (s *Server) finish(c *fiber.Ctx, start time.Time, method, route string, count bool) {
 	status := c.Response().StatusCode()
 	source, _ := c.Locals(localSource).(string)
 	typ, _ := c.Locals(localType).(string)
-	if source != "" && s.deps.Metrics != nil {
+	if count && s.deps.Metrics != nil {
 		s.deps.Metrics.Request(source, typ, status)
 	}
 	level := slog.LevelInfo
@@ -242,11 +262,10 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		level = slog.LevelError
 	}
 	if !s.log.Enabled(c.UserContext(), level) {
-		return nil // skip building the attributes, on every request
+		return // skip building the attributes, on every request
 	}
-	s.log.Log(c.UserContext(), level, "request", "request_id", id, "method", c.Method(), "route", c.Route().Path,
+	s.log.Log(c.UserContext(), level, "request", "request_id", requestID(c), "method", method, "route", route,
 		"source", source, "type", typ, "status", status, "duration_ms", float64(s.cfg.Now().Sub(start).Microseconds())/1000)
-	return nil
 }
 
 const (
@@ -290,25 +309,32 @@ func (s *Server) handleReady(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), time.Second)
 	defer cancel()
 	if err := s.deps.Ready.Ping(ctx); err != nil {
-		s.log.Error("readiness check failed", "err", err)
-		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "store unreachable"})
+		return storegate.Unavailable(fmt.Errorf("readiness: %w", err))
 	}
 	return c.JSON(fiber.Map{"status": "ready"})
 }
 
 // clientIP is the caller's address: the peer, or, when the peer is a trusted
 // proxy, the right-most X-Forwarded-For address that is not a trusted proxy.
+// The header's lines count as one list in their order: a proxy may add a
+// line of its own (HAProxy's option forwardfor does) rather than extend the
+// caller's, so the address it saw is on the last line, not the first. An
+// entry that is not a bare address, where the client should be, yields no
+// address: it matches no allowlist.
 func (s *Server) clientIP(c *fiber.Ctx) netip.Addr {
 	peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
 	peer = peer.Unmap()
 	if !s.trusted(peer) {
 		return peer
 	}
-	hops := strings.Split(c.Get(fiber.HeaderXForwardedFor), ",")
+	var hops []string
+	for _, line := range c.Request().Header.PeekAll(fiber.HeaderXForwardedFor) {
+		hops = append(hops, strings.Split(string(line), ",")...)
+	}
 	for i := len(hops) - 1; i >= 0; i-- {
 		addr, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
 		if err != nil {
-			return peer // a garbled header is not evidence of anything
+			return netip.Addr{}
 		}
 		addr = addr.Unmap()
 		if !s.trusted(addr) {

@@ -256,10 +256,7 @@ func TestXsolla_TrustedProxyForwardsClientIP(t *testing.T) {
 		{"185.30.21.7, 203.0.113.9", 403}, // the right-most untrusted hop is the client
 		{"garbage", 403},
 	} {
-		body := orderPaid(int(len(tc.xff)), "player-1", "crystals_100")
-		req := httptest.NewRequest(http.MethodPost, "/webhooks/xsolla/xs", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", signing.XsollaSignature([]byte(body), secret))
+		req := signedRequest("xs", orderPaid(int(len(tc.xff)), "player-1", "crystals_100"))
 		req.Header.Set("X-Forwarded-For", tc.xff)
 		if got := g.do(t, req).StatusCode; got != tc.status {
 			t.Errorf("X-Forwarded-For %q: status %d, want %d", tc.xff, got, tc.status)
@@ -276,6 +273,9 @@ func TestXsolla_StoreDownIs5xx(t *testing.T) {
 	}
 	if e := readError(t, resp); e.Error.Code != "SERVICE_UNAVAILABLE" || strings.Contains(e.Error.Message, "closed") {
 		t.Fatalf("error = %+v, want SERVICE_UNAVAILABLE without internal detail", e.Error)
+	}
+	if got := resp.Header.Get("Retry-After"); got != "5" {
+		t.Fatalf("Retry-After = %q, want 5", got)
 	}
 }
 

@@ -32,11 +32,12 @@ const adminTokenEnv = "STOREGATE_BENCH_ADMIN_TOKEN"
 
 // server is a subprocess under test.
 type server struct {
-	name   string
-	addr   string
-	cmd    *exec.Cmd
-	exited chan struct{}
-	log    string // its stderr, kept in the temp dir
+	name    string
+	addr    string
+	metrics string // where a gateway serves /metrics
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	log     string // its stderr, kept in the temp dir
 }
 
 // buildGateway compiles ./cmd/storegate by import path, so it works from
@@ -79,9 +80,10 @@ func freeAddr() (string, error) {
 // gateway's ledger and floor-accept both take them as existing.
 const benchPlayerPattern = `^p[0-9]+$`
 
-func gatewayConfig(addr, dsn, secret string) string {
+func gatewayConfig(addr, metrics, dsn, secret string) string {
 	return `# written by storegate-bench
 listen: ` + addr + `
+metrics_listen: ` + metrics + `
 log_level: warn
 store:
   dsn: ` + strconv.Quote(dsn) + `
@@ -114,13 +116,22 @@ func startGateway(ctx context.Context, bin, dir, name, dsn, secret string) (*ser
 	if err != nil {
 		return nil, err
 	}
+	metrics, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	cfg := filepath.Join(dir, name+".yaml")
-	if err := os.WriteFile(cfg, []byte(gatewayConfig(addr, dsn, secret)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(gatewayConfig(addr, metrics, dsn, secret)), 0o600); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "serve", "--config", cfg)
 	cmd.Env = append(os.Environ(), adminTokenEnv+"="+randomHex(16))
-	return start(ctx, name, addr, cmd, dir)
+	s, err := start(ctx, name, addr, cmd, dir)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = metrics
+	return s, nil
 }
 
 // pgSchema creates an empty schema for one PostgreSQL run and returns the
@@ -245,7 +256,7 @@ func (s *server) tail() string {
 // not a gauge: they only grow).
 func (s *server) outbox() (map[string]int64, error) {
 	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + s.addr + "/metrics")
+	resp, err := c.Get("http://" + s.metrics + "/metrics")
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,10 @@ import (
 type Config struct {
 	// Listen is the address to serve on. Default 127.0.0.1:8080.
 	Listen string `yaml:"listen"`
+	// MetricsListen is the address /metrics is served on, apart from the
+	// senders' listener, or "off". Default 127.0.0.1:9464 (loopback; not
+	// 9090, Prometheus's own port).
+	MetricsListen string `yaml:"metrics_listen"`
 	// LogLevel is debug, info (default), warn or error.
 	LogLevel string         `yaml:"log_level"`
 	Store    StoreConfig    `yaml:"store"`
@@ -252,6 +256,9 @@ func (c *Config) setDefaults() {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8080"
 	}
+	if c.MetricsListen == "" {
+		c.MetricsListen = "127.0.0.1:9464"
+	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	}
@@ -283,6 +290,12 @@ func (c *Config) validate() []string {
 	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen: %q is not host:port", c.Listen)
+	}
+	if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil && c.MetricsListen != "off" {
+		add("metrics_listen: %q is not host:port or off", c.MetricsListen)
+	}
+	if c.MetricsListen == c.Listen {
+		add("metrics_listen: %q is the senders' listener; /metrics needs an address of its own", c.MetricsListen)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

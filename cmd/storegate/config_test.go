@@ -37,6 +37,7 @@ func TestParseConfig_DefaultsAndExpansion(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, got, want string }{
 		{"listen", cfg.Listen, "127.0.0.1:8080"},
+		{"metrics_listen", cfg.MetricsListen, "127.0.0.1:9464"},
 		{"store", cfg.Store.DSN, "sqlite:./data/storegate.db"},
 		{"grant_on", cfg.Sources[0].GrantOn, "order_paid"},
 		{"allow_ips", strings.Join(cfg.Sources[0].AllowIPs, ","), "xsolla"},
@@ -54,6 +55,7 @@ func TestParseConfig_DefaultsAndExpansion(t *testing.T) {
 func TestParseConfig_ReportsEveryProblemWithItsPath(t *testing.T) {
 	bad := `
 listen: nowhere
+metrics_listen: nowhere
 admin:
   tokens: ["short"]
 sources:
@@ -81,6 +83,7 @@ catalog:
 	_, err = ParseConfig([]byte(bad), env(map[string]string{"MISSING_SECRET": "x"}))
 	for _, want := range []string{
 		`listen: "nowhere" is not host:port`,
+		`metrics_listen: "nowhere" is the senders' listener`,
 		"admin.tokens[0]: a token needs at least 16 characters",
 		`sources[0].name: "Bad_Name"`,
 		`sources[0].target: "ghost" is not a configured target`,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -87,11 +86,9 @@ catalog:
 				t.Fatalf("revoke is %s, want %s", got, wantState)
 			}
 			// Deliveries at accept count in the dispatch metrics like any other.
-			resp, err := g.App.Test(httptest.NewRequest(http.MethodGet, "/metrics", nil), -1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, _ := io.ReadAll(resp.Body)
+			scrape := httptest.NewRecorder()
+			g.metricsServer().Handler.ServeHTTP(scrape, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+			raw := scrape.Body.Bytes()
 			line := `storegate_dispatch_total{target="ledger",verdict="done"} 2`
 			if got := strings.Contains(string(raw), line+"\n"); got == disabled {
 				t.Fatalf("/metrics has %q: %v, want %v", line, got, !disabled)

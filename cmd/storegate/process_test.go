@@ -32,8 +32,8 @@ func binary(t *testing.T) string {
 const processSecret = "process-test-secret"
 
 type proc struct {
-	cmd    *exec.Cmd
-	addr   string
+	cmd *exec.Cmd
+	node
 	logs   *strings.Builder
 	stderr *lockedWriter // guards logs: the process writes while a test reads
 }
@@ -43,6 +43,18 @@ func (p *proc) log() string {
 	p.stderr.mu.Lock()
 	defer p.stderr.mu.Unlock()
 	return p.logs.String()
+}
+
+// node is where one gateway process listens: the routes on addr, /metrics
+// on metrics.
+type node struct{ addr, metrics string }
+
+func freeNode(t *testing.T) node {
+	n := node{freeAddr(t), freeAddr(t)}
+	for n.metrics == n.addr {
+		n.metrics = freeAddr(t)
+	}
+	return n
 }
 
 func freeAddr(t *testing.T) string {
@@ -55,10 +67,11 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func writeConfig(t *testing.T, dir, addr, dsn string, dispatch bool) string {
+func writeConfig(t *testing.T, dir string, n node, dsn string, dispatch bool) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`
 listen: %s
+metrics_listen: %s
 log_level: warn
 store: {dsn: %q}
 admin: {tokens: ["${T_ADMIN}"]}
@@ -69,23 +82,23 @@ targets:
   - {name: ledger, kind: ledger, player_pattern: "^p[0-9]+$"}
 catalog:
   - {sku: crystals_100, type: coin, currency: CRYSTALS, amount: 100}
-`, addr, dsn, !dispatch)
-	path := filepath.Join(dir, fmt.Sprintf("storegate-%s-%v.yaml", strings.ReplaceAll(addr, ":", "_"), dispatch))
+`, n.addr, n.metrics, dsn, !dispatch)
+	path := filepath.Join(dir, fmt.Sprintf("storegate-%s-%v.yaml", strings.ReplaceAll(n.addr, ":", "_"), dispatch))
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
 }
 
-func start(t *testing.T, config, addr string) *proc {
+func start(t *testing.T, config string, n node) *proc {
 	t.Helper()
-	return startEnv(t, config, addr, os.Environ())
+	return startEnv(t, config, n, os.Environ())
 }
 
 // startEnv is start with the process's environment.
-func startEnv(t *testing.T, config, addr string, env []string) *proc {
+func startEnv(t *testing.T, config string, n node, env []string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(binary(t), "serve", "--config", config), addr: addr, logs: &strings.Builder{}}
+	p := &proc{cmd: exec.Command(binary(t), "serve", "--config", config), node: n, logs: &strings.Builder{}}
 	p.cmd.Env = append(env, "T_ADMIN=process-admin-token-123", "T_SECRET="+processSecret)
 	p.stderr = &lockedWriter{w: p.logs}
 	p.cmd.Stderr = p.stderr
@@ -95,7 +108,7 @@ func startEnv(t *testing.T, config, addr string, env []string) *proc {
 	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+		if resp, err := http.Get("http://" + n.addr + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return p
@@ -200,7 +213,7 @@ func waitDrained(t *testing.T, p *proc) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + p.addr + "/metrics")
+		resp, err := http.Get("http://" + p.metrics + "/metrics")
 		if err == nil {
 			raw, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -216,7 +229,7 @@ func waitDrained(t *testing.T, p *proc) {
 // metricLines reads the gateway's /metrics.
 func metricLines(t *testing.T, p *proc) []string {
 	t.Helper()
-	resp, err := http.Get("http://" + p.addr + "/metrics")
+	resp, err := http.Get("http://" + p.metrics + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,9 +284,9 @@ func TestProcess_SIGKILLAfter204LosesNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			dsn := "sqlite:" + filepath.Join(dir, "storegate.db")
-			addr := freeAddr(t)
-			first := start(t, writeConfig(t, dir, addr, dsn, tc.dispatch), addr)
-			sendLoad(t, addr, orders)
+			n := freeNode(t)
+			first := start(t, writeConfig(t, dir, n, dsn, tc.dispatch), n)
+			sendLoad(t, n.addr, orders)
 			// Every order was answered 204: kill at once, no chance to flush.
 			first.cmd.Process.Signal(syscall.SIGKILL)
 			first.cmd.Wait()
@@ -287,7 +300,7 @@ func TestProcess_SIGKILLAfter204LosesNothing(t *testing.T) {
 				t.Fatalf("%d pending with the dispatcher off, want %d", before.pending, orders)
 			}
 
-			second := start(t, writeConfig(t, dir, addr, dsn, true), addr)
+			second := start(t, writeConfig(t, dir, n, dsn, true), n)
 			waitDrained(t, second)
 			if commits := scrape(t, second, "storegate_store_commit_seconds_count"); commits < 1 {
 				t.Errorf("/metrics shows %v commits after the deliveries, want some", commits)
@@ -322,8 +335,8 @@ func TestProcess_GCPercent(t *testing.T) {
 		{append(slices.Clone(env), "GOGC=150"), 150},
 	} {
 		dir := t.TempDir()
-		addr := freeAddr(t)
-		p := startEnv(t, writeConfig(t, dir, addr, "sqlite:"+filepath.Join(dir, "s.db"), false), addr, c.env)
+		n := freeNode(t)
+		p := startEnv(t, writeConfig(t, dir, n, "sqlite:"+filepath.Join(dir, "s.db"), false), n, c.env)
 		if got := scrape(t, p, "go_gc_gogc_percent"); got != c.want {
 			t.Errorf("go_gc_gogc_percent = %v, want %v", got, c.want)
 		}

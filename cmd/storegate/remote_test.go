@@ -78,15 +78,7 @@ catalog:
 		g.Close()
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	serveUntilCleanup(t, g, ln, nil)
 	return &live{url: "http://" + ln.Addr().String(), gw: g, logs: logs, buf: buf}
 }
 

@@ -26,8 +26,8 @@ func TestReplicas_PostgresExactlyOnce(t *testing.T) {
 	dir := t.TempDir()
 	var replicas []*proc
 	for range 3 {
-		addr := freeAddr(t)
-		replicas = append(replicas, start(t, writeConfig(t, dir, addr, dsn, true), addr))
+		n := freeNode(t)
+		replicas = append(replicas, start(t, writeConfig(t, dir, n, dsn, true), n))
 	}
 	var alive [3]atomic.Bool
 	for i := range alive {

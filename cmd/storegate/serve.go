@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -166,29 +167,45 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 	return g, nil
 }
 
-// Serve serves on ln and runs the dispatcher until ctx is done, then shuts
-// down gracefully: the listener stops, requests in flight finish, deliveries
-// in flight are recorded, and the store's queued writes commit.
-func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+// Serve serves the routes on ln, /metrics on metrics (when not nil), and
+// runs the dispatcher until ctx is done, then shuts down gracefully: the
+// listeners stop, requests in flight finish, deliveries in flight are
+// recorded, and the store's queued writes commit.
+func (g *Gateway) Serve(ctx context.Context, ln, metrics net.Listener) error {
 	dctx, stopDispatch := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	if !g.cfg.Dispatch.Disabled {
 		wg.Add(1)
 		go func() { defer wg.Done(); g.Dispatcher.Run(dctx) }()
 	}
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- g.App.Listener(ln) }()
 	g.log.Info("storegate serving", "addr", ln.Addr().String(), "store", string(g.DB.Dialect()))
+	scrapes := g.metricsServer()
+	if metrics != nil {
+		go func() { served <- scrapes.Serve(metrics) }()
+		g.log.Info("metrics serving", "addr", metrics.Addr().String())
+	}
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-served:
 	}
 	g.log.Info("shutting down")
-	shutdownErr := g.App.ShutdownWithTimeout(10 * time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	shutdownErr := errors.Join(g.App.ShutdownWithContext(sctx), scrapes.Shutdown(sctx))
 	stopDispatch()
 	wg.Wait()
 	return errors.Join(err, shutdownErr, g.Close())
+}
+
+// metricsServer serves /metrics alone, for Prometheus, on a listener apart
+// from the senders' (Config.MetricsListen).
+func (g *Gateway) metricsServer() *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", g.Metrics.Handler())
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second}
 }
 
 // Close releases the store and the clients of external services.
@@ -255,7 +272,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		g.Close()
 		return err
 	}
-	return g.Serve(ctx, ln)
+	var metrics net.Listener
+	if cfg.MetricsListen != "off" {
+		if metrics, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			ln.Close()
+			g.Close()
+			return fmt.Errorf("metrics_listen: %w", err)
+		}
+	}
+	return g.Serve(ctx, ln, metrics)
 }
 
 const migrateUsage = `Usage: storegate migrate --config FILE

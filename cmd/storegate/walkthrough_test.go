@@ -189,8 +189,7 @@ func startDemoGateway(t *testing.T, connector string) string {
 	for i := range cfg.FulfillOrders.Connectors {
 		cfg.FulfillOrders.Connectors[i].URL = strings.Replace(cfg.FulfillOrders.Connectors[i].URL, "127.0.0.1:9090", connector, 1)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	g, err := NewGateway(ctx, cfg, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	g, err := NewGateway(context.Background(), cfg, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,14 +197,7 @@ func startDemoGateway(t *testing.T, connector string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := make(chan error, 1)
-	go func() { served <- g.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	serveUntilCleanup(t, g, ln, nil)
 	return ln.Addr().String()
 }
 
