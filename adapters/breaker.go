@@ -33,6 +33,22 @@ type BreakerConfig struct {
 	Probes uint32
 }
 
+// WithDefaults returns c with each zero field set to its default: the one
+// place the defaults are written, read by WithBreaker and by whoever shows
+// or checks them (the YAML config).
+func (c BreakerConfig) WithDefaults() BreakerConfig {
+	if c.Failures == 0 {
+		c.Failures = 5
+	}
+	if c.OpenFor <= 0 {
+		c.OpenFor = 30 * time.Second
+	}
+	if c.Probes == 0 {
+		c.Probes = 1
+	}
+	return c
+}
+
 // BreakerObserver hears about state changes, for metrics. States are
 // "closed", "half-open" and "open".
 type BreakerObserver func(target, from, to string)
@@ -57,15 +73,7 @@ var errTransient = errors.New("transient failure")
 
 // WithBreaker returns target behind a breaker named name.
 func WithBreaker(name string, target Target, cfg BreakerConfig, obs BreakerObserver, log *slog.Logger) *Breaker {
-	if cfg.Failures == 0 {
-		cfg.Failures = 5
-	}
-	if cfg.OpenFor <= 0 {
-		cfg.OpenFor = 30 * time.Second
-	}
-	if cfg.Probes == 0 {
-		cfg.Probes = 1
-	}
+	cfg = cfg.WithDefaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -41,7 +41,10 @@ type ClientConfig struct {
 	RetryWaitMax time.Duration
 }
 
-func (c *ClientConfig) setDefaults() {
+// WithDefaults returns c with each zero field set to its default: the one
+// place the defaults are written, read by NewClient and by whoever shows or
+// checks them (the YAML config).
+func (c ClientConfig) WithDefaults() ClientConfig {
 	if c.Timeout <= 0 {
 		c.Timeout = 5 * time.Second
 	}
@@ -60,6 +63,7 @@ func (c *ClientConfig) setDefaults() {
 	if c.RetryWaitMax < c.RetryWaitMin {
 		c.RetryWaitMax = c.RetryWaitMin
 	}
+	return c
 }
 
 // Client is the one resilient HTTP client every HTTP target uses: a bounded
@@ -79,7 +83,7 @@ const MaxBody = 1 << 20
 
 // NewClient returns a client. classify nil means Classify.
 func NewClient(cfg ClientConfig, classify Classifier) *Client {
-	cfg.setDefaults()
+	cfg = cfg.WithDefaults()
 	if classify == nil {
 		classify = Classify
 	}

@@ -99,7 +99,10 @@ type Config struct {
 	Jitter func() float64
 }
 
-func (c *Config) setDefaults() {
+// WithDefaults returns c with each zero field set to its default: the one
+// place the defaults are written, read by New and by whoever shows or checks
+// them (the YAML config).
+func (c Config) WithDefaults() Config {
 	if c.Owner == "" {
 		host, _ := os.Hostname()
 		c.Owner = fmt.Sprintf("%s-%d", host, os.Getpid())
@@ -143,6 +146,7 @@ func (c *Config) setDefaults() {
 	if c.Jitter == nil {
 		c.Jitter = rand.Float64
 	}
+	return c
 }
 
 // Dispatcher delivers commands. Run it once per process.
@@ -158,7 +162,7 @@ type Dispatcher struct {
 // New returns a dispatcher. targets maps target names to targets; a command
 // naming an unknown target becomes a dead letter.
 func New(q Queue, targets map[string]Target, cfg Config, obs Observer, log *slog.Logger) (*Dispatcher, error) {
-	cfg.setDefaults()
+	cfg = cfg.WithDefaults()
 	if cfg.Timeout >= cfg.Lease {
 		return nil, errors.New("dispatch: timeout must be shorter than the lease")
 	}

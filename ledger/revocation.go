@@ -48,6 +48,13 @@ type Rules struct {
 	Namespace string
 }
 
+// DefaultRules are the rules a zero Rules stands for, for whoever shows them
+// (the YAML config's documentation).
+func DefaultRules() Rules {
+	r, _ := Rules{}.withDefaults() // a zero Rules has no custom strategy, so no error
+	return r
+}
+
 func (r Rules) withDefaults() (Rules, error) {
 	if r.Currency == "" {
 		r.Currency = CurrencyAllowNegative

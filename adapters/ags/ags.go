@@ -57,7 +57,10 @@ type Config struct {
 // DefaultUserCheckPath is IAM's admin "get user" route.
 const DefaultUserCheckPath = "/iam/v3/admin/namespaces/{namespace}/users/{userId}"
 
-func (c *Config) setDefaults() {
+// WithDefaults returns c with each zero field set to its default: the one
+// place the defaults are written, read by New and Validate and by whoever
+// shows them (the YAML config).
+func (c Config) WithDefaults() Config {
 	if c.IAMURL == "" {
 		c.IAMURL = c.BaseURL
 	}
@@ -73,11 +76,12 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	return c
 }
 
 // Validate lists what is wrong with the configuration, as "field: problem".
 func (c Config) Validate() []string {
-	c.setDefaults()
+	c = c.WithDefaults()
 	var p []string
 	for _, u := range []struct{ name, value string }{{"base_url", c.BaseURL}, {"iam_url", c.IAMURL}} {
 		if parsed, err := url.Parse(u.value); u.value == "" || err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" {
@@ -118,7 +122,7 @@ type Target struct {
 
 // New returns an AGS target.
 func New(cfg Config) (*Target, error) {
-	cfg.setDefaults()
+	cfg = cfg.WithDefaults()
 	if p := cfg.Validate(); len(p) > 0 {
 		return nil, fmt.Errorf("ags: %s", strings.Join(p, "; "))
 	}

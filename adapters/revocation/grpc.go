@@ -42,6 +42,18 @@ type GRPCConfig struct {
 	Timeout time.Duration
 }
 
+// defaultTimeout bounds one call to a revocation service, over gRPC or HTTP.
+const defaultTimeout = 2 * time.Second
+
+// WithDefaults returns c with each zero field set to its default, as NewGRPC
+// uses it.
+func (c GRPCConfig) WithDefaults() GRPCConfig {
+	if c.Timeout <= 0 {
+		c.Timeout = defaultTimeout
+	}
+	return c
+}
+
 // GRPC calls a revocation plugin over gRPC.
 type GRPC struct {
 	cfg    GRPCConfig
@@ -55,9 +67,7 @@ func NewGRPC(cfg GRPCConfig) (*GRPC, error) {
 	if cfg.Address == "" {
 		return nil, errors.New("revocation: grpc address is required")
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 2 * time.Second
-	}
+	cfg = cfg.WithDefaults()
 	creds := insecure.NewCredentials()
 	if cfg.TLS {
 		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})

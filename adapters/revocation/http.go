@@ -38,6 +38,19 @@ type HTTP struct {
 	client *adapters.Client
 }
 
+// WithDefaults returns c with each zero field set to its default, as NewHTTP
+// uses it.
+func (c HTTPConfig) WithDefaults() HTTPConfig {
+	if c.Timeout <= 0 {
+		c.Timeout = defaultTimeout
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	c.Client.Timeout = c.Timeout
+	return c
+}
+
 // NewHTTP returns a client, refusing a config it could not sign with.
 func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	if cfg.URL == "" {
@@ -46,13 +59,7 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	if _, err := signing.StandardHeaders(cfg.Secrets, "probe", 0, nil); err != nil {
 		return nil, fmt.Errorf("revocation: http secrets: %w", err)
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 2 * time.Second
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	cfg.Client.Timeout = cfg.Timeout
+	cfg = cfg.WithDefaults()
 	return &HTTP{cfg: cfg, client: adapters.NewClient(cfg.Client, nil)}, nil
 }
 

@@ -49,7 +49,10 @@ type Config struct {
 	Now func() time.Time
 }
 
-func (c *Config) setDefaults() {
+// WithDefaults returns c with each zero field set to its default: the one
+// place the defaults are written, read by New and Validate and by whoever
+// shows them (the YAML config).
+func (c Config) WithDefaults() Config {
 	if c.FulfillPath == "" {
 		c.FulfillPath = "/fulfill"
 	}
@@ -68,12 +71,13 @@ func (c *Config) setDefaults() {
 	if c.Decode == nil {
 		c.Decode = func(_ string, doc []byte, v any) error { return json.Unmarshal(doc, v) }
 	}
+	return c
 }
 
 // Validate lists what is wrong with the configuration, as "field: problem".
 // Secrets are never quoted.
 func (c Config) Validate() []string {
-	c.setDefaults()
+	c = c.WithDefaults()
 	var p []string
 	if u, err := url.Parse(c.URL); c.URL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		p = append(p, "url: want an http(s) URL")
@@ -106,7 +110,7 @@ type Target struct {
 
 // New returns a studio backend target.
 func New(cfg Config) (*Target, error) {
-	cfg.setDefaults()
+	cfg = cfg.WithDefaults()
 	if p := cfg.Validate(); len(p) > 0 {
 		return nil, fmt.Errorf("studio backend: %s", strings.Join(p, "; "))
 	}
