@@ -14,12 +14,17 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"storegate/adapters"
+	"storegate/dispatch"
 	"storegate/mapping"
 	"storegate/webhooks"
 )
 
 // Config is storegate's YAML configuration. Every field documents its
-// default; Load fills the defaults and reports every problem with its path.
+// default, or the component Config that holds it: a default is written
+// once, where it is applied, so a zero field the YAML layer has no default
+// of its own for goes through to the component. Load fills the YAML layer's
+// own defaults and reports every problem with its path.
 type Config struct {
 	// Listen is the address to serve on. Default 127.0.0.1:8080.
 	Listen string `yaml:"listen"`
@@ -52,11 +57,13 @@ type StoreConfig struct {
 	DSN string `yaml:"dsn"`
 }
 
-// LimitsConfig bounds requests.
+// LimitsConfig bounds requests. Zero fields are left to webhooks.Config,
+// whose defaults apply.
 type LimitsConfig struct {
-	// BodyBytes caps every request body. Default 65536.
+	// BodyBytes caps every request body: webhooks.Config.BodyLimit.
 	BodyBytes int `yaml:"body_bytes"`
-	// UserDeadline bounds a synchronous user check. Default 2s.
+	// UserDeadline bounds a synchronous user check:
+	// webhooks.Config.UserDeadline.
 	UserDeadline Duration `yaml:"user_deadline"`
 }
 
@@ -66,24 +73,33 @@ type AdminConfig struct {
 	Tokens []string `yaml:"tokens"`
 }
 
-// DispatchConfig tunes delivery; see dispatch.Config for each default.
+// DispatchConfig tunes delivery: the fields of dispatch.Config of the same
+// names, whose defaults apply to the zero ones.
 type DispatchConfig struct {
-	Workers     int      `yaml:"workers"`      // default 8
-	Lease       Duration `yaml:"lease"`        // default 30s
-	Timeout     Duration `yaml:"timeout"`      // default 10s
-	MaxAttempts int      `yaml:"max_attempts"` // default 12
-	BackoffBase Duration `yaml:"backoff_base"` // default 1s
-	BackoffMax  Duration `yaml:"backoff_max"`  // default 1h
-	// RetryAfterMax caps a target's Retry-After hint. Default 1h.
+	Workers     int      `yaml:"workers"`
+	Lease       Duration `yaml:"lease"`
+	Timeout     Duration `yaml:"timeout"`
+	MaxAttempts int      `yaml:"max_attempts"`
+	BackoffBase Duration `yaml:"backoff_base"`
+	BackoffMax  Duration `yaml:"backoff_max"`
+	// RetryAfterMax caps a target's Retry-After hint.
 	RetryAfterMax Duration `yaml:"retry_after_max"`
 	// BreakerWait is how long a command waits, spending no attempt, while
-	// its target's breaker is open. Default 5s.
+	// its target's breaker is open: dispatch.Config.WaitDelay.
 	BreakerWait Duration `yaml:"breaker_wait"`
 	// DeferMax is how long a revoke may wait for its grant (spending no
-	// attempts) before it becomes a dead letter. Default 168h (7 days).
+	// attempts) before it becomes a dead letter.
 	DeferMax Duration `yaml:"defer_max"`
 	// Disabled turns the dispatcher off in this process (commands still queue).
 	Disabled bool `yaml:"disabled"`
+}
+
+// config is the dispatch.Config these settings stand for, zero fields
+// included: dispatch.New fills them.
+func (d DispatchConfig) config(now func() time.Time) dispatch.Config {
+	return dispatch.Config{Workers: d.Workers, Lease: d.Lease.D(), Timeout: d.Timeout.D(), MaxAttempts: d.MaxAttempts,
+		BackoffBase: d.BackoffBase.D(), BackoffMax: d.BackoffMax.D(), RetryAfterMax: d.RetryAfterMax.D(),
+		WaitDelay: d.BreakerWait.D(), DeferMax: d.DeferMax.D(), Now: now}
 }
 
 // SourceConfig is one sender.
@@ -130,12 +146,13 @@ type TargetConfig struct {
 	// Revocation (ledger) is the revocation rules; see economy.go.
 	Revocation RevocationConfig `yaml:"revocation"`
 	// SpendOrder (ledger) is the order a spend across platforms drains
-	// balances. Default: System, Steam, Twitch, Other, Xsolla, Epic, Xbox,
-	// PlayStation; platforms left out follow in that order.
+	// balances; platforms left out follow in ledger.DefaultSpendOrder.
 	SpendOrder []string `yaml:"spend_order"`
-	// Timeout bounds one HTTP exchange (ags, http). Default 5s.
+	// Timeout bounds one HTTP exchange (ags, http):
+	// adapters.ClientConfig.Timeout.
 	Timeout Duration `yaml:"timeout"`
-	// MaxInFlight caps calls to the target at once (ags, http). Default 16.
+	// MaxInFlight caps calls to the target at once (ags, http):
+	// adapters.ClientConfig.MaxInFlight.
 	MaxInFlight int `yaml:"max_in_flight"`
 	// Retry tunes the quick retries inside one call (ags, http).
 	Retry RetryConfig `yaml:"retry"`
@@ -144,11 +161,16 @@ type TargetConfig struct {
 	HTTP *HTTPTargetConfig `yaml:"http"`
 }
 
-// BreakerConfig: see adapters.BreakerConfig.
+// BreakerConfig tunes a target's breaker: the fields of
+// adapters.BreakerConfig, whose defaults apply to the zero ones.
 type BreakerConfig struct {
-	Failures int      `yaml:"failures"` // consecutive transient failures that open it; default 5
-	OpenFor  Duration `yaml:"open_for"` // default 30s
-	Probes   int      `yaml:"probes"`   // calls let through when half-open; default 1
+	Failures int      `yaml:"failures"` // consecutive transient failures that open it
+	OpenFor  Duration `yaml:"open_for"`
+	Probes   int      `yaml:"probes"` // calls let through when half-open
+}
+
+func (b BreakerConfig) config() adapters.BreakerConfig {
+	return adapters.BreakerConfig{Failures: uint32(b.Failures), OpenFor: b.OpenFor.D(), Probes: uint32(b.Probes)}
 }
 
 // Duration is a time.Duration written as "2s" or "1h".
@@ -265,12 +287,6 @@ func (c *Config) setDefaults() {
 	if c.Store.DSN == "" {
 		c.Store.DSN = "sqlite:./data/storegate.db"
 	}
-	if c.Limits.BodyBytes == 0 {
-		c.Limits.BodyBytes = 64 << 10
-	}
-	if c.Limits.UserDeadline == 0 {
-		c.Limits.UserDeadline = Duration(2 * time.Second)
-	}
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		if s.Kind == "xsolla" && s.GrantOn == "" {
@@ -305,10 +321,11 @@ func (c *Config) validate() []string {
 	if !strings.HasPrefix(c.Store.DSN, "sqlite:") && !strings.HasPrefix(c.Store.DSN, "postgres://") && !strings.HasPrefix(c.Store.DSN, "postgresql://") {
 		add("store.dsn: want sqlite:PATH or postgres://...")
 	}
-	if c.Limits.BodyBytes < 1024 || c.Limits.BodyBytes > 16<<20 {
+	// Zero limits are webhooks.Config's defaults, which are in range.
+	if c.Limits.BodyBytes != 0 && (c.Limits.BodyBytes < 1024 || c.Limits.BodyBytes > 16<<20) {
 		add("limits.body_bytes: %d is outside 1024..16777216", c.Limits.BodyBytes)
 	}
-	if c.Limits.UserDeadline.D() <= 0 || c.Limits.UserDeadline.D() > 10*time.Second {
+	if c.Limits.UserDeadline < 0 || c.Limits.UserDeadline.D() > 10*time.Second {
 		add("limits.user_deadline: must be between 0 and 10s")
 	}
 	if len(c.Admin.Tokens) == 0 {
@@ -330,16 +347,9 @@ func (c *Config) validate() []string {
 		d.RetryAfterMax < 0 || d.BreakerWait < 0 || d.DeferMax < 0 {
 		add("dispatch: values must not be negative")
 	}
-	// Compared as serve will use them, defaults included (dispatch.Config).
-	lease, timeout := d.Lease.D(), d.Timeout.D()
-	if lease == 0 {
-		lease = 30 * time.Second
-	}
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
-	if timeout >= lease {
-		add("dispatch.timeout: %v must be shorter than dispatch.lease (%v)", timeout, lease)
+	// Compared as serve will use them, defaults included.
+	if eff := d.config(nil).WithDefaults(); eff.Timeout >= eff.Lease {
+		add("dispatch.timeout: %v must be shorter than dispatch.lease (%v)", eff.Timeout, eff.Lease)
 	}
 
 	targets := map[string]string{}

@@ -19,7 +19,8 @@ type PartnerConfig struct {
 	// signatures made with the source's secrets; the default) or basic (HTTP
 	// Basic, user = the source's name, password = one of its secrets).
 	Auth string `yaml:"auth"`
-	// TokenTTL is a user token's lifetime. Default 15m.
+	// TokenTTL is a user token's lifetime; zero leaves it to
+	// webhooks.PartnerSource.TokenTTL's default.
 	TokenTTL Duration `yaml:"token_ttl"`
 	// Currencies the partner sells in (ISO 4217). Default: every currency
 	// the catalog's or the partner's prices name.
@@ -58,7 +59,9 @@ type FulfillOrdersConfig struct {
 	// Wait is how long an answer waits for its grants and claw-backs to be
 	// applied (so it can say "granted"); 0s answers at once. Default 2s.
 	Wait *Duration `yaml:"wait"`
-	// Timeout bounds one connector call. Default 10s.
+	// Timeout bounds one connector call. Default 10s: the YAML layer's own,
+	// since it goes to both webhooks.FulfillOrders.Deadline and each
+	// connector's Timeout, and a connector's own default is shorter.
 	Timeout Duration `yaml:"timeout"`
 	// Connectors, one per platform.
 	Connectors []ConnectorConfig `yaml:"connectors"`
@@ -87,9 +90,6 @@ func (c *Config) setCommerceDefaults() {
 			}
 			if s.Partner.Auth == "" {
 				s.Partner.Auth = "standard"
-			}
-			if s.Partner.TokenTTL == 0 {
-				s.Partner.TokenTTL = Duration(15 * time.Minute)
 			}
 		case "stores":
 			if s.Stores == nil {
@@ -192,7 +192,7 @@ func (c *Config) validateCommerce(path string, s SourceConfig) []string {
 	if slices.Contains(s.AllowIPs, "any") {
 		add("%s.allow_ips: a partner must be limited to its registered server addresses, not any", path)
 	}
-	if pc.TokenTTL.D() < time.Minute || pc.TokenTTL.D() > 24*time.Hour {
+	if pc.TokenTTL != 0 && (pc.TokenTTL.D() < time.Minute || pc.TokenTTL.D() > 24*time.Hour) {
 		add("%s.partner.token_ttl: must be between 1m and 24h", path)
 	}
 	for j, cur := range pc.Currencies {

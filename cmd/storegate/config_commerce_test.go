@@ -44,7 +44,7 @@ func TestParseConfig_CommerceDefaults(t *testing.T) {
 	p, s, f := cfg.Sources[0].Partner, cfg.Sources[1].Stores, cfg.FulfillOrders
 	for _, tc := range []struct{ name, got, want string }{
 		{"partner.auth", p.Auth, "standard"},
-		{"partner.token_ttl", p.TokenTTL.D().String(), "15m0s"},
+		{"partner.token_ttl (left to webhooks.PartnerSource)", p.TokenTTL.D().String(), "0s"},
 		{"stores.platforms", strings.Join(s.Platforms, ","), "steam,epic,xbox,playstation,twitch"},
 		{"fulfill_orders.overlap", f.Overlap.D().String(), "5m0s"},
 		{"fulfill_orders.wait", f.Wait.D().String(), "2s"},

@@ -5,7 +5,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -47,8 +46,9 @@ func TestParseConfig_DefaultsAndExpansion(t *testing.T) {
 			t.Errorf("%s = %q, want default %q", tc.name, tc.got, tc.want)
 		}
 	}
-	if cfg.Limits.UserDeadline.D() != 2*time.Second || cfg.Limits.BodyBytes != 65536 {
-		t.Errorf("limits = %+v, want 2s and 65536", cfg.Limits)
+	// The limits' defaults are webhooks.Config's, applied there.
+	if cfg.Limits != (LimitsConfig{}) {
+		t.Errorf("limits = %+v, want them left to webhooks.Config", cfg.Limits)
 	}
 }
 
@@ -162,6 +162,26 @@ func TestParseConfig_TimeoutUnderDefaultLease(t *testing.T) {
 		_, err := ParseConfig([]byte(minimal+tc.dispatch+"\n"), env(map[string]string{"ADMIN": "0123456789abcdef0", "XS_SECRET": "s"}))
 		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "dispatch.timeout")) {
 			t.Errorf("%s: err = %v, want ok=%v", tc.dispatch, err, tc.ok)
+		}
+	}
+}
+
+// A zero the YAML layer passes through stands for the component's default,
+// as it did when the YAML layer filled it in: a written 0 is valid and a
+// negative value is still reported.
+func TestParseConfig_ZeroIsTheComponentsDefault(t *testing.T) {
+	for _, tc := range []struct {
+		yaml, problem string
+	}{
+		{"limits: {body_bytes: 0, user_deadline: 0s}", ""},
+		{"limits: {body_bytes: -1}", "limits.body_bytes: -1 is outside 1024..16777216"},
+		{"limits: {body_bytes: 1023}", "limits.body_bytes: 1023 is outside"},
+		{"limits: {user_deadline: -1s}", "limits.user_deadline: must be between 0 and 10s"},
+		{"limits: {user_deadline: 11s}", "limits.user_deadline: must be between 0 and 10s"},
+	} {
+		_, err := ParseConfig([]byte(minimal+tc.yaml+"\n"), env(map[string]string{"ADMIN": "0123456789abcdef0", "XS_SECRET": "s"}))
+		if tc.problem == "" && err != nil || tc.problem != "" && (err == nil || !strings.Contains(err.Error(), tc.problem)) {
+			t.Errorf("%s: err = %v, want %q", tc.yaml, err, tc.problem)
 		}
 	}
 }

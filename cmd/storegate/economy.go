@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/url"
 	"slices"
-	"time"
 
 	"storegate"
 	"storegate/adapters/revocation"
@@ -22,13 +21,14 @@ type GameConfig struct {
 	Tokens []string `yaml:"tokens"`
 }
 
-// RevocationConfig is a ledger target's revocation rules; see ledger.Rules.
+// RevocationConfig is a ledger target's revocation rules: ledger.Rules,
+// whose defaults apply to the zero fields.
 type RevocationConfig struct {
-	// Currency is allow_negative (default), fail_if_negative or custom.
+	// Currency is allow_negative, fail_if_negative or custom.
 	Currency string `yaml:"currency"`
-	// Durable is revoke (default) or custom.
+	// Durable is revoke or custom.
 	Durable string `yaml:"durable"`
-	// Consumable is revoke_unused (default) or custom.
+	// Consumable is revoke_unused or custom.
 	Consumable string `yaml:"consumable"`
 	// Custom is the revocation service of the custom strategy: exactly one
 	// of grpc and http, required when a strategy is custom.
@@ -37,33 +37,43 @@ type RevocationConfig struct {
 
 // CustomRevocationConfig names the external revocation service.
 type CustomRevocationConfig struct {
-	// Namespace is sent in every request. Default storegate.
+	// Namespace is sent in every request: ledger.Rules.Namespace.
 	Namespace string            `yaml:"namespace"`
 	GRPC      *CustomGRPCConfig `yaml:"grpc"`
 	HTTP      *CustomHTTPConfig `yaml:"http"`
 }
 
-// CustomGRPCConfig is an AGS revocation plugin over gRPC.
+// CustomGRPCConfig is an AGS revocation plugin over gRPC: the fields of
+// revocation.GRPCConfig, whose defaults apply to the zero ones.
 type CustomGRPCConfig struct {
 	// Address is host:port. Required.
 	Address string `yaml:"address"`
-	// TLS dials with TLS. Default false (plaintext).
+	// TLS dials with TLS; without it, plaintext.
 	TLS bool `yaml:"tls"`
 	// Token is sent as a bearer token in the authorization metadata.
 	// Optional.
 	Token string `yaml:"token"`
-	// Timeout bounds one call. Default 2s.
+	// Timeout bounds one call.
 	Timeout Duration `yaml:"timeout"`
 }
 
-// CustomHTTPConfig is a revocation service over HTTP JSON.
+// CustomHTTPConfig is a revocation service over HTTP JSON: the fields of
+// revocation.HTTPConfig, whose defaults apply to the zero ones.
 type CustomHTTPConfig struct {
 	// URL is http:// or https://. Required.
 	URL string `yaml:"url"`
 	// Secrets sign requests with Standard Webhooks (whsec_...). Required.
 	Secrets []string `yaml:"secrets"`
-	// Timeout bounds one call. Default 2s.
+	// Timeout bounds one call.
 	Timeout Duration `yaml:"timeout"`
+}
+
+func (g *CustomGRPCConfig) config() revocation.GRPCConfig {
+	return revocation.GRPCConfig{Address: g.Address, TLS: g.TLS, Token: g.Token, Timeout: g.Timeout.D()}
+}
+
+func (h *CustomHTTPConfig) config() revocation.HTTPConfig {
+	return revocation.HTTPConfig{URL: h.URL, Secrets: h.Secrets, Timeout: h.Timeout.D()}
 }
 
 func (g GameConfig) validate() []string {
@@ -158,14 +168,13 @@ func (t TargetConfig) ledgerConfig() (ledger.Config, io.Closer, error) {
 	var closer io.Closer
 	switch c := t.Revocation.Custom; {
 	case c.GRPC != nil:
-		g, err := revocation.NewGRPC(revocation.GRPCConfig{Address: c.GRPC.Address, TLS: c.GRPC.TLS, Token: c.GRPC.Token,
-			Timeout: time.Duration(c.GRPC.Timeout)})
+		g, err := revocation.NewGRPC(c.GRPC.config())
 		if err != nil {
 			return cfg, nil, err
 		}
 		cfg.Revocation.Custom, closer = g, g
 	case c.HTTP != nil:
-		h, err := revocation.NewHTTP(revocation.HTTPConfig{URL: c.HTTP.URL, Secrets: c.HTTP.Secrets, Timeout: time.Duration(c.HTTP.Timeout)})
+		h, err := revocation.NewHTTP(c.HTTP.config())
 		if err != nil {
 			return cfg, nil, err
 		}

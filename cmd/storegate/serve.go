@@ -99,8 +99,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 				return nil, fmt.Errorf("target %s: %w", t.Name, err)
 			}
 		}
-		b := adapters.WithBreaker(t.Name, target, adapters.BreakerConfig{Failures: uint32(t.Breaker.Failures), OpenFor: t.Breaker.OpenFor.D(),
-			Probes: uint32(t.Breaker.Probes)}, g.Metrics.BreakerChanged, log)
+		b := adapters.WithBreaker(t.Name, target, t.Breaker.config(), g.Metrics.BreakerChanged, log)
 		g.Metrics.BreakerInit(t.Name)
 		targets[t.Name], users[t.Name] = b, b
 		// Attributes and pin codes are asked of the target itself: an
@@ -114,10 +113,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		}
 	}
 
-	g.Dispatcher, err = dispatch.New(db, targets, dispatch.Config{
-		Workers: cfg.Dispatch.Workers, Lease: cfg.Dispatch.Lease.D(), Timeout: cfg.Dispatch.Timeout.D(),
-		MaxAttempts: cfg.Dispatch.MaxAttempts, BackoffBase: cfg.Dispatch.BackoffBase.D(), BackoffMax: cfg.Dispatch.BackoffMax.D(),
-		RetryAfterMax: cfg.Dispatch.RetryAfterMax.D(), WaitDelay: cfg.Dispatch.BreakerWait.D(), DeferMax: cfg.Dispatch.DeferMax.D(), Now: opt.Now}, g.Metrics, log.With("component", "dispatch"))
+	g.Dispatcher, err = dispatch.New(db, targets, cfg.Dispatch.config(opt.Now), g.Metrics, log.With("component", "dispatch"))
 	if err != nil {
 		g.Close()
 		return nil, err

@@ -11,25 +11,25 @@ import (
 )
 
 // RetryConfig tunes the quick retries inside one call to an HTTP target;
-// the dispatcher's backoff owns the durable retries. See
-// adapters.ClientConfig.
+// the dispatcher's backoff owns the durable retries. Zero fields take
+// adapters.ClientConfig's defaults.
 type RetryConfig struct {
-	// Attempts is how many tries one call makes. Default 3.
+	// Attempts is how many tries one call makes.
 	Attempts int `yaml:"attempts"`
 	// WaitMin and WaitMax bound the wait between tries; WaitMax is also the
 	// longest Retry-After waited inside a call (a longer one goes back to
-	// the dispatcher, capped by dispatch.retry_after_max). Defaults 100ms
-	// and 1s.
+	// the dispatcher, capped by dispatch.retry_after_max).
 	WaitMin Duration `yaml:"wait_min"`
 	WaitMax Duration `yaml:"wait_max"`
 }
 
-// AGSTargetConfig is a kind: ags target: AccelByte Gaming Services.
+// AGSTargetConfig is a kind: ags target: AccelByte Gaming Services. Zero
+// fields take ags.Config's defaults.
 type AGSTargetConfig struct {
 	// BaseURL is the environment, e.g.
 	// https://mystudio.prod.gamingservices.accelbyte.io. Required.
 	BaseURL string `yaml:"base_url"`
-	// IAMURL is where tokens and user checks go. Default base_url.
+	// IAMURL is where tokens and user checks go.
 	IAMURL string `yaml:"iam_url"`
 	// Namespace is the game namespace. Required.
 	Namespace string `yaml:"namespace"`
@@ -37,20 +37,19 @@ type AGSTargetConfig struct {
 	// as ${VAR}. Required.
 	ClientID     string `yaml:"client_id"`
 	ClientSecret string `yaml:"client_secret"`
-	// FulfillmentAPI is v3 (default) or v2.
+	// FulfillmentAPI is v3 or v2.
 	FulfillmentAPI string `yaml:"fulfillment_api"`
 	// UserCheckPath answers 200 for a user and 404 for none; {namespace}
-	// and {userId} are filled in. Default
-	// /iam/v3/admin/namespaces/{namespace}/users/{userId}.
+	// and {userId} are filled in.
 	UserCheckPath string `yaml:"user_check_path"`
-	// Source is the fulfilment source AGS records. Default PURCHASE.
+	// Source is the fulfillment source AGS records.
 	Source string `yaml:"source"`
 	// ItemIDs sends these SKUs by AGS item id; other SKUs go as itemSku.
-	// Default none.
 	ItemIDs map[string]string `yaml:"item_ids"`
 }
 
-// HTTPTargetConfig is a kind: http target: a studio's own backend.
+// HTTPTargetConfig is a kind: http target: a studio's own backend. Zero
+// fields take studio.Config's defaults.
 type HTTPTargetConfig struct {
 	// URL is the backend's base URL. Required.
 	URL string `yaml:"url"`
@@ -58,7 +57,6 @@ type HTTPTargetConfig struct {
 	// during a rotation. Give them as ${VAR}. Required.
 	Secrets []string `yaml:"secrets"`
 	// FulfillPath, RevokePath, UserPath, PinCodePath are appended to url.
-	// Defaults /fulfill, /revoke, /users, /pin-codes.
 	FulfillPath string `yaml:"fulfill_path"`
 	RevokePath  string `yaml:"revoke_path"`
 	UserPath    string `yaml:"user_path"`
