@@ -14,7 +14,6 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"storegate/adapters"
 	"storegate/dispatch"
 	"storegate/mapping"
 	"storegate/webhooks"
@@ -73,6 +72,23 @@ type AdminConfig struct {
 	Tokens []string `yaml:"tokens"`
 }
 
+// GameConfig protects the game-server routes (spend, consume).
+type GameConfig struct {
+	// Tokens are the accepted bearer tokens, 16+ characters each. Default
+	// none: every game-server request is refused.
+	Tokens []string `yaml:"tokens"`
+}
+
+func (g GameConfig) validate() []string {
+	var p []string
+	for i, t := range g.Tokens {
+		if len(t) < 16 {
+			p = append(p, fmt.Sprintf("game.tokens[%d]: a token needs at least 16 characters", i))
+		}
+	}
+	return p
+}
+
 // DispatchConfig tunes delivery: the fields of dispatch.Config of the same
 // names, whose defaults apply to the zero ones.
 type DispatchConfig struct {
@@ -128,49 +144,6 @@ type SourceConfig struct {
 	// Partner and Stores are the partner and stores kinds' own settings.
 	Partner *PartnerConfig `yaml:"partner"`
 	Stores  *StoresConfig  `yaml:"stores"`
-}
-
-// TargetConfig is one downstream backend.
-type TargetConfig struct {
-	// Name is how sources refer to it. Required.
-	Name string `yaml:"name"`
-	// Kind is ledger (the embedded economy), ags (AccelByte Gaming
-	// Services) or http (a studio's own backend).
-	Kind string `yaml:"kind"`
-	// Players (ledger) exist before they are granted anything.
-	Players []string `yaml:"players"`
-	// PlayerPattern (ledger) is a regular expression; matching ids exist.
-	PlayerPattern string `yaml:"player_pattern"`
-	// Breaker tunes the target's circuit breaker.
-	Breaker BreakerConfig `yaml:"breaker"`
-	// Revocation (ledger) is the revocation rules; see economy.go.
-	Revocation RevocationConfig `yaml:"revocation"`
-	// SpendOrder (ledger) is the order a spend across platforms drains
-	// balances; platforms left out follow in ledger.DefaultSpendOrder.
-	SpendOrder []string `yaml:"spend_order"`
-	// Timeout bounds one HTTP exchange (ags, http):
-	// adapters.ClientConfig.Timeout.
-	Timeout Duration `yaml:"timeout"`
-	// MaxInFlight caps calls to the target at once (ags, http):
-	// adapters.ClientConfig.MaxInFlight.
-	MaxInFlight int `yaml:"max_in_flight"`
-	// Retry tunes the quick retries inside one call (ags, http).
-	Retry RetryConfig `yaml:"retry"`
-	// AGS configures a kind: ags target; HTTP a kind: http target.
-	AGS  *AGSTargetConfig  `yaml:"ags"`
-	HTTP *HTTPTargetConfig `yaml:"http"`
-}
-
-// BreakerConfig tunes a target's breaker: the fields of
-// adapters.BreakerConfig, whose defaults apply to the zero ones.
-type BreakerConfig struct {
-	Failures int      `yaml:"failures"` // consecutive transient failures that open it
-	OpenFor  Duration `yaml:"open_for"`
-	Probes   int      `yaml:"probes"` // calls let through when half-open
-}
-
-func (b BreakerConfig) config() adapters.BreakerConfig {
-	return adapters.BreakerConfig{Failures: uint32(b.Failures), OpenFor: b.OpenFor.D(), Probes: uint32(b.Probes)}
 }
 
 // Duration is a time.Duration written as "2s" or "1h".
