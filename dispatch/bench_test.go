@@ -78,6 +78,7 @@ func benchmarkPipeline(b *testing.B, onAccept bool) {
 // The store closes when b ends.
 func ledgerStore(b *testing.B, cfg store.Config, onAccept bool) (*store.DB, *dispatch.Dispatcher) {
 	cfg.DSN = "sqlite:" + filepath.Join(b.TempDir(), "s.db")
+	cfg.Migrations = []store.Migrations{ledger.Migrations()}
 	db, err := store.Open(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -230,7 +231,7 @@ func BenchmarkAcceptRemoteTarget(b *testing.B) {
 	for _, onAccept := range []bool{false, true} {
 		b.Run(map[bool]string{true: "on-accept", false: "outbox"}[onAccept], func(b *testing.B) {
 			ctx := context.Background()
-			db, err := store.Open(ctx, store.Config{DSN: "sqlite:" + filepath.Join(b.TempDir(), "s.db")})
+			db, err := store.Open(ctx, store.Config{DSN: "sqlite:" + filepath.Join(b.TempDir(), "s.db"), Migrations: []store.Migrations{ledger.Migrations()}})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -679,7 +679,7 @@ var ledgerDialects = []struct {
 func openLedger(t *testing.T, dsn string) (*store.DB, *ledger.Ledger, *fakeclock.Clock) {
 	t.Helper()
 	clock := fakeclock.New(start)
-	db, err := store.Open(context.Background(), store.Config{DSN: dsn, Now: clock.Now})
+	db, err := store.Open(context.Background(), store.Config{DSN: dsn, Now: clock.Now, Migrations: []store.Migrations{ledger.Migrations()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func backends() []backend {
 
 func openStore(t testing.TB, dsn string, clock *fakeclock.Clock) *store.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), store.Config{DSN: dsn, Now: clock.Now})
+	db, err := store.Open(context.Background(), store.Config{DSN: dsn, Now: clock.Now, Migrations: []store.Migrations{ledger.Migrations()}})
 	if err != nil {
 		t.Fatal(err)
 	}

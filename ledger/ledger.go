@@ -55,8 +55,12 @@ type Ledger struct {
 	known sync.Map
 }
 
-// New returns a ledger over db.
+// New returns a ledger over db, which must have been opened with the
+// ledger's Migrations.
 func New(db *store.DB, cfg Config) (*Ledger, error) {
+	if err := checkMigrated(context.Background(), db); err != nil {
+		return nil, err
+	}
 	l := &Ledger{db: db, players: map[string]bool{}}
 	for _, p := range cfg.Players {
 		l.players[p] = true

@@ -14,7 +14,7 @@ import (
 // every revoke would read every transaction ever applied.
 func TestSQLite_RemainingUsesTheReversesIndex(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, store.Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db")})
+	db, err := store.Open(ctx, store.Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), Migrations: []store.Migrations{Migrations()}})
 	if err != nil {
 		t.Fatal(err)
 	}

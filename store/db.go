@@ -1,8 +1,10 @@
 // Package store keeps storegate's durable state: the inbox of accepted
-// events, the outbox of commands owed to targets, transaction links, and the
-// embedded ledger's tables. One implementation speaks two SQL dialects, SQLite
-// (embedded, the default) and PostgreSQL (several replicas), and every write
-// goes through a group committer so concurrent requests share one commit.
+// events, the outbox of commands owed to targets, transaction links, dead
+// letters and orders, and applies the schemas of the tables other packages
+// keep beside them (the embedded ledger's). One implementation speaks two
+// SQL dialects, SQLite (embedded, the default) and PostgreSQL (several
+// replicas), and every write goes through a group committer so concurrent
+// requests share one commit.
 package store
 
 import (
@@ -71,6 +73,10 @@ type Config struct {
 	// Observer, when set, hears about every commit and every pause of the
 	// writer for a log restart, for metrics. Optional.
 	Observer Observer
+	// Migrations are the schemas of the tables other packages keep in this
+	// database (the ledger's: ledger.Migrations()), applied after the
+	// store's own, in order. Optional.
+	Migrations []Migrations
 
 	// dbFlushed, when set, is called after each flush of a SQLite file's
 	// database file (tests: the hook is in place before the flushes start).
@@ -168,7 +174,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	db := &DB{dialect: dialect, write: write, read: read, now: cfg.Now, obs: cfg.Observer,
 		jobs: make(chan *job, 4*cfg.BatchMax), background: make(chan *job, 64), maint: make(chan func(*sql.Conn), 1), batch: cfg.BatchMax, stop: make(chan struct{}), writersDone: make(chan struct{}),
 		ckptEvery: cfg.CheckpointEvery, walPages: cfg.WALPages, faults: faults{hold: cfg.FaultFor}}
-	if err := db.migrate(ctx); err != nil {
+	if err := db.migrate(ctx, append([]Migrations{own()}, cfg.Migrations...)); err != nil {
 		write.Close()
 		read.Close()
 		return nil, fmt.Errorf("migrate: %w", err)

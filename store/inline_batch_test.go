@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"storegate"
@@ -14,7 +15,7 @@ import (
 
 // scriptedInline takes commands for the "ledger" target, refuses those in
 // refuse, panics on those in panics, and counts every offer. Each delivery
-// first writes an effect (a ledger_players row named after the command).
+// first writes an effect (an effects row named after the command).
 type scriptedInline struct {
 	refuse, panics map[string]bool
 	mu             sync.Mutex
@@ -27,7 +28,7 @@ func (f *scriptedInline) DeliverInline(ctx context.Context, tx *Tx, c storegate.
 	f.mu.Lock()
 	f.offers[c.ID]++
 	f.mu.Unlock()
-	if _, err := tx.Exec(ctx, `INSERT INTO ledger_players (player_id, created_at) VALUES (?, 0)`, "effect:"+c.ID); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO effects (id) VALUES (?)`, "effect:"+c.ID); err != nil {
 		return false
 	}
 	if f.panics[c.ID] {
@@ -41,7 +42,9 @@ func (f *scriptedInline) DeliverInline(ctx context.Context, tx *Tx, c storegate.
 func scriptedStore(t *testing.T, f *scriptedInline) (*DB, *retryCounter) {
 	t.Helper()
 	retries := &retryCounter{}
-	db, err := Open(context.Background(), Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), Observer: retries})
+	db, err := Open(context.Background(), Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), Observer: retries,
+		Migrations: []Migrations{{Owner: "test", Files: fstest.MapFS{
+			"sqlite/9001_effects.sql": {Data: []byte("CREATE TABLE effects (id TEXT PRIMARY KEY)")}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +105,7 @@ func wantStates(t *testing.T, db *DB, f *scriptedInline, want map[string]storega
 			t.Fatalf("command %s: %v", id, err)
 		}
 		var effects int
-		db.QueryRow(ctx, `SELECT COUNT(*) FROM ledger_players WHERE player_id = ?`, "effect:"+id).Scan(&effects)
+		db.QueryRow(ctx, `SELECT COUNT(*) FROM effects WHERE id = ?`, "effect:"+id).Scan(&effects)
 		if ci.State != state || effects != map[bool]int{true: 1}[state == storegate.StateDone] {
 			t.Errorf("command %s is %s with %d effects, want %s", id, ci.State, effects, state)
 		}
@@ -205,7 +208,7 @@ func TestInline_BatchHandsGrantsOverTogether(t *testing.T) {
 		t.Errorf("InlineMany got %s, want %s", got, want)
 	}
 	var order []string
-	rows, err := db.Query(context.Background(), `SELECT player_id FROM ledger_players ORDER BY rowid`)
+	rows, err := db.Query(context.Background(), `SELECT id FROM effects ORDER BY rowid`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"storegate"
@@ -14,9 +15,15 @@ import (
 )
 
 // fakeInline delivers every command its refuse set does not name. Each
-// delivery first writes an effect (a ledger_players row named after the
+// delivery first writes an effect (an effects row named after the
 // command), so a test sees whether a refused delivery was undone, and
 // registers an OnCommit hook, so it sees which deliveries committed.
+// effects is the table fakeInline writes to, beside the store's own.
+var effects = store.Migrations{Owner: "test", Files: fstest.MapFS{
+	"sqlite/9001_effects.sql":   {Data: []byte("CREATE TABLE effects (id TEXT PRIMARY KEY)")},
+	"postgres/9001_effects.sql": {Data: []byte("CREATE TABLE effects (id TEXT PRIMARY KEY)")},
+}}
+
 type fakeInline struct {
 	refuse map[string]bool
 
@@ -31,7 +38,7 @@ func (f *fakeInline) DeliverInline(ctx context.Context, tx *store.Tx, c storegat
 	f.mu.Lock()
 	f.offered = append(f.offered, c.ID)
 	f.mu.Unlock()
-	if _, err := tx.Exec(ctx, `INSERT INTO ledger_players (player_id, created_at) VALUES (?, 0)`, "effect:"+c.ID); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO effects (id) VALUES (?)`, "effect:"+c.ID); err != nil {
 		return false
 	}
 	if f.refuse[c.ID] {
@@ -95,7 +102,7 @@ func wantCommand(t *testing.T, db *store.DB, id string, state storegate.State, e
 		t.Errorf("command %s done after %d attempts, want 1", id, ci.Attempts)
 	}
 	var n int
-	if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM ledger_players WHERE player_id = ?`, "effect:"+id).Scan(&n); err != nil {
+	if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM effects WHERE id = ?`, "effect:"+id).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if got := n == 1; got != effect || n > 1 {

@@ -17,12 +17,20 @@ import (
 // notification that causes it and the commands it owes, so two notifications
 // can never both pay or both cancel one order.
 
+// The moves the state machine refuses. They name the refusal only: the
+// partner API words it for the partner (webhooks/partners.go).
 var (
-	errOrderNotFound   = storegate.Errorf(storegate.CodeNotFound, "no such order")
-	errPaymentNotFound = storegate.Errorf(storegate.CodeNotFound, "no such payment")
-	errAlreadyPaid     = storegate.Errorf(storegate.CodeConflict, "order is already paid")
-	errAlreadyCanceled = storegate.Errorf(storegate.CodeConflict, "payment is already cancelled")
-	errNotPaid         = storegate.Errorf(storegate.CodeConflict, "order is not paid")
+	// ErrNoPartnerOrder: the source has no such order (another partner's
+	// order is not found either).
+	ErrNoPartnerOrder = errors.New("store: no such partner order")
+	// ErrNoPayment: the source made no such payment.
+	ErrNoPayment = errors.New("store: no such partner payment")
+	// ErrPaid: another payment of a paid order.
+	ErrPaid = errors.New("store: partner order already paid")
+	// ErrCancelled: a second cancel of one payment.
+	ErrCancelled = errors.New("store: partner payment already cancelled")
+	// ErrNotPaid: a cancel of an order that is not paid.
+	ErrNotPaid = errors.New("store: partner order not paid")
 )
 
 // CreatePartnerOrder stores a priced order, returning it with its id, and
@@ -69,22 +77,22 @@ func scanPartnerOrder(scan func(...any) error) (storegate.PartnerOrder, error) {
 	return o, nil
 }
 
-// PartnerOrder returns one of source's orders; a NOT_FOUND error if source
-// has no such order (another partner's order is not found either).
+// PartnerOrder returns one of source's orders; ErrNoPartnerOrder if source
+// has no such order.
 func (db *DB) PartnerOrder(ctx context.Context, source string, id int64) (storegate.PartnerOrder, error) {
 	o, err := scanPartnerOrder(db.QueryRow(ctx, `SELECT `+partnerOrderColumns+` FROM partner_orders WHERE id = ? AND source = ?`, id, source).Scan)
 	if errors.Is(err, sql.ErrNoRows) {
-		return o, errOrderNotFound
+		return o, ErrNoPartnerOrder
 	}
 	return o, err
 }
 
-// PartnerOrderByPayment returns the order a payment paid; NOT_FOUND if
+// PartnerOrderByPayment returns the order a payment paid; ErrNoPayment if
 // source made no such payment.
 func (db *DB) PartnerOrderByPayment(ctx context.Context, source string, paymentID int64) (storegate.PartnerOrder, error) {
 	o, err := scanPartnerOrder(db.QueryRow(ctx, `SELECT `+partnerOrderColumns+` FROM partner_orders WHERE payment_id = ? AND source = ?`, paymentID, source).Scan)
 	if errors.Is(err, sql.ErrNoRows) {
-		return o, errPaymentNotFound
+		return o, ErrNoPayment
 	}
 	return o, err
 }
@@ -93,8 +101,8 @@ func (db *DB) PartnerOrderByPayment(ctx context.Context, source string, paymentI
 // the order paid, in one transaction. The payment id is the stored event's
 // id; answer(paymentID) is the body stored and answered. A repeat of the same
 // notification (same event key) gets the stored answer back with duplicate
-// true, and so the same payment id; another payment of a paid order is a
-// CONFLICT error that leaves nothing behind.
+// true, and so the same payment id; another payment of a paid order is
+// ErrPaid, and leaves nothing behind.
 func (db *DB) PayPartnerOrder(ctx context.Context, ev storegate.Event, orderID int64, cmds []storegate.Command,
 	answer func(paymentID int64) []byte) (stored storegate.Answer, duplicate bool, err error) {
 	if ev.ReceivedAt.IsZero() {
@@ -109,11 +117,11 @@ func (db *DB) PayPartnerOrder(ctx context.Context, ev storegate.Event, orderID i
 		status, err := lockPartnerOrder(ctx, tx, `id = ? AND source = ?`, orderID, ev.Source)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			return errOrderNotFound
+			return ErrNoPartnerOrder
 		case err != nil:
 			return err
 		case status != storegate.PartnerOrderCreated:
-			return errAlreadyPaid
+			return ErrPaid
 		}
 		now := tx.Now().UnixMicro()
 		if _, err := tx.Exec(ctx, `UPDATE partner_orders SET status = ?, payment_id = ?, updated_at = ? WHERE id = ?`,
@@ -131,8 +139,8 @@ func (db *DB) PayPartnerOrder(ctx context.Context, ev storegate.Event, orderID i
 
 // CancelPartnerPayment stores a cancel notification and the revoke it owes,
 // and marks the order cancelled, in one transaction. A second cancel of one
-// payment, or a cancel of an order that is not paid, is a CONFLICT error
-// that leaves nothing behind.
+// payment (ErrCancelled), or a cancel of an order that is not paid
+// (ErrNotPaid), leaves nothing behind.
 func (db *DB) CancelPartnerPayment(ctx context.Context, ev storegate.Event, orderID int64, cmds []storegate.Command, answer []byte) error {
 	if ev.ReceivedAt.IsZero() {
 		ev.ReceivedAt = db.now()
@@ -144,18 +152,18 @@ func (db *DB) CancelPartnerPayment(ctx context.Context, ev storegate.Event, orde
 			return err
 		}
 		if !inserted {
-			return errAlreadyCanceled
+			return ErrCancelled
 		}
 		status, err := lockPartnerOrder(ctx, tx, `id = ? AND source = ?`, orderID, ev.Source)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			return errPaymentNotFound
+			return ErrNoPayment
 		case err != nil:
 			return err
 		case status == storegate.PartnerOrderCancelled:
-			return errAlreadyCanceled
+			return ErrCancelled
 		case status != storegate.PartnerOrderPaid:
-			return errNotPaid
+			return ErrNotPaid
 		}
 		if _, err := tx.Exec(ctx, `UPDATE partner_orders SET status = ?, updated_at = ? WHERE id = ?`,
 			string(storegate.PartnerOrderCancelled), tx.Now().UnixMicro(), orderID); err != nil {

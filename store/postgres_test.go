@@ -14,7 +14,7 @@ import (
 
 func openPostgres(t testing.TB, now func() time.Time) *store.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), store.Config{DSN: pgtest.DSN(t), Now: now})
+	db, err := store.Open(context.Background(), store.Config{DSN: pgtest.DSN(t), Now: now, Migrations: []store.Migrations{effects}})
 	if err != nil {
 		t.Fatal(err)
 	}

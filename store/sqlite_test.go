@@ -16,7 +16,8 @@ import (
 func openSQLite(t testing.TB, now func() time.Time) *store.DB {
 	t.Helper()
 	db, err := store.Open(context.Background(), store.Config{
-		DSN: "sqlite:" + filepath.Join(t.TempDir(), "storegate.db"), Now: now})
+		DSN: "sqlite:" + filepath.Join(t.TempDir(), "storegate.db"), Now: now,
+		Migrations: []store.Migrations{effects}})
 	if err != nil {
 		t.Fatal(err)
 	}

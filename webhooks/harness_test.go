@@ -75,7 +75,8 @@ var testCatalog = []mapping.SKU{
 func newGateway(t testing.TB, opts ...option) *gateway {
 	t.Helper()
 	clock := fakeclock.New(start)
-	db, err := store.Open(context.Background(), store.Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), Now: clock.Now})
+	db, err := store.Open(context.Background(), store.Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), Now: clock.Now,
+		Migrations: []store.Migrations{ledger.Migrations()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"storegate"
 	"storegate/mapping"
 	"storegate/signing"
+	"storegate/store"
 )
 
 // Distribution partners (the Digital Distribution Hub model): a partner
@@ -335,10 +336,7 @@ func (p *partnerAPI) handlePay(c *fiber.Ctx) error {
 	}
 	o, err := p.deps.Orders.PartnerOrder(c.UserContext(), src.Name, int64(req.Purchase.OrderID))
 	if err != nil {
-		if storegate.ErrorCode(err) == storegate.CodeNotFound {
-			return &storegate.Error{Code: storegate.CodeNotFound, Message: "no such order", Fields: []string{"purchase.order_id"}}
-		}
-		return orderError(err)
+		return orderError(err, "purchase.order_id")
 	}
 	if string(req.User.ID) != o.PlayerID {
 		return &storegate.Error{Code: storegate.CodeInvalidUser, Message: "the order was created for another user", Fields: []string{"user.id"}}
@@ -389,10 +387,7 @@ func (p *partnerAPI) handleCancel(c *fiber.Ctx) error {
 	}
 	o, err := p.deps.Orders.PartnerOrderByPayment(c.UserContext(), src.Name, int64(req.PaymentID))
 	if err != nil {
-		if storegate.ErrorCode(err) == storegate.CodeNotFound {
-			return &storegate.Error{Code: storegate.CodeNotFound, Message: "no such payment", Fields: []string{"payment_id"}}
-		}
-		return orderError(err)
+		return orderError(err, "payment_id")
 	}
 	// "Already cancelled" (409) comes from the write, never from the read
 	// above: the read may see a cancellation not yet flushed to disk, and a
@@ -409,9 +404,33 @@ func (p *partnerAPI) handleCancel(c *fiber.Ctx) error {
 	return answer(c, storegate.Answer{Status: fiber.StatusOK, Body: body})
 }
 
-// orderError passes the store's own verdicts (not found, conflict) through
-// and turns anything else into 503: not committed, or not known to be.
-func orderError(err error) error {
+// refusals word the partner order state machine's refusals (store:
+// partners.go) for the partner.
+var refusals = []struct {
+	err     error
+	code    storegate.Code
+	message string
+}{
+	{store.ErrNoPartnerOrder, storegate.CodeNotFound, "no such order"},
+	{store.ErrNoPayment, storegate.CodeNotFound, "no such payment"},
+	{store.ErrPaid, storegate.CodeConflict, "order is already paid"},
+	{store.ErrCancelled, storegate.CodeConflict, "payment is already cancelled"},
+	{store.ErrNotPaid, storegate.CodeConflict, "order is not paid"},
+}
+
+// orderError answers the store's refusals with their code, naming fields
+// (the request's fields a "not found" points at), and turns anything else
+// into 503: not committed, or not known to be.
+func orderError(err error, fields ...string) error {
+	for _, r := range refusals {
+		if errors.Is(err, r.err) {
+			e := &storegate.Error{Code: r.code, Message: r.message}
+			if r.code == storegate.CodeNotFound {
+				e.Fields = fields
+			}
+			return e
+		}
+	}
 	var e *storegate.Error
 	if errors.As(err, &e) {
 		return e

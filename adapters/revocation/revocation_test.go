@@ -160,7 +160,7 @@ func TestCustomStrategy_GRPCAndHTTP(t *testing.T) {
 			ctx := context.Background()
 			p := &plugin{}
 			client, stop := tc.client(t, p)
-			db, err := store.Open(ctx, store.Config{DSN: "sqlite:" + t.TempDir() + "/s.db"})
+			db, err := store.Open(ctx, store.Config{DSN: "sqlite:" + t.TempDir() + "/s.db", Migrations: []store.Migrations{ledger.Migrations()}})
 			if err != nil {
 				t.Fatal(err)
 			}

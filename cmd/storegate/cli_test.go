@@ -154,8 +154,8 @@ func TestConfigCheck_ReportsASyntaxErrorWithItsLine(t *testing.T) {
 	}
 }
 
-// migrate says which migrations it applied now and which were already
-// applied, so a second run applies none.
+// migrate says which migrations it applied now, the store's and the
+// ledger's, and which were already applied, so a second run applies none.
 func TestMigrate_SaysWhatItAppliedNow(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "storegate.yaml")
@@ -163,7 +163,7 @@ func TestMigrate_SaysWhatItAppliedNow(t *testing.T) {
 	t.Setenv("ADMIN", "0123456789abcdef0")
 	t.Setenv("XS_SECRET", "s")
 	first, _, err := runCLI("migrate", "--config", file)
-	if err != nil || !strings.HasPrefix(first, "applied now: 0001_init, 0002_deadletters,") || !strings.HasSuffix(first, "\nalready applied: none\n") {
+	if err != nil || !strings.HasPrefix(first, "applied now: 0001_init, 0001_ledger_init, 0002_deadletters,") || !strings.HasSuffix(first, "\nalready applied: none\n") {
 		t.Fatalf("first migrate: %q, %v", first, err)
 	}
 	second, _, err := runCLI("migrate", "--config", file)

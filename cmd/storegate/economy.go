@@ -11,6 +11,13 @@ import (
 
 // newLedger builds a ledger target, returning its custom revocation client
 // (to close with the gateway) even when it fails.
+// tables are the schemas kept in the store beside its own. The ledger's are
+// applied whether or not a ledger target is configured, so that adding one
+// later needs no migration step of its own.
+func tables() []store.Migrations {
+	return []store.Migrations{ledger.Migrations()}
+}
+
 func newLedger(db *store.DB, t TargetConfig) (*ledger.Ledger, io.Closer, error) {
 	cfg, closer, err := t.ledgerConfig()
 	if err != nil {

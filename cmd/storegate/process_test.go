@@ -189,7 +189,7 @@ type ledgerState struct {
 // readState opens the database directly.
 func readState(t *testing.T, dsn string) ledgerState {
 	t.Helper()
-	db, err := store.Open(context.Background(), store.Config{DSN: dsn})
+	db, err := store.Open(context.Background(), store.Config{DSN: dsn, Migrations: tables()})
 	if err != nil {
 		t.Fatal(err)
 	}

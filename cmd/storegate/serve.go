@@ -71,7 +71,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 	// scrape: made first, they read db once it is open.
 	var db *store.DB
 	m := metrics.New(func(ctx context.Context) (map[storegate.State]int, error) { return db.Depth(ctx) })
-	db, err = store.Open(ctx, store.Config{DSN: cfg.Store.DSN, Now: opt.Now, Observer: m})
+	db, err = store.Open(ctx, store.Config{DSN: cfg.Store.DSN, Now: opt.Now, Observer: m, Migrations: tables()})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -301,7 +301,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	started := time.Now()
-	db, err := store.Open(ctx, store.Config{DSN: cfg.Store.DSN})
+	db, err := store.Open(ctx, store.Config{DSN: cfg.Store.DSN, Migrations: tables()})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -62,8 +63,8 @@ func testPartnerPayOnce(t *testing.T, open Opener) {
 		switch {
 		case errs[i] == nil:
 			paid[answers[i]] = true
-		case storegate.ErrorCode(errs[i]) != storegate.CodeConflict:
-			t.Fatalf("payment %d: %v, want success or CONFLICT", i, errs[i])
+		case !errors.Is(errs[i], store.ErrPaid):
+			t.Fatalf("payment %d: %v, want success or ErrPaid", i, errs[i])
 		}
 	}
 	if len(paid) != 1 {
@@ -79,11 +80,11 @@ func testPartnerPayOnce(t *testing.T, open Opener) {
 	if n, _ := db.EventCount(ctx, "bank"); n != 1 {
 		t.Fatalf("stored payments = %d, want 1", n)
 	}
-	if _, err := db.PartnerOrder(ctx, "other-partner", o.ID); storegate.ErrorCode(err) != storegate.CodeNotFound {
-		t.Fatalf("another partner's order: %v, want NOT_FOUND", err)
+	if _, err := db.PartnerOrder(ctx, "other-partner", o.ID); !errors.Is(err, store.ErrNoPartnerOrder) {
+		t.Fatalf("another partner's order: %v, want ErrNoPartnerOrder", err)
 	}
-	if _, _, err := db.PayPartnerOrder(ctx, payEvent(o.ID+99, "x"), o.ID+99, nil, paymentAnswer); storegate.ErrorCode(err) != storegate.CodeNotFound {
-		t.Fatalf("pay of an unknown order: %v, want NOT_FOUND", err)
+	if _, _, err := db.PayPartnerOrder(ctx, payEvent(o.ID+99, "x"), o.ID+99, nil, paymentAnswer); !errors.Is(err, store.ErrNoPartnerOrder) {
+		t.Fatalf("pay of an unknown order: %v, want ErrNoPartnerOrder", err)
 	}
 	if n, _ := db.EventCount(ctx, "bank"); n != 1 {
 		t.Fatalf("stored payments = %d after refusals, want 1", n)
@@ -99,8 +100,8 @@ func testPartnerCancelOnce(t *testing.T, open Opener) {
 			o.ID, []storegate.Command{{ID: "partner.bank.order.1.revoke", Kind: storegate.KindRevoke, Source: "bank", Target: "ledger",
 				PlayerID: "p1", Reverses: "partner.bank.order.1"}}, []byte(`{}`))
 	}
-	if err := cancel("cancel:early"); storegate.ErrorCode(err) != storegate.CodeConflict {
-		t.Fatalf("cancel of an unpaid order: %v, want CONFLICT", err)
+	if err := cancel("cancel:early"); !errors.Is(err, store.ErrNotPaid) {
+		t.Fatalf("cancel of an unpaid order: %v, want ErrNotPaid", err)
 	}
 	if n, _ := db.EventCount(ctx, "bank"); n != 0 {
 		t.Fatalf("a refused cancel stored %d events", n)
@@ -117,8 +118,8 @@ func testPartnerCancelOnce(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	for _, key := range []string{"cancel:1", "cancel:2"} {
-		if err := cancel(key); storegate.ErrorCode(err) != storegate.CodeConflict {
-			t.Fatalf("second cancel (%s): %v, want CONFLICT", key, err)
+		if err := cancel(key); !errors.Is(err, store.ErrCancelled) {
+			t.Fatalf("second cancel (%s): %v, want ErrCancelled", key, err)
 		}
 	}
 	if n, _ := db.EventCount(ctx, "bank"); n != 2 {
