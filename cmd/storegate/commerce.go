@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"storegate/adapters/connectors"
+	"storegate/api"
 	"storegate/mapping"
 	"storegate/signing"
 	"storegate/webhooks"
@@ -12,7 +13,7 @@ import (
 
 // commerce builds the partner and store-proxy sources and Fulfill Orders
 // from a validated config.
-func commerce(cfg *Config, now func() time.Time) ([]webhooks.PartnerSource, []webhooks.StoresSource, *webhooks.FulfillOrders, error) {
+func commerce(cfg *Config, now func() time.Time) ([]webhooks.PartnerSource, []webhooks.StoresSource, *api.FulfillOrders, error) {
 	var partners []webhooks.PartnerSource
 	var stores []webhooks.StoresSource
 	for _, s := range cfg.Sources {
@@ -59,7 +60,7 @@ func commerce(cfg *Config, now func() time.Time) ([]webhooks.PartnerSource, []we
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("fulfill_orders.token_keys: %w", err)
 	}
-	fo := &webhooks.FulfillOrders{Source: f.Source, Tokens: tokens, Connectors: map[string]webhooks.OrderConnector{},
+	fo := &api.FulfillOrders{Source: f.Source, Tokens: tokens, Connectors: map[string]api.OrderConnector{},
 		Overlap: f.Overlap.D(), Wait: f.Wait.D(), Deadline: f.Timeout.D()}
 	for _, s := range cfg.Sources {
 		if s.Name == f.Source {
