@@ -4,9 +4,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
-	"storegate/internal/gatewaytest"
 	"strings"
 	"testing"
+
+	"storegate/internal/gatewaytest"
 )
 
 // Xsolla orders are tracked like every other order: the store records each

@@ -9,9 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"storegate/internal/gatewaytest"
 	"testing"
 	"time"
+
+	"storegate/internal/gatewaytest"
 )
 
 // FuzzEdge sends arbitrary bytes as one client's whole connection, through

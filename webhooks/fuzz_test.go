@@ -2,8 +2,9 @@ package webhooks_test
 
 import (
 	"net/http"
-	"storegate/internal/gatewaytest"
 	"testing"
+
+	"storegate/internal/gatewaytest"
 )
 
 // FuzzXsollaWebhook sends arbitrary, correctly signed bodies: the gateway must

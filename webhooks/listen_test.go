@@ -6,10 +6,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"storegate/internal/gatewaytest"
 	"strings"
 	"testing"
 	"time"
+
+	"storegate/internal/gatewaytest"
 )
 
 // A body over the server-wide limit is refused by the HTTP server itself,

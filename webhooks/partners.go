@@ -5,11 +5,8 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -29,18 +26,12 @@ import (
 // before it can be paid: the payment names it (purchase.order_id) and must
 // match its amount and currency.
 
-// PartnerSource is one configured distribution partner.
+// PartnerSource is one configured distribution partner. Its AllowIPs, the
+// partner's registered server addresses, are required: with none, every
+// call is refused. Its Verifier checks Standard Webhooks signatures; when
+// nil, BasicKeys authenticate instead.
 type PartnerSource struct {
-	Name   string
-	Target string
-	// AllowIPs are the partner's registered server addresses. Required:
-	// with none, every call is refused.
-	AllowIPs []netip.Prefix
-	// Verifier checks Standard Webhooks signatures. When nil, BasicKeys
-	// authenticate instead.
-	Verifier interface {
-		Verify(header func(string) string, body []byte) error
-	}
+	Source
 	// BasicKeys are the accepted HTTP Basic passwords (any of them, for
 	// rotation); the user name is the source's name.
 	BasicKeys []string
@@ -51,12 +42,13 @@ type PartnerSource struct {
 	TokenTTL time.Duration
 	// Pricing is the partner's price list on top of the catalog's prices.
 	Pricing mapping.PartnerPricing
-	// BodyLimit caps the body in bytes; 0 uses the server's limit.
-	BodyLimit int
 
-	basic  [][32]byte
 	tokens *signing.JWT
 }
+
+// partnerKind admits partners' requests. Content types are left to
+// server.Decode: the catalog and order lookups carry no body.
+var partnerKind = &kind{registered: true, problem: standardProblem}
 
 // PartnerTokenKey derives the key that signs a partner's user tokens from
 // one of its secrets, so the token key is never the key that authenticates
@@ -89,7 +81,7 @@ func (h *handlers) partnerRoutes(app *fiber.App) {
 	p := &partnerAPI{handlers: h, sources: map[string]*PartnerSource{}}
 	for i := range h.deps.Partners {
 		src := &h.deps.Partners[i]
-		src.BodyLimit = h.srv.SourceLimit(src.BodyLimit)
+		src.prepare(h.srv, partnerKind)
 		if src.TokenTTL <= 0 {
 			src.TokenTTL = 15 * time.Minute
 		}
@@ -110,73 +102,14 @@ func (h *handlers) partnerRoutes(app *fiber.App) {
 
 const tokenIssuer = "storegate"
 
-// auth runs before every partner route, refusing with nothing stored: an
-// unknown source (404), a caller outside the partner's registered addresses
-// (403), a body over the limit (413), a wrong signature or key (401).
+// auth admits a request to a partner route (admit), naming it typ.
 func (p *partnerAPI) auth(typ string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		src := p.sources[c.Params("source")]
-		if src == nil {
-			return storegate.Errorf(storegate.CodeNotFound, "unknown source")
-		}
-		server.SetType(c, typ)
-		// A partner without registered addresses is refused everything:
-		// the allowlist is required, never "any".
-		if len(src.AllowIPs) == 0 {
-			server.SetSource(c, src.Name)
-			return storegate.Errorf(storegate.CodeInvalidClientIP, "caller address is not registered for this partner")
-		}
-		if err := p.admit(c, src.Name, src.AllowIPs, src.BodyLimit); err != nil {
+		if _, err := admit(p.handlers, c, p.sources, typ); err != nil {
 			return err
-		}
-		if src.Verifier != nil {
-			if err := p.verifyStandard(c, src.Name, src.Verifier); err != nil {
-				return err
-			}
-			return c.Next()
-		}
-		if !checkBasic(c.Get(fiber.HeaderAuthorization), src.Name, src.basic) {
-			if p.metrics != nil {
-				p.metrics.SignatureFailure(src.Name)
-			}
-			c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="storegate-partner"`)
-			return storegate.Errorf(storegate.CodeUnauthorized, "partner routes need HTTP Basic <source name>:<partner key>")
 		}
 		return c.Next()
 	}
-}
-
-// standardProblem says what is wrong with a Standard Webhooks signature,
-// without echoing anything the caller sent.
-func standardProblem(err error) string {
-	switch {
-	case errors.Is(err, signing.ErrMissingSignature):
-		return "webhook-id, webhook-timestamp and webhook-signature headers are required"
-	case errors.Is(err, signing.ErrMalformedSignature):
-		return "webhook-timestamp or webhook-id is malformed"
-	case errors.Is(err, signing.ErrTimestampOutOfRange):
-		return "webhook-timestamp is too far from now"
-	}
-	return "signature does not match the body"
-}
-
-// checkBasic compares HTTP Basic credentials in constant time: the user must
-// be the source's name and the password one of its keys.
-func checkBasic(header, user string, keys [][32]byte) bool {
-	raw, ok := strings.CutPrefix(header, "Basic ")
-	if !ok {
-		return false
-	}
-	decoded, err := base64.StdEncoding.DecodeString(strings.TrimSpace(raw))
-	if err != nil {
-		return false
-	}
-	name, password, ok := strings.Cut(string(decoded), ":")
-	if !ok {
-		return false
-	}
-	nameOK := subtle.ConstantTimeCompare([]byte(name), []byte(user))
-	return server.CheckBearer("Bearer "+password, keys) && nameOK == 1
 }
 
 func (p *partnerAPI) source(c *fiber.Ctx) *PartnerSource { return p.sources[c.Params("source")] }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-playground/validator/v10"
+	"github.com/gofiber/fiber/v2"
 
 	"storegate"
 	"storegate/mapping"
@@ -88,7 +89,7 @@ func Mount(srv *server.Server, cfg Config, deps Deps) {
 		validate: newValidator(), xsolla: map[string]*XsollaSource{}}
 	for i := range deps.Xsolla {
 		src := &deps.Xsolla[i]
-		src.BodyLimit = srv.SourceLimit(src.BodyLimit)
+		src.prepare(srv, xsollaKind)
 		h.xsolla[src.Name] = src
 	}
 	app := srv.App()
@@ -106,4 +107,49 @@ func (h *handlers) userExists(ctx context.Context, target, playerID string) (boo
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.UserDeadline)
 	defer cancel()
 	return u.UserExists(ctx, playerID)
+}
+
+// checkGrantee refuses a plan that grants to a player the source's target
+// says does not exist: a definite "no such player" is a permanent reject.
+// A target that cannot answer in time does not stop a paid order from being
+// queued: the grant will wait for the target like any other command. field
+// names the player in the payload.
+func (h *handlers) checkGrantee(c *fiber.Ctx, src *Source, plan mapping.Plan, field string) error {
+	if !grants(plan.Commands) {
+		return nil
+	}
+	exists, err := h.userExists(c.UserContext(), src.Target, plan.PlayerID)
+	if err == nil && !exists {
+		return &storegate.Error{Code: storegate.CodeInvalidUser, Message: "no such player", Fields: []string{field}}
+	}
+	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		h.log.Warn("user check unavailable; queuing the order anyway", "request_id", server.RequestID(c), "source", src.Name, "err", err)
+	}
+	return nil
+}
+
+func grants(cmds []storegate.Command) bool {
+	for _, c := range cmds {
+		if c.Kind == storegate.KindFulfill {
+			return true
+		}
+	}
+	return false
+}
+
+// accept stores an event with its commands and sends the stored answer:
+// ans, or for a duplicate the first answer again.
+func (h *handlers) accept(c *fiber.Ctx, ev storegate.Event, cmds []storegate.Command, ans storegate.Answer) error {
+	stored, dup, err := h.deps.Inbox.Accept(c.UserContext(), ev, cmds, ans)
+	if err != nil {
+		// Not committed, or not known to be: the sender must retry. Never 2xx.
+		return storegate.Unavailable(err)
+	}
+	if dup && h.metrics != nil {
+		h.metrics.Duplicate(ev.Source, ev.Type)
+	}
+	if !dup && len(cmds) > 0 {
+		h.deps.Notify()
+	}
+	return server.Answer(c, stored)
 }

@@ -17,31 +17,39 @@ import (
 	"storegate/signing"
 )
 
-// XsollaSource is one configured Xsolla project.
+// XsollaSource is one configured Xsolla project. Its Verifier checks the
+// Authorization: Signature header.
 type XsollaSource struct {
-	Name string
-	// Verifier checks the Authorization: Signature header.
-	Verifier interface {
-		Verify(header func(string) string, body []byte) error
-	}
-	// Target receives the source's commands and user checks.
-	Target string
+	Source
 	// GrantOn is order_paid (default) or payment; see mapping.XsollaSource.
 	GrantOn string
-	// AllowIPs limits callers; empty allows any address.
-	AllowIPs []netip.Prefix
-	// BodyLimit caps the body in bytes; 0 uses the server's limit.
-	BodyLimit int
 	// LinkParameters are returned as custom_parameters when Xsolla links a
 	// transaction (create_external_transaction). Optional.
 	LinkParameters map[string]any
 }
 
-// xsollaStatuses are where Xsolla's contract differs from the one mapping
-// of codes to statuses: the Digital Distribution Hub document answers a
-// wrong signature with 400.
-var xsollaStatuses = map[storegate.Code]int{
-	storegate.CodeInvalidSignature: fiber.StatusBadRequest,
+// mapping is the source as the mapping package reads it.
+func (s *XsollaSource) mapping() mapping.XsollaSource {
+	return mapping.XsollaSource{Name: s.Name, Target: s.Target, GrantOn: s.GrantOn}
+}
+
+// xsollaKind admits Xsolla's requests. The Digital Distribution Hub
+// document answers a wrong signature with 400, not 401.
+var xsollaKind = &kind{
+	statuses: map[storegate.Code]int{storegate.CodeInvalidSignature: fiber.StatusBadRequest},
+	json:     true,
+	problem:  xsollaProblem,
+}
+
+// xsollaProblem says what is wrong with an Authorization: Signature header.
+func xsollaProblem(err error) string {
+	switch {
+	case errors.Is(err, signing.ErrMissingSignature):
+		return "Authorization: Signature header is missing"
+	case errors.Is(err, signing.ErrMalformedSignature):
+		return "Authorization header is not 'Signature <40 lowercase hex>'"
+	}
+	return "signature does not match the body"
 }
 
 // handleXsolla is POST /webhooks/xsolla/:source. The checks run in this
@@ -49,32 +57,13 @@ var xsollaStatuses = map[storegate.Code]int{
 // signature over the raw bytes, content type, then the body against the
 // schema of its type (schemas.Decode).
 func (h *handlers) handleXsolla(c *fiber.Ctx) error {
-	src := h.xsolla[c.Params("source")]
-	if src == nil {
-		return storegate.Errorf(storegate.CodeNotFound, "unknown source")
-	}
-	server.SetStatuses(c, xsollaStatuses)
-	if err := h.admit(c, src.Name, src.AllowIPs, src.BodyLimit); err != nil {
+	src, err := admit(h, c, h.xsolla, "")
+	if err != nil {
 		return err
 	}
 	// Fiber reuses the request buffer after the handler returns; the body is
 	// stored, so it is copied once here.
 	body := bytes.Clone(c.BodyRaw())
-	if err := src.Verifier.Verify(header(c), body); err != nil {
-		if h.metrics != nil {
-			h.metrics.SignatureFailure(src.Name)
-		}
-		msg := "signature does not match the body"
-		if errors.Is(err, signing.ErrMissingSignature) {
-			msg = "Authorization: Signature header is missing"
-		} else if errors.Is(err, signing.ErrMalformedSignature) {
-			msg = "Authorization header is not 'Signature <40 lowercase hex>'"
-		}
-		return storegate.Errorf(storegate.CodeInvalidSignature, "%s", msg)
-	}
-	if !server.IsJSON(c.Get(fiber.HeaderContentType)) {
-		return storegate.Errorf(storegate.CodeUnsupportedMedia, "Content-Type must be application/json")
-	}
 	var head struct {
 		Type string `json:"notification_type"`
 	}
@@ -110,22 +99,13 @@ func (h *handlers) handleXsolla(c *fiber.Ctx) error {
 	if err := h.validate.Struct(&n); err != nil {
 		return validationError(err)
 	}
-	plan, err := mapping.Xsolla(mapping.XsollaSource{Name: src.Name, Target: src.Target, GrantOn: src.GrantOn},
+	plan, err := mapping.Xsolla(src.mapping(),
 		&n, h.deps.Catalog, body, h.srv.Now())
 	if err != nil {
 		return err
 	}
-	if grants(plan.Commands) {
-		// A definite "no such player" is a permanent reject; a target that
-		// cannot answer in time does not stop a paid order from being queued:
-		// the grant will wait for the target like any other command.
-		exists, err := h.userExists(c.UserContext(), src.Target, plan.PlayerID)
-		if err == nil && !exists {
-			return &storegate.Error{Code: storegate.CodeInvalidUser, Message: "no such player", Fields: []string{playerField(&n)}}
-		}
-		if err != nil && !errors.Is(err, errors.ErrUnsupported) {
-			h.log.Warn("user check unavailable; queuing the order anyway", "request_id", server.RequestID(c), "source", src.Name, "err", err)
-		}
+	if err := h.checkGrantee(c, &src.Source, plan, playerField(&n)); err != nil {
+		return err
 	}
 	return h.acceptXsolla(c, src, typ, plan, body)
 }
@@ -133,19 +113,7 @@ func (h *handlers) handleXsolla(c *fiber.Ctx) error {
 // acceptXsolla stores the event with its commands and answers 204, or the
 // first answer again for a duplicate.
 func (h *handlers) acceptXsolla(c *fiber.Ctx, src *XsollaSource, typ string, plan mapping.Plan, body []byte) error {
-	ev := plan.Event(src.Name, typ, body, h.srv.Now())
-	stored, dup, err := h.deps.Inbox.Accept(c.UserContext(), ev, plan.Commands, storegate.Answer{Status: fiber.StatusNoContent})
-	if err != nil {
-		// Not committed, or not known to be: the sender must retry. Never 2xx.
-		return storegate.Unavailable(err)
-	}
-	if dup && h.metrics != nil {
-		h.metrics.Duplicate(src.Name, typ)
-	}
-	if !dup && len(plan.Commands) > 0 {
-		h.deps.Notify()
-	}
-	return server.Answer(c, stored)
+	return h.accept(c, plan.Event(src.Name, typ, body, h.srv.Now()), plan.Commands, storegate.Answer{Status: fiber.StatusNoContent})
 }
 
 // xsollaAcknowledge stores a type storegate acts on in no way. Its schema
@@ -166,17 +134,7 @@ func (h *handlers) xsollaAcknowledge(c *fiber.Ctx, src *XsollaSource, typ string
 	if player == "" {
 		player = string(user.ID)
 	}
-	msrc := mapping.XsollaSource{Name: src.Name, Target: src.Target, GrantOn: src.GrantOn}
-	return h.acceptXsolla(c, src, typ, mapping.XsollaAck(msrc, typ, player, body), body)
-}
-
-func grants(cmds []storegate.Command) bool {
-	for _, c := range cmds {
-		if c.Kind == storegate.KindFulfill {
-			return true
-		}
-	}
-	return false
+	return h.acceptXsolla(c, src, typ, mapping.XsollaAck(src.mapping(), typ, player, body), body)
 }
 
 func playerField(n *mapping.XsollaNotification) string {
@@ -284,11 +242,6 @@ func (h *handlers) xsollaCatalog(c *fiber.Ctx) error {
 		items = append(items, fiber.Map{"sku": e.SKU, "quantity": nil})
 	}
 	return h.srv.SendChecked(c, fiber.StatusOK, "answers/xsolla_partner_side_catalog", items)
-}
-
-// header adapts Fiber's header lookup to the signing package's.
-func header(c *fiber.Ctx) func(string) string {
-	return func(name string) string { return c.Get(name) }
 }
 
 // XsollaRanges are the addresses Xsolla sends webhooks from, as its PHP SDK

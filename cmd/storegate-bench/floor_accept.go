@@ -52,8 +52,8 @@ func acceptApp(l *appendLog, secret string, allow []netip.Prefix) (*fiber.App, e
 		Inbox:   rowInbox{l},
 		Users:   map[string]webhooks.Users{"ledger": patternUsers{regexp.MustCompile(benchPlayerPattern)}},
 		Catalog: catalog,
-		Xsolla: []webhooks.XsollaSource{{Name: "bench", Verifier: verifier, Target: "ledger", GrantOn: "order_paid",
-			AllowIPs: allow}},
+		Xsolla: []webhooks.XsollaSource{{GrantOn: "order_paid",
+			Source: webhooks.Source{Name: "bench", Verifier: verifier, Target: "ledger", AllowIPs: allow}}},
 	})
 	return srv.App(), nil
 }

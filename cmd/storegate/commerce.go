@@ -21,10 +21,11 @@ func commerce(cfg *Config, now func() time.Time) ([]webhooks.PartnerSource, []we
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("source %s: %w", s.Name, err)
 		}
+		base := webhooks.Source{Name: s.Name, Target: s.Target, AllowIPs: allow, BodyLimit: s.BodyBytes}
 		switch s.Kind {
 		case "partner":
 			pc := s.Partner
-			src := webhooks.PartnerSource{Name: s.Name, Target: s.Target, AllowIPs: allow, BodyLimit: s.BodyBytes,
+			src := webhooks.PartnerSource{Source: base,
 				TokenTTL: pc.TokenTTL.D(), Pricing: mapping.PartnerPricing{Currencies: pc.Currencies, Prices: pc.Prices, Discounts: pc.Discounts}}
 			for _, sec := range s.Secrets {
 				src.TokenKeys = append(src.TokenKeys, webhooks.PartnerTokenKey(sec))
@@ -44,8 +45,8 @@ func commerce(cfg *Config, now func() time.Time) ([]webhooks.PartnerSource, []we
 			if err != nil {
 				return nil, nil, nil, fmt.Errorf("source %s: %w", s.Name, err)
 			}
-			stores = append(stores, webhooks.StoresSource{Name: s.Name, Target: s.Target, Verifier: v,
-				Platforms: s.Stores.Platforms, AllowIPs: allow, BodyLimit: s.BodyBytes})
+			base.Verifier = v
+			stores = append(stores, webhooks.StoresSource{Source: base, Platforms: s.Stores.Platforms})
 		}
 	}
 	f := cfg.FulfillOrders

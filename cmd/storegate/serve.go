@@ -144,8 +144,8 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 				g.Close()
 				return nil, fmt.Errorf("source %s: %w", s.Name, err)
 			}
-			xsolla = append(xsolla, webhooks.XsollaSource{Name: s.Name, Verifier: v, Target: s.Target, GrantOn: s.GrantOn,
-				AllowIPs: allow, BodyLimit: s.BodyBytes, LinkParameters: s.LinkParameters})
+			xsolla = append(xsolla, webhooks.XsollaSource{GrantOn: s.GrantOn, LinkParameters: s.LinkParameters,
+				Source: webhooks.Source{Name: s.Name, Verifier: v, Target: s.Target, AllowIPs: allow, BodyLimit: s.BodyBytes}})
 		}
 	}
 	trusted, err := allowList(cfg.TrustedProxies)

@@ -91,7 +91,7 @@ func XsollaSource(name, grantOn string) webhooks.XsollaSource {
 	if err != nil {
 		panic(err)
 	}
-	return webhooks.XsollaSource{Name: name, Verifier: v, Target: "ledger", GrantOn: grantOn}
+	return webhooks.XsollaSource{Source: webhooks.Source{Name: name, Verifier: v, Target: "ledger"}, GrantOn: grantOn}
 }
 
 var testCatalog = []mapping.SKU{
@@ -324,7 +324,7 @@ var ThisMachine = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/32")}
 // "standard"), registered at app.Test's address.
 func WithPartner(auth string, edit ...func(*webhooks.PartnerSource)) Option {
 	return func(c *Config) {
-		src := webhooks.PartnerSource{Name: "bank", Target: "ledger", AllowIPs: ThisMachine,
+		src := webhooks.PartnerSource{Source: webhooks.Source{Name: "bank", Target: "ledger", AllowIPs: ThisMachine},
 			TokenKeys: [][]byte{webhooks.PartnerTokenKey(PartnerKey)}}
 		if auth == "standard" {
 			src.Verifier = standardVerifier(PartnerSecret, c.Server.Now)
@@ -343,7 +343,8 @@ func WithPartner(auth string, edit ...func(*webhooks.PartnerSource)) Option {
 func WithStores() Option {
 	return func(c *Config) {
 		c.WebhooksDeps.Stores = append(c.WebhooksDeps.Stores,
-			webhooks.StoresSource{Name: "studio", Target: "ledger", Verifier: standardVerifier(StoresSecret, c.Server.Now)})
+			webhooks.StoresSource{Source: webhooks.Source{Name: "studio", Target: "ledger",
+				Verifier: standardVerifier(StoresSecret, c.Server.Now)}})
 		WithOrders(c)
 	}
 }
