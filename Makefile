@@ -56,7 +56,7 @@ fuzz:
 	$(GO) test ./schemas -run='^$$' -fuzz=FuzzValidate -fuzztime=$(FUZZTIME)
 	$(GO) test ./schemas -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME)
 	$(GO) test ./webhooks -run='^$$' -fuzz=FuzzXsollaWebhook -fuzztime=$(FUZZTIME)
-	$(GO) test ./webhooks -run='^$$' -fuzz=FuzzEdge -fuzztime=$(FUZZTIME)
+	$(GO) test ./server -run='^$$' -fuzz=FuzzEdge -fuzztime=$(FUZZTIME)
 	$(GO) test ./cmd/storegate -run='^$$' -fuzz=FuzzParseConfig -fuzztime=$(FUZZTIME)
 
 clean:

@@ -1,7 +1,9 @@
 package mapping
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -204,4 +206,58 @@ func storeLines(ev *StoreEvent, cat *Catalog) ([]storegate.Line, error) {
 		lines = append(lines, line)
 	}
 	return lines, nil
+}
+
+// Decoder checks a payload against a named schema and decodes what the
+// schema saw (schemas.Set).
+type Decoder interface {
+	Decode(schema string, body []byte, v any) error
+}
+
+// ReadStoreEvent validates a store event against its platform's schema and
+// decodes it. want, when set, is the platform the event must be for.
+func ReadStoreEvent(d Decoder, body []byte, want string) (*StoreEvent, error) {
+	var head struct {
+		Platform string `json:"platform"`
+	}
+	if err := d.Decode("stores/event", body, &head); err != nil {
+		return nil, err
+	}
+	if want != "" && head.Platform != want {
+		return nil, storegate.FieldError("the order is for platform "+head.Platform+", not "+want, "platform")
+	}
+	var ev StoreEvent
+	if err := d.Decode("stores/"+head.Platform, body, &ev); err != nil {
+		return nil, err
+	}
+	return &ev, nil
+}
+
+// Effects of a store event, as answered.
+const (
+	EffectGrant    = "grant"
+	EffectClawBack = "claw_back"
+	EffectRecord   = "record"
+	EffectRegrant  = "regrant"
+)
+
+// StoreEffect is what a store event's plan does downstream.
+func StoreEffect(plan Plan) string {
+	switch {
+	case len(plan.Commands) == 0:
+		return EffectRecord
+	case plan.Commands[len(plan.Commands)-1].Order != "":
+		return EffectRegrant
+	case plan.Commands[0].Kind == storegate.KindRevoke:
+		return EffectClawBack
+	}
+	return EffectGrant
+}
+
+// StoreAnswer is what a store event is answered, stored with it so a repeat
+// gets the same answer, whether it was proxied or pulled.
+func StoreAnswer(ev *StoreEvent, plan Plan) storegate.Answer {
+	body, _ := json.Marshal(map[string]any{"status": "accepted", "event": ev.Type, "order_ref": plan.OrderRef,
+		"transaction_id": plan.Order(), "effect": StoreEffect(plan)})
+	return storegate.Answer{Status: http.StatusOK, Body: body}
 }

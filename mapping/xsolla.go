@@ -135,6 +135,23 @@ type Plan struct {
 	Notes []storegate.OrderNote
 }
 
+// Event is what the inbox stores for the payload a plan was made from.
+func (p Plan) Event(source, typ string, body []byte, now time.Time) storegate.Event {
+	return storegate.Event{Source: source, Type: typ, Key: p.Key, PlayerID: p.PlayerID, OrderRef: p.OrderRef,
+		Body: body, ReceivedAt: now, Notes: p.Notes}
+}
+
+// Order is the order a plan is about: its transaction id.
+func (p Plan) Order() string {
+	if len(p.Commands) > 0 {
+		return storegate.OrderOf(p.Commands[0])
+	}
+	if len(p.Notes) > 0 {
+		return p.Notes[0].Order
+	}
+	return ""
+}
+
 // PlayerID returns the player a notification names: user.external_id in
 // order webhooks, user.id in the others.
 func (n *XsollaNotification) PlayerID() string {

@@ -23,36 +23,36 @@ const maxAttributes = 100
 // the attributes Xsolla's schema accepts, in name order. Attributes are an
 // extra: a target that cannot answer, or an attribute that breaks the
 // schema, never costs the player the answer that lets them pay.
-func (s *Server) userAttributes(ctx context.Context, src *XsollaSource, playerID string) map[string]json.RawMessage {
-	a := s.deps.Attributes[src.Target]
+func (h *handlers) userAttributes(ctx context.Context, src *XsollaSource, playerID string) map[string]json.RawMessage {
+	a := h.deps.Attributes[src.Target]
 	if a == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.UserDeadline)
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.UserDeadline)
 	defer cancel()
 	attrs, err := a.UserAttributes(ctx, playerID)
 	if err != nil {
-		s.log.Warn("user attributes unavailable; answering without them", "source", src.Name, "err", err)
+		h.log.Warn("user attributes unavailable; answering without them", "source", src.Name, "err", err)
 		return nil
 	}
 	kept := map[string]json.RawMessage{}
 	var dropped []string
 	for _, name := range slices.Sorted(maps.Keys(attrs)) {
-		if len(kept) == maxAttributes || !s.attributeFits(name, attrs[name]) {
+		if len(kept) == maxAttributes || !h.attributeFits(name, attrs[name]) {
 			dropped = append(dropped, name)
 			continue
 		}
 		kept[name] = attrs[name]
 	}
-	s.attrs.dropped(s, src.Name, dropped)
+	h.attrs.dropped(h, src.Name, dropped)
 	return kept
 }
 
 // attributeFits checks one attribute against Xsolla's user_attributes
 // schema, the one contract for every target.
-func (s *Server) attributeFits(name string, v json.RawMessage) bool {
+func (h *handlers) attributeFits(name string, v json.RawMessage) bool {
 	doc, err := json.Marshal(map[string]map[string]json.RawMessage{"user_attributes": {name: v}})
-	return err == nil && s.deps.Schemas.Validate("answers/xsolla_user_attributes", doc) == nil
+	return err == nil && h.srv.Schemas().Validate("answers/xsolla_user_attributes", doc) == nil
 }
 
 // attributeLog logs each dropped attribute once per source and name, so a
@@ -67,12 +67,12 @@ type attributeLog struct {
 // not ours to trust.
 const maxLoggedAttributes = 1000
 
-func (l *attributeLog) dropped(s *Server, source string, names []string) {
+func (l *attributeLog) dropped(h *handlers, source string, names []string) {
 	if len(names) == 0 {
 		return
 	}
-	if s.deps.Metrics != nil {
-		s.deps.Metrics.AttributesDropped(source, len(names))
+	if h.metrics != nil {
+		h.metrics.AttributesDropped(source, len(names))
 	}
 	for _, name := range names {
 		if l.n.Load() >= maxLoggedAttributes {
@@ -80,7 +80,7 @@ func (l *attributeLog) dropped(s *Server, source string, names []string) {
 		}
 		if _, seen := l.seen.LoadOrStore(source+"\x00"+name, true); !seen {
 			l.n.Add(1)
-			s.log.Warn("user attribute dropped: Xsolla's user_attributes schema refuses it (integer, 1-255 characters, or up to 1000 strings; name of word characters, - or .)",
+			h.log.Warn("user attribute dropped: Xsolla's user_attributes schema refuses it (integer, 1-255 characters, or up to 1000 strings; name of word characters, - or .)",
 				"source", source, "attribute", clipText(name, 64))
 		}
 	}

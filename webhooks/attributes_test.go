@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"storegate/internal/gatewaytest"
 	"storegate/webhooks"
 )
 
@@ -23,14 +24,14 @@ func (d describer) UserAttributes(context.Context, string) (map[string]json.RawM
 	return d.attrs, d.err
 }
 
-func withAttributes(a webhooks.Attributes) option {
-	return func(_ *webhooks.Config, d *webhooks.Deps) { d.Attributes = map[string]webhooks.Attributes{"ledger": a} }
+func withAttributes(a webhooks.Attributes) gatewaytest.Option {
+	return func(c *gatewaytest.Config) { c.WebhooksDeps.Attributes = map[string]webhooks.Attributes{"ledger": a} }
 }
 
 // counter sums a counter family over its labels.
-func counter(t *testing.T, g *gateway, name string) float64 {
+func counter(t *testing.T, g *gatewaytest.Gateway, name string) float64 {
 	t.Helper()
-	fams, err := g.metrics.Registry.Gather()
+	fams, err := g.Metrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,9 +48,9 @@ func counter(t *testing.T, g *gateway, name string) float64 {
 
 const validation = `{"notification_type":"user_validation","user":{"id":"player-1"}}`
 
-func validate(t *testing.T, g *gateway) (int, string) {
+func validate(t *testing.T, g *gatewaytest.Gateway) (int, string) {
 	t.Helper()
-	resp := g.post(t, "xs", validation)
+	resp := g.Post(t, "xs", validation)
 	raw, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(raw)
 }
@@ -76,7 +77,7 @@ func TestUserValidation_AnAttributeNeverCostsThePlayer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var log bytes.Buffer
-			g := newGateway(t, withSource(xsollaSource("xs", "")), withAttributes(tc.target), withLog(&log))
+			g := gatewaytest.New(t, gatewaytest.WithSource(gatewaytest.XsollaSource("xs", "")), withAttributes(tc.target), gatewaytest.WithLog(&log))
 			for range 2 {
 				if status, body := validate(t, g); status != tc.status || body != tc.body {
 					t.Fatalf("answer = %d %s, want %d %s", status, body, tc.status, tc.body)
@@ -98,16 +99,16 @@ func TestUserValidation_AnAttributeNeverCostsThePlayer(t *testing.T) {
 // The embedded ledger answers with the attributes support set through the
 // admin API; the admin API refuses what Xsolla would.
 func TestUserValidation_TheLedgerAnswersWithAttributes(t *testing.T) {
-	g := newGateway(t, withSource(xsollaSource("xs", "")), func(_ *webhooks.Config, d *webhooks.Deps) {
-		d.Attributes = map[string]webhooks.Attributes{"ledger": d.Economy.(webhooks.Attributes)}
+	g := gatewaytest.New(t, gatewaytest.WithSource(gatewaytest.XsollaSource("xs", "")), func(c *gatewaytest.Config) {
+		c.WebhooksDeps.Attributes = map[string]webhooks.Attributes{"ledger": c.Ledger}
 	})
 	put := func(body string) (int, map[string]any) {
-		return g.call(t, http.MethodPut, "/admin/v1/players/player-1/attributes", adminToken, "", body)
+		return g.Call(t, http.MethodPut, "/admin/v1/players/player-1/attributes", gatewaytest.AdminToken, "", body)
 	}
 	if status, _ := validate(t, g); status != 204 {
 		t.Fatalf("before any attribute: %d, want 204", status)
 	}
-	if status, ans := put(`{"attributes":{"is_baned":false}}`); status != 400 || errCode(ans) != "INVALID_PARAMETER" {
+	if status, ans := put(`{"attributes":{"is_baned":false}}`); status != 400 || gatewaytest.ErrCode(ans) != "INVALID_PARAMETER" {
 		t.Fatalf("a boolean attribute: %d %v, want 400", status, ans)
 	}
 	if status, ans := put(`{"attributes":{"level":12,"tags":["vip","eu"],"guild":"owls"}}`); status != 200 {
@@ -116,7 +117,7 @@ func TestUserValidation_TheLedgerAnswersWithAttributes(t *testing.T) {
 	if status, body := validate(t, g); status != 200 || body != `{"user_attributes":{"guild":"owls","level":12,"tags":["vip","eu"]}}` {
 		t.Fatalf("answer = %d %s, want 200 with the attributes set", status, body)
 	}
-	if status, ans := g.call(t, http.MethodGet, "/admin/v1/players/player-1/attributes", adminToken, "", ""); status != 200 ||
+	if status, ans := g.Call(t, http.MethodGet, "/admin/v1/players/player-1/attributes", gatewaytest.AdminToken, "", ""); status != 200 ||
 		ans["attributes"].(map[string]any)["guild"] != "owls" {
 		t.Fatalf("get: %d %v", status, ans)
 	}
@@ -131,23 +132,23 @@ func TestUserValidation_TheLedgerAnswersWithAttributes(t *testing.T) {
 // get_pincode without a target that hands out keys is the operator's
 // problem to fix, not the player's: 503, so Xsolla asks again later.
 func TestGetPinCode_WithoutAKeyTarget(t *testing.T) {
-	g := newGateway(t, withSource(xsollaSource("xs", "")))
-	before := g.everything(t)
-	resp := g.post(t, "xs", `{"notification_type":"get_pincode","user":{"id":"player-1"},"pin_code":{"digital_content":"game","DRM":"steam"}}`)
-	if e := readError(t, resp); resp.StatusCode != 503 || e.Error.Code != "SERVICE_UNAVAILABLE" {
+	g := gatewaytest.New(t, gatewaytest.WithSource(gatewaytest.XsollaSource("xs", "")))
+	before := g.Everything(t)
+	resp := g.Post(t, "xs", `{"notification_type":"get_pincode","user":{"id":"player-1"},"pin_code":{"digital_content":"game","DRM":"steam"}}`)
+	if e := gatewaytest.ReadError(t, resp); resp.StatusCode != 503 || e.Error.Code != "SERVICE_UNAVAILABLE" {
 		t.Fatalf("answer = %d %+v, want 503", resp.StatusCode, e.Error)
 	}
-	sameRows(t, before, g.everything(t))
+	gatewaytest.SameRows(t, before, g.Everything(t))
 }
 
 // A get_pincode that names its transaction is answered with the same key
 // however often it comes.
 func TestGetPinCode_ATransactionGetsOneKey(t *testing.T) {
 	k := &keys{}
-	g := newGateway(t, withSource(xsollaSource("xs", "")), withKeys(k))
+	g := gatewaytest.New(t, gatewaytest.WithSource(gatewaytest.XsollaSource("xs", "")), withKeys(k))
 	var first string
 	for i, id := range []string{`42`, `"42"`, `42`} {
-		resp := g.post(t, "xs", `{"notification_type":"get_pincode","user":{"id":"player-1"},"transaction":{"id":`+id+`},"pin_code":{"digital_content":"game","DRM":"steam"}}`)
+		resp := g.Post(t, "xs", `{"notification_type":"get_pincode","user":{"id":"player-1"},"transaction":{"id":`+id+`},"pin_code":{"digital_content":"game","DRM":"steam"}}`)
 		raw, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != 200 || (i > 0 && string(raw) != first) {
 			t.Fatalf("answer %d = %d %s, want 200 %s", i, resp.StatusCode, raw, first)

@@ -8,8 +8,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"storegate"
+	"storegate/internal/gatewaytest"
 	"storegate/signing"
-	"storegate/webhooks"
 )
 
 // acceptAll is an inbox that stores nothing, so the benchmark measures the
@@ -27,13 +27,13 @@ func (acceptAll) Link(context.Context, string, string, string, []byte) ([]byte, 
 // BenchmarkXsollaOrderPaid drives the Fiber handler directly with a
 // fasthttp request (no sockets) for a signed order_paid.
 func BenchmarkXsollaOrderPaid(b *testing.B) {
-	g := newGateway(b, withSource(xsollaSource("xs", "")), func(_ *webhooks.Config, d *webhooks.Deps) { d.Inbox = acceptAll{} })
-	h := g.app.Handler()
+	g := gatewaytest.New(b, gatewaytest.WithSource(gatewaytest.XsollaSource("xs", "")), func(c *gatewaytest.Config) { c.WebhooksDeps.Inbox = acceptAll{} })
+	h := g.App.Handler()
 	bodies := make([][]byte, 1024)
 	sigs := make([]string, len(bodies))
 	for i := range bodies {
-		bodies[i] = []byte(orderPaid(i+1, fmt.Sprint("player-", i%2+1), "crystals_100"))
-		sigs[i] = signing.XsollaSignature(bodies[i], secret)
+		bodies[i] = []byte(gatewaytest.OrderPaid(i+1, fmt.Sprint("player-", i%2+1), "crystals_100"))
+		sigs[i] = signing.XsollaSignature(bodies[i], gatewaytest.Secret)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

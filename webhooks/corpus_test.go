@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"storegate"
+	"storegate/internal/gatewaytest"
 	"storegate/webhooks"
 )
 
@@ -33,11 +34,9 @@ func (k *keys) PinCode(_ context.Context, r storegate.PinCodeRequest) (string, e
 	return "KEY-" + hex.EncodeToString(sum[:4]), nil
 }
 
-func withKeys(k *keys) option {
-	return func(_ *webhooks.Config, d *webhooks.Deps) { d.PinCodes = map[string]webhooks.PinCodes{"ledger": k} }
+func withKeys(k *keys) gatewaytest.Option {
+	return func(c *gatewaytest.Config) { c.WebhooksDeps.PinCodes = map[string]webhooks.PinCodes{"ledger": k} }
 }
-
-func withOrders(_ *webhooks.Config, d *webhooks.Deps) { d.Orders = d.Ready.(webhooks.Orders) }
 
 func corpus(t *testing.T, name string) string {
 	t.Helper()
@@ -54,7 +53,7 @@ func corpus(t *testing.T, name string) string {
 // order the two forms describe was granted and revoked once.
 func TestCorpus_EveryXsollaTypeInEveryIDForm(t *testing.T) {
 	k := &keys{}
-	g := newGateway(t, withSource(xsollaSource("xs", "")), withKeys(k), withOrders)
+	g := gatewaytest.New(t, gatewaytest.WithSource(gatewaytest.XsollaSource("xs", "")), withKeys(k), gatewaytest.WithOrders)
 	const (
 		none   = iota // a question: nothing stored
 		one           // stored once: the second form is a repeat of the first
@@ -95,13 +94,13 @@ func TestCorpus_EveryXsollaTypeInEveryIDForm(t *testing.T) {
 				continue // linking's document types its ids one way only
 			}
 			t.Run(name, func(t *testing.T) {
-				before := g.everything(t)
-				resp := g.post(t, "xs", corpus(t, name))
+				before := g.Everything(t)
+				resp := g.Post(t, "xs", corpus(t, name))
 				raw, _ := io.ReadAll(resp.Body)
 				if resp.StatusCode != tc.status || !strings.Contains(string(raw), tc.body) || tc.body == "" && len(raw) > 0 {
 					t.Fatalf("answer = %d %s, want %d %s", resp.StatusCode, raw, tc.status, tc.body)
 				}
-				after := g.everything(t)
+				after := g.Everything(t)
 				want := 0
 				switch {
 				case tc.stores == each, tc.stores == one && form == "int":
@@ -117,18 +116,18 @@ func TestCorpus_EveryXsollaTypeInEveryIDForm(t *testing.T) {
 		}
 		switch tc.typ {
 		case "order_paid":
-			g.drain(t)
-			if got := g.balance(t, "player-1", "CRYSTALS"); got != 200 {
+			g.Drain(t)
+			if got := g.Balance(t, "player-1", "CRYSTALS"); got != 200 {
 				t.Errorf("after order_paid in both forms: %d crystals, want 200 (granted once)", got)
 			}
 		case "partial_refund":
-			g.drain(t)
-			if got, items := g.balance(t, "player-1", "CRYSTALS"), g.items(t, "player-1"); got != 200 || len(items) != 0 {
+			g.Drain(t)
+			if got, items := g.Balance(t, "player-1", "CRYSTALS"), g.Items(t, "player-1"); got != 200 || len(items) != 0 {
 				t.Errorf("after partial_refund of the sword in both forms: %d crystals and %v, want 200 and no sword", got, items)
 			}
 		case "order_canceled":
-			g.drain(t)
-			if got, items := g.balance(t, "player-1", "CRYSTALS"), g.items(t, "player-1"); got != 0 || len(items) != 0 {
+			g.Drain(t)
+			if got, items := g.Balance(t, "player-1", "CRYSTALS"), g.Items(t, "player-1"); got != 0 || len(items) != 0 {
 				t.Errorf("after order_canceled in both forms: %d crystals and %v, want none (revoked once)", got, items)
 			}
 		}
@@ -139,7 +138,7 @@ func TestCorpus_EveryXsollaTypeInEveryIDForm(t *testing.T) {
 	// Acknowledged types are in the player's order tracking, each under an
 	// order of its own.
 	acknowledged := 0
-	for _, o := range g.orders(t, "player-1") {
+	for _, o := range g.Orders(t, "player-1") {
 		if o.Status == string(storegate.OrderAcknowledged) {
 			acknowledged++
 		}
@@ -152,18 +151,18 @@ func TestCorpus_EveryXsollaTypeInEveryIDForm(t *testing.T) {
 // In payment mode (projects on separate webhooks that grant on payment),
 // payment and refund carry the money; both forms grant and revoke once.
 func TestCorpus_PaymentModeGrantsAndRevokesOnce(t *testing.T) {
-	g := newGateway(t, withSource(xsollaSource("xs", "payment")))
+	g := gatewaytest.New(t, gatewaytest.WithSource(gatewaytest.XsollaSource("xs", "payment")))
 	for _, step := range []struct {
 		typ      string
 		crystals int64
 	}{{"payment", 2 * 100}, {"refund", 0}} {
 		for _, form := range []string{"int", "str"} {
-			if resp := g.post(t, "xs", corpus(t, step.typ+"."+form+".json")); resp.StatusCode != 204 {
+			if resp := g.Post(t, "xs", corpus(t, step.typ+"."+form+".json")); resp.StatusCode != 204 {
 				t.Fatalf("%s.%s: %d, want 204", step.typ, form, resp.StatusCode)
 			}
 		}
-		g.drain(t)
-		if got := g.balance(t, "player-1", "CRYSTALS"); got != step.crystals {
+		g.Drain(t)
+		if got := g.Balance(t, "player-1", "CRYSTALS"); got != step.crystals {
 			t.Errorf("after %s in both forms: %d crystals, want %d", step.typ, got, step.crystals)
 		}
 	}
@@ -177,15 +176,15 @@ var declared = map[string][]string{
 	"get_pincode": {"pin_code"}, "create_external_transaction": {"order_id", "items"},
 }
 
-func refused(t *testing.T, g *gateway, body, field string) {
+func refused(t *testing.T, g *gatewaytest.Gateway, body, field string) {
 	t.Helper()
-	before := g.everything(t)
-	resp := g.post(t, "xs", body)
-	e := readError(t, resp)
+	before := g.Everything(t)
+	resp := g.Post(t, "xs", body)
+	e := gatewaytest.ReadError(t, resp)
 	if resp.StatusCode != 400 || e.Error.Code != "INVALID_PARAMETER" || len(e.Error.Fields) != 1 || e.Error.Fields[0] != field {
 		t.Fatalf("answer = %d %+v, want 400 INVALID_PARAMETER naming %s", resp.StatusCode, e.Error, field)
 	}
-	sameRows(t, before, g.everything(t))
+	gatewaytest.SameRows(t, before, g.Everything(t))
 }
 
 // TestCorpus_CaseTwinsAndSmuggledKeys tries, on every Xsolla type, a key
@@ -197,7 +196,7 @@ func TestCorpus_CaseTwinsAndSmuggledKeys(t *testing.T) {
 		t.Fatalf("corpus: %d files, %v", len(files), err)
 	}
 	k := &keys{}
-	g := newGateway(t, withSource(xsollaSource("xs", "")), withKeys(k))
+	g := gatewaytest.New(t, gatewaytest.WithSource(gatewaytest.XsollaSource("xs", "")), withKeys(k))
 	for _, f := range files {
 		name := filepath.Base(f)
 		var doc map[string]json.RawMessage
@@ -236,8 +235,8 @@ func TestCorpus_CaseTwinsAndSmuggledKeys(t *testing.T) {
 	if len(k.asks) != 0 {
 		t.Errorf("pin codes handed out for refused requests: %v", k.asks)
 	}
-	g.drain(t)
-	if got := g.balance(t, "player-1", "CRYSTALS"); got != 0 {
+	g.Drain(t)
+	if got := g.Balance(t, "player-1", "CRYSTALS"); got != 0 {
 		t.Errorf("crystals granted by refused requests: %d", got)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"storegate/internal/gatewaytest"
 )
 
 // A body over the server-wide limit is refused by the HTTP server itself,
@@ -17,13 +19,13 @@ import (
 // answers from the Content-Length alone (a client still writing the body
 // would race the server closing the connection).
 func TestXsolla_OversizeOverRealConnection(t *testing.T) {
-	g := newGateway(t)
+	g := gatewaytest.New(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go g.app.Listener(ln)
-	t.Cleanup(func() { g.app.ShutdownWithTimeout(5 * time.Second) })
+	go g.App.Listener(ln)
+	t.Cleanup(func() { g.App.ShutdownWithTimeout(5 * time.Second) })
 	conn, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +43,7 @@ func TestXsolla_OversizeOverRealConnection(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(raw), `"code":"PAYLOAD_TOO_LARGE"`) {
 		t.Fatalf("answer = %d %s, want 413 PAYLOAD_TOO_LARGE", resp.StatusCode, raw)
 	}
-	if n := g.rows(t); n != 0 {
+	if n := g.Rows(t); n != 0 {
 		t.Fatalf("%d rows left behind", n)
 	}
 }

@@ -5,11 +5,8 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +15,7 @@ import (
 
 	"storegate"
 	"storegate/mapping"
+	"storegate/server"
 	"storegate/signing"
 	"storegate/store"
 )
@@ -29,18 +27,12 @@ import (
 // before it can be paid: the payment names it (purchase.order_id) and must
 // match its amount and currency.
 
-// PartnerSource is one configured distribution partner.
+// PartnerSource is one configured distribution partner. Its AllowIPs, the
+// partner's registered server addresses, are required: with none, every
+// call is refused. Its Verifier checks Standard Webhooks signatures; when
+// nil, BasicKeys authenticate instead.
 type PartnerSource struct {
-	Name   string
-	Target string
-	// AllowIPs are the partner's registered server addresses. Required:
-	// with none, every call is refused.
-	AllowIPs []netip.Prefix
-	// Verifier checks Standard Webhooks signatures. When nil, BasicKeys
-	// authenticate instead.
-	Verifier interface {
-		Verify(header func(string) string, body []byte) error
-	}
+	Source
 	// BasicKeys are the accepted HTTP Basic passwords (any of them, for
 	// rotation); the user name is the source's name.
 	BasicKeys []string
@@ -51,12 +43,13 @@ type PartnerSource struct {
 	TokenTTL time.Duration
 	// Pricing is the partner's price list on top of the catalog's prices.
 	Pricing mapping.PartnerPricing
-	// BodyLimit caps the body in bytes; 0 uses Config.BodyLimit.
-	BodyLimit int
 
-	basic  [][32]byte
 	tokens *signing.JWT
 }
+
+// partnerKind admits partners' requests. Content types are left to
+// server.Decode: the catalog and order lookups carry no body.
+var partnerKind = &kind{registered: true, problem: standardProblem}
 
 // PartnerTokenKey derives the key that signs a partner's user tokens from
 // one of its secrets, so the token key is never the key that authenticates
@@ -81,22 +74,22 @@ type PartnerOrders interface {
 }
 
 type partnerAPI struct {
-	*Server
+	*handlers
 	sources map[string]*PartnerSource
 }
 
-func (s *Server) partnerRoutes(app *fiber.App) {
-	p := &partnerAPI{Server: s, sources: map[string]*PartnerSource{}}
-	for i := range s.deps.Partners {
-		src := &s.deps.Partners[i]
-		src.BodyLimit = s.sourceLimit(src.BodyLimit)
+func (h *handlers) partnerRoutes(app *fiber.App) {
+	p := &partnerAPI{handlers: h, sources: map[string]*PartnerSource{}}
+	for i := range h.deps.Partners {
+		src := &h.deps.Partners[i]
+		src.prepare(h.srv, partnerKind)
 		if src.TokenTTL <= 0 {
 			src.TokenTTL = 15 * time.Minute
 		}
-		src.basic = hashTokens(src.BasicKeys)
+		src.basic = server.HashTokens(src.BasicKeys)
 		if len(src.TokenKeys) > 0 {
 			src.tokens, _ = signing.NewJWT(src.TokenKeys, signing.JWTConfig{Issuer: tokenIssuer,
-				Audience: "partner:" + src.Name, Now: s.cfg.Now})
+				Audience: "partner:" + src.Name, Now: h.srv.Clock()})
 		}
 		p.sources[src.Name] = src
 	}
@@ -110,89 +103,17 @@ func (s *Server) partnerRoutes(app *fiber.App) {
 
 const tokenIssuer = "storegate"
 
-// auth runs before every partner route, refusing with nothing stored: an
-// unknown source (404), a caller outside the partner's registered addresses
-// (403), a body over the limit (413), a wrong signature or key (401).
+// auth admits a request to a partner route (admit), naming it typ.
 func (p *partnerAPI) auth(typ string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		src := p.sources[c.Params("source")]
-		if src == nil {
-			return storegate.Errorf(storegate.CodeNotFound, "unknown source")
-		}
-		c.Locals(localType, typ)
-		// A partner without registered addresses is refused everything:
-		// the allowlist is required, never "any".
-		if len(src.AllowIPs) == 0 {
-			c.Locals(localSource, src.Name)
-			return storegate.Errorf(storegate.CodeInvalidClientIP, "caller address is not registered for this partner")
-		}
-		if err := p.admit(c, src.Name, src.AllowIPs, src.BodyLimit); err != nil {
+		if _, err := admit(p.handlers, c, p.sources, typ); err != nil {
 			return err
-		}
-		if src.Verifier != nil {
-			if err := p.verifyStandard(c, src.Name, src.Verifier); err != nil {
-				return err
-			}
-			return c.Next()
-		}
-		if !checkBasic(c.Get(fiber.HeaderAuthorization), src.Name, src.basic) {
-			if p.deps.Metrics != nil {
-				p.deps.Metrics.SignatureFailure(src.Name)
-			}
-			c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="storegate-partner"`)
-			return storegate.Errorf(storegate.CodeUnauthorized, "partner routes need HTTP Basic <source name>:<partner key>")
 		}
 		return c.Next()
 	}
 }
 
-// standardProblem says what is wrong with a Standard Webhooks signature,
-// without echoing anything the caller sent.
-func standardProblem(err error) string {
-	switch {
-	case errors.Is(err, signing.ErrMissingSignature):
-		return "webhook-id, webhook-timestamp and webhook-signature headers are required"
-	case errors.Is(err, signing.ErrMalformedSignature):
-		return "webhook-timestamp or webhook-id is malformed"
-	case errors.Is(err, signing.ErrTimestampOutOfRange):
-		return "webhook-timestamp is too far from now"
-	}
-	return "signature does not match the body"
-}
-
-// checkBasic compares HTTP Basic credentials in constant time: the user must
-// be the source's name and the password one of its keys.
-func checkBasic(header, user string, keys [][32]byte) bool {
-	raw, ok := strings.CutPrefix(header, "Basic ")
-	if !ok {
-		return false
-	}
-	decoded, err := base64.StdEncoding.DecodeString(strings.TrimSpace(raw))
-	if err != nil {
-		return false
-	}
-	name, password, ok := strings.Cut(string(decoded), ":")
-	if !ok {
-		return false
-	}
-	nameOK := subtle.ConstantTimeCompare([]byte(name), []byte(user))
-	return checkBearer("Bearer "+password, keys) && nameOK == 1
-}
-
 func (p *partnerAPI) source(c *fiber.Ctx) *PartnerSource { return p.sources[c.Params("source")] }
-
-// decode is the one decoding rule of every route: a body must be JSON
-// (an empty one reads as {}), then schemas.Decode checks it against the
-// schema and decodes exactly what the schema saw.
-func (s *Server) decode(c *fiber.Ctx, schema string, v any) error {
-	body := c.BodyRaw()
-	if len(body) == 0 {
-		body = []byte("{}")
-	} else if !isJSON(c.Get(fiber.HeaderContentType)) {
-		return storegate.Errorf(storegate.CodeUnsupportedMedia, "Content-Type must be application/json")
-	}
-	return s.deps.Schemas.Decode(schema, body, v)
-}
 
 func (p *partnerAPI) handleUserToken(c *fiber.Ctx) error {
 	src := p.source(c)
@@ -202,13 +123,13 @@ func (p *partnerAPI) handleUserToken(c *fiber.Ctx) error {
 			Email string `json:"email"`
 		} `json:"user"`
 	}
-	if err := p.decode(c, "partners/user_token", &req); err != nil {
+	if err := p.srv.Decode(c, "partners/user_token", &req); err != nil {
 		return err
 	}
 	if len(src.TokenKeys) == 0 {
 		return storegate.Internal(errors.New("partner " + src.Name + " has no token key"))
 	}
-	now := p.cfg.Now()
+	now := p.srv.Now()
 	claims := signing.Claims{Issuer: tokenIssuer, Subject: req.User.ID, Email: req.User.Email,
 		Audience: signing.Audience{"partner:" + src.Name}, IssuedAt: now.Unix(), ExpiresAt: now.Add(src.TokenTTL).Unix()}
 	if req.User.ID == "" {
@@ -258,7 +179,7 @@ func (p *partnerAPI) handleCreateOrder(c *fiber.Ctx) error {
 		Currency  string                `json:"currency"`
 		Items     []mapping.PartnerItem `json:"items"`
 	}
-	if err := p.decode(c, "partners/order", &req); err != nil {
+	if err := p.srv.Decode(c, "partners/order", &req); err != nil {
 		return err
 	}
 	if src.tokens == nil {
@@ -331,7 +252,7 @@ type partnerPayment struct {
 func (p *partnerAPI) handlePay(c *fiber.Ctx) error {
 	src := p.source(c)
 	var req partnerPayment
-	if err := p.decode(c, "partners/payment", &req); err != nil {
+	if err := p.srv.Decode(c, "partners/payment", &req); err != nil {
 		return err
 	}
 	o, err := p.deps.Orders.PartnerOrder(c.UserContext(), src.Name, int64(req.Purchase.OrderID))
@@ -352,12 +273,12 @@ func (p *partnerAPI) handlePay(c *fiber.Ctx) error {
 	}
 	// ps_transaction_id is a string or a number; either way its text.
 	psTxn := strings.Trim(string(req.Payment.PSTransactionID), `"`)
-	plan, err := mapping.PartnerPay(mapping.PartnerSource{Name: src.Name, Target: src.Target}, o, psTxn, p.deps.Catalog, p.cfg.Now())
+	plan, err := mapping.PartnerPay(mapping.PartnerSource{Name: src.Name, Target: src.Target}, o, psTxn, p.deps.Catalog, p.srv.Now())
 	if err != nil {
 		return err
 	}
 	ev := storegate.Event{Source: src.Name, Type: "payment", Key: plan.Key, PlayerID: plan.PlayerID, OrderRef: plan.OrderRef,
-		Body: bytes.Clone(c.BodyRaw()), ReceivedAt: p.cfg.Now()}
+		Body: bytes.Clone(c.BodyRaw()), ReceivedAt: p.srv.Now()}
 	stored, dup, err := p.deps.Orders.PayPartnerOrder(c.UserContext(), ev, o.ID, plan.Commands, func(paymentID int64) []byte {
 		b, _ := json.Marshal(fiber.Map{"payment_id": paymentID})
 		return b
@@ -365,13 +286,13 @@ func (p *partnerAPI) handlePay(c *fiber.Ctx) error {
 	if err != nil {
 		return orderError(err)
 	}
-	if dup && p.deps.Metrics != nil {
-		p.deps.Metrics.Duplicate(src.Name, "payment")
+	if dup && p.metrics != nil {
+		p.metrics.Duplicate(src.Name, "payment")
 	}
 	if !dup {
 		p.deps.Notify()
 	}
-	return answer(c, stored)
+	return server.Answer(c, stored)
 }
 
 // handleCancel revokes a paid order. An unknown payment is 404; a payment
@@ -382,7 +303,7 @@ func (p *partnerAPI) handleCancel(c *fiber.Ctx) error {
 	var req struct {
 		PaymentID mapping.Int `json:"payment_id"`
 	}
-	if err := p.decode(c, "partners/cancellation", &req); err != nil {
+	if err := p.srv.Decode(c, "partners/cancellation", &req); err != nil {
 		return err
 	}
 	o, err := p.deps.Orders.PartnerOrderByPayment(c.UserContext(), src.Name, int64(req.PaymentID))
@@ -393,15 +314,15 @@ func (p *partnerAPI) handleCancel(c *fiber.Ctx) error {
 	// above: the read may see a cancellation not yet flushed to disk, and a
 	// 409 would tell the partner it is done. The write's answer waits for
 	// every commit before it to be durable (store: logsync.go).
-	plan := mapping.PartnerCancel(mapping.PartnerSource{Name: src.Name, Target: src.Target}, o, p.cfg.Now())
+	plan := mapping.PartnerCancel(mapping.PartnerSource{Name: src.Name, Target: src.Target}, o, p.srv.Now())
 	body, _ := json.Marshal(fiber.Map{"payment_id": o.PaymentID, "status": storegate.PartnerOrderCancelled})
 	ev := storegate.Event{Source: src.Name, Type: "cancellation", Key: plan.Key, PlayerID: plan.PlayerID, OrderRef: plan.OrderRef,
-		Body: bytes.Clone(c.BodyRaw()), ReceivedAt: p.cfg.Now()}
+		Body: bytes.Clone(c.BodyRaw()), ReceivedAt: p.srv.Now()}
 	if err := p.deps.Orders.CancelPartnerPayment(c.UserContext(), ev, o.ID, plan.Commands, body); err != nil {
 		return orderError(err)
 	}
 	p.deps.Notify()
-	return answer(c, storegate.Answer{Status: fiber.StatusOK, Body: body})
+	return server.Answer(c, storegate.Answer{Status: fiber.StatusOK, Body: body})
 }
 
 // refusals word the partner order state machine's refusals (store:

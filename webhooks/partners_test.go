@@ -8,74 +8,28 @@ import (
 	"testing"
 	"time"
 
+	"storegate/internal/gatewaytest"
 	"storegate/webhooks"
 )
-
-type orderAnswer struct {
-	OrderID   int64  `json:"order_id"`
-	Status    string `json:"status"`
-	PlayerID  string `json:"player_id"`
-	Currency  string `json:"currency"`
-	PaymentID int64  `json:"payment_id"`
-	Price     struct {
-		Amount                string `json:"amount"`
-		AmountWithoutDiscount string `json:"amount_without_discount"`
-	} `json:"price"`
-	Items []struct {
-		SKU             string `json:"sku"`
-		Quantity        int64  `json:"quantity"`
-		UnitPrice       string `json:"unit_price"`
-		DiscountPercent int64  `json:"discount_percent"`
-		Amount          string `json:"amount"`
-	} `json:"items"`
-}
-
-// userToken gets a user token for player through the partner flow.
-func (g *gateway) userToken(t testing.TB, player string) string {
-	t.Helper()
-	var tok struct {
-		Token string `json:"token"`
-	}
-	if s := g.partner(t, "POST", "/users/token", `{"project_id":1,"user":{"id":"`+player+`","email":"a@b.c"}}`, &tok); s != 200 || tok.Token == "" {
-		t.Fatalf("users/token: status %d, token %q", s, tok.Token)
-	}
-	return tok.Token
-}
-
-// createOrder creates an order for player through the partner flow.
-func (g *gateway) createOrder(t testing.TB, player, currency, items string) orderAnswer {
-	t.Helper()
-	var o orderAnswer
-	body := fmt.Sprintf(`{"user_token":%q,"currency":%q,"items":%s}`, g.userToken(t, player), currency, items)
-	if s := g.partner(t, "POST", "/orders", body, &o); s != 200 || o.OrderID == 0 {
-		t.Fatalf("orders: status %d, %+v", s, o)
-	}
-	return o
-}
-
-func payBody(orderID int64, player, amount, currency, psTxn string) string {
-	return fmt.Sprintf(`{"project_id":1,"payment":{"geotype_id":13038,"amount":%s,"currency":%q,"ps_transaction_id":%q,"project_transaction_id":null},
-		"purchase":{"order_id":%d},"user":{"id":%q,"email":"a@b.c"}}`, amount, currency, psTxn, orderID, player)
-}
 
 func TestPartner_PayTwiceGrantsOnceWithOnePaymentID_CancelRevokes_SecondCancel409(t *testing.T) {
 	for _, auth := range []string{"basic", "standard"} {
 		t.Run(auth, func(t *testing.T) {
-			g := newGateway(t, withCommerce(), withPartner(auth))
+			g := gatewaytest.New(t, gatewaytest.WithCommerce(), gatewaytest.WithPartner(auth))
 			send := func(method, path, body string, out any) int {
-				req := jsonRequest(method, "/partners/bank"+path, body)
+				req := gatewaytest.JSONRequest(method, "/partners/bank"+path, body)
 				if auth == "basic" {
-					basic(req, "bank", partnerKey)
+					gatewaytest.Basic(req, "bank", gatewaytest.PartnerKey)
 				} else {
-					g.standard(t, req, partnerSecret, body)
+					g.Standard(t, req, gatewaytest.PartnerSecret, body)
 				}
-				return g.exchange(t, req, out)
+				return g.Exchange(t, req, out)
 			}
 			var tok struct{ Token string }
 			if s := send("POST", "/users/token", `{"user":{"id":"player-1","email":"a@b.c"}}`, &tok); s != 200 {
 				t.Fatalf("users/token: %d", s)
 			}
-			var o orderAnswer
+			var o gatewaytest.OrderAnswer
 			if s := send("POST", "/orders", `{"user_token":"`+tok.Token+`","currency":"USD","items":[{"sku":"crystals_100","quantity":2}]}`, &o); s != 200 {
 				t.Fatalf("orders: %d", s)
 			}
@@ -86,7 +40,7 @@ func TestPartner_PayTwiceGrantsOnceWithOnePaymentID_CancelRevokes_SecondCancel40
 			var first, second struct {
 				PaymentID int64 `json:"payment_id"`
 			}
-			pay := payBody(o.OrderID, "player-1", "3.98", "USD", "bank-txn-1")
+			pay := gatewaytest.PayBody(o.OrderID, "player-1", "3.98", "USD", "bank-txn-1")
 			if s := send("POST", "/payments", pay, &first); s != 200 || first.PaymentID == 0 {
 				t.Fatalf("pay: status %d, %+v", s, first)
 			}
@@ -94,15 +48,15 @@ func TestPartner_PayTwiceGrantsOnceWithOnePaymentID_CancelRevokes_SecondCancel40
 				t.Fatalf("repeated pay: status %d, payment_id %d, want 200 and %d", s, second.PaymentID, first.PaymentID)
 			}
 			// Another payment of the paid order (another partner transaction).
-			var e errorAnswer
-			if s := send("POST", "/payments", payBody(o.OrderID, "player-1", "3.98", "USD", "bank-txn-2"), &e); s != 409 || e.Error.Code != "CONFLICT" {
+			var e gatewaytest.ErrorAnswer
+			if s := send("POST", "/payments", gatewaytest.PayBody(o.OrderID, "player-1", "3.98", "USD", "bank-txn-2"), &e); s != 409 || e.Error.Code != "CONFLICT" {
 				t.Fatalf("second payment of a paid order: %d %+v, want 409 CONFLICT", s, e)
 			}
-			g.drain(t)
-			if got := g.balance(t, "player-1", "CRYSTALS"); got != 200 {
+			g.Drain(t)
+			if got := g.Balance(t, "player-1", "CRYSTALS"); got != 200 {
 				t.Fatalf("CRYSTALS = %d after pay twice, want 200 (one grant of 2 × 100)", got)
 			}
-			var looked orderAnswer
+			var looked gatewaytest.OrderAnswer
 			if s := send("GET", fmt.Sprint("/orders/", o.OrderID), "", &looked); s != 200 || looked.Status != "paid" || looked.PaymentID != first.PaymentID {
 				t.Fatalf("lookup after pay: %d %+v", s, looked)
 			}
@@ -111,39 +65,39 @@ func TestPartner_PayTwiceGrantsOnceWithOnePaymentID_CancelRevokes_SecondCancel40
 			if s := send("POST", "/cancellations", cancel, nil); s != 200 {
 				t.Fatalf("cancel: %d", s)
 			}
-			g.drain(t)
-			if got := g.balance(t, "player-1", "CRYSTALS"); got != 0 {
+			g.Drain(t)
+			if got := g.Balance(t, "player-1", "CRYSTALS"); got != 0 {
 				t.Fatalf("CRYSTALS = %d after the cancel, want 0", got)
 			}
-			before := g.everything(t)
+			before := g.Everything(t)
 			if s := send("POST", "/cancellations", cancel, &e); s != 409 || e.Error.Code != "CONFLICT" {
 				t.Fatalf("second cancel: %d %+v, want 409 CONFLICT", s, e)
 			}
-			sameRows(t, before, g.everything(t))
-			if s := send("POST", "/payments", payBody(o.OrderID, "player-1", "3.98", "USD", "bank-txn-3"), &e); s != 409 {
+			gatewaytest.SameRows(t, before, g.Everything(t))
+			if s := send("POST", "/payments", gatewaytest.PayBody(o.OrderID, "player-1", "3.98", "USD", "bank-txn-3"), &e); s != 409 {
 				t.Fatalf("pay of a cancelled order: %d, want 409", s)
 			}
 			if s := send("GET", fmt.Sprint("/orders/", o.OrderID), "", &looked); s != 200 || looked.Status != "cancelled" {
 				t.Fatalf("lookup after cancel: %d %+v", s, looked)
 			}
-			tracked := g.orders(t, "player-1")[fmt.Sprint("partner.bank.order.", o.OrderID)]
+			tracked := g.Orders(t, "player-1")[fmt.Sprint("partner.bank.order.", o.OrderID)]
 			want := []string{"created/order_created", "received/payment", "granted/fulfill", "received/cancellation", "revoked/revoke"}
-			if tracked.Status != "revoked" || !reflect.DeepEqual(tracked.steps(), want) {
-				t.Fatalf("tracked order = %s %v, want revoked %v", tracked.Status, tracked.steps(), want)
+			if tracked.Status != "revoked" || !reflect.DeepEqual(tracked.Steps(), want) {
+				t.Fatalf("tracked order = %s %v, want revoked %v", tracked.Status, tracked.Steps(), want)
 			}
 		})
 	}
 }
 
 func TestPartner_ConcurrentPaymentsOfOneOrderGrantOnce(t *testing.T) {
-	g := newGateway(t, withCommerce(), withPartner("basic"))
-	o := g.createOrder(t, "player-1", "USD", `[{"sku":"crystals_100","quantity":1}]`)
+	g := gatewaytest.New(t, gatewaytest.WithCommerce(), gatewaytest.WithPartner("basic"))
+	o := g.CreateOrder(t, "player-1", "USD", `[{"sku":"crystals_100","quantity":1}]`)
 	const n = 20
 	statuses := make(chan int, n)
 	for i := range n {
 		go func() {
 			// Half repeat one notification, half are other transactions.
-			statuses <- g.partner(t, "POST", "/payments", payBody(o.OrderID, "player-1", "1.99", "USD", fmt.Sprint("txn-", i%2*i)), nil)
+			statuses <- g.Partner(t, "POST", "/payments", gatewaytest.PayBody(o.OrderID, "player-1", "1.99", "USD", fmt.Sprint("txn-", i%2*i)), nil)
 		}()
 	}
 	counts := map[int]int{}
@@ -153,37 +107,37 @@ func TestPartner_ConcurrentPaymentsOfOneOrderGrantOnce(t *testing.T) {
 	if counts[200]+counts[409] != n || counts[200] < 1 {
 		t.Fatalf("answers = %v, want only 200 (one payment and its repeats) and 409", counts)
 	}
-	g.drain(t)
-	if got := g.balance(t, "player-1", "CRYSTALS"); got != 100 {
+	g.Drain(t)
+	if got := g.Balance(t, "player-1", "CRYSTALS"); got != 100 {
 		t.Fatalf("CRYSTALS = %d, want 100", got)
 	}
 }
 
 func TestPartner_PayFromOutsideTheRegisteredAddressesStoresNothing(t *testing.T) {
-	trust := func(c *webhooks.Config, _ *webhooks.Deps) { c.TrustedProxies = thisMachine }
-	g := newGateway(t, withCommerce(), withPartner("basic"), trust)
-	o := g.createOrder(t, "player-1", "USD", `[{"sku":"crystals_100","quantity":1}]`)
-	before := g.everything(t)
+	trust := func(c *gatewaytest.Config) { c.Server.TrustedProxies = gatewaytest.ThisMachine }
+	g := gatewaytest.New(t, gatewaytest.WithCommerce(), gatewaytest.WithPartner("basic"), trust)
+	o := g.CreateOrder(t, "player-1", "USD", `[{"sku":"crystals_100","quantity":1}]`)
+	before := g.Everything(t)
 	for _, addr := range []string{"203.0.113.9", "0.0.0.0, 203.0.113.9"} {
-		req := basic(jsonRequest("POST", "/partners/bank/payments", payBody(o.OrderID, "player-1", "1.99", "USD", "t1")), "bank", partnerKey)
+		req := gatewaytest.Basic(gatewaytest.JSONRequest("POST", "/partners/bank/payments", gatewaytest.PayBody(o.OrderID, "player-1", "1.99", "USD", "t1")), "bank", gatewaytest.PartnerKey)
 		req.Header.Set("X-Forwarded-For", addr)
-		var e errorAnswer
-		if s := g.exchange(t, req, &e); s != 403 || e.Error.Code != "INVALID_CLIENT_IP" {
+		var e gatewaytest.ErrorAnswer
+		if s := g.Exchange(t, req, &e); s != 403 || e.Error.Code != "INVALID_CLIENT_IP" {
 			t.Fatalf("pay from %s: %d %+v, want 403 INVALID_CLIENT_IP", addr, s, e)
 		}
 	}
-	sameRows(t, before, g.everything(t))
+	gatewaytest.SameRows(t, before, g.Everything(t))
 	// A partner configured without addresses is refused everything.
-	g2 := newGateway(t, withCommerce(), withPartner("basic", func(p *webhooks.PartnerSource) { p.AllowIPs = nil }))
-	if s := g2.partner(t, "GET", "/catalog", "", nil); s != 403 {
+	g2 := gatewaytest.New(t, gatewaytest.WithCommerce(), gatewaytest.WithPartner("basic", func(p *webhooks.PartnerSource) { p.AllowIPs = nil }))
+	if s := g2.Partner(t, "GET", "/catalog", "", nil); s != 403 {
 		t.Fatalf("partner without registered addresses: %d, want 403", s)
 	}
 }
 
 func TestPartner_AmountOrCurrencyDifferingFromTheOrderIs422(t *testing.T) {
-	g := newGateway(t, withCommerce(), withPartner("basic"))
-	o := g.createOrder(t, "player-1", "USD", `[{"sku":"crystals_100","quantity":1}]`)
-	before := g.everything(t)
+	g := gatewaytest.New(t, gatewaytest.WithCommerce(), gatewaytest.WithPartner("basic"))
+	o := g.CreateOrder(t, "player-1", "USD", `[{"sku":"crystals_100","quantity":1}]`)
+	before := g.Everything(t)
 	for _, tc := range []struct {
 		name, amount, currency, field string
 	}{
@@ -192,21 +146,21 @@ func TestPartner_AmountOrCurrencyDifferingFromTheOrderIs422(t *testing.T) {
 		{"fraction of a cent", "1.991", "USD", "payment.amount"},
 		{"other currency", "1.99", "EUR", "payment.currency"},
 	} {
-		var e errorAnswer
-		if s := g.partner(t, "POST", "/payments", payBody(o.OrderID, "player-1", tc.amount, tc.currency, "t-"+strings.ReplaceAll(tc.name, " ", "-")), &e); s != 422 ||
+		var e gatewaytest.ErrorAnswer
+		if s := g.Partner(t, "POST", "/payments", gatewaytest.PayBody(o.OrderID, "player-1", tc.amount, tc.currency, "t-"+strings.ReplaceAll(tc.name, " ", "-")), &e); s != 422 ||
 			e.Error.Code != "INCORRECT_AMOUNT" || !reflect.DeepEqual(e.Error.Fields, []string{tc.field}) {
 			t.Fatalf("%s: %d %+v, want 422 INCORRECT_AMOUNT on %s", tc.name, s, e, tc.field)
 		}
 	}
-	sameRows(t, before, g.everything(t))
+	gatewaytest.SameRows(t, before, g.Everything(t))
 	// The same amount written differently is the same amount.
-	if s := g.partner(t, "POST", "/payments", payBody(o.OrderID, "player-1", "199e-2", "USD", "t-ok"), nil); s != 200 {
+	if s := g.Partner(t, "POST", "/payments", gatewaytest.PayBody(o.OrderID, "player-1", "199e-2", "USD", "t-ok"), nil); s != 200 {
 		t.Fatalf("199e-2 USD for a 1.99 USD order: %d, want 200", s)
 	}
 }
 
 func TestPartner_PricesDiscountsAndCatalog(t *testing.T) {
-	g := newGateway(t, withCommerce(), withPartner("basic", func(p *webhooks.PartnerSource) {
+	g := gatewaytest.New(t, gatewaytest.WithCommerce(), gatewaytest.WithPartner("basic", func(p *webhooks.PartnerSource) {
 		p.Pricing.Currencies = []string{"USD", "EUR"}
 		p.Pricing.Prices = map[string]map[string]int64{"starter_sword": {"EUR": 450}}
 		p.Pricing.Discounts = map[string]int64{"*": 10, "starter_sword": 0}
@@ -219,7 +173,7 @@ func TestPartner_PricesDiscountsAndCatalog(t *testing.T) {
 			} `json:"prices"`
 		} `json:"items"`
 	}
-	if s := g.partner(t, "GET", "/catalog?currency=EUR", "", &cat); s != 200 {
+	if s := g.Partner(t, "GET", "/catalog?currency=EUR", "", &cat); s != 200 {
 		t.Fatalf("catalog: %d", s)
 	}
 	got := map[string]string{}
@@ -231,7 +185,7 @@ func TestPartner_PricesDiscountsAndCatalog(t *testing.T) {
 	if want := map[string]string{"crystals_100 EUR": "1.70", "starter_sword EUR": "4.50"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("EUR catalog = %v, want %v (10%% off crystals, the partner's own sword price)", got, want)
 	}
-	o := g.createOrder(t, "player-1", "USD", `[{"sku":"crystals_100","quantity":3},{"sku":"starter_sword","quantity":1}]`)
+	o := g.CreateOrder(t, "player-1", "USD", `[{"sku":"crystals_100","quantity":3},{"sku":"starter_sword","quantity":1}]`)
 	// 3 × 1.99 = 5.97, less 10% (0.597 → 0.60) = 5.37; the sword 4.99 has no discount.
 	if o.Price.Amount != "10.36" || o.Price.AmountWithoutDiscount != "10.96" || o.Items[0].Amount != "5.37" || o.Items[0].DiscountPercent != 10 {
 		t.Fatalf("order price = %+v, items %+v", o.Price, o.Items)
@@ -239,81 +193,81 @@ func TestPartner_PricesDiscountsAndCatalog(t *testing.T) {
 }
 
 func TestPartner_TokenAndOrderChecks(t *testing.T) {
-	g := newGateway(t, withCommerce(), withPartner("basic"))
-	var e errorAnswer
-	if s := g.partner(t, "POST", "/users/token", `{"user":{"id":"stranger","email":"s@example.org"}}`, &e); s != 400 || e.Error.Code != "INVALID_USER" {
+	g := gatewaytest.New(t, gatewaytest.WithCommerce(), gatewaytest.WithPartner("basic"))
+	var e gatewaytest.ErrorAnswer
+	if s := g.Partner(t, "POST", "/users/token", `{"user":{"id":"stranger","email":"s@example.org"}}`, &e); s != 400 || e.Error.Code != "INVALID_USER" {
 		t.Fatalf("token for an unknown player: %d %+v, want 400 INVALID_USER", s, e)
 	}
 	// Digital Distribution Hub's rules: the e-mail always, the player id a string or null.
-	if s := g.partner(t, "POST", "/users/token", `{"user":{"id":"player-1"}}`, &e); s != 400 || e.Error.Fields[0] != "user.email" {
+	if s := g.Partner(t, "POST", "/users/token", `{"user":{"id":"player-1"}}`, &e); s != 400 || e.Error.Fields[0] != "user.email" {
 		t.Fatalf("token without an e-mail: %d %+v, want 400 naming user.email", s, e)
 	}
 	var buyer struct{ Token string }
-	if s := g.partner(t, "POST", "/users/token", `{"user":{"id":null,"email":"buyer@example.org"}}`, &buyer); s != 200 || buyer.Token == "" {
+	if s := g.Partner(t, "POST", "/users/token", `{"user":{"id":null,"email":"buyer@example.org"}}`, &buyer); s != 200 || buyer.Token == "" {
 		t.Fatalf("token for a buyer known by e-mail only: %d %+v, want 200 with a token", s, buyer)
 	}
-	if s := g.partner(t, "POST", "/orders", `{"user_token":"`+buyer.Token+`","currency":"USD","items":[{"sku":"crystals_100","quantity":1}]}`, &e); s != 403 ||
+	if s := g.Partner(t, "POST", "/orders", `{"user_token":"`+buyer.Token+`","currency":"USD","items":[{"sku":"crystals_100","quantity":1}]}`, &e); s != 403 ||
 		e.Error.Code != "FORBIDDEN" || e.Error.Fields[0] != "user_token" {
 		t.Fatalf("in-game items for a buyer without a player id: %d %+v, want 403 naming user_token", s, e)
 	}
-	tok := g.userToken(t, "player-1")
+	tok := g.UserToken(t, "player-1")
 	// A token is short-lived.
-	g.clock.Advance(16 * time.Minute)
-	if s := g.partner(t, "POST", "/orders", `{"user_token":"`+tok+`","currency":"USD","items":[{"sku":"crystals_100","quantity":1}]}`, &e); s != 401 ||
+	g.Clock.Advance(16 * time.Minute)
+	if s := g.Partner(t, "POST", "/orders", `{"user_token":"`+tok+`","currency":"USD","items":[{"sku":"crystals_100","quantity":1}]}`, &e); s != 401 ||
 		e.Error.Code != "UNAUTHORIZED" || e.Error.Fields[0] != "user_token" {
 		t.Fatalf("order with an expired token: %d %+v", s, e)
 	}
 	// Another partner's token (another key) is refused.
-	forged := newGateway(t, withCommerce(), withPartner("basic", func(p *webhooks.PartnerSource) {
+	forged := gatewaytest.New(t, gatewaytest.WithCommerce(), gatewaytest.WithPartner("basic", func(p *webhooks.PartnerSource) {
 		p.TokenKeys = [][]byte{webhooks.PartnerTokenKey("another-partner-key-0123")}
-	})).userToken(t, "player-1")
-	if s := g.partner(t, "POST", "/orders", `{"user_token":"`+forged+`","currency":"USD","items":[{"sku":"crystals_100","quantity":1}]}`, &e); s != 401 {
+	})).UserToken(t, "player-1")
+	if s := g.Partner(t, "POST", "/orders", `{"user_token":"`+forged+`","currency":"USD","items":[{"sku":"crystals_100","quantity":1}]}`, &e); s != 401 {
 		t.Fatalf("order with a token signed by another key: %d, want 401", s)
 	}
-	o := g.createOrder(t, "player-1", "USD", `[{"sku":"crystals_100","quantity":1}]`)
-	if s := g.partner(t, "POST", "/payments", payBody(o.OrderID, "player-2", "1.99", "USD", "t"), &e); s != 400 || e.Error.Code != "INVALID_USER" {
+	o := g.CreateOrder(t, "player-1", "USD", `[{"sku":"crystals_100","quantity":1}]`)
+	if s := g.Partner(t, "POST", "/payments", gatewaytest.PayBody(o.OrderID, "player-2", "1.99", "USD", "t"), &e); s != 400 || e.Error.Code != "INVALID_USER" {
 		t.Fatalf("pay naming another user: %d %+v, want 400 INVALID_USER", s, e)
 	}
-	if s := g.partner(t, "POST", "/payments", payBody(o.OrderID+100, "player-1", "1.99", "USD", "t"), &e); s != 404 || e.Error.Fields[0] != "purchase.order_id" {
+	if s := g.Partner(t, "POST", "/payments", gatewaytest.PayBody(o.OrderID+100, "player-1", "1.99", "USD", "t"), &e); s != 404 || e.Error.Fields[0] != "purchase.order_id" {
 		t.Fatalf("pay of an unknown order: %d %+v, want 404 on purchase.order_id", s, e)
 	}
-	if s := g.partner(t, "POST", "/cancellations", `{"payment_id":987654}`, &e); s != 404 || e.Error.Fields[0] != "payment_id" {
+	if s := g.Partner(t, "POST", "/cancellations", `{"payment_id":987654}`, &e); s != 404 || e.Error.Fields[0] != "payment_id" {
 		t.Fatalf("cancel of an unknown payment: %d %+v, want 404", s, e)
 	}
-	if s := g.partner(t, "GET", "/orders/987654", "", &e); s != 404 {
+	if s := g.Partner(t, "GET", "/orders/987654", "", &e); s != 404 {
 		t.Fatalf("lookup of an unknown order: %d, want 404", s)
 	}
 	// Wrong credentials.
-	for _, cred := range [][2]string{{"bank", "wrong-key"}, {"other", partnerKey}, {"bank", ""}} {
-		req := basic(jsonRequest("GET", "/partners/bank/catalog", ""), cred[0], cred[1])
-		if s := g.exchange(t, req, &e); s != 401 || e.Error.Code != "UNAUTHORIZED" {
+	for _, cred := range [][2]string{{"bank", "wrong-key"}, {"other", gatewaytest.PartnerKey}, {"bank", ""}} {
+		req := gatewaytest.Basic(gatewaytest.JSONRequest("GET", "/partners/bank/catalog", ""), cred[0], cred[1])
+		if s := g.Exchange(t, req, &e); s != 401 || e.Error.Code != "UNAUTHORIZED" {
 			t.Fatalf("credentials %v: %d %+v, want 401", cred, s, e)
 		}
 	}
-	if s := g.exchange(t, jsonRequest("GET", "/partners/nobody/catalog", ""), &e); s != 404 {
+	if s := g.Exchange(t, gatewaytest.JSONRequest("GET", "/partners/nobody/catalog", ""), &e); s != 404 {
 		t.Fatalf("unknown partner: %d", s)
 	}
 }
 
 func TestPartner_StandardSignatureRefusals(t *testing.T) {
-	g := newGateway(t, withCommerce(), withPartner("standard"))
+	g := gatewaytest.New(t, gatewaytest.WithCommerce(), gatewaytest.WithPartner("standard"))
 	body := `{"user":{"id":"player-1"}}`
 	for _, tc := range []struct {
 		name string
 		sign func(*http.Request)
 	}{
 		{"unsigned", func(*http.Request) {}},
-		{"wrong secret", func(r *http.Request) { g.standard(t, r, storesSecret, body) }},
-		{"other body", func(r *http.Request) { g.standard(t, r, partnerSecret, body+" ") }},
+		{"wrong secret", func(r *http.Request) { g.Standard(t, r, gatewaytest.StoresSecret, body) }},
+		{"other body", func(r *http.Request) { g.Standard(t, r, gatewaytest.PartnerSecret, body+" ") }},
 		{"stale", func(r *http.Request) {
-			g.standard(t, r, partnerSecret, body)
-			r.Header.Set("webhook-timestamp", fmt.Sprint(g.clock.Now().Add(-time.Hour).Unix()))
+			g.Standard(t, r, gatewaytest.PartnerSecret, body)
+			r.Header.Set("webhook-timestamp", fmt.Sprint(g.Clock.Now().Add(-time.Hour).Unix()))
 		}},
 	} {
-		req := jsonRequest("POST", "/partners/bank/users/token", body)
+		req := gatewaytest.JSONRequest("POST", "/partners/bank/users/token", body)
 		tc.sign(req)
-		var e errorAnswer
-		if s := g.exchange(t, req, &e); s != 401 || e.Error.Code != "INVALID_SIGNATURE" {
+		var e gatewaytest.ErrorAnswer
+		if s := g.Exchange(t, req, &e); s != 401 || e.Error.Code != "INVALID_SIGNATURE" {
 			t.Fatalf("%s: %d %+v, want 401 INVALID_SIGNATURE", tc.name, s, e)
 		}
 	}
@@ -322,10 +276,10 @@ func TestPartner_StandardSignatureRefusals(t *testing.T) {
 // Every partner route with a body refuses bad bodies with its documented
 // error and stores nothing.
 func TestPartner_BadBodiesStoreNothing(t *testing.T) {
-	g := newGateway(t, withCommerce(), withPartner("basic"))
-	o := g.createOrder(t, "player-1", "USD", `[{"sku":"crystals_100","quantity":1}]`)
-	tok := g.userToken(t, "player-1")
-	before := g.everything(t)
+	g := gatewaytest.New(t, gatewaytest.WithCommerce(), gatewaytest.WithPartner("basic"))
+	o := g.CreateOrder(t, "player-1", "USD", `[{"sku":"crystals_100","quantity":1}]`)
+	tok := g.UserToken(t, "player-1")
+	before := g.Everything(t)
 	for _, tc := range []struct {
 		path, body, ctype string
 		status            int
@@ -344,26 +298,26 @@ func TestPartner_BadBodiesStoreNothing(t *testing.T) {
 		{"/orders", `{"user_token":"` + tok + `","currency":"JPY","items":[{"sku":"crystals_100","quantity":1}]}`, "", 400, "INVALID_PARAMETER", []string{"items.0.sku"}},
 		{"/orders", `{"user_token":"` + tok + `","currency":"USD","items":[{"sku":"crystals_100","quantity":0}]}`, "", 400, "INVALID_PARAMETER", []string{"items.0.quantity"}},
 		{"/payments", `{"payment":{"geotype_id":1,"amount":1.99,"currency":"USD","ps_transaction_id":"x"},"user":{"id":"player-1"}}`, "", 400, "INVALID_PARAMETER", []string{"purchase"}},
-		{"/payments", strings.Replace(payBody(o.OrderID, "player-1", "1.99", "USD", "x"), `"amount":1.99`, `"amount":"1.99"`, 1), "", 400, "INVALID_PARAMETER", []string{"payment.amount"}},
-		{"/payments", strings.Replace(payBody(o.OrderID, "player-1", "1.99", "USD", "x"), `"amount":1.99`, `"amount":-1.99`, 1), "", 400, "INVALID_PARAMETER", []string{"payment.amount"}},
-		{"/payments", payBody(o.OrderID, "player-1", "1.99", "USD", "has space"), "", 400, "INVALID_PARAMETER", []string{"payment.ps_transaction_id"}},
+		{"/payments", strings.Replace(gatewaytest.PayBody(o.OrderID, "player-1", "1.99", "USD", "x"), `"amount":1.99`, `"amount":"1.99"`, 1), "", 400, "INVALID_PARAMETER", []string{"payment.amount"}},
+		{"/payments", strings.Replace(gatewaytest.PayBody(o.OrderID, "player-1", "1.99", "USD", "x"), `"amount":1.99`, `"amount":-1.99`, 1), "", 400, "INVALID_PARAMETER", []string{"payment.amount"}},
+		{"/payments", gatewaytest.PayBody(o.OrderID, "player-1", "1.99", "USD", "has space"), "", 400, "INVALID_PARAMETER", []string{"payment.ps_transaction_id"}},
 		{"/payments", `[]`, "", 400, "INVALID_PARAMETER", nil},
 		{"/cancellations", `{"payment_id":"one"}`, "", 400, "INVALID_PARAMETER", []string{"payment_id"}},
 		{"/cancellations", `{}`, "", 400, "INVALID_PARAMETER", []string{"payment_id"}},
 		{"/cancellations", `{"payment_id":1}`, "application/xml", 415, "UNSUPPORTED_MEDIA_TYPE", nil},
 	} {
-		req := basic(jsonRequest("POST", "/partners/bank"+tc.path, tc.body), "bank", partnerKey)
+		req := gatewaytest.Basic(gatewaytest.JSONRequest("POST", "/partners/bank"+tc.path, tc.body), "bank", gatewaytest.PartnerKey)
 		if tc.ctype != "" {
 			req.Header.Set("Content-Type", tc.ctype)
 		}
-		var e errorAnswer
-		s := g.exchange(t, req, &e)
+		var e gatewaytest.ErrorAnswer
+		s := g.Exchange(t, req, &e)
 		if s != tc.status || e.Error.Code != tc.code || (tc.fields != nil && !reflect.DeepEqual(e.Error.Fields, tc.fields)) {
 			t.Errorf("%s %s: %d %s %v (%s), want %d %s %v", tc.path, tc.body, s, e.Error.Code, e.Error.Fields, e.Error.Message, tc.status, tc.code, tc.fields)
 		}
 	}
-	sameRows(t, before, g.everything(t))
-	if s := g.partner(t, "GET", "/catalog?currency=dollars", "", nil); s != 400 {
+	gatewaytest.SameRows(t, before, g.Everything(t))
+	if s := g.Partner(t, "GET", "/catalog?currency=dollars", "", nil); s != 400 {
 		t.Fatalf("catalog?currency=dollars: %d, want 400", s)
 	}
 }

@@ -15,12 +15,13 @@ import (
 	"storegate/mapping"
 	"storegate/metrics"
 	"storegate/schemas"
+	httpserver "storegate/server"
 	"storegate/signing"
 	"storegate/webhooks"
 )
 
-// acceptApp is floor-accept: the gateway's own HTTP surface (webhooks.New,
-// so the request id, log and metrics middleware, the IP allowlist, the
+// acceptApp is floor-accept: the gateway's own HTTP surface (httpserver.New
+// with the senders' routes of webhooks.Mount, so the request id, log and metrics middleware, the IP allowlist, the
 // signature, the schema, the catalog mapping and the user check all run as
 // in the gateway, configured as the bench configures it) over rowInbox.
 // allow is the source's IP allowlist (the bench's gateway: loopback).
@@ -41,18 +42,20 @@ func acceptApp(l *appendLog, secret string, allow []netip.Prefix) (*fiber.App, e
 	if err != nil {
 		return nil, err
 	}
-	deps := webhooks.Deps{
-		Inbox:   rowInbox{l},
-		Users:   map[string]webhooks.Users{"ledger": patternUsers{regexp.MustCompile(benchPlayerPattern)}},
+	srv := httpserver.New(httpserver.Config{}, httpserver.Deps{
 		Ready:   pingable{},
-		Catalog: catalog,
 		Schemas: set,
 		Metrics: metrics.New(func(context.Context) (map[storegate.State]int, error) { return nil, nil }),
 		Log:     slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Xsolla: []webhooks.XsollaSource{{Name: "bench", Verifier: verifier, Target: "ledger", GrantOn: "order_paid",
-			AllowIPs: allow}},
-	}
-	return webhooks.New(webhooks.Config{}, deps), nil
+	})
+	webhooks.Mount(srv, webhooks.Config{}, webhooks.Deps{
+		Inbox:   rowInbox{l},
+		Users:   map[string]webhooks.Users{"ledger": patternUsers{regexp.MustCompile(benchPlayerPattern)}},
+		Catalog: catalog,
+		Xsolla: []webhooks.XsollaSource{{GrantOn: "order_paid",
+			Source: webhooks.Source{Name: "bench", Verifier: verifier, Target: "ledger", AllowIPs: allow}}},
+	})
+	return srv.App(), nil
 }
 
 // rowInbox stores each accepted event with its commands, serialized, in one

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"storegate/adapters/connectors"
+	"storegate/api"
 	"storegate/mapping"
 	"storegate/signing"
 	"storegate/webhooks"
@@ -12,7 +13,7 @@ import (
 
 // commerce builds the partner and store-proxy sources and Fulfill Orders
 // from a validated config.
-func commerce(cfg *Config, now func() time.Time) ([]webhooks.PartnerSource, []webhooks.StoresSource, *webhooks.FulfillOrders, error) {
+func commerce(cfg *Config, now func() time.Time) ([]webhooks.PartnerSource, []webhooks.StoresSource, *api.FulfillOrders, error) {
 	var partners []webhooks.PartnerSource
 	var stores []webhooks.StoresSource
 	for _, s := range cfg.Sources {
@@ -20,10 +21,11 @@ func commerce(cfg *Config, now func() time.Time) ([]webhooks.PartnerSource, []we
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("source %s: %w", s.Name, err)
 		}
+		base := webhooks.Source{Name: s.Name, Target: s.Target, AllowIPs: allow, BodyLimit: s.BodyBytes}
 		switch s.Kind {
 		case "partner":
 			pc := s.Partner
-			src := webhooks.PartnerSource{Name: s.Name, Target: s.Target, AllowIPs: allow, BodyLimit: s.BodyBytes,
+			src := webhooks.PartnerSource{Source: base,
 				TokenTTL: pc.TokenTTL.D(), Pricing: mapping.PartnerPricing{Currencies: pc.Currencies, Prices: pc.Prices, Discounts: pc.Discounts}}
 			for _, sec := range s.Secrets {
 				src.TokenKeys = append(src.TokenKeys, webhooks.PartnerTokenKey(sec))
@@ -43,8 +45,8 @@ func commerce(cfg *Config, now func() time.Time) ([]webhooks.PartnerSource, []we
 			if err != nil {
 				return nil, nil, nil, fmt.Errorf("source %s: %w", s.Name, err)
 			}
-			stores = append(stores, webhooks.StoresSource{Name: s.Name, Target: s.Target, Verifier: v,
-				Platforms: s.Stores.Platforms, AllowIPs: allow, BodyLimit: s.BodyBytes})
+			base.Verifier = v
+			stores = append(stores, webhooks.StoresSource{Source: base, Platforms: s.Stores.Platforms})
 		}
 	}
 	f := cfg.FulfillOrders
@@ -59,7 +61,7 @@ func commerce(cfg *Config, now func() time.Time) ([]webhooks.PartnerSource, []we
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("fulfill_orders.token_keys: %w", err)
 	}
-	fo := &webhooks.FulfillOrders{Source: f.Source, Tokens: tokens, Connectors: map[string]webhooks.OrderConnector{},
+	fo := &api.FulfillOrders{Source: f.Source, Tokens: tokens, Connectors: map[string]api.OrderConnector{},
 		Overlap: f.Overlap.D(), Wait: f.Wait.D(), Deadline: f.Timeout.D()}
 	for _, s := range cfg.Sources {
 		if s.Name == f.Source {

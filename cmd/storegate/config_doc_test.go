@@ -15,7 +15,7 @@ import (
 	"storegate"
 	"storegate/ledger"
 	"storegate/mapping"
-	"storegate/webhooks"
+	"storegate/server"
 )
 
 // configDoc reads the table of docs/configuration.md: each key's default
@@ -139,7 +139,7 @@ func actualDefaults(t *testing.T) map[string]string {
 		"metrics_listen":           yaml.MetricsListen,
 		"log_level":                yaml.LogLevel,
 		"store.dsn":                yaml.Store.DSN,
-		"limits.body_bytes":        strconv.Itoa(webhooks.New(webhooks.Config{}, webhooks.Deps{}).Config().BodyLimit),
+		"limits.body_bytes":        strconv.Itoa(server.Config{}.WithDefaults().BodyLimit),
 		"dispatch.workers":         strconv.Itoa(dispatcher.Workers),
 		"dispatch.lease":           shortDuration(dispatcher.Lease),
 		"dispatch.timeout":         shortDuration(dispatcher.Timeout),

@@ -18,11 +18,13 @@ import (
 
 	"storegate"
 	"storegate/adapters"
+	"storegate/api"
 	"storegate/dispatch"
 	"storegate/ledger"
 	"storegate/mapping"
 	"storegate/metrics"
 	"storegate/schemas"
+	"storegate/server"
 	"storegate/signing"
 	"storegate/store"
 	"storegate/webhooks"
@@ -138,8 +140,8 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 				g.Close()
 				return nil, fmt.Errorf("source %s: %w", s.Name, err)
 			}
-			xsolla = append(xsolla, webhooks.XsollaSource{Name: s.Name, Verifier: v, Target: s.Target, GrantOn: s.GrantOn,
-				AllowIPs: allow, BodyLimit: s.BodyBytes, LinkParameters: s.LinkParameters})
+			xsolla = append(xsolla, webhooks.XsollaSource{GrantOn: s.GrantOn, LinkParameters: s.LinkParameters,
+				Source: webhooks.Source{Name: s.Name, Verifier: v, Target: s.Target, AllowIPs: allow, BodyLimit: s.BodyBytes}})
 		}
 	}
 	trusted, err := allowList(cfg.TrustedProxies)
@@ -152,14 +154,17 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		g.Close()
 		return nil, err
 	}
-	deps := webhooks.Deps{Inbox: db, Users: users, Attributes: attributes, PinCodes: pinCodes, Ready: db, Catalog: catalog, Schemas: set, Metrics: g.Metrics,
-		Log: log, Notify: g.Dispatcher.Notify, Xsolla: xsolla, DeadLetters: db,
-		Partners: partners, Stores: stores, FulfillOrders: fulfill, Orders: db}
+	srv := server.New(server.Config{BodyLimit: cfg.Limits.BodyBytes, TrustedProxies: trusted, Now: opt.Now},
+		server.Deps{Ready: db, Schemas: set, Metrics: g.Metrics, Log: log})
+	webhooks.Mount(srv, webhooks.Config{UserDeadline: cfg.Limits.UserDeadline.D()}, webhooks.Deps{Inbox: db, Users: users,
+		Attributes: attributes, PinCodes: pinCodes, Catalog: catalog, Notify: g.Dispatcher.Notify, Xsolla: xsolla,
+		Partners: partners, Stores: stores, Orders: db})
+	apiDeps := api.Deps{DeadLetters: db, Orders: db, FulfillOrders: fulfill, Inbox: db, Catalog: catalog, Notify: g.Dispatcher.Notify}
 	if g.Ledger != nil {
-		deps.Economy = g.Ledger
+		apiDeps.Economy = g.Ledger
 	}
-	g.App = webhooks.New(webhooks.Config{BodyLimit: cfg.Limits.BodyBytes, AdminTokens: cfg.Admin.Tokens, GameTokens: cfg.Game.Tokens,
-		TrustedProxies: trusted, UserDeadline: cfg.Limits.UserDeadline.D(), Now: opt.Now}, deps)
+	api.Mount(srv, api.Config{AdminTokens: cfg.Admin.Tokens, GameTokens: cfg.Game.Tokens}, apiDeps)
+	g.App = srv.App()
 	return g, nil
 }
 

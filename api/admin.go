@@ -1,61 +1,25 @@
-package webhooks
+package api
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"slices"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"storegate"
 	"storegate/ledger"
+	"storegate/server"
 )
 
-func hashTokens(tokens []string) [][32]byte {
-	out := make([][32]byte, 0, len(tokens))
-	for _, t := range tokens {
-		if t != "" {
-			out = append(out, sha256.Sum256([]byte(t)))
-		}
-	}
-	return out
-}
-
-// checkBearer compares a bearer token with every accepted one in constant
-// time: hashing first makes every comparison the same length, and the loop
-// never stops early, so timing tells nothing about which token matched.
-func checkBearer(header string, accepted [][32]byte) bool {
-	token, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok || token == "" {
-		return false
-	}
-	sum := sha256.Sum256([]byte(token))
-	match := 0
-	for _, a := range accepted {
-		match |= subtle.ConstantTimeCompare(sum[:], a[:])
-	}
-	return match == 1
-}
-
-func (s *Server) requireAdmin(c *fiber.Ctx) error {
-	if !checkBearer(c.Get(fiber.HeaderAuthorization), s.admin) {
-		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="storegate-admin"`)
-		return storegate.Errorf(storegate.CodeUnauthorized, "admin routes need Authorization: Bearer <admin token>")
-	}
-	return c.Next()
-}
-
-func (s *Server) economy() (Economy, error) {
-	if s.deps.Economy == nil {
+func (h *handlers) economy() (Economy, error) {
+	if h.deps.Economy == nil {
 		return nil, storegate.Errorf(storegate.CodeNotFound, "the embedded ledger is not configured")
 	}
-	return s.deps.Economy, nil
+	return h.deps.Economy, nil
 }
 
-func (s *Server) handleWallets(c *fiber.Ctx) error {
-	eco, player, err := s.economyRead(c)
+func (h *handlers) handleWallets(c *fiber.Ctx) error {
+	eco, player, err := h.economyRead(c)
 	if err != nil {
 		return err
 	}
@@ -66,8 +30,8 @@ func (s *Server) handleWallets(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"player_id": player, "wallets": wallets})
 }
 
-func (s *Server) handleEntitlements(c *fiber.Ctx) error {
-	eco, player, err := s.economyRead(c)
+func (h *handlers) handleEntitlements(c *fiber.Ctx) error {
+	eco, player, err := h.economyRead(c)
 	if err != nil {
 		return err
 	}
@@ -86,8 +50,8 @@ func (s *Server) handleEntitlements(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"player_id": player, "entitlements": ents})
 }
 
-func (s *Server) handleAttributes(c *fiber.Ctx) error {
-	eco, player, err := s.economyRead(c)
+func (h *handlers) handleAttributes(c *fiber.Ctx) error {
+	eco, player, err := h.economyRead(c)
 	if err != nil {
 		return err
 	}
@@ -104,20 +68,20 @@ func (s *Server) handleAttributes(c *fiber.Ctx) error {
 // handleSetAttributes replaces what the ledger tells Xsolla about a player.
 // A PUT of the whole set: repeating it changes nothing, so it needs no
 // idempotency key.
-func (s *Server) handleSetAttributes(c *fiber.Ctx) error {
-	eco, player, err := s.economyRead(c)
+func (h *handlers) handleSetAttributes(c *fiber.Ctx) error {
+	eco, player, err := h.economyRead(c)
 	if err != nil {
 		return err
 	}
 	var req struct {
 		Attributes map[string]json.RawMessage `json:"attributes"`
 	}
-	if err := s.economyBody(c, "admin/attributes", &req); err != nil {
+	if err := h.economyBody(c, "admin/attributes", &req); err != nil {
 		return err
 	}
 	if err := eco.SetUserAttributes(c.UserContext(), player, req.Attributes); err != nil {
 		return storegate.Unavailable(err)
 	}
-	s.log.Info("user attributes set", "request_id", requestID(c), "player_id", player, "count", len(req.Attributes))
+	h.log.Info("user attributes set", "request_id", server.RequestID(c), "player_id", player, "count", len(req.Attributes))
 	return c.JSON(fiber.Map{"player_id": player, "attributes": req.Attributes})
 }

@@ -1,4 +1,4 @@
-package webhooks_test
+package server_test
 
 import (
 	"bufio"
@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"storegate/internal/gatewaytest"
 	"storegate/signing"
-	"storegate/webhooks"
 )
 
 // marker is in every hostile request below: no answer or log line may hold it.
@@ -42,14 +42,14 @@ func (b *syncBuffer) String() string {
 
 // listen serves the gateway on a loopback port, for requests no HTTP
 // client would send.
-func (g *gateway) listen(t testing.TB) string {
+func listen(t testing.TB, g *gatewaytest.Gateway) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go g.app.Listener(ln)
-	t.Cleanup(func() { g.app.Shutdown() })
+	go g.App.Listener(ln)
+	t.Cleanup(func() { g.App.Shutdown() })
 	return ln.Addr().String()
 }
 
@@ -88,9 +88,9 @@ func rawExchange(t testing.TB, addr, raw string) rawAnswer {
 // signedOrder is a request line and headers for a signed order_paid, and
 // its body, for framing the body by hand.
 func signedOrder(id int) (head, body string) {
-	body = orderPaid(id, "player-1", "crystals_100")
+	body = gatewaytest.OrderPaid(id, "player-1", "crystals_100")
 	head = "POST /webhooks/xsolla/xs HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n" +
-		"Authorization: " + signing.XsollaSignature([]byte(body), secret) + "\r\n"
+		"Authorization: " + signing.XsollaSignature([]byte(body), gatewaytest.Secret) + "\r\n"
 	return head, body
 }
 
@@ -108,7 +108,7 @@ func checkRefusal(t testing.TB, a rawAnswer, status int, code string) {
 	if a.resp.StatusCode != status {
 		t.Fatalf("status %d, want %d; body %q", a.resp.StatusCode, status, a.body)
 	}
-	var e errorAnswer
+	var e gatewaytest.ErrorAnswer
 	if err := json.Unmarshal([]byte(a.body), &e); err != nil || e.Error.Code != code || e.Error.Message == "" {
 		t.Fatalf("body %q, want a JSON error %s", a.body, code)
 	}
@@ -130,9 +130,9 @@ func checkRefusal(t testing.TB, a rawAnswer, status int, code string) {
 }
 
 // requestCount reads storegate_requests_total for one label set.
-func (g *gateway) requestCount(t testing.TB, labels string) string {
+func requestCount(t testing.TB, g *gatewaytest.Gateway, labels string) string {
 	t.Helper()
-	_, text := g.scrape(t)
+	_, text := g.Scrape(t)
 	prefix := "storegate_requests_total{" + labels + "} "
 	for line := range strings.SplitSeq(text, "\n") {
 		if v, ok := strings.CutPrefix(line, prefix); ok {
@@ -147,9 +147,9 @@ func (g *gateway) requestCount(t testing.TB, labels string) string {
 // nothing of the request, and storing nothing.
 func TestEdge_ProtocolRefusals(t *testing.T) {
 	logs := &syncBuffer{}
-	g := newGateway(t, withSource(xsollaSource("xs", "")), withLog(logs),
-		func(c *webhooks.Config, _ *webhooks.Deps) { c.ReadTimeout = 300 * time.Millisecond })
-	addr := g.listen(t)
+	g := gatewaytest.New(t, gatewaytest.WithSource(gatewaytest.XsollaSource("xs", "")), gatewaytest.WithLog(logs),
+		func(c *gatewaytest.Config) { c.Server.ReadTimeout = 300 * time.Millisecond })
+	addr := listen(t, g)
 	head, body := signedOrder(1)
 	var many strings.Builder
 	for i := range 5000 {
@@ -179,14 +179,14 @@ func TestEdge_ProtocolRefusals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			counted := fmt.Sprintf(`source="",status="%d",type=""`, tc.status)
-			before := g.requestCount(t, counted)
+			before := requestCount(t, g, counted)
 			checkRefusal(t, rawExchange(t, addr, tc.raw), tc.status, tc.code)
-			if after := g.requestCount(t, counted); after == before {
+			if after := requestCount(t, g, counted); after == before {
 				t.Errorf("storegate_requests_total{%s} = %s after the refusal, as before", counted, after)
 			}
 		})
 	}
-	if n := g.rows(t); n != 0 {
+	if n := g.Rows(t); n != 0 {
 		t.Errorf("%d rows stored", n)
 	}
 	text := logs.String()
@@ -204,8 +204,8 @@ func TestEdge_ProtocolRefusals(t *testing.T) {
 // connection closed, so a request hidden in the body never runs. One
 // Content-Length, or Transfer-Encoding: chunked alone, is accepted.
 func TestEdge_AmbiguousFramingIsRefused(t *testing.T) {
-	g := newGateway(t)
-	addr := g.listen(t)
+	g := gatewaytest.New(t)
+	addr := listen(t, g)
 	hidden := "GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n"
 	for i, tc := range []struct {
 		name    string
@@ -237,7 +237,7 @@ func TestEdge_AmbiguousFramingIsRefused(t *testing.T) {
 			head, body := signedOrder(100 + i)
 			a := rawExchange(t, addr, head+tc.framing(body)+hidden)
 			checkRefusal(t, a, 400, "MALFORMED_REQUEST")
-			if n := g.rows(t); n != 0 {
+			if n := g.Rows(t); n != 0 {
 				t.Fatalf("%d rows stored", n)
 			}
 		})
@@ -246,7 +246,7 @@ func TestEdge_AmbiguousFramingIsRefused(t *testing.T) {
 		head, body := signedOrder(200)
 		head = strings.Replace(head, "HTTP/1.1", "HTTP/1.0", 1)
 		checkRefusal(t, rawExchange(t, addr, head+"Transfer-Encoding: chunked\r\n\r\n"+chunked(body)), 400, "MALFORMED_REQUEST")
-		if n := g.rows(t); n != 0 {
+		if n := g.Rows(t); n != 0 {
 			t.Fatalf("%d rows stored", n)
 		}
 	})
@@ -267,13 +267,13 @@ func TestEdge_AmbiguousFramingIsRefused(t *testing.T) {
 // trusted proxy, over every line of the header in order: a proxy such as
 // HAProxy adds its own line after the caller's.
 func TestEdge_ForwardedForReadsEveryLine(t *testing.T) {
-	src := xsollaSource("xs", "")
-	src.AllowIPs = []netip.Prefix{mustPrefix("10.1.2.3/32"), mustPrefix("2001:db8::7/128")}
-	trust := func(c *webhooks.Config, _ *webhooks.Deps) {
+	src := gatewaytest.XsollaSource("xs", "")
+	src.AllowIPs = []netip.Prefix{gatewaytest.MustPrefix("10.1.2.3/32"), gatewaytest.MustPrefix("2001:db8::7/128")}
+	trust := func(c *gatewaytest.Config) {
 		// app.Test's peer is 0.0.0.0; 10.9.0.0/16 is a second tier of proxies.
-		c.TrustedProxies = []netip.Prefix{mustPrefix("0.0.0.0/32"), mustPrefix("10.9.0.0/16")}
+		c.Server.TrustedProxies = []netip.Prefix{gatewaytest.MustPrefix("0.0.0.0/32"), gatewaytest.MustPrefix("10.9.0.0/16")}
 	}
-	g := newGateway(t, withSource(src), trust)
+	g := gatewaytest.New(t, gatewaytest.WithSource(src), trust)
 	for i, tc := range []struct {
 		lines  []string
 		status int
@@ -296,30 +296,30 @@ func TestEdge_ForwardedForReadsEveryLine(t *testing.T) {
 		{[]string{"10.1.2.3", ""}, 403},
 		{[]string{"10.1.2.3", "10.1.2.3 10.1.2.3"}, 403},
 	} {
-		body := orderPaid(1000+i, "player-1", "crystals_100")
-		req := signedRequest("xs", body)
+		body := gatewaytest.OrderPaid(1000+i, "player-1", "crystals_100")
+		req := gatewaytest.SignedRequest("xs", body)
 		req.Header["X-Forwarded-For"] = tc.lines
-		before := g.everything(t)
-		resp := g.do(t, req)
+		before := g.Everything(t)
+		resp := g.Do(t, req)
 		if resp.StatusCode != tc.status {
 			t.Errorf("X-Forwarded-For lines %q: status %d, want %d", tc.lines, resp.StatusCode, tc.status)
 			continue
 		}
 		if tc.status == 403 {
-			if e := readError(t, resp); e.Error.Code != "INVALID_CLIENT_IP" {
+			if e := gatewaytest.ReadError(t, resp); e.Error.Code != "INVALID_CLIENT_IP" {
 				t.Errorf("lines %q: code %s, want INVALID_CLIENT_IP", tc.lines, e.Error.Code)
 			}
-			sameRows(t, before, g.everything(t))
+			gatewaytest.SameRows(t, before, g.Everything(t))
 		}
 	}
 	// Where the caller should be, an entry that is no address hides the
 	// caller: it is not the proxy either, even one a source admits.
-	proxies := xsollaSource("proxies", "")
-	proxies.AllowIPs = []netip.Prefix{mustPrefix("0.0.0.0/32")}
-	g = newGateway(t, withSource(proxies), trust)
-	req := signedRequest("proxies", orderPaid(2000, "player-1", "crystals_100"))
+	proxies := gatewaytest.XsollaSource("proxies", "")
+	proxies.AllowIPs = []netip.Prefix{gatewaytest.MustPrefix("0.0.0.0/32")}
+	g = gatewaytest.New(t, gatewaytest.WithSource(proxies), trust)
+	req := gatewaytest.SignedRequest("proxies", gatewaytest.OrderPaid(2000, "player-1", "crystals_100"))
 	req.Header.Set("X-Forwarded-For", "unknown")
-	if resp := g.do(t, req); resp.StatusCode != 403 || g.rows(t) != 0 {
-		t.Errorf("X-Forwarded-For unknown from an admitted proxy: status %d, %d rows; want 403, none", resp.StatusCode, g.rows(t))
+	if resp := g.Do(t, req); resp.StatusCode != 403 || g.Rows(t) != 0 {
+		t.Errorf("X-Forwarded-For unknown from an admitted proxy: status %d, %d rows; want 403, none", resp.StatusCode, g.Rows(t))
 	}
 }

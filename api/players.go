@@ -1,4 +1,4 @@
-package webhooks
+package api
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"storegate"
 	"storegate/mapping"
+	"storegate/server"
 	"storegate/signing"
 )
 
@@ -58,11 +59,11 @@ type FulfillOrders struct {
 	Deadline time.Duration
 }
 
-func (s *Server) playerRoutes(app *fiber.App) {
-	if f := s.deps.FulfillOrders; f != nil && f.Deadline <= 0 {
+func (h *handlers) playerRoutes(app *fiber.App) {
+	if f := h.deps.FulfillOrders; f != nil && f.Deadline <= 0 {
 		f.Deadline = 10 * time.Second
 	}
-	app.Post("/v1/players/:playerId/fulfill-orders", s.handleFulfillOrders)
+	app.Post("/v1/players/:playerId/fulfill-orders", h.handleFulfillOrders)
 }
 
 // fulfilledOrder is one order in a Fulfill Orders answer.
@@ -86,13 +87,13 @@ type fulfillAnswer struct {
 	Unchanged  int              `json:"unchanged"`
 }
 
-func (s *Server) handleFulfillOrders(c *fiber.Ctx) error {
-	f := s.deps.FulfillOrders
+func (h *handlers) handleFulfillOrders(c *fiber.Ctx) error {
+	f := h.deps.FulfillOrders
 	if f == nil {
 		return storegate.Errorf(storegate.CodeNotFound, "Fulfill Orders is not configured")
 	}
-	c.Locals(localSource, f.Source)
-	c.Locals(localType, "fulfill_orders")
+	server.SetSource(c, f.Source)
+	server.SetType(c, "fulfill_orders")
 	player, err := param(c, "playerId")
 	if err != nil {
 		return err
@@ -113,7 +114,7 @@ func (s *Server) handleFulfillOrders(c *fiber.Ctx) error {
 	var req struct {
 		Platform string `json:"platform"`
 	}
-	if err := s.decode(c, "players/fulfill_orders", &req); err != nil {
+	if err := h.srv.Decode(c, "players/fulfill_orders", &req); err != nil {
 		return err
 	}
 	connector := f.Connectors[req.Platform]
@@ -123,11 +124,11 @@ func (s *Server) handleFulfillOrders(c *fiber.Ctx) error {
 	platform, _ := mapping.StorePlatform(req.Platform)
 	ctx := c.UserContext()
 
-	started := s.cfg.Now()
+	started := h.srv.Now()
 	ans := fulfillAnswer{PlayerID: player, Platform: req.Platform, Fulfilled: []fulfilledOrder{}, ClawedBack: []fulfilledOrder{},
 		Recorded: []fulfilledOrder{}, Failed: []fulfilledOrder{}}
 	var since time.Time
-	cursor, ok, err := s.deps.Orders.FulfillCursor(ctx, player, platform)
+	cursor, ok, err := h.deps.Orders.FulfillCursor(ctx, player, platform)
 	if err != nil {
 		return storegate.Unavailable(err)
 	}
@@ -139,7 +140,7 @@ func (s *Server) handleFulfillOrders(c *fiber.Ctx) error {
 	raws, err := connector.Orders(cctx, player, req.Platform, since)
 	cancel()
 	if err != nil {
-		s.log.Warn("order connector failed", "request_id", requestID(c), "platform", req.Platform, "err", err)
+		h.log.Warn("order connector failed", "request_id", server.RequestID(c), "platform", req.Platform, "err", err)
 		return &storegate.Error{Code: storegate.CodeUnavailable, Message: "the platform's orders could not be fetched, retry later", Err: err}
 	}
 
@@ -147,14 +148,14 @@ func (s *Server) handleFulfillOrders(c *fiber.Ctx) error {
 	complete, queued := true, false
 	var waitFor []string
 	for i, raw := range raws {
-		acted, err := s.fulfillOne(ctx, src, player, req.Platform, raw, &ans)
+		acted, err := h.fulfillOne(ctx, src, player, req.Platform, raw, &ans)
 		var e *storegate.Error
 		switch {
 		case errors.As(err, &e) && e.Code != storegate.CodeUnavailable && e.Code != storegate.CodeInternal:
 			// This order cannot be processed (bad shape, unknown product):
 			// report it, and keep the cursor so the next run tries again.
 			complete = false
-			ans.Failed = append(ans.Failed, s.failOrder(ctx, src, player, platform, raw, i, e))
+			ans.Failed = append(ans.Failed, h.failOrder(ctx, src, player, platform, raw, i, e))
 		case err != nil:
 			return storegate.Unavailable(err)
 		case acted != "":
@@ -163,15 +164,15 @@ func (s *Server) handleFulfillOrders(c *fiber.Ctx) error {
 		}
 	}
 	if queued {
-		s.deps.Notify()
+		h.deps.Notify()
 	}
 	if complete {
-		if err := s.deps.Orders.SetFulfillCursor(ctx, player, platform, started); err != nil {
+		if err := h.deps.Orders.SetFulfillCursor(ctx, player, platform, started); err != nil {
 			// The next run asks from the older cursor: more duplicates, nothing lost.
-			s.log.Warn("could not store the Fulfill Orders cursor", "request_id", requestID(c), "err", err)
+			h.log.Warn("could not store the Fulfill Orders cursor", "request_id", server.RequestID(c), "err", err)
 		}
 	}
-	s.reportStatuses(ctx, f.Wait, player, waitFor, &ans)
+	h.reportStatuses(ctx, f.Wait, player, waitFor, &ans)
 	return c.JSON(ans)
 }
 
@@ -182,9 +183,9 @@ func (s *Server) handleFulfillOrders(c *fiber.Ctx) error {
 // so an order never seen before is granted and clawed back, never clawed
 // back alone; on Steam and Twitch a refund that was never granted stays
 // ungranted. A reversed chargeback implies the purchase on every platform.
-func (s *Server) fulfillOne(ctx context.Context, src mapping.StoreSource, player, platform string, raw json.RawMessage,
+func (h *handlers) fulfillOne(ctx context.Context, src mapping.StoreSource, player, platform string, raw json.RawMessage,
 	ans *fulfillAnswer) (string, error) {
-	ev, err := s.readStoreEvent(raw, platform)
+	ev, err := mapping.ReadStoreEvent(h.srv.Schemas(), raw, platform)
 	if err != nil {
 		return "", err
 	}
@@ -198,10 +199,10 @@ func (s *Server) fulfillOne(ctx context.Context, src mapping.StoreSource, player
 		purchase.Type, purchase.Reason = mapping.StorePurchase, ""
 		events = []*mapping.StoreEvent{&purchase, ev}
 	}
-	now := s.cfg.Now()
+	now := h.srv.Now()
 	var plans []mapping.Plan
 	for _, e := range events {
-		plan, err := mapping.Store(src, e, s.deps.Catalog, now)
+		plan, err := mapping.Store(src, e, h.deps.Catalog, now)
 		if err != nil {
 			return "", err
 		}
@@ -213,12 +214,12 @@ func (s *Server) fulfillOne(ctx context.Context, src mapping.StoreSource, player
 		if err != nil {
 			return "", storegate.Internal(err)
 		}
-		_, dup, err := s.deps.Inbox.Accept(ctx, storeEvent(src.Name, e, plans[i], body, now), plans[i].Commands, storeAnswer(e, plans[i]))
+		_, dup, err := h.deps.Inbox.Accept(ctx, plans[i].Event(src.Name, e.Type, body, now), plans[i].Commands, mapping.StoreAnswer(e, plans[i]))
 		if err != nil {
 			return "", storegate.Unavailable(err)
 		}
 		if !dup {
-			newest = planOrder(plans[i])
+			newest = plans[i].Order()
 		}
 	}
 	// The order is reported by its current state: the last event.
@@ -227,16 +228,16 @@ func (s *Server) fulfillOne(ctx context.Context, src mapping.StoreSource, player
 		ans.Unchanged++
 		return "", nil
 	}
-	o := fulfilledOrder{TransactionID: planOrder(plan), OrderRef: plan.OrderRef, Event: ev.Type, Status: storegate.OrderReceived}
+	o := fulfilledOrder{TransactionID: plan.Order(), OrderRef: plan.OrderRef, Event: ev.Type, Status: storegate.OrderReceived}
 	for _, it := range plans[0].Commands {
 		for _, l := range it.Lines {
 			o.Items = append(o.Items, mapping.PartnerItem{SKU: l.SKU, Quantity: l.Quantity})
 		}
 	}
-	switch storeEffect(plan) {
-	case effectGrant, effectRegrant:
+	switch mapping.StoreEffect(plan) {
+	case mapping.EffectGrant, mapping.EffectRegrant:
 		ans.Fulfilled = append(ans.Fulfilled, o)
-	case effectClawBack:
+	case mapping.EffectClawBack:
 		ans.ClawedBack = append(ans.ClawedBack, o)
 	default:
 		o.Status = storegate.OrderRefunded
@@ -250,7 +251,7 @@ func (s *Server) fulfillOne(ctx context.Context, src mapping.StoreSource, player
 
 // failOrder reports a pulled order that cannot be processed, and records it
 // in the order's history when its identity is readable.
-func (s *Server) failOrder(ctx context.Context, src mapping.StoreSource, player string, platform storegate.Platform,
+func (h *handlers) failOrder(ctx context.Context, src mapping.StoreSource, player string, platform storegate.Platform,
 	raw json.RawMessage, i int, e *storegate.Error) fulfilledOrder {
 	reason := e.Message
 	if len(e.Fields) > 0 && e.Fields[0] != "" {
@@ -268,25 +269,25 @@ func (s *Server) failOrder(ctx context.Context, src mapping.StoreSource, player 
 	out.TransactionID, out.OrderRef, out.Event = id, ref, ev.Type
 	note := storegate.OrderNote{Order: id, Source: src.Name, PlayerID: player, Platform: platform, Ref: ref,
 		Status: storegate.OrderFailed, Event: ev.Type, Reason: "Fulfill Orders could not process it: " + reason}
-	if err := s.deps.Orders.TrackOrder(ctx, note); err != nil {
-		s.log.Warn("could not record a failed order", "order", id, "err", err)
+	if err := h.deps.Orders.TrackOrder(ctx, note); err != nil {
+		h.log.Warn("could not record a failed order", "order", id, "err", err)
 	}
 	return out
 }
 
 // reportStatuses waits up to wait for the orders acted on to leave
 // "received" (their commands applied), then writes each one's status.
-func (s *Server) reportStatuses(ctx context.Context, wait time.Duration, player string, ids []string, ans *fulfillAnswer) {
+func (h *handlers) reportStatuses(ctx context.Context, wait time.Duration, player string, ids []string, ans *fulfillAnswer) {
 	if len(ids) == 0 {
 		return
 	}
-	deadline := s.cfg.Now().Add(wait)
+	deadline := h.srv.Now().Add(wait)
 	var statuses map[string]storegate.OrderStatus
 	for {
 		var err error
-		statuses, err = s.deps.Orders.OrderStatuses(ctx, player, ids)
+		statuses, err = h.deps.Orders.OrderStatuses(ctx, player, ids)
 		if err != nil {
-			s.log.Warn("could not read order statuses", "err", err)
+			h.log.Warn("could not read order statuses", "err", err)
 			return
 		}
 		pending := false
@@ -295,7 +296,7 @@ func (s *Server) reportStatuses(ctx context.Context, wait time.Duration, player 
 				pending = true
 			}
 		}
-		if !pending || !s.cfg.Now().Before(deadline) {
+		if !pending || !h.srv.Now().Before(deadline) {
 			break
 		}
 		select {
@@ -306,8 +307,8 @@ func (s *Server) reportStatuses(ctx context.Context, wait time.Duration, player 
 	}
 	// A status read may come from a commit not yet on disk; the client is
 	// told "granted" only once it is.
-	if err := s.deps.Orders.Durable(ctx); err != nil {
-		s.log.Warn("could not confirm order statuses are durable", "err", err)
+	if err := h.deps.Orders.Durable(ctx); err != nil {
+		h.log.Warn("could not confirm order statuses are durable", "err", err)
 		return
 	}
 	for _, list := range [][]fulfilledOrder{ans.Fulfilled, ans.ClawedBack, ans.Recorded} {

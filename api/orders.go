@@ -1,4 +1,4 @@
-package webhooks
+package api
 
 import (
 	"context"
@@ -10,10 +10,9 @@ import (
 	"storegate"
 )
 
-// Orders is the store as the partner, store-proxy, Fulfill Orders and
-// order-tracking routes use it.
+// Orders is the store as the Fulfill Orders and order-tracking routes use
+// it.
 type Orders interface {
-	PartnerOrders
 	// PlayerOrders lists a player's tracked orders, newest first, with
 	// their histories.
 	PlayerOrders(ctx context.Context, playerID string, limit int) ([]storegate.OrderRecord, error)
@@ -22,13 +21,16 @@ type Orders interface {
 	TrackOrder(ctx context.Context, n storegate.OrderNote) error
 	FulfillCursor(ctx context.Context, playerID string, platform storegate.Platform) (time.Time, bool, error)
 	SetFulfillCursor(ctx context.Context, playerID string, platform storegate.Platform, since time.Time) error
+	// Durable returns once every commit a read before it could have seen
+	// is on disk (store.DB.Durable).
+	Durable(ctx context.Context) error
 }
 
 // handleOrders is GET /admin/v1/players/{playerId}/orders[?limit=N]: every
 // order of the player from every sender, newest first, with its history
 // (received, granted, revoked, refunded, failed and why).
-func (s *Server) handleOrders(c *fiber.Ctx) error {
-	if s.deps.Orders == nil {
+func (h *handlers) handleOrders(c *fiber.Ctx) error {
+	if h.deps.Orders == nil {
 		return storegate.Errorf(storegate.CodeNotFound, "order tracking is not configured")
 	}
 	limit := 100
@@ -43,7 +45,7 @@ func (s *Server) handleOrders(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	orders, err := s.deps.Orders.PlayerOrders(c.UserContext(), player, limit)
+	orders, err := h.deps.Orders.PlayerOrders(c.UserContext(), player, limit)
 	if err != nil {
 		return storegate.Internal(err)
 	}

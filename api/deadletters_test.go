@@ -1,4 +1,4 @@
-package webhooks_test
+package api_test
 
 import (
 	"context"
@@ -10,20 +10,21 @@ import (
 	"time"
 
 	"storegate"
+	"storegate/internal/gatewaytest"
 	"storegate/mapping"
 	"storegate/store"
 )
 
 // deadLetter posts an order and kills its grant the way the dispatcher
 // does after the target refused it for good.
-func (g *gateway) deadLetter(t *testing.T, order int, player string) string {
+func deadLetter(t *testing.T, g *gatewaytest.Gateway, order int, player string) string {
 	t.Helper()
-	if resp := g.post(t, "xs", orderPaid(order, player, "crystals_100")); resp.StatusCode != 204 {
+	if resp := g.Post(t, "xs", gatewaytest.OrderPaid(order, player, "crystals_100")); resp.StatusCode != 204 {
 		t.Fatalf("order %d: status %d", order, resp.StatusCode)
 	}
 	id := mapping.XsollaFulfillID("xs", mapping.Int(order))
 	ctx := context.Background()
-	claimed, err := g.db.Claim(ctx, "test", 100, time.Minute)
+	claimed, err := g.DB.Claim(ctx, "test", 100, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,17 +36,17 @@ func (g *gateway) deadLetter(t *testing.T, order int, player string) string {
 			out = storegate.Outcome{Verdict: storegate.VerdictDead, HTTPStatus: 404, Code: "30343", Message: "AGS answered 404: Item of sku [crystals_100] does not exist"}
 			state, attempt = storegate.StateDead, 1
 		}
-		if err := g.db.Complete(ctx, store.Completion{ID: c.Command.ID, Owner: "test", State: state, Attempt: attempt,
-			StartedAt: g.clock.Now(), Outcome: out}); err != nil {
+		if err := g.DB.Complete(ctx, store.Completion{ID: c.Command.ID, Owner: "test", State: state, Attempt: attempt,
+			StartedAt: g.Clock.Now(), Outcome: out}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return id
 }
 
-func (g *gateway) admin(t *testing.T, method, path, body string) (int, map[string]any) {
+func admin(t *testing.T, g *gatewaytest.Gateway, method, path, body string) (int, map[string]any) {
 	t.Helper()
-	return g.call(t, method, path, adminToken, "", body)
+	return g.Call(t, method, path, gatewaytest.AdminToken, "", body)
 }
 
 func listed(page map[string]any) []string {
@@ -59,25 +60,25 @@ func listed(page map[string]any) []string {
 // Support finds the dead letter, reads why it died, replays it once the
 // cause is fixed, and the grant takes effect.
 func TestDeadLetters_ListInspectReplay(t *testing.T) {
-	g := newGateway(t)
-	id := g.deadLetter(t, 1, "player-1")
-	g.clock.Advance(time.Minute)
-	other := g.deadLetter(t, 2, "player-2")
+	g := gatewaytest.New(t)
+	id := deadLetter(t, g, 1, "player-1")
+	g.Clock.Advance(time.Minute)
+	other := deadLetter(t, g, 2, "player-2")
 
-	status, page := g.admin(t, http.MethodGet, "/admin/v1/deadletters", "")
+	status, page := admin(t, g, http.MethodGet, "/admin/v1/deadletters", "")
 	if status != 200 || !reflect.DeepEqual(listed(page), []string{other, id}) {
 		t.Fatalf("list = %d %v, want both, most recent first", status, page)
 	}
-	_, page = g.admin(t, http.MethodGet, "/admin/v1/deadletters?player_id=player-1&target=ledger&kind=fulfill&source=xs", "")
+	_, page = admin(t, g, http.MethodGet, "/admin/v1/deadletters?player_id=player-1&target=ledger&kind=fulfill&source=xs", "")
 	if got := listed(page); !reflect.DeepEqual(got, []string{id}) {
 		t.Errorf("filtered list = %v, want [%s]", got, id)
 	}
-	_, page = g.admin(t, http.MethodGet, "/admin/v1/deadletters?until="+start.Add(30*time.Second).Format(time.RFC3339), "")
+	_, page = admin(t, g, http.MethodGet, "/admin/v1/deadletters?until="+gatewaytest.Start.Add(30*time.Second).Format(time.RFC3339), "")
 	if got := listed(page); !reflect.DeepEqual(got, []string{id}) {
 		t.Errorf("list until +30s = %v, want [%s]", got, id)
 	}
 
-	status, d := g.admin(t, http.MethodGet, "/admin/v1/deadletters/"+id, "")
+	status, d := admin(t, g, http.MethodGet, "/admin/v1/deadletters/"+id, "")
 	if status != 200 {
 		t.Fatalf("inspect: %d %v", status, d)
 	}
@@ -89,76 +90,76 @@ func TestDeadLetters_ListInspectReplay(t *testing.T) {
 		t.Errorf("event = %v, want the order_paid as received", ev)
 	}
 
-	status, ans := g.admin(t, http.MethodPost, "/admin/v1/deadletters/"+id+"/replay", `{"by":"alice"}`)
+	status, ans := admin(t, g, http.MethodPost, "/admin/v1/deadletters/"+id+"/replay", `{"by":"alice"}`)
 	if status != 200 || ans["count"] != 1.0 {
 		t.Fatalf("replay: %d %v", status, ans)
 	}
-	g.drain(t)
-	if got, want := g.balance(t, "player-1", "CRYSTALS"), int64(100); got != want {
+	g.Drain(t)
+	if got, want := g.Balance(t, "player-1", "CRYSTALS"), int64(100); got != want {
 		t.Errorf("balance after replay = %d, want %d", got, want)
 	}
-	_, d = g.admin(t, http.MethodGet, "/admin/v1/deadletters/"+id, "")
+	_, d = admin(t, g, http.MethodGet, "/admin/v1/deadletters/"+id, "")
 	if d["state"] != "done" || d["replays"] != 1.0 || d["actions"].([]any)[0].(map[string]any)["actor"] != "alice" {
 		t.Errorf("after replay: state %v, replays %v, actions %v", d["state"], d["replays"], d["actions"])
 	}
 	// Replaying it again: it is not dead any more.
-	if status, ans := g.admin(t, http.MethodPost, "/admin/v1/deadletters/"+id+"/replay", `{"by":"alice"}`); status != 409 || ans["error"].(map[string]any)["code"] != "CONFLICT" {
+	if status, ans := admin(t, g, http.MethodPost, "/admin/v1/deadletters/"+id+"/replay", `{"by":"alice"}`); status != 409 || ans["error"].(map[string]any)["code"] != "CONFLICT" {
 		t.Errorf("second replay = %d %v, want 409 CONFLICT", status, ans)
 	}
 }
 
 func TestDeadLetters_ReplayManyAndDiscard(t *testing.T) {
-	g := newGateway(t)
-	a := g.deadLetter(t, 1, "player-1")
-	g.clock.Advance(time.Hour)
-	b := g.deadLetter(t, 2, "player-1")
-	g.clock.Advance(time.Hour)
-	c := g.deadLetter(t, 3, "player-2")
+	g := gatewaytest.New(t)
+	a := deadLetter(t, g, 1, "player-1")
+	g.Clock.Advance(time.Hour)
+	b := deadLetter(t, g, 2, "player-1")
+	g.Clock.Advance(time.Hour)
+	c := deadLetter(t, g, 3, "player-2")
 
 	// An empty filter replays nothing: all must be said.
-	status, ans := g.admin(t, http.MethodPost, "/admin/v1/deadletters/replay", `{"by":"bob"}`)
+	status, ans := admin(t, g, http.MethodPost, "/admin/v1/deadletters/replay", `{"by":"bob"}`)
 	if status != 400 || ans["error"].(map[string]any)["fields"].([]any)[0] != "all" {
 		t.Errorf("empty replay = %d %v, want 400 naming all", status, ans)
 	}
-	since := start.Add(30 * time.Minute).Format(time.RFC3339)
-	until := start.Add(90 * time.Minute).Format(time.RFC3339)
-	status, ans = g.admin(t, http.MethodPost, "/admin/v1/deadletters/replay", `{"by":"bob","since":"`+since+`","until":"`+until+`"}`)
+	since := gatewaytest.Start.Add(30 * time.Minute).Format(time.RFC3339)
+	until := gatewaytest.Start.Add(90 * time.Minute).Format(time.RFC3339)
+	status, ans = admin(t, g, http.MethodPost, "/admin/v1/deadletters/replay", `{"by":"bob","since":"`+since+`","until":"`+until+`"}`)
 	if status != 200 || !reflect.DeepEqual(ans["replayed"], []any{b}) || ans["more"] != false {
 		t.Errorf("replay by time range = %d %v, want [%s]", status, ans, b)
 	}
-	status, ans = g.admin(t, http.MethodPost, "/admin/v1/deadletters/"+a+"/discard", `{"by":"carol","reason":"refunded by hand"}`)
+	status, ans = admin(t, g, http.MethodPost, "/admin/v1/deadletters/"+a+"/discard", `{"by":"carol","reason":"refunded by hand"}`)
 	if status != 200 || ans["discarded"] != a {
 		t.Errorf("discard = %d %v", status, ans)
 	}
-	status, ans = g.admin(t, http.MethodPost, "/admin/v1/deadletters/replay", `{"by":"bob","all":true}`)
+	status, ans = admin(t, g, http.MethodPost, "/admin/v1/deadletters/replay", `{"by":"bob","all":true}`)
 	if status != 200 || !reflect.DeepEqual(ans["replayed"], []any{c}) {
 		t.Errorf("replay all = %d %v, want only [%s] (a is discarded)", status, ans, c)
 	}
-	_, page := g.admin(t, http.MethodGet, "/admin/v1/deadletters?state=discarded", "")
+	_, page := admin(t, g, http.MethodGet, "/admin/v1/deadletters?state=discarded", "")
 	if got := listed(page); !reflect.DeepEqual(got, []string{a}) {
 		t.Errorf("discarded = %v, want [%s]", got, a)
 	}
-	g.drain(t)
-	if got, want := g.balance(t, "player-1", "CRYSTALS"), int64(100); got != want {
+	g.Drain(t)
+	if got, want := g.Balance(t, "player-1", "CRYSTALS"), int64(100); got != want {
 		t.Errorf("player-1 balance = %d, want %d (b replayed, a discarded)", got, want)
 	}
 	// A discarded command comes back only when asked for by name and state.
-	if status, _ := g.admin(t, http.MethodPost, "/admin/v1/deadletters/"+a+"/replay", `{"by":"dave"}`); status != 409 {
+	if status, _ := admin(t, g, http.MethodPost, "/admin/v1/deadletters/"+a+"/replay", `{"by":"dave"}`); status != 409 {
 		t.Errorf("replay of a discarded command without state = %d, want 409", status)
 	}
-	status, ans = g.admin(t, http.MethodPost, "/admin/v1/deadletters/"+a+"/replay", `{"by":"dave","state":"discarded"}`)
+	status, ans = admin(t, g, http.MethodPost, "/admin/v1/deadletters/"+a+"/replay", `{"by":"dave","state":"discarded"}`)
 	if status != 200 || !reflect.DeepEqual(ans["replayed"], []any{a}) {
 		t.Errorf("replay of the discarded command = %d %v, want [%s]", status, ans, a)
 	}
-	if status, _ := g.admin(t, http.MethodPost, "/admin/v1/deadletters/"+a+"/replay", `{"by":"dave","state":"pending"}`); status != 400 {
+	if status, _ := admin(t, g, http.MethodPost, "/admin/v1/deadletters/"+a+"/replay", `{"by":"dave","state":"pending"}`); status != 400 {
 		t.Errorf("replay with state pending = %d, want 400", status)
 	}
 }
 
 // Bad requests get a clear error naming the field, and change nothing.
 func TestDeadLetters_BadInput(t *testing.T) {
-	g := newGateway(t)
-	id := g.deadLetter(t, 1, "player-1")
+	g := gatewaytest.New(t)
+	id := deadLetter(t, g, 1, "player-1")
 	tests := []struct {
 		name, method, path, body string
 		status                   int
@@ -182,7 +183,7 @@ func TestDeadLetters_BadInput(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			status, ans := g.admin(t, tc.method, tc.path, tc.body)
+			status, ans := admin(t, g, tc.method, tc.path, tc.body)
 			if status != tc.status {
 				t.Fatalf("status = %d, want %d (%v)", status, tc.status, ans)
 			}
@@ -195,7 +196,7 @@ func TestDeadLetters_BadInput(t *testing.T) {
 			}
 		})
 	}
-	d, err := g.db.DeadLetter(context.Background(), id)
+	d, err := g.DB.DeadLetter(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,14 +206,14 @@ func TestDeadLetters_BadInput(t *testing.T) {
 }
 
 func TestDeadLetters_NeedBearerToken(t *testing.T) {
-	g := newGateway(t)
+	g := gatewaytest.New(t)
 	for _, r := range []struct{ method, path string }{
 		{"GET", "/admin/v1/deadletters"}, {"GET", "/admin/v1/deadletters/x"}, {"POST", "/admin/v1/deadletters/replay"},
 		{"POST", "/admin/v1/deadletters/x/replay"}, {"POST", "/admin/v1/deadletters/x/discard"},
 	} {
 		req := httptest.NewRequest(r.method, r.path, strings.NewReader(`{"by":"x","all":true,"reason":"r"}`))
 		req.Header.Set("Authorization", "Bearer wrong-token-0123456789")
-		if resp := g.do(t, req); resp.StatusCode != 401 {
+		if resp := g.Do(t, req); resp.StatusCode != 401 {
 			t.Errorf("%s %s with a wrong token: %d, want 401", r.method, r.path, resp.StatusCode)
 		}
 	}

@@ -1,8 +1,7 @@
-package webhooks
+package server
 
 import (
 	"errors"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -31,12 +30,6 @@ var statusOf = map[storegate.Code]int{
 	storegate.CodeInsufficientFunds: fiber.StatusConflict,
 	storegate.CodeUnavailable:       fiber.StatusServiceUnavailable,
 	storegate.CodeInternal:          fiber.StatusInternalServerError,
-}
-
-// xsollaStatuses are where Xsolla's contract differs from statusOf: the
-// Digital Distribution Hub document answers a wrong signature with 400.
-var xsollaStatuses = map[storegate.Code]int{
-	storegate.CodeInvalidSignature: fiber.StatusBadRequest,
 }
 
 // fiberErrors maps Fiber's own errors (an unknown route) to the
@@ -87,18 +80,10 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		status = st
 	}
 	if status >= 500 {
-		s.log.Error("request failed", "request_id", requestID(c), "path", c.Route().Path, "code", e.Code, "err", e.Err)
+		s.log.Error("request failed", "request_id", RequestID(c), "path", c.Route().Path, "code", e.Code, "err", e.Err)
 	}
 	if status == fiber.StatusServiceUnavailable {
 		c.Set(fiber.HeaderRetryAfter, retryAfter)
 	}
 	return c.Status(status).JSON(errorBody{Error: errorDetail{Code: e.Code, Message: e.Message, Fields: e.Fields}})
-}
-
-// clipText shortens a sender's text before an answer names it.
-func clipText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }

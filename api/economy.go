@@ -1,4 +1,4 @@
-package webhooks
+package api
 
 import (
 	"errors"
@@ -34,11 +34,11 @@ func param(c *fiber.Ctx, name string) (string, error) {
 }
 
 // economyBody checks a write's body (size, JSON, its schema) and decodes it.
-func (s *Server) economyBody(c *fiber.Ctx, schema string, into any) error {
+func (h *handlers) economyBody(c *fiber.Ctx, schema string, into any) error {
 	if len(c.BodyRaw()) > economyBodyLimit {
 		return storegate.Errorf(storegate.CodeTooLarge, "request body is larger than %d bytes", economyBodyLimit)
 	}
-	return s.decode(c, schema, into)
+	return h.srv.Decode(c, schema, into)
 }
 
 // idempotencyKey is the Idempotency-Key header every economy write needs.
@@ -51,8 +51,8 @@ func idempotencyKey(c *fiber.Ctx) (string, error) {
 }
 
 // economyRead is how every economy route starts: the ledger and the player.
-func (s *Server) economyRead(c *fiber.Ctx) (Economy, string, error) {
-	eco, err := s.economy()
+func (h *handlers) economyRead(c *fiber.Ctx) (Economy, string, error) {
+	eco, err := h.economy()
 	if err != nil {
 		return nil, "", err
 	}
@@ -62,8 +62,8 @@ func (s *Server) economyRead(c *fiber.Ctx) (Economy, string, error) {
 
 // economyWrite adds what every write needs: its second path parameter
 // (currency, entitlement) and the idempotency key.
-func (s *Server) economyWrite(c *fiber.Ctx, name string) (eco Economy, player, value, key string, err error) {
-	if eco, player, err = s.economyRead(c); err != nil {
+func (h *handlers) economyWrite(c *fiber.Ctx, name string) (eco Economy, player, value, key string, err error) {
+	if eco, player, err = h.economyRead(c); err != nil {
 		return
 	}
 	if value, err = param(c, name); err != nil {
@@ -76,13 +76,13 @@ func (s *Server) economyWrite(c *fiber.Ctx, name string) (eco Economy, player, v
 // knownCurrency refuses a currency no coin SKU of the catalog grants.
 // Wallets are made on first use, so any other name, a lookalike of a real
 // one included, would open a wallet no purchase ever fills.
-func (s *Server) knownCurrency(currency string) error {
-	if s.deps.Catalog != nil && s.deps.Catalog.HasCurrency(currency) {
+func (h *handlers) knownCurrency(currency string) error {
+	if h.deps.Catalog != nil && h.deps.Catalog.HasCurrency(currency) {
 		return nil
 	}
 	known := "none"
-	if s.deps.Catalog != nil && len(s.deps.Catalog.Currencies()) > 0 {
-		known = strings.Join(s.deps.Catalog.Currencies(), ", ")
+	if h.deps.Catalog != nil && len(h.deps.Catalog.Currencies()) > 0 {
+		known = strings.Join(h.deps.Catalog.Currencies(), ", ")
 	}
 	return storegate.FieldError("currency is not one the catalog grants (it grants: "+known+")", "currency")
 }
@@ -98,12 +98,12 @@ func writeError(err error) error {
 	return storegate.Unavailable(err)
 }
 
-func (s *Server) handleAdjustment(c *fiber.Ctx) error {
-	eco, player, currency, key, err := s.economyWrite(c, "currency")
+func (h *handlers) handleAdjustment(c *fiber.Ctx) error {
+	eco, player, currency, key, err := h.economyWrite(c, "currency")
 	if err != nil {
 		return err
 	}
-	if err := s.knownCurrency(currency); err != nil {
+	if err := h.knownCurrency(currency); err != nil {
 		return err
 	}
 	var body struct {
@@ -113,7 +113,7 @@ func (s *Server) handleAdjustment(c *fiber.Ctx) error {
 		Actor         string             `json:"actor"`
 		AllowNegative bool               `json:"allow_negative"`
 	}
-	if err := s.economyBody(c, "ledger/adjustment", &body); err != nil {
+	if err := h.economyBody(c, "ledger/adjustment", &body); err != nil {
 		return err
 	}
 	res, err := eco.Adjust(c.UserContext(), ledger.Adjustment{PlayerID: player, Currency: currency, Amount: body.Amount,
@@ -196,14 +196,14 @@ func listAnswer(player, key string, items any, more bool, page ledger.Page) fibe
 	return m
 }
 
-func (s *Server) handleHistory(c *fiber.Ctx) error {
-	eco, player, err := s.economyRead(c)
+func (h *handlers) handleHistory(c *fiber.Ctx) error {
+	eco, player, err := h.economyRead(c)
 	if err != nil {
 		return err
 	}
 	q := ledger.HistoryQuery{Currency: c.Query("currency"), TransactionID: c.Query("transaction_id")}
 	if q.Currency != "" {
-		if err := s.knownCurrency(q.Currency); err != nil {
+		if err := h.knownCurrency(q.Currency); err != nil {
 			return err
 		}
 	}
@@ -227,8 +227,8 @@ func (s *Server) handleHistory(c *fiber.Ctx) error {
 	return c.JSON(listAnswer(player, "entries", entries, more, q.Page))
 }
 
-func (s *Server) handleRevocations(c *fiber.Ctx) error {
-	eco, player, err := s.economyRead(c)
+func (h *handlers) handleRevocations(c *fiber.Ctx) error {
+	eco, player, err := h.economyRead(c)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package webhooks
+package api
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"storegate"
+	"storegate/server"
 	"storegate/store"
 )
 
@@ -23,19 +24,19 @@ type DeadLetters interface {
 }
 
 // deadLetterRoutes registers /admin/v1/deadletters... on the admin group.
-func (s *Server) deadLetterRoutes(admin fiber.Router) {
-	admin.Get("/v1/deadletters", s.handleDeadLetters)
-	admin.Post("/v1/deadletters/replay", s.handleReplayMany)
-	admin.Get("/v1/deadletters/:id", s.handleDeadLetter)
-	admin.Post("/v1/deadletters/:id/replay", s.handleReplayOne)
-	admin.Post("/v1/deadletters/:id/discard", s.handleDiscard)
+func (h *handlers) deadLetterRoutes(admin fiber.Router) {
+	admin.Get("/v1/deadletters", h.handleDeadLetters)
+	admin.Post("/v1/deadletters/replay", h.handleReplayMany)
+	admin.Get("/v1/deadletters/:id", h.handleDeadLetter)
+	admin.Post("/v1/deadletters/:id/replay", h.handleReplayOne)
+	admin.Post("/v1/deadletters/:id/discard", h.handleDiscard)
 }
 
-func (s *Server) deadLetters() (DeadLetters, error) {
-	if s.deps.DeadLetters == nil {
+func (h *handlers) deadLetters() (DeadLetters, error) {
+	if h.deps.DeadLetters == nil {
 		return nil, storegate.Errorf(storegate.CodeNotFound, "dead letters are not available")
 	}
-	return s.deps.DeadLetters, nil
+	return h.deps.DeadLetters, nil
 }
 
 // filterRequest is a dead-letter selection, from a query string (listing)
@@ -91,8 +92,8 @@ func (r filterRequest) filter() (store.DeadLetterFilter, error) {
 	return f, nil
 }
 
-func (s *Server) handleDeadLetters(c *fiber.Ctx) error {
-	dl, err := s.deadLetters()
+func (h *handlers) handleDeadLetters(c *fiber.Ctx) error {
+	dl, err := h.deadLetters()
 	if err != nil {
 		return err
 	}
@@ -120,8 +121,8 @@ func (s *Server) handleDeadLetters(c *fiber.Ctx) error {
 	return c.JSON(page)
 }
 
-func (s *Server) handleDeadLetter(c *fiber.Ctx) error {
-	dl, id, err := s.deadLetterID(c)
+func (h *handlers) handleDeadLetter(c *fiber.Ctx) error {
+	dl, id, err := h.deadLetterID(c)
 	if err != nil {
 		return err
 	}
@@ -132,8 +133,8 @@ func (s *Server) handleDeadLetter(c *fiber.Ctx) error {
 	return c.JSON(d)
 }
 
-func (s *Server) handleReplayOne(c *fiber.Ctx) error {
-	dl, id, err := s.deadLetterID(c)
+func (h *handlers) handleReplayOne(c *fiber.Ctx) error {
+	dl, id, err := h.deadLetterID(c)
 	if err != nil {
 		return err
 	}
@@ -143,7 +144,7 @@ func (s *Server) handleReplayOne(c *fiber.Ctx) error {
 		// replayed only when asked for by name.
 		State string `json:"state"`
 	}
-	if err := s.decode(c, "admin/replay", &req); err != nil {
+	if err := h.srv.Decode(c, "admin/replay", &req); err != nil {
 		return err
 	}
 	if err := checkActor(req.By); err != nil {
@@ -157,18 +158,18 @@ func (s *Server) handleReplayOne(c *fiber.Ctx) error {
 	if err != nil {
 		return storeError(err)
 	}
-	s.log.Info("dead letter replayed", "request_id", requestID(c), "command", id, "by", req.By)
-	s.deps.Notify()
+	h.log.Info("dead letter replayed", "request_id", server.RequestID(c), "command", id, "by", req.By)
+	h.deps.Notify()
 	return c.JSON(fiber.Map{"replayed": ids, "count": len(ids)})
 }
 
-func (s *Server) handleReplayMany(c *fiber.Ctx) error {
-	dl, err := s.deadLetters()
+func (h *handlers) handleReplayMany(c *fiber.Ctx) error {
+	dl, err := h.deadLetters()
 	if err != nil {
 		return err
 	}
 	var req filterRequest
-	if err := s.decode(c, "admin/replay_many", &req); err != nil {
+	if err := h.srv.Decode(c, "admin/replay_many", &req); err != nil {
 		return err
 	}
 	if err := checkActor(req.By); err != nil {
@@ -189,9 +190,9 @@ func (s *Server) handleReplayMany(c *fiber.Ctx) error {
 	if err != nil {
 		return storeError(err)
 	}
-	s.log.Info("dead letters replayed", "request_id", requestID(c), "count", len(ids), "by", req.By)
+	h.log.Info("dead letters replayed", "request_id", server.RequestID(c), "count", len(ids), "by", req.By)
 	if len(ids) > 0 {
-		s.deps.Notify()
+		h.deps.Notify()
 	}
 	if ids == nil {
 		ids = []string{}
@@ -200,8 +201,8 @@ func (s *Server) handleReplayMany(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"replayed": ids, "count": len(ids), "more": len(ids) == limit})
 }
 
-func (s *Server) handleDiscard(c *fiber.Ctx) error {
-	dl, id, err := s.deadLetterID(c)
+func (h *handlers) handleDiscard(c *fiber.Ctx) error {
+	dl, id, err := h.deadLetterID(c)
 	if err != nil {
 		return err
 	}
@@ -209,7 +210,7 @@ func (s *Server) handleDiscard(c *fiber.Ctx) error {
 		By     string `json:"by"`
 		Reason string `json:"reason"`
 	}
-	if err := s.decode(c, "admin/discard", &req); err != nil {
+	if err := h.srv.Decode(c, "admin/discard", &req); err != nil {
 		return err
 	}
 	var bad []string
@@ -225,14 +226,14 @@ func (s *Server) handleDiscard(c *fiber.Ctx) error {
 	if err := dl.Discard(c.UserContext(), id, req.Reason, req.By); err != nil {
 		return storeError(err)
 	}
-	s.log.Info("dead letter discarded", "request_id", requestID(c), "command", id, "by", req.By)
+	h.log.Info("dead letter discarded", "request_id", server.RequestID(c), "command", id, "by", req.By)
 	return c.JSON(fiber.Map{"discarded": id})
 }
 
 // deadLetterID is the store and the :id parameter, unescaped, of a route
 // about one command.
-func (s *Server) deadLetterID(c *fiber.Ctx) (DeadLetters, string, error) {
-	dl, err := s.deadLetters()
+func (h *handlers) deadLetterID(c *fiber.Ctx) (DeadLetters, string, error) {
+	dl, err := h.deadLetters()
 	if err != nil {
 		return nil, "", err
 	}

@@ -1,8 +1,7 @@
-package webhooks_test
+package api_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http/httptest"
 	"net/url"
@@ -10,83 +9,34 @@ import (
 	"testing"
 
 	"storegate"
-	"storegate/webhooks"
+	"storegate/internal/gatewaytest"
 )
 
-const gameToken = "test-game-token-0123456789"
-
-func withGame(cfg *webhooks.Config, _ *webhooks.Deps) { cfg.GameTokens = []string{gameToken} }
-
-func newEconomyGateway(t *testing.T) *gateway {
-	return newGateway(t, withSource(xsollaSource("xs", "")), withGame)
-}
-
-// call sends a JSON body (or none) with a bearer token and an optional
-// idempotency key, and decodes the JSON answer.
-func (g *gateway) call(t *testing.T, method, path, token, key, body string) (int, map[string]any) {
-	t.Helper()
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
-	}
-	req := httptest.NewRequest(method, path, r)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
-	}
-	resp := g.do(t, req)
-	raw, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("%s %s: answer %q is not JSON", method, path, raw)
-	}
-	return resp.StatusCode, out
-}
-
-func errCode(m map[string]any) string {
-	e, _ := m["error"].(map[string]any)
-	c, _ := e["code"].(string)
-	return c
-}
-
-func (g *gateway) grant(t *testing.T, id string, platform storegate.Platform, lines ...storegate.Line) {
-	t.Helper()
-	if _, err := g.ledger.Fulfill(context.Background(), storegate.Command{ID: id, Kind: storegate.KindFulfill, Source: "stores",
-		PlayerID: "player-1", Platform: platform, Lines: lines}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func crystals(n int64) storegate.Line {
-	return storegate.Line{SKU: "crystals", Quantity: 1, Grants: []storegate.Grant{{Currency: "CRYSTALS", Amount: n}}}
+func newEconomyGateway(t *testing.T) *gatewaytest.Gateway {
+	return gatewaytest.New(t, gatewaytest.WithSource(gatewaytest.XsollaSource("xs", "")), gatewaytest.WithGame)
 }
 
 const spendPath = "/v1/players/player-1/wallets/CRYSTALS/spend"
 
 func TestGame_RoutesNeedTheGameToken(t *testing.T) {
 	g := newEconomyGateway(t)
-	g.grant(t, "e1", storegate.PlatformEpic, crystals(100))
+	g.Grant(t, "e1", storegate.PlatformEpic, gatewaytest.Crystals(100))
 	for _, tc := range []struct {
 		name, method, path, token string
 		status                    int
 	}{
 		{"spend without a token", "POST", spendPath, "", 401},
-		{"spend with the admin token", "POST", spendPath, adminToken, 401},
-		{"spend with the game token", "POST", spendPath, gameToken, 200},
-		{"admin route with the game token", "GET", "/admin/v1/players/player-1/transactions", gameToken, 401},
+		{"spend with the admin token", "POST", spendPath, gatewaytest.AdminToken, 401},
+		{"spend with the game token", "POST", spendPath, gatewaytest.GameToken, 200},
+		{"admin route with the game token", "GET", "/admin/v1/players/player-1/transactions", gatewaytest.GameToken, 401},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			status, body := g.call(t, tc.method, tc.path, tc.token, "k-"+strings.ReplaceAll(tc.name, " ", "-"), `{"amount":1}`)
+			status, body := g.Call(t, tc.method, tc.path, tc.token, "k-"+strings.ReplaceAll(tc.name, " ", "-"), `{"amount":1}`)
 			if status != tc.status {
 				t.Fatalf("status = %d (%v), want %d", status, body, tc.status)
 			}
-			if status == 401 && errCode(body) != "UNAUTHORIZED" {
-				t.Errorf("code = %s, want UNAUTHORIZED", errCode(body))
+			if status == 401 && gatewaytest.ErrCode(body) != "UNAUTHORIZED" {
+				t.Errorf("code = %s, want UNAUTHORIZED", gatewaytest.ErrCode(body))
 			}
 		})
 	}
@@ -96,28 +46,28 @@ func TestGame_RoutesNeedTheGameToken(t *testing.T) {
 // sees in the wallet, the history and the revocations.
 func TestGame_SpendChargebackAndWhatSupportSees(t *testing.T) {
 	g := newEconomyGateway(t)
-	g.grant(t, "epic.1", storegate.PlatformEpic, crystals(100))
-	status, body := g.call(t, "POST", spendPath, gameToken, "buy-hat", `{"amount":80,"reason":"hat"}`)
+	g.Grant(t, "epic.1", storegate.PlatformEpic, gatewaytest.Crystals(100))
+	status, body := g.Call(t, "POST", spendPath, gatewaytest.GameToken, "buy-hat", `{"amount":80,"reason":"hat"}`)
 	if status != 200 || body["balance"] != 20.0 || body["replayed"] != false {
 		t.Fatalf("spend = %d %v", status, body)
 	}
-	if status, again := g.call(t, "POST", spendPath, gameToken, "buy-hat", `{"amount":80,"reason":"hat"}`); status != 200 || again["replayed"] != true {
+	if status, again := g.Call(t, "POST", spendPath, gatewaytest.GameToken, "buy-hat", `{"amount":80,"reason":"hat"}`); status != 200 || again["replayed"] != true {
 		t.Fatalf("repeated spend = %d %v, want the first answer replayed", status, again)
 	}
-	if _, err := g.ledger.Revoke(context.Background(), storegate.Command{ID: "epic.1.revoke", Kind: storegate.KindRevoke, Source: "stores",
+	if _, err := g.Ledger.Revoke(context.Background(), storegate.Command{ID: "epic.1.revoke", Kind: storegate.KindRevoke, Source: "stores",
 		PlayerID: "player-1", Platform: storegate.PlatformEpic, Reverses: "epic.1", Reason: "chargeback"}); err != nil {
 		t.Fatal(err)
 	}
-	status, body = g.call(t, "POST", spendPath, gameToken, "buy-boots", `{"amount":5}`)
-	if status != 409 || errCode(body) != "INSUFFICIENT_FUNDS" {
+	status, body = g.Call(t, "POST", spendPath, gatewaytest.GameToken, "buy-boots", `{"amount":5}`)
+	if status != 409 || gatewaytest.ErrCode(body) != "INSUFFICIENT_FUNDS" {
 		t.Fatalf("spend with a negative balance = %d %v, want 409 INSUFFICIENT_FUNDS", status, body)
 	}
-	_, wallets := g.call(t, "GET", "/admin/v1/players/player-1/wallets", adminToken, "", "")
+	_, wallets := g.Call(t, "GET", "/admin/v1/players/player-1/wallets", gatewaytest.AdminToken, "", "")
 	w := wallets["wallets"].([]any)[0].(map[string]any)
 	if w["balance"] != -80.0 || w["spending_blocked"] != true {
 		t.Errorf("wallet = %v, want -80 and spending blocked", w)
 	}
-	_, hist := g.call(t, "GET", "/admin/v1/players/player-1/transactions?currency=CRYSTALS", adminToken, "", "")
+	_, hist := g.Call(t, "GET", "/admin/v1/players/player-1/transactions?currency=CRYSTALS", gatewaytest.AdminToken, "", "")
 	var kinds []string
 	for _, e := range hist["entries"].([]any) {
 		kinds = append(kinds, e.(map[string]any)["kind"].(string))
@@ -125,16 +75,16 @@ func TestGame_SpendChargebackAndWhatSupportSees(t *testing.T) {
 	if strings.Join(kinds, ",") != "fulfill,spend,revoke" {
 		t.Errorf("history kinds = %v", kinds)
 	}
-	_, hist = g.call(t, "GET", "/admin/v1/players/player-1/transactions?kind=revoke&limit=1", adminToken, "", "")
+	_, hist = g.Call(t, "GET", "/admin/v1/players/player-1/transactions?kind=revoke&limit=1", gatewaytest.AdminToken, "", "")
 	if e := hist["entries"].([]any); len(e) != 1 || e[0].(map[string]any)["reason"] != "chargeback" || hist["next_offset"] != nil {
 		t.Errorf("revoke entries = %v", hist)
 	}
-	_, revs := g.call(t, "GET", "/admin/v1/players/player-1/revocations?status=SUCCESS&source=IAP&transaction_id=epic.1", adminToken, "", "")
+	_, revs := g.Call(t, "GET", "/admin/v1/players/player-1/revocations?status=SUCCESS&source=IAP&transaction_id=epic.1", gatewaytest.AdminToken, "", "")
 	list := revs["revocations"].([]any)
 	if len(list) != 1 || list[0].(map[string]any)["state"] != "REVOKED" {
 		t.Errorf("revocations = %v", revs)
 	}
-	_, revs = g.call(t, "GET", "/admin/v1/players/player-1/revocations?status=FAIL", adminToken, "", "")
+	_, revs = g.Call(t, "GET", "/admin/v1/players/player-1/revocations?status=FAIL", gatewaytest.AdminToken, "", "")
 	if len(revs["revocations"].([]any)) != 0 {
 		t.Errorf("failed revocations = %v, want none", revs)
 	}
@@ -142,8 +92,8 @@ func TestGame_SpendChargebackAndWhatSupportSees(t *testing.T) {
 
 func TestGame_BadInputGetsAClearErrorAndStoresNothing(t *testing.T) {
 	g := newEconomyGateway(t)
-	g.grant(t, "epic.1", storegate.PlatformEpic, crystals(100))
-	before := g.rows(t)
+	g.Grant(t, "epic.1", storegate.PlatformEpic, gatewaytest.Crystals(100))
+	before := g.Rows(t)
 	for _, tc := range []struct {
 		name, path, key, ctype, body string
 		status                       int
@@ -170,52 +120,52 @@ func TestGame_BadInputGetsAClearErrorAndStoresNothing(t *testing.T) {
 			if tc.ctype != "" {
 				req.Header.Set("Content-Type", tc.ctype)
 			}
-			token := gameToken
+			token := gatewaytest.GameToken
 			if strings.HasPrefix(tc.path, "/admin") {
-				token = adminToken
+				token = gatewaytest.AdminToken
 			}
 			req.Header.Set("Authorization", "Bearer "+token)
 			if tc.key != "" {
 				req.Header.Set("Idempotency-Key", tc.key)
 			}
-			resp := g.do(t, req)
+			resp := g.Do(t, req)
 			if resp.StatusCode != tc.status {
 				raw, _ := io.ReadAll(resp.Body)
 				t.Fatalf("status = %d (%s), want %d", resp.StatusCode, raw, tc.status)
 			}
-			e := readError(t, resp)
+			e := gatewaytest.ReadError(t, resp)
 			if e.Error.Code != tc.code || strings.Join(e.Error.Fields, ",") != strings.Join(tc.fields, ",") || e.Error.Message == "" {
 				t.Errorf("error = %+v, want %s with fields %v", e.Error, tc.code, tc.fields)
 			}
 		})
 	}
-	if got := g.rows(t); got != before {
+	if got := g.Rows(t); got != before {
 		t.Errorf("bad requests stored %d rows", got-before)
 	}
-	if got := g.balance(t, "player-1", "CRYSTALS"); got != 100 {
+	if got := g.Balance(t, "player-1", "CRYSTALS"); got != 100 {
 		t.Errorf("balance = %d, want 100", got)
 	}
 }
 
 func TestGame_ConsumeAnEntitlementByItsEscapedID(t *testing.T) {
 	g := newEconomyGateway(t)
-	g.grant(t, "xs.order.1", storegate.PlatformXsolla, storegate.Line{SKU: "potion", Quantity: 1,
+	g.Grant(t, "xs.order.1", storegate.PlatformXsolla, storegate.Line{SKU: "potion", Quantity: 1,
 		Grants: []storegate.Grant{{Item: "potion", Type: storegate.ItemConsumable, Quantity: 3}}})
 	path := "/v1/players/player-1/entitlements/" + url.PathEscape("xs.order.1/0/0") + "/consume"
-	status, body := g.call(t, "POST", path, gameToken, "drink-1", `{"use_count":2}`)
+	status, body := g.Call(t, "POST", path, gatewaytest.GameToken, "drink-1", `{"use_count":2}`)
 	ent, _ := body["entitlement"].(map[string]any)
 	if status != 200 || ent["use_count"] != 1.0 || ent["consumed_count"] != 2.0 {
 		t.Fatalf("consume = %d %v, want 1 use left", status, body)
 	}
-	status, body = g.call(t, "POST", path, gameToken, "drink-2", `{"use_count":2}`)
-	if status != 409 || errCode(body) != "CONFLICT" {
+	status, body = g.Call(t, "POST", path, gatewaytest.GameToken, "drink-2", `{"use_count":2}`)
+	if status != 409 || gatewaytest.ErrCode(body) != "CONFLICT" {
 		t.Fatalf("consume beyond the uses left = %d %v, want 409 CONFLICT", status, body)
 	}
-	status, body = g.call(t, "POST", path, gameToken, "drink-3", "")
+	status, body = g.Call(t, "POST", path, gatewaytest.GameToken, "drink-3", "")
 	if status != 200 || body["entitlement"].(map[string]any)["status"] != "consumed" {
 		t.Fatalf("consume of the last use (empty body: one use) = %d %v", status, body)
 	}
-	_, list := g.call(t, "GET", "/admin/v1/players/player-1/entitlements?status=consumed", adminToken, "", "")
+	_, list := g.Call(t, "GET", "/admin/v1/players/player-1/entitlements?status=consumed", gatewaytest.AdminToken, "", "")
 	if n := len(list["entitlements"].([]any)); n != 1 {
 		t.Errorf("consumed entitlements = %v, want the potion", list)
 	}
@@ -225,23 +175,23 @@ func TestAdmin_AdjustmentIsRecordedOnceWithItsActor(t *testing.T) {
 	g := newEconomyGateway(t)
 	path := "/admin/v1/players/player-2/wallets/CRYSTALS/adjustments"
 	body := `{"amount":250,"reason":"outage compensation","actor":"alice@support"}`
-	status, first := g.call(t, "POST", path, adminToken, "inc-42", body)
+	status, first := g.Call(t, "POST", path, gatewaytest.AdminToken, "inc-42", body)
 	if status != 201 || first["balance"] != 250.0 || first["platform"] != "System" {
 		t.Fatalf("adjustment = %d %v, want 201 with 250 on System", status, first)
 	}
-	status, again := g.call(t, "POST", path, adminToken, "inc-42", body)
+	status, again := g.Call(t, "POST", path, gatewaytest.AdminToken, "inc-42", body)
 	if status != 200 || again["replayed"] != true || again["entry_id"] != first["entry_id"] {
 		t.Fatalf("repeat = %d %v, want 200 replayed", status, again)
 	}
-	status, conflict := g.call(t, "POST", path, adminToken, "inc-42", `{"amount":999,"reason":"r","actor":"a"}`)
-	if status != 409 || errCode(conflict) != "CONFLICT" {
+	status, conflict := g.Call(t, "POST", path, gatewaytest.AdminToken, "inc-42", `{"amount":999,"reason":"r","actor":"a"}`)
+	if status != 409 || gatewaytest.ErrCode(conflict) != "CONFLICT" {
 		t.Fatalf("same key, other body = %d %v, want 409", status, conflict)
 	}
-	status, debit := g.call(t, "POST", path, adminToken, "inc-43", `{"amount":-300,"reason":"r","actor":"a"}`)
-	if status != 409 || errCode(debit) != "INSUFFICIENT_FUNDS" {
+	status, debit := g.Call(t, "POST", path, gatewaytest.AdminToken, "inc-43", `{"amount":-300,"reason":"r","actor":"a"}`)
+	if status != 409 || gatewaytest.ErrCode(debit) != "INSUFFICIENT_FUNDS" {
 		t.Fatalf("debit below zero = %d %v, want 409 INSUFFICIENT_FUNDS", status, debit)
 	}
-	_, hist := g.call(t, "GET", "/admin/v1/players/player-2/transactions", adminToken, "", "")
+	_, hist := g.Call(t, "GET", "/admin/v1/players/player-2/transactions", gatewaytest.AdminToken, "", "")
 	e := hist["entries"].([]any)
 	if len(e) != 1 || e[0].(map[string]any)["actor"] != "alice@support" || e[0].(map[string]any)["kind"] != "adjustment" {
 		t.Errorf("history = %v, want one adjustment by alice", hist)
@@ -263,7 +213,7 @@ func TestAdmin_ListingsRejectBadQueries(t *testing.T) {
 		{"/admin/v1/players/player-1/entitlements?status=gone", "status"},
 	} {
 		t.Run(q.path, func(t *testing.T) {
-			status, body := g.call(t, "GET", q.path, adminToken, "", "")
+			status, body := g.Call(t, "GET", q.path, gatewaytest.AdminToken, "", "")
 			fields, _ := body["error"].(map[string]any)["fields"].([]any)
 			if status != 400 || len(fields) != 1 || fields[0] != q.field {
 				t.Errorf("%d %v, want 400 naming %s", status, body, q.field)
@@ -278,29 +228,29 @@ func TestAdmin_ListingsRejectBadQueries(t *testing.T) {
 // leaves no wallet and no history behind.
 func TestEconomy_UnknownCurrenciesAreRefused(t *testing.T) {
 	g := newEconomyGateway(t)
-	g.grant(t, "e1", storegate.PlatformEpic, crystals(100))
+	g.Grant(t, "e1", storegate.PlatformEpic, gatewaytest.Crystals(100))
 	adjust := `{"amount":5,"reason":"goodwill","actor":"support@example.com"}`
 	for _, currency := range []string{"СRYSTALS", "CRYSTALS\u200f", "\u202eCRYSTALS", "CRYSTALS ", "crystals", "GOLD"} {
 		escaped := url.PathEscape(currency)
 		for _, tc := range []struct{ name, method, path, token, body string }{
-			{"adjustment", "POST", "/admin/v1/players/player-1/wallets/" + escaped + "/adjustments", adminToken, adjust},
-			{"spend", "POST", "/v1/players/player-1/wallets/" + escaped + "/spend", gameToken, `{"amount":1}`},
-			{"history", "GET", "/admin/v1/players/player-1/transactions?currency=" + url.QueryEscape(currency), adminToken, ""},
+			{"adjustment", "POST", "/admin/v1/players/player-1/wallets/" + escaped + "/adjustments", gatewaytest.AdminToken, adjust},
+			{"spend", "POST", "/v1/players/player-1/wallets/" + escaped + "/spend", gatewaytest.GameToken, `{"amount":1}`},
+			{"history", "GET", "/admin/v1/players/player-1/transactions?currency=" + url.QueryEscape(currency), gatewaytest.AdminToken, ""},
 		} {
-			before := g.everything(t)
-			status, body := g.call(t, tc.method, tc.path, tc.token, "k-"+tc.name, tc.body)
+			before := g.Everything(t)
+			status, body := g.Call(t, tc.method, tc.path, tc.token, "k-"+tc.name, tc.body)
 			e, _ := body["error"].(map[string]any)
-			if status != 400 || errCode(body) != "INVALID_PARAMETER" || !strings.Contains(e["message"].(string), "grants: CRYSTALS") {
+			if status != 400 || gatewaytest.ErrCode(body) != "INVALID_PARAMETER" || !strings.Contains(e["message"].(string), "grants: CRYSTALS") {
 				t.Errorf("%s in %q: %d %v, want 400 INVALID_PARAMETER naming the catalog's currencies", tc.name, currency, status, body)
 			}
-			sameRows(t, before, g.everything(t))
+			gatewaytest.SameRows(t, before, g.Everything(t))
 		}
 	}
-	ws, err := g.ledger.Wallets(context.Background(), "player-1")
+	ws, err := g.Ledger.Wallets(context.Background(), "player-1")
 	if err != nil || len(ws) != 1 || ws[0].Currency != "CRYSTALS" || ws[0].Balance != 100 {
 		t.Fatalf("wallets = %+v (%v), want CRYSTALS 100 alone", ws, err)
 	}
-	if status, body := g.call(t, "POST", "/admin/v1/players/player-1/wallets/CRYSTALS/adjustments", adminToken, "k-ok", adjust); status != 201 {
+	if status, body := g.Call(t, "POST", "/admin/v1/players/player-1/wallets/CRYSTALS/adjustments", gatewaytest.AdminToken, "k-ok", adjust); status != 201 {
 		t.Fatalf("adjustment of CRYSTALS = %d %v, want 201", status, body)
 	}
 }
