@@ -52,7 +52,7 @@ const (
 	ItemBundle     ItemType = "bundle"     // expands to its contents
 )
 
-// Grant is one effect of a fulfilment: currency credited or an item
+// Grant is one effect of a fulfillment: currency credited or an item
 // entitled. Exactly one of Currency and Item is set.
 type Grant struct {
 	Currency string   `json:"currency,omitempty"`
@@ -94,14 +94,14 @@ type Command struct {
 	// OrderRef is the sender's own order or transaction identity, for support.
 	OrderRef string `json:"order_ref,omitempty"`
 	// Lines to grant, or for a revoke the lines to take back; a revoke with
-	// no lines takes back everything its Reverses fulfilment granted.
+	// no lines takes back everything its Reverses fulfillment granted.
 	Lines []Line `json:"lines,omitempty"`
-	// Reverses is, for a revoke, the ID of the fulfil command it undoes.
+	// Reverses is, for a revoke, the ID of the fulfill command it undoes.
 	Reverses string `json:"reverses,omitempty"`
 	// Reason says why a revoke happens (refund, chargeback, cancel, ...).
 	Reason string `json:"reason,omitempty"`
 	// Order is the order the command belongs to, for order tracking, when
-	// it is neither the command itself (fulfil) nor what it Reverses (a
+	// it is neither the command itself (fulfill) nor what it Reverses (a
 	// re-grant after a reversed chargeback). Usually empty: see OrderOf.
 	Order     string    `json:"order,omitempty"`
 	CreatedAt time.Time `json:"created_at"`

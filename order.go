@@ -21,7 +21,7 @@ const (
 // OrderNote is one step in an order's history, written with the event or
 // the delivery that caused it.
 type OrderNote struct {
-	// Order is the order's identity: the transaction id of its fulfilment.
+	// Order is the order's identity: the transaction id of its fulfillment.
 	Order    string
 	Source   string
 	PlayerID string
@@ -38,7 +38,7 @@ type OrderNote struct {
 }
 
 // OrderOf is the order a command belongs to: its Order when set, else the
-// fulfilment it is (fulfil) or reverses (revoke).
+// fulfillment it is (fulfill) or reverses (revoke).
 func OrderOf(c Command) string {
 	switch {
 	case c.Order != "":

@@ -18,7 +18,7 @@ import (
 )
 
 // BenchmarkPipeline measures the durable path of a paid order without HTTP:
-// concurrent Accepts (event + fulfil command, group-committed to a SQLite
+// concurrent Accepts (event + fulfill command, group-committed to a SQLite
 // file) and the grants in the embedded ledger, until every order is granted.
 // ns/op is per order, accept and grant together; one writer does both, so
 // this is the gateway's ceiling on SQLite. "on-accept" grants in the

@@ -338,7 +338,7 @@ func (d *Dispatcher) applyTx(ctx context.Context, tx *store.Tx, c store.Claimed,
 	return r, tx.Complete(ctx, r.comp)
 }
 
-// manyTarget returns the target of claimed when they are all fulfilments
+// manyTarget returns the target of claimed when they are all fulfillments
 // for one TxManyTarget.
 func (d *Dispatcher) manyTarget(claimed []store.Claimed) (TxManyTarget, bool) {
 	name := claimed[0].Command.Target
@@ -473,7 +473,7 @@ type TxManyTarget interface {
 	DeliverTxMany(ctx context.Context, tx *store.Tx, cs []storegate.Command) storegate.Outcome
 }
 
-// DeliverInlineMany is DeliverInline for the fulfilments of a batch of
+// DeliverInlineMany is DeliverInline for the fulfillments of a batch of
 // accepts, all or none (store.InlineMany): the commands of each target go
 // to it together when it is a TxManyTarget. A done delivery is counted once
 // committed, each with its share of the call's time.

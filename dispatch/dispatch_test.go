@@ -702,10 +702,10 @@ func TestDeliver_PanicIsRetry(t *testing.T) {
 func TestRunOnce_OnePlayerInOrderPlayersConcurrently(t *testing.T) {
 	clock := fakeclock.New(start)
 	db := openStore(t, clock)
-	grantA := command("a.fulfil", "alice", "ledger")
+	grantA := command("a.fulfill", "alice", "ledger")
 	revokeA := command("a.revoke", "alice", "ledger")
-	revokeA.Kind, revokeA.Reverses, revokeA.CreatedAt = storegate.KindRevoke, "a.fulfil", start.Add(time.Second)
-	grantB := command("b.fulfil", "bob", "ledger")
+	revokeA.Kind, revokeA.Reverses, revokeA.CreatedAt = storegate.KindRevoke, "a.fulfill", start.Add(time.Second)
+	grantB := command("b.fulfill", "bob", "ledger")
 	grantB.CreatedAt = start.Add(2 * time.Second)
 	// The revoke is queued first: creation time, not queue order, decides.
 	enqueue(t, db, revokeA, grantA, grantB)
@@ -719,14 +719,14 @@ func TestRunOnce_OnePlayerInOrderPlayersConcurrently(t *testing.T) {
 		order[c.PlayerID] = append(order[c.PlayerID], c.ID)
 		if c.Kind == storegate.KindRevoke && !finished[c.Reverses] {
 			mu.Unlock()
-			return storegate.Outcome{Verdict: storegate.VerdictRetry, Code: "NOT_GRANTED_YET", Message: "revoke ran before its fulfilment finished"}
+			return storegate.Outcome{Verdict: storegate.VerdictRetry, Code: "NOT_GRANTED_YET", Message: "revoke ran before its fulfillment finished"}
 		}
 		mu.Unlock()
 		switch c.ID {
-		case "b.fulfil":
+		case "b.fulfill":
 			close(bobArrived)
-		case "a.fulfil":
-			// Alice's fulfilment finishes only once Bob's is in flight too.
+		case "a.fulfill":
+			// Alice's fulfillment finishes only once Bob's is in flight too.
 			select {
 			case <-bobArrived:
 			case <-ctx.Done():
@@ -739,7 +739,7 @@ func TestRunOnce_OnePlayerInOrderPlayersConcurrently(t *testing.T) {
 		return storegate.Outcome{Verdict: storegate.VerdictDone}
 	})
 	cfg := config(clock)
-	cfg.Timeout = 5 * time.Second // real time: how long Alice's fulfilment waits for Bob's
+	cfg.Timeout = 5 * time.Second // real time: how long Alice's fulfillment waits for Bob's
 	d := newDispatcher(t, db, map[string]dispatch.Target{"ledger": target}, cfg, nil)
 
 	if got, want := runOnce(t, d), 3; got != want {
@@ -747,10 +747,10 @@ func TestRunOnce_OnePlayerInOrderPlayersConcurrently(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if got, want := order["alice"], []string{"a.fulfil", "a.revoke"}; !reflect.DeepEqual(got, want) {
+	if got, want := order["alice"], []string{"a.fulfill", "a.revoke"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("alice's commands ran as %v, want %v", got, want)
 	}
-	for _, id := range []string{"a.fulfil", "a.revoke", "b.fulfil"} {
+	for _, id := range []string{"a.fulfill", "a.revoke", "b.fulfill"} {
 		if ci := info(t, db, id); ci.State != storegate.StateDone {
 			t.Errorf("%s = %s (%s), want done", id, ci.State, ci.LastError)
 		}

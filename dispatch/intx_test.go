@@ -24,7 +24,7 @@ import (
 // rowTarget is a TxTarget whose effect is a row in the effects table, one
 // per command, numbered in the order the rows were written. It is
 // idempotent by command id, and a revoke takes effect only once the
-// fulfilment it reverses has (it answers a deferred retry before).
+// fulfillment it reverses has (it answers a deferred retry before).
 type rowTarget struct {
 	db *store.DB
 	// answer is the verdict given after the row is written; nil is done.
@@ -130,7 +130,7 @@ func (r *rowTarget) hookRuns(id string) []int {
 
 type scanner interface{ Scan(...any) error }
 
-// notGrantedYet answers a deferred retry for a revoke whose fulfilment has
+// notGrantedYet answers a deferred retry for a revoke whose fulfillment has
 // no effect (yet), as seen by query.
 func notGrantedYet[S scanner](ctx context.Context, query func(context.Context, string, ...any) S, c storegate.Command) (storegate.Outcome, bool) {
 	if c.Kind != storegate.KindRevoke || c.Reverses == "" {
@@ -142,7 +142,7 @@ func notGrantedYet[S scanner](ctx context.Context, query func(context.Context, s
 	}
 	if n == 0 {
 		return storegate.Outcome{Verdict: storegate.VerdictRetry, Deferred: true, Code: "NOT_GRANTED_YET",
-			Message: "the fulfilment " + c.Reverses + " has not been applied"}, false
+			Message: "the fulfillment " + c.Reverses + " has not been applied"}, false
 	}
 	return storegate.Outcome{}, true
 }
@@ -195,8 +195,8 @@ func leaseOwner(t *testing.T, db *store.DB, id string) string {
 	return owner
 }
 
-// fulfilAt is a fulfilment created at seconds after start.
-func fulfilAt(id, player string, seconds int) storegate.Command {
+// fulfillAt is a fulfillment created at seconds after start.
+func fulfillAt(id, player string, seconds int) storegate.Command {
 	c := command(id, player, "ledger")
 	c.CreatedAt = start.Add(time.Duration(seconds) * time.Second)
 	return c
@@ -204,7 +204,7 @@ func fulfilAt(id, player string, seconds int) storegate.Command {
 
 // revokeAt is a full revoke of reverses, created at seconds after start.
 func revokeAt(id, player, reverses string, seconds int) storegate.Command {
-	c := fulfilAt(id, player, seconds)
+	c := fulfillAt(id, player, seconds)
 	c.Kind, c.Reverses, c.Lines, c.Reason = storegate.KindRevoke, reverses, nil, "refund"
 	return c
 }
@@ -263,7 +263,7 @@ func TestRunOnceInTx_Done(t *testing.T) {
 	clock := fakeclock.New(start)
 	db := openStore(t, clock)
 	target := newRowTarget(t, db)
-	enqueue(t, db, fulfilAt("t1", "p1", 0))
+	enqueue(t, db, fulfillAt("t1", "p1", 0))
 	obs := &observer{}
 	d := newDispatcher(t, db, map[string]dispatch.Target{"ledger": target}, config(clock), obs)
 
@@ -305,8 +305,8 @@ func TestRunOnceInTx_NotDoneUndoesTheEffect(t *testing.T) {
 		wantErr      []string
 	}{
 		{"deferred retry (revoke before its grant)",
-			storegate.Outcome{Verdict: storegate.VerdictRetry, Deferred: true, Code: "NOT_GRANTED_YET", Message: "fulfilment f0 not applied"},
-			storegate.StatePending, 0, time.Second, []string{"retry", "NOT_GRANTED_YET", "fulfilment f0 not applied"}},
+			storegate.Outcome{Verdict: storegate.VerdictRetry, Deferred: true, Code: "NOT_GRANTED_YET", Message: "fulfillment f0 not applied"},
+			storegate.StatePending, 0, time.Second, []string{"retry", "NOT_GRANTED_YET", "fulfillment f0 not applied"}},
 		{"retry with a hint",
 			storegate.Outcome{Verdict: storegate.VerdictRetry, RetryAfter: time.Minute, Code: "STORE", Message: "database is locked"},
 			storegate.StatePending, 1, time.Minute, []string{"retry", "STORE", "database is locked"}},
@@ -329,7 +329,7 @@ func TestRunOnceInTx_NotDoneUndoesTheEffect(t *testing.T) {
 				return storegate.Outcome{Verdict: storegate.VerdictDone}
 			}
 			// t0 fails between two commands that succeed, in one write.
-			enqueue(t, db, fulfilAt("before", "p1", 0), fulfilAt("t0", "p2", 1), fulfilAt("after", "p3", 2))
+			enqueue(t, db, fulfillAt("before", "p1", 0), fulfillAt("t0", "p2", 1), fulfillAt("after", "p3", 2))
 			obs := &observer{}
 			d := newDispatcher(t, db, map[string]dispatch.Target{"ledger": target}, config(clock), obs)
 
@@ -410,7 +410,7 @@ func TestRunOnceInTx_LeaseLost(t *testing.T) {
 			db := openStore(t, clock)
 			target := newRowTarget(t, db)
 			target.during = tc.during
-			enqueue(t, db, fulfilAt("t0", "p0", 0), fulfilAt("t1", "p1", 1), fulfilAt("t2", "p2", 2))
+			enqueue(t, db, fulfillAt("t0", "p0", 0), fulfillAt("t1", "p1", 1), fulfillAt("t2", "p2", 2))
 			cfg := config(clock)
 			obs := &observer{}
 			q := overtaken{DB: db, lost: tc.lost}
@@ -471,7 +471,7 @@ func TestRunOnceInTx_ManyChunks(t *testing.T) {
 	const n = 11 // three writes of up to four commands
 	var cmds []storegate.Command
 	for i := range n {
-		cmds = append(cmds, fulfilAt(fmt.Sprintf("t%02d", i), fmt.Sprint("p", i%5), i))
+		cmds = append(cmds, fulfillAt(fmt.Sprintf("t%02d", i), fmt.Sprint("p", i%5), i))
 	}
 	for i := n - 1; i >= 0; i-- { // queued newest first: creation time decides
 		enqueue(t, db, cmds[i])
@@ -516,7 +516,7 @@ func TestRunOnceInTx_ManyChunks(t *testing.T) {
 
 // Which way a TxTarget's commands go: in the store's transaction when the
 // queue can run it and the target can apply the command there, else through
-// Deliver. Either way a player's fulfilment takes effect before its revoke
+// Deliver. Either way a player's fulfillment takes effect before its revoke
 // within one RunOnce, so the revoke needs no retry.
 func TestRunOnceInTx_Paths(t *testing.T) {
 	isRevoke := func(c storegate.Command) bool { return c.Kind == storegate.KindRevoke }
@@ -540,8 +540,8 @@ func TestRunOnceInTx_Paths(t *testing.T) {
 			target := newRowTarget(t, db)
 			target.slow = tc.slow
 			cmds := []storegate.Command{
-				fulfilAt("a.f", "alice", 0), revokeAt("a.r", "alice", "a.f", 1),
-				fulfilAt("b.f", "bob", 2), revokeAt("b.r", "bob", "b.f", 3),
+				fulfillAt("a.f", "alice", 0), revokeAt("a.r", "alice", "a.f", 1),
+				fulfillAt("b.f", "bob", 2), revokeAt("b.r", "bob", "b.f", 3),
 			}
 			// The revokes are queued first: creation time, not queue
 			// order, decides.
@@ -611,7 +611,7 @@ func TestRunOnceInTx_PanicIsRetry(t *testing.T) {
 	db := openStore(t, clock)
 	target := newRowTarget(t, db)
 	target.panics = "t1"
-	enqueue(t, db, fulfilAt("t0", "p0", 0), fulfilAt("t1", "p1", 1), fulfilAt("t2", "p2", 2))
+	enqueue(t, db, fulfillAt("t0", "p0", 0), fulfillAt("t1", "p1", 1), fulfillAt("t2", "p2", 2))
 	d := newDispatcher(t, db, map[string]dispatch.Target{"ledger": target}, config(clock), nil)
 
 	if got, want := runOnce(t, d), 3; got != want {
@@ -639,7 +639,7 @@ func TestRunOnceInTx_WriteOutlastsTimeout(t *testing.T) {
 	unblock := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(unblock) // before the store closes: Close waits for the write
 	target.block, target.blockID = release, "t1"
-	enqueue(t, db, fulfilAt("t0", "p0", 0), fulfilAt("t1", "p1", 1))
+	enqueue(t, db, fulfillAt("t0", "p0", 0), fulfillAt("t1", "p1", 1))
 	cfg := config(clock)
 	cfg.Timeout = 100 * time.Millisecond // real time
 	obs := &observer{}
@@ -692,9 +692,9 @@ func openLedger(t *testing.T, dsn string) (*store.DB, *ledger.Ledger, *fakeclock
 }
 
 // The real ledger, as the gateway wires it (behind its breaker), on each
-// store: a fulfilment and its refund dispatched in one RunOnce leave the
+// store: a fulfillment and its refund dispatched in one RunOnce leave the
 // wallet at 0, both done at the first attempt.
-func TestRunOnceInTx_LedgerFulfilThenRevoke(t *testing.T) {
+func TestRunOnceInTx_LedgerFulfillThenRevoke(t *testing.T) {
 	wrappers := []struct {
 		name string
 		wrap func(*ledger.Ledger) dispatch.Target
@@ -712,8 +712,8 @@ func TestRunOnceInTx_LedgerFulfilThenRevoke(t *testing.T) {
 				if _, ok := target.(dispatch.TxTarget); !ok {
 					t.Fatalf("%T is not a dispatch.TxTarget", target)
 				}
-				other := fulfilAt("b.f", "bob", 2)
-				enqueue(t, db, fulfilAt("a.f", "alice", 0), revokeAt("a.r", "alice", "a.f", 1), other)
+				other := fulfillAt("b.f", "bob", 2)
+				enqueue(t, db, fulfillAt("a.f", "alice", 0), revokeAt("a.r", "alice", "a.f", 1), other)
 				d := newDispatcher(t, db, map[string]dispatch.Target{"ledger": target}, config(clock), nil)
 
 				if got, want := runOnce(t, d), 3; got != want {
@@ -753,7 +753,7 @@ func (c *chunkCounter) DeliverTxMany(ctx context.Context, tx *store.Tx, cs []sto
 	return c.TxManyTarget.DeliverTxMany(ctx, tx, cs)
 }
 
-// A chunk of queued fulfilments for the ledger (behind its breaker) goes to
+// A chunk of queued fulfillments for the ledger (behind its breaker) goes to
 // it at once, on each store; a chunk with one it cannot apply is applied
 // one by one instead: that one is dead, the others done, each once.
 func TestRunOnceInTx_LedgerChunkAtOnce(t *testing.T) {
@@ -763,7 +763,7 @@ func TestRunOnceInTx_LedgerChunkAtOnce(t *testing.T) {
 			target := &chunkCounter{TxManyTarget: adapters.WithBreaker("ledger", l, adapters.BreakerConfig{}, nil, nil)}
 			var ids []string
 			for i := range 6 {
-				c := fulfilAt(fmt.Sprint("f", i), fmt.Sprint("p", i), i)
+				c := fulfillAt(fmt.Sprint("f", i), fmt.Sprint("p", i), i)
 				if i == 5 {
 					c.Lines[0].Grants = []storegate.Grant{{}} // grants neither a currency nor an item
 				}

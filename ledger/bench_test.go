@@ -28,7 +28,7 @@ func BenchmarkLedger(b *testing.B) {
 				switch op {
 				case "spend":
 					for i := range int64(players) {
-						if _, err := l.Fulfill(ctx, fulfil(fmt.Sprint("fund", i), player(i), storegate.PlatformSteam, coins("CRYSTALS", 1<<40))); err != nil {
+						if _, err := l.Fulfill(ctx, fulfill(fmt.Sprint("fund", i), player(i), storegate.PlatformSteam, coins("CRYSTALS", 1<<40))); err != nil {
 							b.Fatal(err)
 						}
 					}
@@ -39,7 +39,7 @@ func BenchmarkLedger(b *testing.B) {
 						go func() {
 							defer wg.Done()
 							for i := w; i < int64(b.N); i += 64 {
-								if _, err := l.Fulfill(ctx, fulfil(fmt.Sprint("g", i), player(i), storegate.PlatformEpic, coins("CRYSTALS", 10))); err != nil {
+								if _, err := l.Fulfill(ctx, fulfill(fmt.Sprint("g", i), player(i), storegate.PlatformEpic, coins("CRYSTALS", 10))); err != nil {
 									b.Error(err)
 									return
 								}
@@ -57,7 +57,7 @@ func BenchmarkLedger(b *testing.B) {
 						var err error
 						switch op {
 						case "grant":
-							_, err = l.Fulfill(ctx, fulfil(fmt.Sprint("g", i), player(i), storegate.PlatformEpic, coins("CRYSTALS", 10)))
+							_, err = l.Fulfill(ctx, fulfill(fmt.Sprint("g", i), player(i), storegate.PlatformEpic, coins("CRYSTALS", 10)))
 						case "spend":
 							_, err = l.Spend(ctx, ledger.Spend{PlayerID: player(i), Currency: "CRYSTALS", Amount: 1, Key: fmt.Sprint("s", i)})
 						case "revoke":

@@ -27,7 +27,7 @@ func TestConcurrentSpendsGrantsRevokes_OneWallet(t *testing.T) {
 		t.Run(be.name, func(t *testing.T) {
 			ctx := context.Background()
 			l, db, _ := newLedger(t, be, ledger.Config{})
-			if _, err := l.Fulfill(ctx, fulfil("seed", "p1", storegate.PlatformSteam, coins("CRYSTALS", seed))); err != nil {
+			if _, err := l.Fulfill(ctx, fulfill("seed", "p1", storegate.PlatformSteam, coins("CRYSTALS", seed))); err != nil {
 				t.Fatal(err)
 			}
 			type call struct {
@@ -36,7 +36,7 @@ func TestConcurrentSpendsGrantsRevokes_OneWallet(t *testing.T) {
 			}
 			var calls []call
 			for i := range grants {
-				c := fulfil(fmt.Sprint("g", i), "p1", storegate.PlatformEpic, coins("CRYSTALS", int64(i+1)))
+				c := fulfill(fmt.Sprint("g", i), "p1", storegate.PlatformEpic, coins("CRYSTALS", int64(i+1)))
 				f := func() (bool, error) { r, err := l.Fulfill(ctx, c); return r.Replayed, err }
 				calls = append(calls, call{c.ID, f}, call{c.ID, f})
 			}

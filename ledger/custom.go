@@ -40,7 +40,7 @@ type CustomRequest struct {
 	// Platform is storegate's name of the platform (balanceOrigin and
 	// entitlementOrigin only know AGS's names).
 	Platform storegate.Platform
-	// TransactionID is the revoke's transaction id; Reverses the fulfilment
+	// TransactionID is the revoke's transaction id; Reverses the fulfillment
 	// it undoes, when known.
 	TransactionID, Reverses string
 }

@@ -81,7 +81,7 @@ func TestEpicCurrencyPack_ChargebackUnderEachStrategy(t *testing.T) {
 			t.Run(be.name+"/"+tc.name, func(t *testing.T) {
 				ctx := context.Background()
 				l, _, clock := newLedger(t, be, ledger.Config{Revocation: tc.rules})
-				buy := fulfil("epic.order.1", "p1", storegate.PlatformEpic, coins("CRYSTALS", 100))
+				buy := fulfill("epic.order.1", "p1", storegate.PlatformEpic, coins("CRYSTALS", 100))
 				buy.OrderRef = "epic entitlement E1"
 				if _, err := l.Fulfill(ctx, buy); err != nil {
 					t.Fatal(err)
@@ -128,7 +128,7 @@ func TestEpicCurrencyPack_ChargebackUnderEachStrategy(t *testing.T) {
 					t.Fatalf("spend with a positive total: %v", err)
 				}
 				clock.Advance(time.Minute)
-				if _, err := l.Fulfill(ctx, fulfil("epic.order.2", "p1", storegate.PlatformEpic, coins("CRYSTALS", 100))); err != nil {
+				if _, err := l.Fulfill(ctx, fulfill("epic.order.2", "p1", storegate.PlatformEpic, coins("CRYSTALS", 100))); err != nil {
 					t.Fatal(err)
 				}
 				if tc.blocked {
@@ -185,7 +185,7 @@ func TestRevoke_CustomServiceOutageRetriesWithTheSameRequestIDs(t *testing.T) {
 		return ledger.CustomAnswer{Status: "SUCCESS"}, nil
 	}
 	l, _ := openLedger(t, ledger.Config{Revocation: ledger.Rules{Currency: ledger.StrategyCustom, Custom: svc}})
-	if _, err := l.Fulfill(ctx, fulfil("t1", "p1", storegate.PlatformEpic, coins("CRYSTALS", 100), item("sword", storegate.ItemDurable, 1))); err != nil {
+	if _, err := l.Fulfill(ctx, fulfill("t1", "p1", storegate.PlatformEpic, coins("CRYSTALS", 100), item("sword", storegate.ItemDurable, 1))); err != nil {
 		t.Fatal(err)
 	}
 	rv := revoke("t1.revoke", "p1", storegate.PlatformEpic, "t1")

@@ -11,11 +11,11 @@ import (
 func TestConsume(t *testing.T) {
 	ctx := context.Background()
 	l, db := openLedger(t, ledger.Config{})
-	if _, err := l.Fulfill(ctx, fulfil("t1", "p1", storegate.PlatformXsolla,
+	if _, err := l.Fulfill(ctx, fulfill("t1", "p1", storegate.PlatformXsolla,
 		item("potion", storegate.ItemConsumable, 3), item("sword", storegate.ItemDurable, 1), item("chest", storegate.ItemLootBox, 1))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Fulfill(ctx, fulfil("t2", "p2", storegate.PlatformXsolla, item("potion", storegate.ItemConsumable, 3))); err != nil {
+	if _, err := l.Fulfill(ctx, fulfill("t2", "p2", storegate.PlatformXsolla, item("potion", storegate.ItemConsumable, 3))); err != nil {
 		t.Fatal(err)
 	}
 	res := consume(t, l, "k1", "t1/0/0", 1)

@@ -13,14 +13,14 @@ import (
 
 // fulfillTx is Fulfill's write, inside tx.
 func (l *Ledger) fulfillTx(ctx context.Context, tx *store.Tx, c storegate.Command) (Result, error) {
-	out, err := l.fulfilMany(ctx, tx, []storegate.Command{c})
+	out, err := l.fulfillMany(ctx, tx, []storegate.Command{c})
 	if err != nil {
 		return Result{}, err
 	}
 	return out[0], nil
 }
 
-// DeliverTxMany applies fulfilments inside tx, in order, all or none: any
+// DeliverTxMany applies fulfillments inside tx, in order, all or none: any
 // verdict but done means the caller undoes tx's writes (see DeliverTx). The
 // store's committer hands it every grant of a batch of accepts at once, so
 // a grant costs a share of six statements instead of four of its own.
@@ -33,13 +33,13 @@ func (l *Ledger) DeliverTxMany(ctx context.Context, tx *store.Tx, cs []storegate
 			return storegate.Outcome{Verdict: storegate.VerdictRetry, Code: "NOT_BATCHED", Message: fmt.Sprintf("a %s is applied alone", c.Kind)}
 		}
 	}
-	_, err := l.fulfilMany(ctx, tx, cs)
+	_, err := l.fulfillMany(ctx, tx, cs)
 	return outcome(err)
 }
 
-// credited is one currency grant of a fulfilment being applied.
+// credited is one currency grant of a fulfillment being applied.
 type credited struct {
-	cmd    int // index in the fulfilments
+	cmd    int // index in the fulfillments
 	entry  entry
 	wallet walletKey
 	// the wallet's balance and the currency's total after this credit
@@ -54,14 +54,14 @@ type walletKey struct {
 // currencyKey is a player's currency, across platforms.
 type currencyKey struct{ player, currency string }
 
-// fulfilMany applies fulfilments in order. A transaction id applied before
+// fulfillMany applies fulfillments in order. A transaction id applied before
 // is replayed (its first result, nothing written), and so is a second copy
 // of one in cs. Wallets move by one
 // statement for all grants (an increment, so concurrent writers on
 // PostgreSQL cannot lose an update), and the history entries' balances
 // after each grant are worked out from the balances it returns, as if the
 // grants had been applied one after the other.
-func (l *Ledger) fulfilMany(ctx context.Context, tx *store.Tx, cs []storegate.Command) ([]Result, error) {
+func (l *Ledger) fulfillMany(ctx context.Context, tx *store.Tx, cs []storegate.Command) ([]Result, error) {
 	out := make([]Result, len(cs))
 	priors, err := lookupResults(ctx, tx, cs)
 	if err != nil {
@@ -69,7 +69,7 @@ func (l *Ledger) fulfilMany(ctx context.Context, tx *store.Tx, cs []storegate.Co
 	}
 	var credits []credited
 	var players []string
-	applied := map[string]int{} // the index of each new fulfilment
+	applied := map[string]int{} // the index of each new fulfillment
 	var copies [][2]int         // a second copy of a new one: its index, the first's
 	for i, c := range cs {
 		if prior, ok := priors[c.ID]; ok {
@@ -127,7 +127,7 @@ func (l *Ledger) fulfilMany(ctx context.Context, tx *store.Tx, cs []storegate.Co
 		}
 		// The command is kept so a full revoke knows the lines it undoes.
 		txns = append(txns, txn{id: c.ID, kind: string(storegate.KindFulfill), player: c.PlayerID,
-			request: fulfilment{Platform: platformOf(c), Lines: c.Lines}})
+			request: fulfillment{Platform: platformOf(c), Lines: c.Lines}})
 		results = append(results, &out[i])
 	}
 	if err := recordMany(ctx, tx, txns, results); err != nil {
@@ -145,7 +145,7 @@ func (l *Ledger) fulfilMany(ctx context.Context, tx *store.Tx, cs []storegate.Co
 	return out, nil
 }
 
-// lookupResults reads the results of the fulfilments applied before.
+// lookupResults reads the results of the fulfillments applied before.
 func lookupResults(ctx context.Context, tx *store.Tx, cs []storegate.Command) (map[string]string, error) {
 	out := map[string]string{}
 	for start := 0; start < len(cs); start += store.MaxRows {
@@ -206,7 +206,7 @@ func (l *Ledger) addPlayers(ctx context.Context, tx *store.Tx, players []string)
 }
 
 // creditAll moves the wallets by every credit, appends the history entries
-// and adds each credit to its fulfilment's result.
+// and adds each credit to its fulfillment's result.
 func creditAll(ctx context.Context, tx *store.Tx, credits []credited, out []Result) error {
 	if len(credits) == 0 {
 		return nil

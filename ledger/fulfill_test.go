@@ -12,17 +12,17 @@ import (
 	"storegate/store"
 )
 
-// fulfilBatch is a batch of fulfilments as the store hands one over: the
+// fulfillBatch is a batch of fulfillments as the store hands one over: the
 // same wallet twice, another platform's part of the same currency, an item,
-// another player, and a fulfilment applied before (f0).
-func fulfilBatch() []storegate.Command {
+// another player, and a fulfillment applied before (f0).
+func fulfillBatch() []storegate.Command {
 	sword := item("sword", storegate.ItemDurable, 1)
 	return []storegate.Command{
-		fulfil("f1", "p1", storegate.PlatformSteam, coins("CRYSTALS", 100)),
-		fulfil("f2", "p1", storegate.PlatformEpic, coins("CRYSTALS", 50), sword),
-		fulfil("f0", "p1", storegate.PlatformSteam, coins("CRYSTALS", 5)),
-		fulfil("f3", "p2", storegate.PlatformXsolla, coins("GOLD", 10), coins("CRYSTALS", 1)),
-		fulfil("f4", "p1", storegate.PlatformSteam, coins("CRYSTALS", 30)),
+		fulfill("f1", "p1", storegate.PlatformSteam, coins("CRYSTALS", 100)),
+		fulfill("f2", "p1", storegate.PlatformEpic, coins("CRYSTALS", 50), sword),
+		fulfill("f0", "p1", storegate.PlatformSteam, coins("CRYSTALS", 5)),
+		fulfill("f3", "p2", storegate.PlatformXsolla, coins("GOLD", 10), coins("CRYSTALS", 1)),
+		fulfill("f4", "p1", storegate.PlatformSteam, coins("CRYSTALS", 30)),
 	}
 }
 
@@ -35,7 +35,7 @@ func entryFigures(es []ledger.Entry) []string {
 	return out
 }
 
-// state is what support and replays see of a player after fulfilments.
+// state is what support and replays see of a player after fulfillments.
 type state struct {
 	Balances     map[string]int64
 	Entitlements map[string]string
@@ -69,15 +69,15 @@ func stateOf(t *testing.T, l *ledger.Ledger, player string, cs []storegate.Comma
 
 // A batch applied at once (DeliverTxMany, the store's path for the grants
 // of a batch of accepts and the dispatcher's for a chunk) leaves exactly
-// what the same fulfilments applied one by one leave: balances, histories
+// what the same fulfillments applied one by one leave: balances, histories
 // with each entry's balance and total after it, entitlements, and the
-// results replays answer; the fulfilment applied before, and a second copy
+// results replays answer; the fulfillment applied before, and a second copy
 // of one in the batch, change nothing.
 func TestDeliverTxMany_SameAsOneByOne(t *testing.T) {
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
 			ctx := context.Background()
-			cs := fulfilBatch()
+			cs := fulfillBatch()
 			cs = append(cs, cs[0]) // a second copy of f1 in the same batch
 			one, _, _ := newLedger(t, be, ledger.Config{})
 			many, db, _ := newLedger(t, be, ledger.Config{})
@@ -125,14 +125,14 @@ func TestDeliverTxMany_SameAsOneByOne(t *testing.T) {
 // but undone with the rest of its write leaves no wallet, no entitlement,
 // and no player the ledger believes exists.
 func TestDeliverTxMany_UndoneLeavesNothing(t *testing.T) {
-	bad := fulfil("f9", "p1", storegate.PlatformSteam, storegate.Line{SKU: "nothing", Quantity: 1, Grants: []storegate.Grant{{}}})
+	bad := fulfill("f9", "p1", storegate.PlatformSteam, storegate.Line{SKU: "nothing", Quantity: 1, Grants: []storegate.Grant{{}}})
 	cases := []struct {
 		name    string
 		batch   []storegate.Command
 		verdict storegate.Verdict
 	}{
-		{"a command it cannot apply", append(fulfilBatch(), bad), storegate.VerdictDead},
-		{"done, then undone by the caller", fulfilBatch(), storegate.VerdictDone},
+		{"a command it cannot apply", append(fulfillBatch(), bad), storegate.VerdictDead},
+		{"done, then undone by the caller", fulfillBatch(), storegate.VerdictDone},
 	}
 	for _, be := range backends() {
 		for _, tc := range cases {

@@ -123,7 +123,7 @@ func (l *Ledger) History(ctx context.Context, playerID string, q HistoryQuery) (
 // RevocationQuery filters a player's revocation history, as AGS's does.
 // Zero fields do not filter.
 type RevocationQuery struct {
-	// TransactionID matches the fulfilment revoked or the revoke's own id.
+	// TransactionID matches the fulfillment revoked or the revoke's own id.
 	TransactionID string
 	Source        string // ORDER, DLC, IAP, OTHER
 	Status        string // SUCCESS, FAIL

@@ -1,6 +1,6 @@
 // Package ledger is storegate's embedded economy backend, the default target:
 // currency wallets kept per platform, entitlements with use counts, revocation
-// rules, and append-only histories. Every fulfilment and revocation is
+// rules, and append-only histories. Every fulfillment and revocation is
 // idempotent by its transaction id, every spend, consume and manual
 // adjustment by its idempotency key.
 //
@@ -107,9 +107,9 @@ func (l *Ledger) UserExists(ctx context.Context, playerID string) (bool, error) 
 	return n > 0, nil
 }
 
-// ErrNotGranted means a revoke names a fulfilment the ledger has not applied
+// ErrNotGranted means a revoke names a fulfillment the ledger has not applied
 // (yet): the revoke must wait for it.
-var ErrNotGranted = errors.New("ledger: the fulfilment to revoke has not been applied")
+var ErrNotGranted = errors.New("ledger: the fulfillment to revoke has not been applied")
 
 // Deliver applies a command and classifies the result for the dispatcher. A
 // revoke whose entries failed under the revocation rules is done: the rules
@@ -148,7 +148,7 @@ func (l *Ledger) DeliverTx(ctx context.Context, tx *store.Tx, c storegate.Comman
 		_, err = l.fulfillTx(ctx, tx, c)
 	case storegate.KindRevoke:
 		if c.Reverses == "" && len(c.Lines) == 0 {
-			err = storegate.FieldError("revoke names neither a fulfilment nor lines", "reverses")
+			err = storegate.FieldError("revoke names neither a fulfillment nor lines", "reverses")
 		} else {
 			_, err = l.revokeTx(ctx, tx, c, nil)
 		}
@@ -181,7 +181,7 @@ type Result struct {
 	Kind          storegate.Kind `json:"kind"`
 	Replayed      bool           `json:"replayed,omitempty"`
 	Credits       []CreditResult `json:"credits,omitempty"`
-	// Entitlements are the ids granted (fulfil) or revoked (revoke).
+	// Entitlements are the ids granted (fulfill) or revoked (revoke).
 	Entitlements []string `json:"entitlements,omitempty"`
 	// Revocation is a revoke's AGS-shaped result.
 	Revocation *Revocation `json:"revocation,omitempty"`
@@ -318,7 +318,7 @@ func (l *Ledger) addPlayer(ctx context.Context, tx *store.Tx, player string) err
 	return err
 }
 
-// Fulfill applies a fulfilment once: a repeat of the same transaction id
+// Fulfill applies a fulfillment once: a repeat of the same transaction id
 // changes nothing and returns the first result.
 func (l *Ledger) Fulfill(ctx context.Context, c storegate.Command) (Result, error) {
 	if err := validate(c); err != nil {
@@ -332,8 +332,8 @@ func (l *Ledger) Fulfill(ctx context.Context, c storegate.Command) (Result, erro
 	return out, err
 }
 
-// fulfilment is what a fulfil transaction keeps of its command.
-type fulfilment struct {
+// fulfillment is what a fulfill transaction keeps of its command.
+type fulfillment struct {
 	Platform storegate.Platform `json:"platform"`
 	Lines    []storegate.Line   `json:"lines"`
 }

@@ -42,7 +42,7 @@ func item(name string, typ storegate.ItemType, qty int64) storegate.Line {
 		Grants: []storegate.Grant{{Item: name, Type: typ, Quantity: qty}}}
 }
 
-func fulfil(id, player string, platform storegate.Platform, lines ...storegate.Line) storegate.Command {
+func fulfill(id, player string, platform storegate.Platform, lines ...storegate.Line) storegate.Command {
 	return storegate.Command{ID: id, Kind: storegate.KindFulfill, Source: "xsolla", Target: "ledger",
 		PlayerID: player, Platform: platform, Lines: lines}
 }
@@ -101,13 +101,13 @@ func TestFulfill_CreditsAndEntitles(t *testing.T) {
 	l, _ := openLedger(t, ledger.Config{})
 	bundle := storegate.Line{SKU: "starter_bundle", Quantity: 1, Bundle: true, Type: storegate.ItemBundle,
 		Grants: []storegate.Grant{{Currency: "GOLD", Amount: 5}, {Item: "potion", Type: storegate.ItemConsumable, Quantity: 3}}}
-	res, err := l.Fulfill(ctx, fulfil("t1", "p1", storegate.PlatformXsolla,
+	res, err := l.Fulfill(ctx, fulfill("t1", "p1", storegate.PlatformXsolla,
 		coins("CRYSTALS", 100), item("sword", storegate.ItemDurable, 1), bundle))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Replayed {
-		t.Error("first fulfilment reported as replayed")
+		t.Error("first fulfillment reported as replayed")
 	}
 	if got, want := res.TransactionID, "t1"; got != want {
 		t.Errorf("transaction id = %q, want %q", got, want)
@@ -148,7 +148,7 @@ func TestFulfill_CreditsAndEntitles(t *testing.T) {
 
 func TestFulfill_NoPlatformCreditsOther(t *testing.T) {
 	l, _ := openLedger(t, ledger.Config{})
-	if _, err := l.Fulfill(context.Background(), fulfil("t1", "p1", "", coins("GOLD", 7))); err != nil {
+	if _, err := l.Fulfill(context.Background(), fulfill("t1", "p1", "", coins("GOLD", 7))); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := balances(t, l, "p1"), map[string]int64{"GOLD": 7, "GOLD/Other": 7}; !equalMaps(got, want) {
@@ -159,12 +159,12 @@ func TestFulfill_NoPlatformCreditsOther(t *testing.T) {
 func TestFulfill_SameIDTwiceChangesNothing(t *testing.T) {
 	ctx := context.Background()
 	l, _ := openLedger(t, ledger.Config{})
-	first, err := l.Fulfill(ctx, fulfil("t1", "p1", storegate.PlatformXsolla, coins("CRYSTALS", 100), item("sword", storegate.ItemDurable, 1)))
+	first, err := l.Fulfill(ctx, fulfill("t1", "p1", storegate.PlatformXsolla, coins("CRYSTALS", 100), item("sword", storegate.ItemDurable, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The repeat even carries different lines: the first result stands.
-	again, err := l.Fulfill(ctx, fulfil("t1", "p1", storegate.PlatformXsolla, coins("CRYSTALS", 5000), item("shield", storegate.ItemDurable, 1)))
+	again, err := l.Fulfill(ctx, fulfill("t1", "p1", storegate.PlatformXsolla, coins("CRYSTALS", 5000), item("shield", storegate.ItemDurable, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,23 +193,23 @@ func TestFulfill_SameIDTwiceChangesNothing(t *testing.T) {
 func TestFulfill_InvalidGrantLeavesNothing(t *testing.T) {
 	ctx := context.Background()
 	l, _ := openLedger(t, ledger.Config{})
-	bad := fulfil("t1", "p1", storegate.PlatformXsolla, coins("CRYSTALS", 100), storegate.Line{SKU: "empty", Grants: []storegate.Grant{{Amount: 1}}})
+	bad := fulfill("t1", "p1", storegate.PlatformXsolla, coins("CRYSTALS", 100), storegate.Line{SKU: "empty", Grants: []storegate.Grant{{Amount: 1}}})
 	_, err := l.Fulfill(ctx, bad)
 	if got, want := storegate.ErrorCode(err), storegate.CodeInvalidParameter; got != want {
 		t.Fatalf("error code = %s (err %v), want %s", got, err, want)
 	}
 	if got := balances(t, l, "p1"); len(got) != 0 {
-		t.Errorf("wallets after a rejected fulfilment = %v, want none", got)
+		t.Errorf("wallets after a rejected fulfillment = %v, want none", got)
 	}
 	if ok, err := l.UserExists(ctx, "p1"); err != nil || ok {
-		t.Errorf("UserExists after a rejected fulfilment = %v (err %v), want false", ok, err)
+		t.Errorf("UserExists after a rejected fulfillment = %v (err %v), want false", ok, err)
 	}
-	res, err := l.Fulfill(ctx, fulfil("t1", "p1", storegate.PlatformXsolla, coins("CRYSTALS", 100)))
+	res, err := l.Fulfill(ctx, fulfill("t1", "p1", storegate.PlatformXsolla, coins("CRYSTALS", 100)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Replayed {
-		t.Error("corrected fulfilment replayed the rejected one")
+		t.Error("corrected fulfillment replayed the rejected one")
 	}
 	if got, want := balances(t, l, "p1")["CRYSTALS"], int64(100); got != want {
 		t.Errorf("balance = %d, want %d", got, want)
@@ -219,12 +219,12 @@ func TestFulfill_InvalidGrantLeavesNothing(t *testing.T) {
 func TestRevoke_ReversesTakesBackEverything(t *testing.T) {
 	ctx := context.Background()
 	l, _ := openLedger(t, ledger.Config{})
-	if _, err := l.Fulfill(ctx, fulfil("t1", "p1", storegate.PlatformXsolla,
+	if _, err := l.Fulfill(ctx, fulfill("t1", "p1", storegate.PlatformXsolla,
 		coins("CRYSTALS", 100), item("sword", storegate.ItemDurable, 1), item("potion", storegate.ItemConsumable, 5))); err != nil {
 		t.Fatal(err)
 	}
 	// Currency bought elsewhere is not touched by the revoke.
-	if _, err := l.Fulfill(ctx, fulfil("t2", "p1", storegate.PlatformSteam, coins("CRYSTALS", 40))); err != nil {
+	if _, err := l.Fulfill(ctx, fulfill("t2", "p1", storegate.PlatformSteam, coins("CRYSTALS", 40))); err != nil {
 		t.Fatal(err)
 	}
 	// The player spends 70 of the Xsolla crystals before the refund arrives.
@@ -254,12 +254,12 @@ func TestRevoke_ReversesTakesBackEverything(t *testing.T) {
 	}
 }
 
-func TestRevoke_BeforeFulfilmentIsNotGranted(t *testing.T) {
+func TestRevoke_BeforeFulfillmentIsNotGranted(t *testing.T) {
 	ctx := context.Background()
 	l, _ := openLedger(t, ledger.Config{})
 	rv := revoke("t1.revoke", "p1", storegate.PlatformXsolla, "t1")
 	if _, err := l.Revoke(ctx, rv); !errors.Is(err, ledger.ErrNotGranted) {
-		t.Fatalf("revoke before the fulfilment: err = %v, want ErrNotGranted", err)
+		t.Fatalf("revoke before the fulfillment: err = %v, want ErrNotGranted", err)
 	}
 	out := l.Deliver(ctx, rv)
 	if got, want := out.Verdict, storegate.VerdictRetry; got != want {
@@ -268,9 +268,9 @@ func TestRevoke_BeforeFulfilmentIsNotGranted(t *testing.T) {
 	if got, want := out.Code, "NOT_GRANTED_YET"; got != want {
 		t.Errorf("Deliver code = %q, want %q", got, want)
 	}
-	// The early attempts recorded nothing: once the fulfilment lands, the
+	// The early attempts recorded nothing: once the fulfillment lands, the
 	// revoke really takes effect.
-	if _, err := l.Fulfill(ctx, fulfil("t1", "p1", storegate.PlatformXsolla, coins("CRYSTALS", 100))); err != nil {
+	if _, err := l.Fulfill(ctx, fulfill("t1", "p1", storegate.PlatformXsolla, coins("CRYSTALS", 100))); err != nil {
 		t.Fatal(err)
 	}
 	res, err := l.Revoke(ctx, rv)
@@ -278,7 +278,7 @@ func TestRevoke_BeforeFulfilmentIsNotGranted(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res.Replayed {
-		t.Error("revoke after the fulfilment replayed an earlier failed attempt")
+		t.Error("revoke after the fulfillment replayed an earlier failed attempt")
 	}
 	if got, want := balances(t, l, "p1")["CRYSTALS"], int64(0); got != want {
 		t.Errorf("balance = %d, want %d", got, want)
@@ -288,7 +288,7 @@ func TestRevoke_BeforeFulfilmentIsNotGranted(t *testing.T) {
 func TestRevoke_TwiceTakesBackOnce(t *testing.T) {
 	ctx := context.Background()
 	l, _ := openLedger(t, ledger.Config{})
-	if _, err := l.Fulfill(ctx, fulfil("t1", "p1", storegate.PlatformXsolla, coins("CRYSTALS", 100), item("sword", storegate.ItemDurable, 1))); err != nil {
+	if _, err := l.Fulfill(ctx, fulfill("t1", "p1", storegate.PlatformXsolla, coins("CRYSTALS", 100), item("sword", storegate.ItemDurable, 1))); err != nil {
 		t.Fatal(err)
 	}
 	first, err := l.Revoke(ctx, revoke("t1.revoke", "p1", storegate.PlatformXsolla, "t1"))
@@ -313,12 +313,12 @@ func TestRevoke_TwiceTakesBackOnce(t *testing.T) {
 func TestRevoke_LinesTakeBackOnlyThose(t *testing.T) {
 	ctx := context.Background()
 	l, _ := openLedger(t, ledger.Config{})
-	if _, err := l.Fulfill(ctx, fulfil("t1", "p1", storegate.PlatformXsolla,
+	if _, err := l.Fulfill(ctx, fulfill("t1", "p1", storegate.PlatformXsolla,
 		coins("CRYSTALS", 100), item("sword", storegate.ItemDurable, 1), item("shield", storegate.ItemDurable, 1))); err != nil {
 		t.Fatal(err)
 	}
 	// The same item from another order must survive a partial refund of t1.
-	if _, err := l.Fulfill(ctx, fulfil("t2", "p2", storegate.PlatformXsolla, item("sword", storegate.ItemDurable, 1))); err != nil {
+	if _, err := l.Fulfill(ctx, fulfill("t2", "p2", storegate.PlatformXsolla, item("sword", storegate.ItemDurable, 1))); err != nil {
 		t.Fatal(err)
 	}
 	res, err := l.Revoke(ctx, revoke("t1.partial", "p1", storegate.PlatformXsolla, "t1", coins("CRYSTALS", 30), item("sword", storegate.ItemDurable, 1)))
@@ -356,12 +356,12 @@ func TestDeliver_Verdicts(t *testing.T) {
 		want     storegate.Verdict
 		wantCode string
 	}{
-		{"fulfil", fulfil("t1", "p1", storegate.PlatformXsolla, coins("GOLD", 1)), storegate.VerdictDone, ""},
-		{"fulfil again", fulfil("t1", "p1", storegate.PlatformXsolla, coins("GOLD", 1)), storegate.VerdictDone, ""},
-		{"revoke of a missing fulfilment", revoke("t9.revoke", "p1", storegate.PlatformXsolla, "t9"), storegate.VerdictRetry, "NOT_GRANTED_YET"},
+		{"fulfill", fulfill("t1", "p1", storegate.PlatformXsolla, coins("GOLD", 1)), storegate.VerdictDone, ""},
+		{"fulfill again", fulfill("t1", "p1", storegate.PlatformXsolla, coins("GOLD", 1)), storegate.VerdictDone, ""},
+		{"revoke of a missing fulfillment", revoke("t9.revoke", "p1", storegate.PlatformXsolla, "t9"), storegate.VerdictRetry, "NOT_GRANTED_YET"},
 		{"revoke", revoke("t1.revoke", "p1", storegate.PlatformXsolla, "t1"), storegate.VerdictDone, ""},
-		{"no player", fulfil("t2", "", storegate.PlatformXsolla, coins("GOLD", 1)), storegate.VerdictDead, string(storegate.CodeInvalidParameter)},
-		{"no transaction id", fulfil("", "p1", storegate.PlatformXsolla, coins("GOLD", 1)), storegate.VerdictDead, string(storegate.CodeInvalidParameter)},
+		{"no player", fulfill("t2", "", storegate.PlatformXsolla, coins("GOLD", 1)), storegate.VerdictDead, string(storegate.CodeInvalidParameter)},
+		{"no transaction id", fulfill("", "p1", storegate.PlatformXsolla, coins("GOLD", 1)), storegate.VerdictDead, string(storegate.CodeInvalidParameter)},
 		{"unknown kind", storegate.Command{ID: "t3", Kind: "gift", PlayerID: "p1"}, storegate.VerdictDead, "UNKNOWN_KIND"},
 	}
 	for _, tc := range tests {
@@ -376,7 +376,7 @@ func TestDeliver_Verdicts(t *testing.T) {
 		})
 	}
 	if got, want := balances(t, l, "p1")["GOLD"], int64(0); got != want {
-		t.Errorf("GOLD after fulfil, fulfil again and revoke = %d, want %d", got, want)
+		t.Errorf("GOLD after fulfill, fulfill again and revoke = %d, want %d", got, want)
 	}
 }
 
@@ -384,7 +384,7 @@ func TestUserExists(t *testing.T) {
 	ctx := context.Background()
 	cfg := ledger.Config{Players: []string{"alice"}, PlayerPattern: "^player-[0-9]+$"}
 	l, db := openLedger(t, cfg)
-	if _, err := l.Fulfill(ctx, fulfil("t1", "bob", storegate.PlatformXsolla, coins("GOLD", 1))); err != nil {
+	if _, err := l.Fulfill(ctx, fulfill("t1", "bob", storegate.PlatformXsolla, coins("GOLD", 1))); err != nil {
 		t.Fatal(err)
 	}
 	// A second ledger over the same store has an empty cache: granted
@@ -438,10 +438,10 @@ func TestWallets_TotalsAcrossPlatforms(t *testing.T) {
 	ctx := context.Background()
 	l, _ := openLedger(t, ledger.Config{})
 	for _, c := range []storegate.Command{
-		fulfil("t1", "p1", storegate.PlatformXsolla, coins("CRYSTALS", 100)),
-		fulfil("t2", "p1", storegate.PlatformSteam, coins("CRYSTALS", 50), coins("GOLD", 10)),
-		fulfil("t3", "p1", storegate.PlatformXsolla, coins("CRYSTALS", 25)),
-		fulfil("t4", "p2", storegate.PlatformSteam, coins("CRYSTALS", 1000)),
+		fulfill("t1", "p1", storegate.PlatformXsolla, coins("CRYSTALS", 100)),
+		fulfill("t2", "p1", storegate.PlatformSteam, coins("CRYSTALS", 50), coins("GOLD", 10)),
+		fulfill("t3", "p1", storegate.PlatformXsolla, coins("CRYSTALS", 25)),
+		fulfill("t4", "p2", storegate.PlatformSteam, coins("CRYSTALS", 1000)),
 	} {
 		if _, err := l.Fulfill(ctx, c); err != nil {
 			t.Fatal(err)
@@ -483,10 +483,10 @@ func stripTimes(ws []ledger.Wallet) []ledger.Wallet {
 func TestEntitlements_HidesRevokedUnlessAll(t *testing.T) {
 	ctx := context.Background()
 	l, _ := openLedger(t, ledger.Config{})
-	if _, err := l.Fulfill(ctx, fulfil("t1", "p1", storegate.PlatformXsolla, item("sword", storegate.ItemDurable, 1))); err != nil {
+	if _, err := l.Fulfill(ctx, fulfill("t1", "p1", storegate.PlatformXsolla, item("sword", storegate.ItemDurable, 1))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Fulfill(ctx, fulfil("t2", "p1", storegate.PlatformXsolla, item("shield", storegate.ItemDurable, 1))); err != nil {
+	if _, err := l.Fulfill(ctx, fulfill("t2", "p1", storegate.PlatformXsolla, item("shield", storegate.ItemDurable, 1))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.Revoke(ctx, revoke("t1.revoke", "p1", storegate.PlatformXsolla, "t1")); err != nil {
@@ -507,9 +507,9 @@ func TestEntitlements_HidesRevokedUnlessAll(t *testing.T) {
 	}
 }
 
-// 100 concurrent calls, fulfilments and revokes of distinct and duplicated
+// 100 concurrent calls, fulfillments and revokes of distinct and duplicated
 // ids, in any order: every id takes effect exactly once, so the balance is the
-// sum of the unique fulfilments minus the unique revokes.
+// sum of the unique fulfillments minus the unique revokes.
 func TestConcurrentFulfillAndRevoke(t *testing.T) {
 	ctx := context.Background()
 	l, _ := openLedger(t, ledger.Config{})
@@ -522,7 +522,7 @@ func TestConcurrentFulfillAndRevoke(t *testing.T) {
 	}
 	var calls []call
 	for i := range grants {
-		c := fulfil(fmt.Sprint("t", i), "p1", storegate.PlatformXsolla, coins("CRYSTALS", int64(i+1)), item(fmt.Sprint("badge", i), storegate.ItemDurable, 1))
+		c := fulfill(fmt.Sprint("t", i), "p1", storegate.PlatformXsolla, coins("CRYSTALS", int64(i+1)), item(fmt.Sprint("badge", i), storegate.ItemDurable, 1))
 		calls = append(calls, call{c}, call{c})
 	}
 	for i := range revokes {
@@ -552,7 +552,7 @@ func TestConcurrentFulfillAndRevoke(t *testing.T) {
 					res, err = l.Revoke(ctx, c.cmd)
 				}
 				if errors.Is(err, ledger.ErrNotGranted) && time.Now().Before(deadline) {
-					// The revoke overtook its fulfilment, as the dispatcher
+					// The revoke overtook its fulfillment, as the dispatcher
 					// would see it: try again.
 					time.Sleep(time.Millisecond)
 					continue
@@ -606,7 +606,7 @@ func TestConcurrentFulfillAndRevoke(t *testing.T) {
 	}
 }
 
-// A fulfilment is taken back at most once in total, whatever mix and order
+// A fulfillment is taken back at most once in total, whatever mix and order
 // of partial and full revokes names it: a partial refund followed by a full
 // one (or the other way round, as retries may reorder them) must not debit
 // the partially refunded currency twice.
@@ -628,11 +628,11 @@ func TestRevoke_NeverTakesBackMoreThanGranted(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			l, _ := openLedger(t, ledger.Config{})
-			if _, err := l.Fulfill(ctx, fulfil("t1", "p1", storegate.PlatformXsolla, coins("CRYSTALS", 100), item("sword", storegate.ItemDurable, 1))); err != nil {
+			if _, err := l.Fulfill(ctx, fulfill("t1", "p1", storegate.PlatformXsolla, coins("CRYSTALS", 100), item("sword", storegate.ItemDurable, 1))); err != nil {
 				t.Fatal(err)
 			}
 			// Currency from another order must not absorb the claw-back.
-			if _, err := l.Fulfill(ctx, fulfil("t2", "p1", storegate.PlatformXsolla, coins("CRYSTALS", 1000))); err != nil {
+			if _, err := l.Fulfill(ctx, fulfill("t2", "p1", storegate.PlatformXsolla, coins("CRYSTALS", 1000))); err != nil {
 				t.Fatal(err)
 			}
 			for _, rv := range tc.revokes {
@@ -654,11 +654,11 @@ func TestRevoke_LinesTakeBackOnlyTheQuantity(t *testing.T) {
 	ctx := context.Background()
 	l, _ := openLedger(t, ledger.Config{})
 	for _, c := range []storegate.Command{
-		fulfil("t1", "p1", storegate.PlatformXsolla, item("sword", storegate.ItemDurable, 1)),
-		fulfil("t2", "p1", storegate.PlatformXsolla, item("sword", storegate.ItemDurable, 1)),
-		fulfil("t3", "p1", storegate.PlatformXsolla, item("sword", storegate.ItemDurable, 1)),
-		fulfil("t4", "p1", storegate.PlatformXsolla, item("potion", storegate.ItemConsumable, 5)),
-		fulfil("t5", "p1", storegate.PlatformXsolla, item("potion", storegate.ItemConsumable, 5)),
+		fulfill("t1", "p1", storegate.PlatformXsolla, item("sword", storegate.ItemDurable, 1)),
+		fulfill("t2", "p1", storegate.PlatformXsolla, item("sword", storegate.ItemDurable, 1)),
+		fulfill("t3", "p1", storegate.PlatformXsolla, item("sword", storegate.ItemDurable, 1)),
+		fulfill("t4", "p1", storegate.PlatformXsolla, item("potion", storegate.ItemConsumable, 5)),
+		fulfill("t5", "p1", storegate.PlatformXsolla, item("potion", storegate.ItemConsumable, 5)),
 	} {
 		if _, err := l.Fulfill(ctx, c); err != nil {
 			t.Fatal(err)

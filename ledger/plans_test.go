@@ -9,7 +9,7 @@ import (
 	"storegate/store"
 )
 
-// ledger_transactions_reverses leaves fulfilments out (most transactions),
+// ledger_transactions_reverses leaves fulfillments out (most transactions),
 // so SQLite uses it only when the query repeats its condition: without it,
 // every revoke would read every transaction ever applied.
 func TestSQLite_RemainingUsesTheReversesIndex(t *testing.T) {

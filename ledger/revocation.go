@@ -109,7 +109,7 @@ type Revocation struct {
 	// ID is the revoke's transaction id.
 	ID       string `json:"id"`
 	PlayerID string `json:"player_id"`
-	// TransactionID is the fulfilment revoked, or the revoke's own id when
+	// TransactionID is the fulfillment revoked, or the revoke's own id when
 	// it names none (a refund of lines).
 	TransactionID string `json:"transaction_id"`
 	// Source is ORDER (Xsolla), IAP (a third-party store), DLC (a store
@@ -200,7 +200,7 @@ type planLine struct {
 }
 
 type planGrant struct {
-	// index is "line/grant" in the revoke (lines) or the fulfilment (full).
+	// index is "line/grant" in the revoke (lines) or the fulfillment (full).
 	index    string
 	g        storegate.Grant
 	sku      string
@@ -218,8 +218,8 @@ type querier interface {
 }
 
 // plan lists what a revoke takes back: the lines it names, or everything
-// the fulfilment it reverses granted. It is ErrNotGranted when that
-// fulfilment has not been applied.
+// the fulfillment it reverses granted. It is ErrNotGranted when that
+// fulfillment has not been applied.
 func plan(ctx context.Context, q querier, c storegate.Command) ([]planLine, error) {
 	var request string
 	if c.Reverses != "" {
@@ -250,9 +250,9 @@ func plan(ctx context.Context, q querier, c storegate.Command) ([]planLine, erro
 	if request == "" {
 		return legacyPlan(ctx, q, c, entries)
 	}
-	var f fulfilment
+	var f fulfillment
 	if err := json.Unmarshal([]byte(request), &f); err != nil {
-		return nil, fmt.Errorf("fulfilment %s: %w", c.Reverses, err)
+		return nil, fmt.Errorf("fulfillment %s: %w", c.Reverses, err)
 	}
 	out := make([]planLine, 0, len(f.Lines))
 	for li, line := range f.Lines {
@@ -293,10 +293,10 @@ type grantEntry struct {
 	amount   int64
 }
 
-// grantEntries are the wallet entries a fulfilment made, by idempotency key.
-func grantEntries(ctx context.Context, q querier, fulfilID, player string) (map[string]grantEntry, error) {
+// grantEntries are the wallet entries a fulfillment made, by idempotency key.
+func grantEntries(ctx context.Context, q querier, fulfillID, player string) (map[string]grantEntry, error) {
 	rows, err := q.Query(ctx, `SELECT id, idempotency_key, platform, currency, amount FROM ledger_entries
-		WHERE transaction_id = ? AND player_id = ? AND kind = 'fulfill' ORDER BY id`, fulfilID, player)
+		WHERE transaction_id = ? AND player_id = ? AND kind = 'fulfill' ORDER BY id`, fulfillID, player)
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +313,7 @@ func grantEntries(ctx context.Context, q querier, fulfilID, player string) (map[
 	return out, rows.Err()
 }
 
-// legacyPlan rebuilds what a fulfilment recorded before its command was
+// legacyPlan rebuilds what a fulfillment recorded before its command was
 // kept (before migration 0003) granted, from its rows: each grant becomes a
 // line of its own, so nothing it granted escapes a full revoke.
 func legacyPlan(ctx context.Context, q querier, c storegate.Command, entries map[string]grantEntry) ([]planLine, error) {
@@ -363,8 +363,8 @@ func one(ctx context.Context, q querier, query string, args []any, dest ...any) 
 	return true, rows.Scan(dest...)
 }
 
-// Revoke undoes a fulfilment once. With no lines it takes back everything
-// the fulfilment named by c.Reverses granted; with lines (a partial refund)
+// Revoke undoes a fulfillment once. With no lines it takes back everything
+// the fulfillment named by c.Reverses granted; with lines (a partial refund)
 // it takes back only those. Each entry follows the revocation rules;
 // entries the rules refuse are listed as failed with their reason, and the
 // revoke is still done (see Result.Revocation). Currency is taken from the
@@ -374,7 +374,7 @@ func (l *Ledger) Revoke(ctx context.Context, c storegate.Command) (Result, error
 		return Result{}, err
 	}
 	if c.Reverses == "" && len(c.Lines) == 0 {
-		return Result{}, storegate.FieldError("revoke names neither a fulfilment nor lines", "reverses")
+		return Result{}, storegate.FieldError("revoke names neither a fulfillment nor lines", "reverses")
 	}
 	// The custom service is asked before the write: a network call inside
 	// the shared group commit would stall every writer.
@@ -635,7 +635,7 @@ func (l *Ledger) revokeGrant(ctx context.Context, tx *store.Tx, c storegate.Comm
 func (l *Ledger) revokeCurrency(ctx context.Context, tx *store.Tx, c storegate.Command, pg planGrant, strategy string, ir *ItemRevocation, out *Result) error {
 	amount := pg.g.Amount
 	if c.Reverses != "" {
-		// Never take back more of a fulfilment than it granted and earlier
+		// Never take back more of a fulfillment than it granted and earlier
 		// revokes of it left.
 		left, err := remaining(ctx, tx, c.Reverses, c.PlayerID, pg.g.Currency, pg.platform)
 		if err != nil {
@@ -670,9 +670,9 @@ func (l *Ledger) revokeCurrency(ctx context.Context, tx *store.Tx, c storegate.C
 }
 
 func (l *Ledger) revokeItem(ctx context.Context, tx *store.Tx, c storegate.Command, pg planGrant, strategy string, ir *ItemRevocation, out *Result) error {
-	// The candidates: the entitlement the fulfilment created, or for a
+	// The candidates: the entitlement the fulfillment created, or for a
 	// revoke of lines the player's entitlements of the item (of the
-	// fulfilment it names, if any), newest first.
+	// fulfillment it names, if any), newest first.
 	q, args := `SELECT `+entitlementColumns+` FROM ledger_entitlements WHERE id = ? AND player_id = ?`, []any{pg.entitlementID, c.PlayerID}
 	if pg.entitlementID == "" {
 		q, args = `SELECT `+entitlementColumns+` FROM ledger_entitlements WHERE player_id = ? AND item = ? AND status <> 'revoked'`, []any{c.PlayerID, pg.g.Item}
@@ -757,14 +757,14 @@ func (l *Ledger) take(ctx context.Context, tx *store.Tx, e Entitlement, n int64,
 
 // remainingSQL is remaining's query. Its condition that reverses is not
 // empty lets SQLite use ledger_transactions_reverses, which leaves
-// fulfilments (reversing nothing) out.
+// fulfillments (reversing nothing) out.
 const remainingSQL = `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_entries
 	WHERE transaction_id IN (SELECT CAST(? AS TEXT) UNION ALL SELECT transaction_id FROM ledger_transactions WHERE reverses = ? AND reverses <> '' AND player_id = ?)
 	AND currency = ? AND platform = ?`
 
-// remaining is how much of currency on platform the fulfilment fulfillID
+// remaining is how much of currency on platform the fulfillment fulfillID
 // credited to player that no revoke of it (the running one included: Revoke
-// records itself first) has taken back yet: one sum over the fulfilment's
+// records itself first) has taken back yet: one sum over the fulfillment's
 // entries and its revokes' (found through their transactions' reverses;
 // the player is checked there, not on the entries, so the transaction index
 // is the one used).

@@ -33,7 +33,7 @@ func consume(t *testing.T, l *ledger.Ledger, key, entitlement string, n int64) l
 func TestRevoke_BundleWithAUsedConsumableIsAPartialSuccess(t *testing.T) {
 	ctx := context.Background()
 	l, _ := openLedger(t, ledger.Config{})
-	if _, err := l.Fulfill(ctx, fulfil("t1", "p1", storegate.PlatformXsolla, starterBundle())); err != nil {
+	if _, err := l.Fulfill(ctx, fulfill("t1", "p1", storegate.PlatformXsolla, starterBundle())); err != nil {
 		t.Fatal(err)
 	}
 	consume(t, l, "drink-1", "t1/0/1", 1)
@@ -99,7 +99,7 @@ func TestRevoke_ConsumablesAndBoxes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			l, _ := openLedger(t, ledger.Config{})
-			if _, err := l.Fulfill(ctx, fulfil("t1", "p1", storegate.PlatformSteam, item("potion", tc.typ, tc.uses))); err != nil {
+			if _, err := l.Fulfill(ctx, fulfill("t1", "p1", storegate.PlatformSteam, item("potion", tc.typ, tc.uses))); err != nil {
 				t.Fatal(err)
 			}
 			if tc.consume > 0 {
@@ -126,7 +126,7 @@ func TestRevoke_CustomDurableOnlySendsTheDurable(t *testing.T) {
 	ctx := context.Background()
 	svc := answering("SUCCESS", "", map[string]string{"ticket": "T-1"})
 	l, _ := openLedger(t, ledger.Config{Revocation: ledger.Rules{Durable: ledger.StrategyCustom, Custom: svc, Namespace: "game-ns"}})
-	if _, err := l.Fulfill(ctx, fulfil("t1", "p1", storegate.PlatformXsolla, starterBundle())); err != nil {
+	if _, err := l.Fulfill(ctx, fulfill("t1", "p1", storegate.PlatformXsolla, starterBundle())); err != nil {
 		t.Fatal(err)
 	}
 	res, err := l.Revoke(ctx, revoke("t1.revoke", "p1", storegate.PlatformXsolla, "t1"))
@@ -158,10 +158,10 @@ func TestRevocations_QueryFilters(t *testing.T) {
 		spend  int64
 		source string
 	}{
-		{fulfil("x1", "p1", storegate.PlatformXsolla, coins("GOLD", 10)), 0, "ORDER"},
-		{fulfil("e1", "p1", storegate.PlatformEpic, coins("GOLD", 10)), 0, "IAP"},
-		{fulfil("s1", "p1", storegate.PlatformSteam, item("soundtrack", storegate.ItemMedia, 1)), 0, "DLC"},
-		{fulfil("o1", "p1", storegate.PlatformOther, coins("GEMS", 10)), 5, "OTHER"},
+		{fulfill("x1", "p1", storegate.PlatformXsolla, coins("GOLD", 10)), 0, "ORDER"},
+		{fulfill("e1", "p1", storegate.PlatformEpic, coins("GOLD", 10)), 0, "IAP"},
+		{fulfill("s1", "p1", storegate.PlatformSteam, item("soundtrack", storegate.ItemMedia, 1)), 0, "DLC"},
+		{fulfill("o1", "p1", storegate.PlatformOther, coins("GEMS", 10)), 5, "OTHER"},
 	}
 	for _, c := range cmds {
 		if _, err := l.Fulfill(ctx, c.grant); err != nil {
@@ -203,7 +203,7 @@ func TestRevocations_QueryFilters(t *testing.T) {
 		{"source", ledger.RevocationQuery{Source: "IAP"}, "e1"},
 		{"status FAIL (spent GEMS under fail_if_negative)", ledger.RevocationQuery{Status: "FAIL"}, "o1"},
 		{"status SUCCESS", ledger.RevocationQuery{Status: "SUCCESS", Source: "DLC"}, "s1"},
-		{"by the fulfilment", ledger.RevocationQuery{TransactionID: "e1"}, "e1"},
+		{"by the fulfillment", ledger.RevocationQuery{TransactionID: "e1"}, "e1"},
 		{"by the revoke's own id", ledger.RevocationQuery{TransactionID: "e1.revoke"}, "e1"},
 		{"time window excludes", ledger.RevocationQuery{Since: start.Add(time.Second)}, ""},
 		{"time window includes", ledger.RevocationQuery{Since: start, Until: start.Add(time.Second)}, "x1,s1,o1,e1"},
@@ -220,12 +220,12 @@ func TestRevocations_QueryFilters(t *testing.T) {
 	}
 }
 
-// A fulfilment applied before migration 0003 kept no command; its full
+// A fulfillment applied before migration 0003 kept no command; its full
 // revoke still takes back everything it granted.
-func TestRevoke_FulfilmentWithoutAStoredCommand(t *testing.T) {
+func TestRevoke_FulfillmentWithoutAStoredCommand(t *testing.T) {
 	ctx := context.Background()
 	l, db := openLedger(t, ledger.Config{})
-	if _, err := l.Fulfill(ctx, fulfil("t1", "p1", storegate.PlatformXsolla, coins("GOLD", 10), item("sword", storegate.ItemDurable, 1))); err != nil {
+	if _, err := l.Fulfill(ctx, fulfill("t1", "p1", storegate.PlatformXsolla, coins("GOLD", 10), item("sword", storegate.ItemDurable, 1))); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Write(ctx, func(ctx context.Context, tx *store.Tx) error {

@@ -36,7 +36,7 @@ func rowCount(t *testing.T, db *store.DB) int {
 func fund(t *testing.T, l *ledger.Ledger, amounts map[storegate.Platform]int64) {
 	t.Helper()
 	for p, n := range amounts {
-		if _, err := l.Fulfill(context.Background(), fulfil("fund."+string(p), "p1", p, coins("CRYSTALS", n))); err != nil {
+		if _, err := l.Fulfill(context.Background(), fulfill("fund."+string(p), "p1", p, coins("CRYSTALS", n))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -105,7 +105,7 @@ func TestSpend_NegativeTotalBlocksEvenAFundedPlatform(t *testing.T) {
 	ctx := context.Background()
 	l, _ := openLedger(t, ledger.Config{})
 	fund(t, l, map[storegate.Platform]int64{storegate.PlatformSteam: 40})
-	if _, err := l.Fulfill(ctx, fulfil("e1", "p1", storegate.PlatformEpic, coins("CRYSTALS", 100))); err != nil {
+	if _, err := l.Fulfill(ctx, fulfill("e1", "p1", storegate.PlatformEpic, coins("CRYSTALS", 100))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.Spend(ctx, ledger.Spend{PlayerID: "p1", Currency: "CRYSTALS", Amount: 100, Platform: storegate.PlatformEpic, Key: "k1"}); err != nil {

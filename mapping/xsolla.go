@@ -161,7 +161,7 @@ func (n *XsollaNotification) PlayerID() string {
 	return string(n.User.ID)
 }
 
-// XsollaFulfillID is the transaction id of the fulfilment an order grants.
+// XsollaFulfillID is the transaction id of the fulfillment an order grants.
 func XsollaFulfillID(source string, orderID Int) string {
 	return "xsolla." + source + ".order." + orderID.String()
 }
@@ -170,8 +170,8 @@ func xsollaTxnFulfillID(source string, txnID Int) string {
 	return "xsolla." + source + ".txn." + txnID.String()
 }
 
-// RevokeID is the transaction id of the full revoke of a fulfilment: one per
-// fulfilment, so a refund and a cancel of one order revoke once.
+// RevokeID is the transaction id of the full revoke of a fulfillment: one per
+// fulfillment, so a refund and a cancel of one order revoke once.
 func RevokeID(fulfillID string) string { return fulfillID + ".revoke" }
 
 // Xsolla maps one stored-kind notification. body is the raw request, used

@@ -26,9 +26,9 @@ type Inline interface {
 	DeliverInline(ctx context.Context, tx *Tx, c storegate.Command) bool
 }
 
-// InlineMany is an Inline that also applies many fulfilments at once, all
+// InlineMany is an Inline that also applies many fulfillments at once, all
 // or none (false: the store undoes them all). A batch of accepts hands it
-// every fulfilment it takes, so the ledger writes them with a few multi-row
+// every fulfillment it takes, so the ledger writes them with a few multi-row
 // statements instead of a few statements each.
 type InlineMany interface {
 	DeliverInlineMany(ctx context.Context, tx *Tx, cs []storegate.Command) bool
@@ -55,7 +55,7 @@ var errInlineNotDone = errors.New("store: a command was not done inline")
 // did. A command is not offered when its id is already queued (it is the
 // same command, kept as first queued), when its player has a command still
 // pending, here or earlier in rows (it would overtake it), or when the
-// Inline does not take it. The fulfilments of a batch (alone false) run
+// Inline does not take it. The fulfillments of a batch (alone false) run
 // without a savepoint, together (InlineMany) up to the next command that
 // runs alone: one not done fails the call with errInlineNotDone and the
 // caller undoes everything, which a grant practically never causes.
@@ -71,7 +71,7 @@ func (db *DB) deliverInline(ctx context.Context, tx *Tx, rows []outboxRow, alone
 	if err != nil {
 		return err
 	}
-	// Fulfilments of a batch wait here to go to the Inline together, up to
+	// Fulfillments of a batch wait here to go to the Inline together, up to
 	// the next command that must run alone (so commands keep their order).
 	var grants []int
 	flush := func() error {

@@ -160,7 +160,7 @@ func TestInline_PanicInABatchIsANotDone(t *testing.T) {
 	}
 }
 
-// scriptedMany is a scriptedInline that also takes a batch's fulfilments at
+// scriptedMany is a scriptedInline that also takes a batch's fulfillments at
 // once (InlineMany), recording each call's command ids; it delivers each as
 // scriptedInline does and is done only if all are.
 type scriptedMany struct {
@@ -188,7 +188,7 @@ func manyStore(t *testing.T, in *scriptedInline) (*scriptedMany, *DB, *retryCoun
 	return f, db, retries
 }
 
-// An InlineMany gets a batch's fulfilments together, in order, up to a
+// An InlineMany gets a batch's fulfillments together, in order, up to a
 // command that runs alone under its savepoint (a revoke), which keeps its
 // place between them.
 func TestInline_BatchHandsGrantsOverTogether(t *testing.T) {
@@ -226,7 +226,7 @@ func TestInline_BatchHandsGrantsOverTogether(t *testing.T) {
 	}
 }
 
-// A batch of fulfilments an InlineMany does not finish is undone as a
+// A batch of fulfillments an InlineMany does not finish is undone as a
 // whole, and the accepts run again one by one: the refused grant is queued,
 // the others are done, each effect written once.
 func TestInline_BatchNotDoneRunsEachAlone(t *testing.T) {

@@ -53,7 +53,7 @@ func (db *DB) Claim(ctx context.Context, owner string, n int, lease time.Duratio
 		}
 		return rows.Err()
 	})
-	// Oldest first, so a fulfilment runs before the revoke that follows it;
+	// Oldest first, so a fulfillment runs before the revoke that follows it;
 	// commands created at the same instant go in queueing order (RETURNING
 	// promises no order of its own).
 	sort.Slice(out, func(i, j int) bool {

@@ -181,7 +181,7 @@ func (h *handlers) xsollaUserSearch(c *fiber.Ctx, src *XsollaSource, publicID st
 }
 
 // xsollaLink answers transaction-ID linking. Our transaction id for an order
-// is the id its fulfilment will carry, so Xsolla's records, the ledger and AGS
+// is the id its fulfillment will carry, so Xsolla's records, the ledger and AGS
 // all show one id; the first answer for an order is stored and repeated.
 func (h *handlers) xsollaLink(c *fiber.Ctx, src *XsollaSource, n *mapping.XsollaNotification) error {
 	ans := fiber.Map{"id": mapping.XsollaFulfillID(src.Name, n.OrderID)}

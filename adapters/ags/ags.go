@@ -1,6 +1,6 @@
-// Package ags is the AccelByte Gaming Services target: fulfilments by
+// Package ags is the AccelByte Gaming Services target: fulfillments by
 // transaction id on the Platform API (v3, or v2), full revokes of a
-// fulfilment, partial revocations keyed by requestId, and user checks
+// fulfillment, partial revocations keyed by requestId, and user checks
 // through IAM, with a client-credentials token cached until shortly before
 // it expires. Every call goes through the shared adapters.Client, and one
 // classifier (Classify) reads AGS's answers for the in-call retries, the
@@ -37,13 +37,13 @@ type Config struct {
 	// Required.
 	ClientID     string
 	ClientSecret string
-	// FulfillmentAPI is v3 (default) or v2 of fulfilment by transaction id.
+	// FulfillmentAPI is v3 (default) or v2 of fulfillment by transaction id.
 	FulfillmentAPI string
 	// UserCheckPath is the IAM path that answers 200 for an existing user
 	// and 404 otherwise; {namespace} and {userId} are filled in. Default
 	// /iam/v3/admin/namespaces/{namespace}/users/{userId}.
 	UserCheckPath string
-	// Source is the fulfilment source AGS records. Default PURCHASE.
+	// Source is the fulfillment source AGS records. Default PURCHASE.
 	Source string
 	// ItemIDs sends these SKUs by AGS item id; any other SKU is sent as
 	// itemSku. Default none.
@@ -113,7 +113,7 @@ type Target struct {
 	tokens *tokens
 
 	mu sync.Mutex
-	// failed holds fulfilments AGS answered FULFILL_FAILED: their next
+	// failed holds fulfillments AGS answered FULFILL_FAILED: their next
 	// attempt asks AGS to retry them rather than sending them again. Lost on
 	// restart, which costs one PUT that AGS answers with the same state.
 	failed map[string]bool
@@ -132,8 +132,8 @@ func New(cfg Config) (*Target, error) {
 	return t, nil
 }
 
-// Deliver fulfils or revokes one command in AGS. Fulfilments and full
-// revokes are keyed by the fulfilment's transaction id, partial revocations
+// Deliver fulfills or revokes one command in AGS. Fulfillments and full
+// revokes are keyed by the fulfillment's transaction id, partial revocations
 // by requestId = the command's id, so AGS applies each at most once however
 // often it is delivered.
 func (t *Target) Deliver(ctx context.Context, c storegate.Command) storegate.Outcome {
@@ -170,7 +170,7 @@ func (t *Target) userPath(c storegate.Command, version string) string {
 
 func (t *Target) fulfill(ctx context.Context, c storegate.Command) storegate.Outcome {
 	if len(c.Lines) == 0 {
-		return storegate.Outcome{Verdict: storegate.VerdictDead, Code: "NO_ITEMS", Message: "a fulfilment with no lines"}
+		return storegate.Outcome{Verdict: storegate.VerdictDead, Code: "NO_ITEMS", Message: "a fulfillment with no lines"}
 	}
 	u := t.userPath(c, t.cfg.FulfillmentAPI) + "/fulfillments/" + url.PathEscape(c.ID)
 	if t.isFailed(c.ID) {
@@ -180,7 +180,7 @@ func (t *Target) fulfill(ctx context.Context, c storegate.Command) storegate.Out
 			// next time, which AGS applies at most once.
 			t.setFailed(c.ID, false)
 			return storegate.Outcome{Verdict: storegate.VerdictRetry, Deferred: true, Code: out.Code, HTTPStatus: out.HTTPStatus,
-				Message: "retry of a failed fulfilment refused; sending it again: " + out.Message}
+				Message: "retry of a failed fulfillment refused; sending it again: " + out.Message}
 		}
 		if out.Verdict == storegate.VerdictDone {
 			t.setFailed(c.ID, false)
@@ -209,10 +209,10 @@ func (t *Target) fulfill(ctx context.Context, c storegate.Command) storegate.Out
 	return out
 }
 
-// revoke takes back everything the reversed fulfilment granted.
+// revoke takes back everything the reversed fulfillment granted.
 func (t *Target) revoke(ctx context.Context, c storegate.Command) storegate.Outcome {
 	if c.Reverses == "" {
-		return storegate.Outcome{Verdict: storegate.VerdictDead, Code: "NOTHING_TO_REVOKE", Message: "a full revoke names no fulfilment"}
+		return storegate.Outcome{Verdict: storegate.VerdictDead, Code: "NOTHING_TO_REVOKE", Message: "a full revoke names no fulfillment"}
 	}
 	u := t.userPath(c, t.cfg.FulfillmentAPI) + "/fulfillments/" + url.PathEscape(c.Reverses) + "/revoke"
 	_, out := t.call(ctx, http.MethodPut, u, nil)
@@ -243,7 +243,7 @@ type revokeCurrency struct {
 func (t *Target) revocation(ctx context.Context, c storegate.Command) storegate.Outcome {
 	if c.Reverses != "" {
 		// A revocation of items the player does not hold yet fails for good
-		// in AGS; wait while the fulfilment it reverses is not there.
+		// in AGS; wait while the fulfillment it reverses is not there.
 		if out := t.fulfilled(ctx, c); out != nil {
 			return *out
 		}
@@ -277,7 +277,7 @@ func (t *Target) revocation(ctx context.Context, c storegate.Command) storegate.
 	return out
 }
 
-// fulfilled asks AGS whether the fulfilment c reverses exists; nil means yes.
+// fulfilled asks AGS whether the fulfillment c reverses exists; nil means yes.
 func (t *Target) fulfilled(ctx context.Context, c storegate.Command) *storegate.Outcome {
 	q := url.Values{"userId": {c.PlayerID}, "transactionId": {c.Reverses}, "limit": {"1"}}
 	u := pathJoin(t.cfg.BaseURL, "/platform/v2/admin/namespaces/", url.PathEscape(t.cfg.Namespace), "/fulfillments?", q.Encode())
@@ -289,11 +289,11 @@ func (t *Target) fulfilled(ctx context.Context, c storegate.Command) *storegate.
 		Data []json.RawMessage `json:"data"`
 	}
 	if err := json.Unmarshal(adapters.Body(resp), &page); err != nil {
-		return &storegate.Outcome{Verdict: storegate.VerdictRetry, HTTPStatus: resp.StatusCode, Code: "BAD_ANSWER", Message: "fulfilment query answer is not JSON"}
+		return &storegate.Outcome{Verdict: storegate.VerdictRetry, HTTPStatus: resp.StatusCode, Code: "BAD_ANSWER", Message: "fulfillment query answer is not JSON"}
 	}
 	if len(page.Data) == 0 {
 		return &storegate.Outcome{Verdict: storegate.VerdictRetry, Deferred: true, HTTPStatus: resp.StatusCode, Code: "NOT_GRANTED_YET",
-			Message: "the fulfilment " + c.Reverses + " is not in AGS yet"}
+			Message: "the fulfillment " + c.Reverses + " is not in AGS yet"}
 	}
 	return nil
 }
@@ -402,7 +402,7 @@ func (t *Target) setFailed(id string, failed bool) {
 // AGS error codes the classifier treats specially (protocols.md §3).
 const (
 	codeOptimisticLock  = 20006 // concurrent update: try again
-	codeNotFulfilledYet = 38145 // revoke of a fulfilment AGS does not have yet
+	codeNotFulfilledYet = 38145 // revoke of a fulfillment AGS does not have yet
 	codeFulfillFailed   = "FULFILL_FAILED"
 )
 
@@ -451,7 +451,7 @@ func Classify(resp *http.Response, err error) storegate.Outcome {
 	switch {
 	case a.State == codeFulfillFailed && (out.Verdict == storegate.VerdictDone || resp.StatusCode == http.StatusConflict):
 		out.Verdict, out.Deferred, out.Code = storegate.VerdictRetry, true, codeFulfillFailed
-		out.Message = "AGS could not fulfil every item: " + failures(a)
+		out.Message = "AGS could not fulfill every item: " + failures(a)
 	case a.State == "REVOKE_FAILED" && (out.Verdict == storegate.VerdictDone || resp.StatusCode == http.StatusConflict):
 		out.Verdict, out.Code = storegate.VerdictDead, "REVOKE_FAILED"
 		out.Message = "AGS could not revoke every item: " + failures(a)

@@ -39,7 +39,7 @@ func newTarget(t *testing.T, cfg ags.Config) *ags.Target {
 	return target
 }
 
-func fulfil(id string) storegate.Command {
+func fulfill(id string) storegate.Command {
 	return storegate.Command{ID: id, Kind: storegate.KindFulfill, Source: "xs", Target: "ags", PlayerID: "user-1",
 		Platform: storegate.PlatformSteam, OrderRef: "order 7", CreatedAt: start,
 		Lines: []storegate.Line{
@@ -65,7 +65,7 @@ func TestTarget_ScriptedFailures(t *testing.T) {
 		wantCode     string
 		wantMessage  string
 		wantRA       time.Duration
-		wantRequests int // fulfil requests AGS received
+		wantRequests int // fulfill requests AGS received
 		wantEffects  int
 	}{
 		{name: "500s then success", faults: []agstest.Fault{{Kind: "fulfill", Status: 500}, {Kind: "fulfill", Status: 502}},
@@ -98,7 +98,7 @@ func TestTarget_ScriptedFailures(t *testing.T) {
 				tc.setup(fake)
 			}
 			target := newTarget(t, config(fake))
-			out := target.Deliver(context.Background(), fulfil("xs.order.7"))
+			out := target.Deliver(context.Background(), fulfill("xs.order.7"))
 			if out.Verdict != tc.wantVerdict || out.Deferred != tc.wantDeferred {
 				t.Errorf("outcome = %+v, want verdict %q deferred %v", out, tc.wantVerdict, tc.wantDeferred)
 			}
@@ -112,7 +112,7 @@ func TestTarget_ScriptedFailures(t *testing.T) {
 				t.Errorf("RetryAfter = %v, want %v", out.RetryAfter, tc.wantRA)
 			}
 			if got := fake.Requests()["fulfill:xs.order.7"]; got != tc.wantRequests {
-				t.Errorf("fulfil requests that reached AGS's logic = %d, want %d", got, tc.wantRequests)
+				t.Errorf("fulfill requests that reached AGS's logic = %d, want %d", got, tc.wantRequests)
 			}
 			if got := fake.Effects()["fulfill:xs.order.7"]; got != tc.wantEffects {
 				t.Errorf("effects = %d, want %d", got, tc.wantEffects)
@@ -121,10 +121,10 @@ func TestTarget_ScriptedFailures(t *testing.T) {
 	}
 }
 
-// What AGS receives for a fulfilment: v3 by default, the items by SKU (or
+// What AGS receives for a fulfillment: v3 by default, the items by SKU (or
 // by item id when mapped), the platform as origin, the transaction id as
 // orderNo.
-func TestTarget_FulfilRequest(t *testing.T) {
+func TestTarget_FulfillRequest(t *testing.T) {
 	for _, version := range []string{"v2", "v3"} {
 		t.Run(version, func(t *testing.T) {
 			fake := newFake(t)
@@ -132,7 +132,7 @@ func TestTarget_FulfilRequest(t *testing.T) {
 			cfg.FulfillmentAPI = version
 			cfg.ItemIDs = map[string]string{"starter_sword": "a1b2c3"}
 			target := newTarget(t, cfg)
-			if out := target.Deliver(context.Background(), fulfil("xs.order.7")); out.Verdict != storegate.VerdictDone {
+			if out := target.Deliver(context.Background(), fulfill("xs.order.7")); out.Verdict != storegate.VerdictDone {
 				t.Fatalf("outcome = %+v", out)
 			}
 			if got, want := fake.Path("fulfill:xs.order.7"), "/platform/"+version+"/admin/namespaces/game/users/user-1/fulfillments/xs.order.7"; got != want {
@@ -156,16 +156,16 @@ func TestTarget_FulfilRequest(t *testing.T) {
 	}
 }
 
-// A fulfilment AGS recorded as FULFILL_FAILED is retried with /retry, not
+// A fulfillment AGS recorded as FULFILL_FAILED is retried with /retry, not
 // sent again, and takes effect once.
 func TestTarget_FulfillFailedCallsRetry(t *testing.T) {
 	fake := newFake(t)
 	fake.Script(agstest.Fault{Kind: "fulfill", State: "FULFILL_FAILED"})
 	target := newTarget(t, config(fake))
-	if out := target.Deliver(context.Background(), fulfil("xs.order.7")); out.Code != "FULFILL_FAILED" {
+	if out := target.Deliver(context.Background(), fulfill("xs.order.7")); out.Code != "FULFILL_FAILED" {
 		t.Fatalf("first delivery = %+v, want FULFILL_FAILED", out)
 	}
-	if out := target.Deliver(context.Background(), fulfil("xs.order.7")); out.Verdict != storegate.VerdictDone {
+	if out := target.Deliver(context.Background(), fulfill("xs.order.7")); out.Verdict != storegate.VerdictDone {
 		t.Fatalf("second delivery = %+v, want done", out)
 	}
 	if got, want := fake.Requests()["fulfill:xs.order.7"], 2; got != want {
@@ -189,8 +189,8 @@ func TestTarget_RevokeBeforeGrant(t *testing.T) {
 	if out.Verdict != storegate.VerdictRetry || !out.Deferred || out.Code != "38145" {
 		t.Fatalf("revoke before grant = %+v, want a deferred retry with 38145", out)
 	}
-	if out := target.Deliver(context.Background(), fulfil("xs.order.7")); out.Verdict != storegate.VerdictDone {
-		t.Fatalf("fulfil = %+v", out)
+	if out := target.Deliver(context.Background(), fulfill("xs.order.7")); out.Verdict != storegate.VerdictDone {
+		t.Fatalf("fulfill = %+v", out)
 	}
 	for i := range 2 {
 		if out := target.Deliver(context.Background(), revoke("xs.order.7")); out.Verdict != storegate.VerdictDone {
@@ -207,7 +207,7 @@ func TestTarget_RevokeBeforeGrant(t *testing.T) {
 
 // A partial refund uses doRevocation with requestId = the command's id:
 // CURRENCY entries for coins, ITEM entries for items. It waits while the
-// fulfilment it reverses is not in AGS, and a second delivery is a replay.
+// fulfillment it reverses is not in AGS, and a second delivery is a replay.
 func TestTarget_PartialRevocation(t *testing.T) {
 	fake := newFake(t)
 	target := newTarget(t, config(fake))
@@ -224,8 +224,8 @@ func TestTarget_PartialRevocation(t *testing.T) {
 	if fake.Requests()["revocation:xs.prefund.9.abc"] != 0 {
 		t.Fatal("the revocation was sent before its grant")
 	}
-	if out := target.Deliver(context.Background(), fulfil("xs.order.7")); out.Verdict != storegate.VerdictDone {
-		t.Fatalf("fulfil = %+v", out)
+	if out := target.Deliver(context.Background(), fulfill("xs.order.7")); out.Verdict != storegate.VerdictDone {
+		t.Fatalf("fulfill = %+v", out)
 	}
 	for i := range 2 {
 		if out := target.Deliver(context.Background(), partial); out.Verdict != storegate.VerdictDone {
@@ -263,7 +263,7 @@ func TestTarget_TokenCache(t *testing.T) {
 	target := newTarget(t, cfg)
 	deliver := func(id string) {
 		t.Helper()
-		if out := target.Deliver(context.Background(), fulfil(id)); out.Verdict != storegate.VerdictDone {
+		if out := target.Deliver(context.Background(), fulfill(id)); out.Verdict != storegate.VerdictDone {
 			t.Fatalf("deliver %s = %+v", id, out)
 		}
 	}
@@ -291,7 +291,7 @@ func TestTarget_BadCredentials(t *testing.T) {
 	cfg := config(fake)
 	cfg.ClientSecret = "wrong-secret-value"
 	target := newTarget(t, cfg)
-	out := target.Deliver(context.Background(), fulfil("t1"))
+	out := target.Deliver(context.Background(), fulfill("t1"))
 	if out.Verdict != storegate.VerdictDead || out.Code != "IAM_TOKEN" {
 		t.Errorf("outcome = %+v, want a dead IAM_TOKEN", out)
 	}
@@ -369,10 +369,10 @@ func TestConfig_Validate(t *testing.T) {
 func TestTarget_DifferentPayloadIsDead(t *testing.T) {
 	fake := newFake(t)
 	target := newTarget(t, config(fake))
-	if out := target.Deliver(context.Background(), fulfil("xs.order.7")); out.Verdict != storegate.VerdictDone {
+	if out := target.Deliver(context.Background(), fulfill("xs.order.7")); out.Verdict != storegate.VerdictDone {
 		t.Fatalf("first = %+v", out)
 	}
-	changed := fulfil("xs.order.7")
+	changed := fulfill("xs.order.7")
 	changed.Lines = changed.Lines[:1]
 	out := target.Deliver(context.Background(), changed)
 	if out.Verdict != storegate.VerdictDead || out.Code != "38128" || !strings.Contains(out.Message, "Cannot retry fulfillment with different payload") {

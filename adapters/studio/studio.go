@@ -117,7 +117,7 @@ func New(cfg Config) (*Target, error) {
 	return &Target{cfg: cfg, base: strings.TrimRight(cfg.URL, "/"), client: adapters.NewClient(cfg.Client, Classify)}, nil
 }
 
-// Request is the body of a fulfil or revoke (schemas/studio/fulfill.json and
+// Request is the body of a fulfill or revoke (schemas/studio/fulfill.json and
 // revoke.json).
 type Request struct {
 	Type          string             `json:"type"`
@@ -143,7 +143,7 @@ func (t *Target) Deliver(ctx context.Context, c storegate.Command) storegate.Out
 	switch c.Kind {
 	case storegate.KindFulfill:
 		if len(c.Lines) == 0 {
-			return storegate.Outcome{Verdict: storegate.VerdictDead, Code: "NO_ITEMS", Message: "a fulfilment with no lines"}
+			return storegate.Outcome{Verdict: storegate.VerdictDead, Code: "NO_ITEMS", Message: "a fulfillment with no lines"}
 		}
 	case storegate.KindRevoke:
 		path, req.Reverses, req.Reason = t.cfg.RevokePath, c.Reverses, c.Reason
@@ -203,7 +203,7 @@ func (t *Target) PinCode(ctx context.Context, r storegate.PinCodeRequest) (strin
 }
 
 // Classify is the studio classifier: adapters.Classify, plus 425 Too Early
-// as "not yet" (a revoke before its fulfilment: retried later, never a
+// as "not yet" (a revoke before its fulfillment: retried later, never a
 // breaker failure) and the receiver's {"error":{"code","message"}} kept for
 // dead-letter inspection.
 func Classify(resp *nethttp.Response, err error) storegate.Outcome {

@@ -61,7 +61,7 @@ func newTarget(t *testing.T, url string, secrets ...string) *studio.Target {
 	return target
 }
 
-func fulfil(id string) storegate.Command {
+func fulfill(id string) storegate.Command {
 	return storegate.Command{ID: id, Kind: storegate.KindFulfill, Source: "xs", Target: "studio", PlayerID: "player-1",
 		Platform: storegate.PlatformXsolla, OrderRef: "order 7", CreatedAt: start,
 		Lines: []storegate.Line{
@@ -112,7 +112,7 @@ func TestTarget_ScriptedFailures(t *testing.T) {
 			if tc.reject != "" {
 				fake.Reject(tc.reject, true)
 			}
-			out := newTarget(t, fake.URL).Deliver(context.Background(), fulfil("xs.order.7"))
+			out := newTarget(t, fake.URL).Deliver(context.Background(), fulfill("xs.order.7"))
 			if out.Verdict != tc.wantVerdict {
 				t.Errorf("outcome = %+v, want %q", out, tc.wantVerdict)
 			}
@@ -139,7 +139,7 @@ func TestTarget_ScriptedFailures(t *testing.T) {
 func TestTarget_Request(t *testing.T) {
 	fake := newFake(t)
 	target := newTarget(t, fake.URL)
-	if out := target.Deliver(context.Background(), fulfil("xs.order.7")); out.Verdict != storegate.VerdictDone {
+	if out := target.Deliver(context.Background(), fulfill("xs.order.7")); out.Verdict != storegate.VerdictDone {
 		t.Fatalf("outcome = %+v", out)
 	}
 	var got map[string]any
@@ -158,7 +158,7 @@ func TestTarget_Request(t *testing.T) {
 	}
 }
 
-// A revoke before its fulfilment: 425, a deferred retry (never a breaker
+// A revoke before its fulfillment: 425, a deferred retry (never a breaker
 // failure); after the grant it takes effect once.
 func TestTarget_RevokeBeforeGrant(t *testing.T) {
 	fake := newFake(t)
@@ -170,7 +170,7 @@ func TestTarget_RevokeBeforeGrant(t *testing.T) {
 	if got := fake.Requests()["xs.order.7.revoke"]; got != 1 {
 		t.Errorf("requests = %d, want 1: a deferred retry is not repeated in the call", got)
 	}
-	target.Deliver(context.Background(), fulfil("xs.order.7"))
+	target.Deliver(context.Background(), fulfill("xs.order.7"))
 	for range 2 {
 		if out := target.Deliver(context.Background(), revoke("xs.order.7")); out.Verdict != storegate.VerdictDone {
 			t.Fatalf("revoke = %+v, want done", out)
@@ -196,7 +196,7 @@ func TestTarget_SecretRotation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := newFake(t, tc.receiver...)
-			out := newTarget(t, fake.URL, tc.sender...).Deliver(context.Background(), fulfil("xs.order.7"))
+			out := newTarget(t, fake.URL, tc.sender...).Deliver(context.Background(), fulfill("xs.order.7"))
 			if out.Verdict != tc.want {
 				t.Errorf("outcome = %+v, want %q", out, tc.want)
 			}
@@ -212,7 +212,7 @@ func TestTarget_WrongSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fake.Close()
-	out := newTarget(t, fake.URL, newSecret).Deliver(context.Background(), fulfil("xs.order.7"))
+	out := newTarget(t, fake.URL, newSecret).Deliver(context.Background(), fulfill("xs.order.7"))
 	if out.Verdict != storegate.VerdictDead || out.HTTPStatus != 401 || out.Code != "INVALID_SIGNATURE" {
 		t.Errorf("outcome = %+v, want a dead 401 INVALID_SIGNATURE", out)
 	}

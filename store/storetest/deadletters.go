@@ -51,7 +51,7 @@ func kill(t *testing.T, db *store.DB, id string, attempts int) {
 // command owed to a given target and player, from its own event.
 func acceptFor(t *testing.T, db *store.DB, id, target, player string, kind storegate.Kind) {
 	t.Helper()
-	c := fulfil(id)
+	c := fulfill(id)
 	c.Target, c.PlayerID, c.Kind = target, player, kind
 	ev := event("e-" + id)
 	ev.PlayerID = player

@@ -53,7 +53,7 @@ func testPartnerPayOnce(t *testing.T, open Opener) {
 			if i%3 == 0 {
 				txn = fmt.Sprint("other-", i)
 			}
-			a, _, err := db.PayPartnerOrder(ctx, payEvent(o.ID, txn), o.ID, []storegate.Command{fulfil(fmt.Sprint("partner.bank.order.", o.ID))}, paymentAnswer)
+			a, _, err := db.PayPartnerOrder(ctx, payEvent(o.ID, txn), o.ID, []storegate.Command{fulfill(fmt.Sprint("partner.bank.order.", o.ID))}, paymentAnswer)
 			answers[i], errs[i] = string(a.Body), err
 		}()
 	}
@@ -137,7 +137,7 @@ func testOrderTracking(t *testing.T, open Opener) {
 	ctx := context.Background()
 	clock := fakeclock.New(Start)
 	db := open(t, clock.Now)
-	grant := fulfil("ord-1")
+	grant := fulfill("ord-1")
 	revoke := storegate.Command{ID: "ord-1.revoke", Kind: storegate.KindRevoke, Source: "src", Target: "ledger", PlayerID: "p1", Reverses: "ord-1", Reason: "refund"}
 	steps := func() (storegate.OrderStatus, []string) {
 		t.Helper()
@@ -213,7 +213,7 @@ func testOrderTrackingBatched(t *testing.T, open Opener) {
 			defer wg.Done()
 			// Every fifth event revokes the order before it, likely in
 			// the same batch: two steps of one order in one statement.
-			c := fulfil(fmt.Sprint("t", i))
+			c := fulfill(fmt.Sprint("t", i))
 			if i%5 == 1 {
 				order := fmt.Sprint("t", i-1)
 				c = storegate.Command{ID: order + ".revoke", Kind: storegate.KindRevoke, Source: "src", Target: "ledger", PlayerID: "p1", Reverses: order}

@@ -60,7 +60,7 @@ func event(key string) storegate.Event {
 	return storegate.Event{Source: "src", Type: "order_paid", Key: key, PlayerID: "p1", Body: []byte(`{"k":"` + key + `"}`)}
 }
 
-func fulfil(id string) storegate.Command {
+func fulfill(id string) storegate.Command {
 	return storegate.Command{ID: id, Kind: storegate.KindFulfill, Source: "src", Target: "ledger", PlayerID: "p1",
 		Lines: []storegate.Line{{SKU: "crystals_100", Quantity: 1, Grants: []storegate.Grant{{Currency: "CRYSTALS", Amount: 100}}}}}
 }
@@ -70,7 +70,7 @@ var answer204 = storegate.Answer{Status: 204}
 func testAcceptOnce(t *testing.T, open Opener) {
 	ctx := context.Background()
 	db := open(t, fakeclock.New(Start).Now)
-	first, dup, err := db.Accept(ctx, event("o1"), []storegate.Command{fulfil("t1")}, answer204)
+	first, dup, err := db.Accept(ctx, event("o1"), []storegate.Command{fulfill("t1")}, answer204)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func testAcceptOnce(t *testing.T, open Opener) {
 		t.Fatalf("first accept = %+v (duplicate %v), want stored with 204", first, dup)
 	}
 	// The duplicate carries a different answer; the stored one must come back.
-	again, dup, err := db.Accept(ctx, event("o1"), []storegate.Command{fulfil("t1-other")}, storegate.Answer{Status: 200, Body: []byte("x")})
+	again, dup, err := db.Accept(ctx, event("o1"), []storegate.Command{fulfill("t1-other")}, storegate.Answer{Status: 200, Body: []byte("x")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func testAcceptConcurrentDuplicates(t *testing.T, open Opener) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], dups[i], errs[i] = db.Accept(ctx, event("same"), []storegate.Command{fulfil("t-same")},
+			results[i], dups[i], errs[i] = db.Accept(ctx, event("same"), []storegate.Command{fulfill("t-same")},
 				storegate.Answer{Status: 204, Body: []byte(fmt.Sprint(i))})
 		}()
 	}
@@ -143,7 +143,7 @@ func testAcceptDistinctConcurrently(t *testing.T, open Opener) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, _, err := db.Accept(ctx, event(fmt.Sprint("o", i)), []storegate.Command{fulfil(fmt.Sprint("t", i))}, answer204); err != nil {
+			if _, _, err := db.Accept(ctx, event(fmt.Sprint("o", i)), []storegate.Command{fulfill(fmt.Sprint("t", i))}, answer204); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -167,7 +167,7 @@ func testCommandQueuedOnce(t *testing.T, open Opener) {
 	// Two distinct events owing the same command (a refund and a cancel of
 	// one order) queue it once.
 	for _, key := range []string{"refund:1", "cancel:1"} {
-		if _, _, err := db.Accept(ctx, event(key), []storegate.Command{fulfil("t1.revoke")}, answer204); err != nil {
+		if _, _, err := db.Accept(ctx, event(key), []storegate.Command{fulfill("t1.revoke")}, answer204); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -183,7 +183,7 @@ func testCommandQueuedOnce(t *testing.T, open Opener) {
 func accept(t *testing.T, db *store.DB, ids ...string) {
 	t.Helper()
 	for _, id := range ids {
-		if _, _, err := db.Accept(context.Background(), event("e-"+id), []storegate.Command{fulfil(id)}, answer204); err != nil {
+		if _, _, err := db.Accept(context.Background(), event("e-"+id), []storegate.Command{fulfill(id)}, answer204); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -431,7 +431,7 @@ func testAcceptBatchIsolatesAFailure(t *testing.T, open Opener) {
 				if i == 7 {
 					ev.Body = nil
 				}
-				_, _, errs[i] = db.Accept(ctx, ev, []storegate.Command{fulfil(fmt.Sprintf("t%d-%d", round, i))}, answer204)
+				_, _, errs[i] = db.Accept(ctx, ev, []storegate.Command{fulfill(fmt.Sprintf("t%d-%d", round, i))}, answer204)
 			}()
 		}
 		wg.Wait()

@@ -1,6 +1,6 @@
 // Package agstest is a fake AccelByte Gaming Services for tests: IAM
-// client-credentials tokens, fulfilments by transaction id (v2 and v3) with
-// /retry and /revoke, doRevocation keyed by requestId, the fulfilment query
+// client-credentials tokens, fulfillments by transaction id (v2 and v3) with
+// /retry and /revoke, doRevocation keyed by requestId, the fulfillment query
 // and the IAM user lookup, behaving as protocols.md §3 describes. It counts
 // the effect of every transaction, so a test can check that each took
 // effect exactly once however often it was sent, and it plays scripted
@@ -38,7 +38,7 @@ type Fault struct {
 	Hang time.Duration
 	// AfterEffect applies the request before failing: a lost answer.
 	AfterEffect bool
-	// State, for a fulfil, makes AGS record the fulfilment in this state
+	// State, for a fulfill, makes AGS record the fulfillment in this state
 	// (FULFILL_FAILED) with a 200, instead of failing.
 	State string
 }
@@ -56,7 +56,7 @@ type Server struct {
 	// request 503).
 	fakebackend.Queue[Fault]
 	// Effects, Requests, Body and Calls tell what AGS saw. Keys are
-	// "fulfill:<transactionId>" (retries of a failed fulfilment count
+	// "fulfill:<transactionId>" (retries of a failed fulfillment count
 	// there too), "revoke:<transactionId>" and "revocation:<requestId>".
 	fakebackend.Record
 
@@ -143,7 +143,7 @@ func (s *Server) Path(key string) string {
 	return s.paths[key]
 }
 
-// State returns a fulfilment's state ("" if unknown).
+// State returns a fulfillment's state ("" if unknown).
 func (s *Server) State(transactionID string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

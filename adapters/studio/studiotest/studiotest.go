@@ -2,7 +2,7 @@
 // for a studio writing its own receiver: it verifies the Standard Webhooks
 // signature over the raw body, validates the body against the published
 // schema, applies each transaction id at most once, answers 425 to a revoke
-// whose fulfilment it has not seen, and answers user checks. Tests script
+// whose fulfillment it has not seen, and answers user checks. Tests script
 // failures (statuses, Retry-After, hangs, lost answers, outages) and read
 // back how many times each transaction took effect.
 package studiotest
@@ -81,7 +81,7 @@ func New(secrets ...string) (*Server, error) {
 // Close stops the server.
 func (s *Server) Close() { s.srv.Close() }
 
-// Reject makes fulfilments of a SKU fail for good (400 UNKNOWN_SKU), or
+// Reject makes fulfillments of a SKU fail for good (400 UNKNOWN_SKU), or
 // lifts that.
 func (s *Server) Reject(sku string, reject bool) {
 	s.mu.Lock()

@@ -16,12 +16,12 @@ ALTER TABLE ledger_entitlements ADD COLUMN consumed_count INTEGER NOT NULL DEFAU
 UPDATE ledger_entitlements SET granted_count = use_count;
 CREATE INDEX ledger_entitlements_item ON ledger_entitlements (player_id, item);
 
--- request: the JSON of what was asked (a fulfilment's command, a spend);
+-- request: the JSON of what was asked (a fulfillment's command, a spend);
 -- request_hash: its digest, so an idempotency key reused for a different
 -- request is refused instead of answered with the first result.
 ALTER TABLE ledger_transactions ADD COLUMN request TEXT NOT NULL DEFAULT '';
 ALTER TABLE ledger_transactions ADD COLUMN request_hash TEXT NOT NULL DEFAULT '';
--- What revokes of a fulfilment took back so far is summed on every revoke.
+-- What revokes of a fulfillment took back so far is summed on every revoke.
 CREATE INDEX ledger_transactions_reverses ON ledger_transactions (reverses);
 
 -- One row per revoke: the record is the AGS-shaped result (items with their

@@ -1,5 +1,5 @@
--- Fulfilments are most transactions, and this index never serves them: a
--- revoke looks up the revokes of one fulfilment. Leaving them out spares
+-- Fulfillments are most transactions, and this index never serves them: a
+-- revoke looks up the revokes of one fulfillment. Leaving them out spares
 -- every granted order an index write (with the store's 0006_partial_indexes,
 -- 2 of the 17.6 log pages of a commit of one order: BenchmarkCommitSize).
 -- SQLite uses a partial index only for a query that repeats its condition,

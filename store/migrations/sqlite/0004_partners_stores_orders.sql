@@ -1,6 +1,6 @@
 -- Orders: every order from every sender, with its current status and the
 -- history of its statuses (one JSON object per line, oldest first, appended
--- by the write that causes each step). The id is the order's fulfilment
+-- by the write that causes each step). The id is the order's fulfillment
 -- transaction id (xsolla.<source>.order.<id>, partner.<source>.order.<id>,
 -- epic.<source>.<entitlement>, ...). Keyed by player first: support reads a
 -- player's orders, and one row per order keeps a step to one write.
