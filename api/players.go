@@ -94,22 +94,9 @@ func (h *handlers) handleFulfillOrders(c *fiber.Ctx) error {
 	}
 	server.SetSource(c, f.Source)
 	server.SetType(c, "fulfill_orders")
-	player, err := param(c, "playerId")
+	player, err := h.player(c, f)
 	if err != nil {
 		return err
-	}
-	token, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
-	if !ok || token == "" {
-		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="storegate-players"`)
-		return storegate.Errorf(storegate.CodeUnauthorized, "Fulfill Orders needs Authorization: Bearer <player token>")
-	}
-	claims, err := f.Tokens.Verify(token)
-	if err != nil {
-		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="storegate-players", error="invalid_token"`)
-		return storegate.Errorf(storegate.CodeUnauthorized, "player token is invalid or expired")
-	}
-	if claims.Subject != player {
-		return storegate.Errorf(storegate.CodeForbidden, "the player token is for another player")
 	}
 	var req struct {
 		Platform string `json:"platform"`
@@ -123,48 +110,16 @@ func (h *handlers) handleFulfillOrders(c *fiber.Ctx) error {
 	}
 	platform, _ := mapping.StorePlatform(req.Platform)
 	ctx := c.UserContext()
-
 	started := h.srv.Now()
 	ans := fulfillAnswer{PlayerID: player, Platform: req.Platform, Fulfilled: []fulfilledOrder{}, ClawedBack: []fulfilledOrder{},
 		Recorded: []fulfilledOrder{}, Failed: []fulfilledOrder{}}
-	var since time.Time
-	cursor, ok, err := h.deps.Orders.FulfillCursor(ctx, player, platform)
+	raws, err := h.pull(c, f, connector, player, platform, &ans)
 	if err != nil {
-		return storegate.Unavailable(err)
+		return err
 	}
-	if ok {
-		since = cursor.Add(-f.Overlap)
-		ans.Since = &since
-	}
-	cctx, cancel := context.WithTimeout(ctx, f.Deadline)
-	raws, err := connector.Orders(cctx, player, req.Platform, since)
-	cancel()
+	complete, waitFor, err := h.fulfillAll(ctx, f, player, platform, raws, &ans)
 	if err != nil {
-		h.log.Warn("order connector failed", "request_id", server.RequestID(c), "platform", req.Platform, "err", err)
-		return &storegate.Error{Code: storegate.CodeUnavailable, Message: "the platform's orders could not be fetched, retry later", Err: err}
-	}
-
-	src := mapping.StoreSource{Name: f.Source, Target: f.Target}
-	complete, queued := true, false
-	var waitFor []string
-	for i, raw := range raws {
-		acted, err := h.fulfillOne(ctx, src, player, req.Platform, raw, &ans)
-		var e *storegate.Error
-		switch {
-		case errors.As(err, &e) && e.Code != storegate.CodeUnavailable && e.Code != storegate.CodeInternal:
-			// This order cannot be processed (bad shape, unknown product):
-			// report it, and keep the cursor so the next run tries again.
-			complete = false
-			ans.Failed = append(ans.Failed, h.failOrder(ctx, src, player, platform, raw, i, e))
-		case err != nil:
-			return storegate.Unavailable(err)
-		case acted != "":
-			queued = true
-			waitFor = append(waitFor, acted)
-		}
-	}
-	if queued {
-		h.deps.Notify()
+		return err
 	}
 	if complete {
 		if err := h.deps.Orders.SetFulfillCursor(ctx, player, platform, started); err != nil {
@@ -174,6 +129,78 @@ func (h *handlers) handleFulfillOrders(c *fiber.Ctx) error {
 	}
 	h.reportStatuses(ctx, f.Wait, player, waitFor, &ans)
 	return c.JSON(ans)
+}
+
+// player is the player of the path, once the bearer's player token says
+// it is them.
+func (h *handlers) player(c *fiber.Ctx, f *FulfillOrders) (string, error) {
+	player, err := param(c, "playerId")
+	if err != nil {
+		return "", err
+	}
+	token, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
+	if !ok || token == "" {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="storegate-players"`)
+		return "", storegate.Errorf(storegate.CodeUnauthorized, "Fulfill Orders needs Authorization: Bearer <player token>")
+	}
+	claims, err := f.Tokens.Verify(token)
+	if err != nil {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="storegate-players", error="invalid_token"`)
+		return "", storegate.Errorf(storegate.CodeUnauthorized, "player token is invalid or expired")
+	}
+	if claims.Subject != player {
+		return "", storegate.Errorf(storegate.CodeForbidden, "the player token is for another player")
+	}
+	return player, nil
+}
+
+// pull asks the connector for the player's orders that changed since the
+// start of their last complete run, less the overlap against clock skew.
+func (h *handlers) pull(c *fiber.Ctx, f *FulfillOrders, connector OrderConnector, player string, platform storegate.Platform,
+	ans *fulfillAnswer) ([]json.RawMessage, error) {
+	var since time.Time
+	cursor, ok, err := h.deps.Orders.FulfillCursor(c.UserContext(), player, platform)
+	if err != nil {
+		return nil, storegate.Unavailable(err)
+	}
+	if ok {
+		since = cursor.Add(-f.Overlap)
+		ans.Since = &since
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), f.Deadline)
+	defer cancel()
+	raws, err := connector.Orders(ctx, player, ans.Platform, since)
+	if err != nil {
+		h.log.Warn("order connector failed", "request_id", server.RequestID(c), "platform", ans.Platform, "err", err)
+		return nil, &storegate.Error{Code: storegate.CodeUnavailable, Message: "the platform's orders could not be fetched, retry later", Err: err}
+	}
+	return raws, nil
+}
+
+// fulfillAll maps and queues every pulled order. complete is false when an
+// order could not be processed: it is reported, and the cursor stays so the
+// next run tries it again. waitFor are the transaction ids queued now.
+func (h *handlers) fulfillAll(ctx context.Context, f *FulfillOrders, player string, platform storegate.Platform,
+	raws []json.RawMessage, ans *fulfillAnswer) (complete bool, waitFor []string, err error) {
+	src := mapping.StoreSource{Name: f.Source, Target: f.Target}
+	complete = true
+	for i, raw := range raws {
+		acted, err := h.fulfillOne(ctx, src, player, ans.Platform, raw, ans)
+		var e *storegate.Error
+		switch {
+		case errors.As(err, &e) && e.Code != storegate.CodeUnavailable && e.Code != storegate.CodeInternal:
+			complete = false
+			ans.Failed = append(ans.Failed, h.failOrder(ctx, src, player, platform, raw, i, e))
+		case err != nil:
+			return false, nil, storegate.Unavailable(err)
+		case acted != "":
+			waitFor = append(waitFor, acted)
+		}
+	}
+	if len(waitFor) > 0 {
+		h.deps.Notify()
+	}
+	return complete, waitFor, nil
 }
 
 // fulfillOne maps one pulled order and stores the events it implies. It

@@ -64,22 +64,13 @@ func (h *handlers) handleXsolla(c *fiber.Ctx) error {
 	// Fiber reuses the request buffer after the handler returns; the body is
 	// stored, so it is copied once here.
 	body := bytes.Clone(c.BodyRaw())
-	var head struct {
-		Type string `json:"notification_type"`
-	}
-	if err := h.srv.Schemas().Decode("xsolla/notification", body, &head); err != nil {
+	typ, err := h.xsollaType(c, body)
+	if err != nil {
 		return err
 	}
-	typ := head.Type
-	switch {
-	case slices.Contains(mapping.XsollaAcknowledged, typ):
-		server.SetType(c, typ)
+	if slices.Contains(mapping.XsollaAcknowledged, typ) {
 		return h.xsollaAcknowledge(c, src, typ, body)
-	case typ == "notification" || !h.srv.Schemas().Has("xsolla/"+typ):
-		server.SetType(c, "unknown")
-		return storegate.FieldError("unknown notification_type "+strconv.Quote(clipText(typ, 100)), "notification_type")
 	}
-	server.SetType(c, typ)
 	var n mapping.XsollaNotification
 	if err := h.srv.Schemas().Decode("xsolla/"+typ, body, &n); err != nil {
 		return err
@@ -96,15 +87,38 @@ func (h *handlers) handleXsolla(c *fiber.Ctx) error {
 	case mapping.XsollaPartnerSideCatalog:
 		return h.xsollaCatalog(c)
 	}
-	if err := h.validate.Struct(&n); err != nil {
+	return h.xsollaOrder(c, src, typ, &n, body)
+}
+
+// xsollaType reads notification_type (a key in another case is refused
+// like on every route) and refuses a type outside Xsolla's list.
+func (h *handlers) xsollaType(c *fiber.Ctx, body []byte) (string, error) {
+	var head struct {
+		Type string `json:"notification_type"`
+	}
+	if err := h.srv.Schemas().Decode("xsolla/notification", body, &head); err != nil {
+		return "", err
+	}
+	typ := head.Type
+	if !slices.Contains(mapping.XsollaAcknowledged, typ) && (typ == "notification" || !h.srv.Schemas().Has("xsolla/"+typ)) {
+		server.SetType(c, "unknown")
+		return "", storegate.FieldError("unknown notification_type "+strconv.Quote(clipText(typ, 100)), "notification_type")
+	}
+	server.SetType(c, typ)
+	return typ, nil
+}
+
+// xsollaOrder maps a type that grants, revokes or is recorded against an
+// order, and stores it with its commands.
+func (h *handlers) xsollaOrder(c *fiber.Ctx, src *XsollaSource, typ string, n *mapping.XsollaNotification, body []byte) error {
+	if err := h.validate.Struct(n); err != nil {
 		return validationError(err)
 	}
-	plan, err := mapping.Xsolla(src.mapping(),
-		&n, h.deps.Catalog, body, h.srv.Now())
+	plan, err := mapping.Xsolla(src.mapping(), n, h.deps.Catalog, body, h.srv.Now())
 	if err != nil {
 		return err
 	}
-	if err := h.checkGrantee(c, &src.Source, plan, playerField(&n)); err != nil {
+	if err := h.checkGrantee(c, &src.Source, plan, playerField(n)); err != nil {
 		return err
 	}
 	return h.acceptXsolla(c, src, typ, plan, body)
