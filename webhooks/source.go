@@ -3,12 +3,12 @@ package webhooks
 import (
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"net/netip"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
-	"errors"
 	"storegate"
 	"storegate/server"
 	"storegate/signing"
