@@ -61,6 +61,10 @@ type Grant struct {
 	Type     ItemType `json:"type,omitempty"`
 	// Quantity is the number of items (durable: 1; consumable: the use count).
 	Quantity int64 `json:"quantity,omitempty"`
+	// Revocation is the catalog item's revocation action (RevokeNone, ...),
+	// kept with the grant so a revoke follows the terms the item was sold
+	// under. Empty: the target's rule for the kind decides.
+	Revocation string `json:"revocation,omitempty"`
 }
 
 // Line is one purchased SKU with what it grants, already multiplied by the

@@ -25,6 +25,8 @@ type Economy interface {
 	Entitlements(ctx context.Context, playerID string, all bool) ([]ledger.Entitlement, error)
 	History(ctx context.Context, playerID string, q ledger.HistoryQuery) ([]ledger.Entry, bool, error)
 	Revocations(ctx context.Context, playerID string, q ledger.RevocationQuery) ([]ledger.Revocation, bool, error)
+	AllRevocations(ctx context.Context, q ledger.RevocationQuery) ([]ledger.Revocation, bool, error)
+	Revocation(ctx context.Context, id string) (ledger.Revocation, bool, error)
 	Adjust(ctx context.Context, a ledger.Adjustment) (ledger.AdjustmentResult, error)
 	Spend(ctx context.Context, s ledger.Spend) (ledger.SpendResult, error)
 	Consume(ctx context.Context, c ledger.Consume) (ledger.ConsumeResult, error)
@@ -86,6 +88,8 @@ func Mount(srv *server.Server, cfg Config, deps Deps) {
 	admin.Get("/v1/players/:playerId/entitlements", h.handleEntitlements)
 	admin.Get("/v1/players/:playerId/transactions", h.handleHistory)
 	admin.Get("/v1/players/:playerId/revocations", h.handleRevocations)
+	admin.Get("/v1/revocations", h.handleAllRevocations)
+	admin.Get("/v1/revocations/:id", h.handleRevocation)
 	admin.Post("/v1/players/:playerId/wallets/:currency/adjustments", h.handleAdjustment)
 	// Per route, not a group: other /v1/players routes have other callers.
 	app.Post("/v1/players/:playerId/wallets/:currency/spend", h.requireGame, h.handleSpend)

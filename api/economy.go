@@ -232,14 +232,8 @@ func (h *handlers) handleRevocations(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	q := ledger.RevocationQuery{TransactionID: c.Query("transaction_id")}
-	if q.Source, err = queryEnum(c, "source", "ORDER", "DLC", "IAP", "OTHER"); err != nil {
-		return err
-	}
-	if q.Status, err = queryEnum(c, "status", ledger.StatusSuccess, ledger.StatusFail); err != nil {
-		return err
-	}
-	if q.Since, q.Until, q.Page, err = queryWindow(c); err != nil {
+	q, err := revocationQuery(c)
+	if err != nil {
 		return err
 	}
 	revs, more, err := eco.Revocations(c.UserContext(), player, q)
@@ -247,4 +241,58 @@ func (h *handlers) handleRevocations(c *fiber.Ctx) error {
 		return storegate.Internal(err)
 	}
 	return c.JSON(listAnswer(player, "revocations", revs, more, q.Page))
+}
+
+// handleAllRevocations is the revocation history across players, with the
+// filters and pages of one player's.
+func (h *handlers) handleAllRevocations(c *fiber.Ctx) error {
+	eco, err := h.economy()
+	if err != nil {
+		return err
+	}
+	q, err := revocationQuery(c)
+	if err != nil {
+		return err
+	}
+	revs, more, err := eco.AllRevocations(c.UserContext(), q)
+	if err != nil {
+		return storegate.Internal(err)
+	}
+	m := listAnswer("", "revocations", revs, more, q.Page)
+	delete(m, "player_id")
+	return c.JSON(m)
+}
+
+// handleRevocation is one revocation record, by its id (the revoke's
+// transaction id).
+func (h *handlers) handleRevocation(c *fiber.Ctx) error {
+	eco, err := h.economy()
+	if err != nil {
+		return err
+	}
+	id, err := param(c, "id")
+	if err != nil {
+		return err
+	}
+	rev, found, err := eco.Revocation(c.UserContext(), id)
+	if err != nil {
+		return storegate.Internal(err)
+	}
+	if !found {
+		return storegate.Errorf(storegate.CodeNotFound, "no revocation %q", id)
+	}
+	return c.JSON(rev)
+}
+
+// revocationQuery reads the revocation history's filters and page.
+func revocationQuery(c *fiber.Ctx) (q ledger.RevocationQuery, err error) {
+	q.TransactionID = c.Query("transaction_id")
+	if q.Source, err = queryEnum(c, "source", "ORDER", "DLC", "IAP", "OTHER"); err != nil {
+		return q, err
+	}
+	if q.Status, err = queryEnum(c, "status", ledger.StatusSuccess, ledger.StatusFail); err != nil {
+		return q, err
+	}
+	q.Since, q.Until, q.Page, err = queryWindow(c)
+	return q, err
 }

@@ -120,8 +120,8 @@ func (l *Ledger) History(ctx context.Context, playerID string, q HistoryQuery) (
 	return trim(out, limit, rows.Err())
 }
 
-// RevocationQuery filters a player's revocation history, as AGS's does.
-// Zero fields do not filter.
+// RevocationQuery filters the revocation history, as AGS's does. Zero
+// fields do not filter.
 type RevocationQuery struct {
 	// TransactionID matches the fulfillment revoked or the revoke's own id.
 	TransactionID string
@@ -136,6 +136,28 @@ type RevocationQuery struct {
 func (l *Ledger) Revocations(ctx context.Context, playerID string, q RevocationQuery) ([]Revocation, bool, error) {
 	f := filter{}
 	f.add("player_id = ?", playerID)
+	return l.revocations(ctx, f, q)
+}
+
+// AllRevocations lists every player's revocations, newest first, and
+// whether more follow the page.
+func (l *Ledger) AllRevocations(ctx context.Context, q RevocationQuery) ([]Revocation, bool, error) {
+	return l.revocations(ctx, filter{}, q)
+}
+
+// Revocation returns the revocation record with id (the revoke's
+// transaction id), and false when there is none.
+func (l *Ledger) Revocation(ctx context.Context, id string) (Revocation, bool, error) {
+	f := filter{}
+	f.add("id = ?", id)
+	out, _, err := l.revocations(ctx, f, RevocationQuery{Page: Page{Limit: 1}})
+	if err != nil || len(out) == 0 {
+		return Revocation{}, false, err
+	}
+	return out[0], true, nil
+}
+
+func (l *Ledger) revocations(ctx context.Context, f filter, q RevocationQuery) ([]Revocation, bool, error) {
 	if q.TransactionID != "" {
 		f.where = append(f.where, "(transaction_id = ? OR id = ?)")
 		f.args = append(f.args, q.TransactionID, q.TransactionID)
@@ -147,8 +169,12 @@ func (l *Ledger) Revocations(ctx context.Context, playerID string, q RevocationQ
 		f.add("status = ?", q.Status)
 	}
 	f.times(q.Since, q.Until)
+	where := ""
+	if len(f.where) > 0 {
+		where = " WHERE " + strings.Join(f.where, " AND ")
+	}
 	limit, offset := q.bounds()
-	rows, err := l.db.Query(ctx, `SELECT record FROM ledger_revocations WHERE `+strings.Join(f.where, " AND ")+
+	rows, err := l.db.Query(ctx, `SELECT record FROM ledger_revocations`+where+
 		` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, append(f.args, limit+1, offset)...)
 	if err != nil {
 		return nil, false, err
@@ -164,6 +190,7 @@ func (l *Ledger) Revocations(ctx context.Context, playerID string, q RevocationQ
 		if err := json.Unmarshal([]byte(raw), &r); err != nil {
 			return nil, false, err
 		}
+		r.summaries()
 		out = append(out, r)
 	}
 	return trim(out, limit, rows.Err())

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -13,39 +14,68 @@ import (
 	"storegate/store"
 )
 
-// Revocation strategies. AGS's names are in the comments.
+// Revocation strategies (storegate's revocation actions). AGS's names are
+// in the comments.
 const (
 	// CurrencyAllowNegative debits the whole amount, even below zero
 	// (ALWAYS_REVOKE). The default: a claw-back always happens, and a
 	// negative total blocks spending until it is positive again.
-	CurrencyAllowNegative = "allow_negative"
+	CurrencyAllowNegative = storegate.RevokeAllowNegative
 	// CurrencyFailIfNegative fails the entry, taking nothing, when the
 	// balance of the platform the currency was bought on would drop below 0
 	// (REVOKE_OR_REPORT).
-	CurrencyFailIfNegative = "fail_if_negative"
+	CurrencyFailIfNegative = storegate.RevokeFailIfNegative
 	// DurableRevoke revokes the entitlement (REVOKE_OR_REPORT). The default.
-	DurableRevoke = "revoke"
+	DurableRevoke = storegate.RevokeDurable
 	// ConsumableRevokeUnused revokes a consumable only if it has enough
 	// uses left, an unopened box only (REVOKE_OR_REPORT). The default.
-	ConsumableRevokeUnused = "revoke_unused"
+	ConsumableRevokeUnused = storegate.RevokeUnused
 	// StrategyCustom asks the external revocation service (CUSTOM).
-	StrategyCustom = "custom"
+	StrategyCustom = storegate.RevokeCustom
+	// StrategyNone takes nothing back: the entry is skipped (AGS's
+	// revocation config with enabled false).
+	StrategyNone = storegate.RevokeNone
 )
 
-// Rules are the revocation rules, one strategy per kind of thing revoked.
+// Rules are the revocation rules: one strategy per kind of thing revoked,
+// and the overrides of the orders of some sources. An entry's strategy is
+// its order's (Sources), else its item's (the catalog's, carried by the
+// grant), else its kind's.
 type Rules struct {
-	// Currency is allow_negative (default), fail_if_negative or custom.
+	// Currency is allow_negative (default), fail_if_negative, custom or
+	// none.
 	Currency string
-	// Durable (durable and media items) is revoke (default) or custom.
+	// Durable (durable and media items) is revoke (default), custom or
+	// none.
 	Durable string
 	// Consumable (consumables, loot and option boxes) is revoke_unused
-	// (default) or custom.
+	// (default), custom or none.
 	Consumable string
+	// Sources override the strategies for the orders of a source, by the
+	// source's configured name. Optional.
+	Sources map[string]SourceRules
 	// Custom is the revocation service the custom strategy asks. Required
 	// when a strategy is custom.
 	Custom CustomRevoker
-	// Namespace is sent to the custom service. Default "storegate".
+	// Namespace is sent to the custom service and named in every
+	// revocation record. Default "storegate".
 	Namespace string
+}
+
+// SourceRules are one source's overrides, per kind; an empty field leaves
+// the kind to the item's action and the target's rule.
+type SourceRules struct {
+	Currency, Durable, Consumable string
+}
+
+func (r SourceRules) of(kind string) string {
+	switch kind {
+	case storegate.RevocationCurrency:
+		return r.Currency
+	case storegate.RevocationConsumable:
+		return r.Consumable
+	}
+	return r.Durable
 }
 
 // DefaultRules are the rules a zero Rules stands for, for whoever shows them
@@ -69,16 +99,28 @@ func (r Rules) withDefaults() (Rules, error) {
 		r.Namespace = "storegate"
 	}
 	var bad []string
-	if r.Currency != CurrencyAllowNegative && r.Currency != CurrencyFailIfNegative && r.Currency != StrategyCustom {
-		bad = append(bad, fmt.Sprintf("revocation.currency: %q is not allow_negative, fail_if_negative or custom", r.Currency))
+	check := func(path, kind, strategy string, optional bool) {
+		actions := storegate.RevocationActions(kind)
+		if (optional && strategy == "") || slices.Contains(actions, strategy) {
+			return
+		}
+		bad = append(bad, fmt.Sprintf("%s: %q is not %s", path, strategy, strings.Join(actions, ", ")))
 	}
-	if r.Durable != DurableRevoke && r.Durable != StrategyCustom {
-		bad = append(bad, fmt.Sprintf("revocation.durable: %q is not revoke or custom", r.Durable))
+	check("revocation.currency", storegate.RevocationCurrency, r.Currency, false)
+	check("revocation.durable", storegate.RevocationDurable, r.Durable, false)
+	check("revocation.consumable", storegate.RevocationConsumable, r.Consumable, false)
+	names := make([]string, 0, len(r.Sources))
+	for name := range r.Sources {
+		names = append(names, name)
 	}
-	if r.Consumable != ConsumableRevokeUnused && r.Consumable != StrategyCustom {
-		bad = append(bad, fmt.Sprintf("revocation.consumable: %q is not revoke_unused or custom", r.Consumable))
+	sort.Strings(names)
+	for _, name := range names {
+		o := r.Sources[name]
+		check("sources."+name+".revocation.currency", storegate.RevocationCurrency, o.Currency, true)
+		check("sources."+name+".revocation.durable", storegate.RevocationDurable, o.Durable, true)
+		check("sources."+name+".revocation.consumable", storegate.RevocationConsumable, o.Consumable, true)
 	}
-	if r.anyCustom() && r.Custom == nil {
+	if r.namesCustom() && r.Custom == nil {
 		bad = append(bad, "revocation.custom: a custom strategy needs a custom revocation service")
 	}
 	if len(bad) > 0 {
@@ -87,28 +129,56 @@ func (r Rules) withDefaults() (Rules, error) {
 	return r, nil
 }
 
-func (r Rules) anyCustom() bool {
-	return r.Currency == StrategyCustom || r.Durable == StrategyCustom || r.Consumable == StrategyCustom
-}
-
-// strategy is the rule for one grant.
-func (r Rules) strategy(g storegate.Grant) string {
-	switch {
-	case g.Currency != "":
-		return r.Currency
-	case consumable(g.Type):
-		return r.Consumable
+// namesCustom reports whether a kind's rule or a source's names custom.
+func (r Rules) namesCustom() bool {
+	all := []string{r.Currency, r.Durable, r.Consumable}
+	for _, o := range r.Sources {
+		all = append(all, o.Currency, o.Durable, o.Consumable)
 	}
-	return r.Durable
+	return slices.Contains(all, StrategyCustom)
 }
 
-// Revocation is one revoke's result as AGS shapes it: per request the
-// source, status and success and failed lists; per entry the strategy,
-// whether it was skipped, and why.
+// anyCustom reports whether a revoke may have to ask the custom service: a
+// rule names it, or a service is configured for the items whose catalog
+// entry names it.
+func (r Rules) anyCustom() bool {
+	return r.Custom != nil || r.namesCustom()
+}
+
+// grantKind is the kind whose rule applies to a grant.
+func grantKind(g storegate.Grant) string {
+	if g.Currency != "" {
+		return storegate.RevocationCurrency
+	}
+	return storegate.RevocationKind(g.Type)
+}
+
+// strategy is the rule for one grant of an order from source: the source's
+// override, else the item's action, else the kind's rule.
+func (r Rules) strategy(source string, g storegate.Grant) string {
+	kind := grantKind(g)
+	if s := r.Sources[source].of(kind); s != "" {
+		return s
+	}
+	if g.Revocation != "" {
+		return g.Revocation
+	}
+	return SourceRules{Currency: r.Currency, Durable: r.Durable, Consumable: r.Consumable}.of(kind)
+}
+
+// Revocation is one revoke's result as AGS shapes it (Revoke Fulfillment's
+// RevokeFulfillmentV2Result, with the source and status of AGS's revocation
+// history): per request the namespace, the items, the state and the success
+// and failed lists, the item revocations and the summaries of the
+// entitlement and credit revocations; per entry the strategy, whether it was
+// skipped, and why. Beside AGS's fields, storegate's own: the sender, its
+// order reference, the platform and the reason.
 type Revocation struct {
 	// ID is the revoke's transaction id.
-	ID       string `json:"id"`
-	PlayerID string `json:"player_id"`
+	ID string `json:"id"`
+	// Namespace is the ledger's (revocation.custom.namespace).
+	Namespace string `json:"namespace"`
+	PlayerID  string `json:"player_id"`
 	// TransactionID is the fulfillment revoked, or the revoke's own id when
 	// it names none (a refund of lines).
 	TransactionID string `json:"transaction_id"`
@@ -121,13 +191,53 @@ type Revocation struct {
 	// REVOKE_FAILED (every entry failed).
 	State string `json:"state"`
 	// Reason is why the revoke happened (refund, chargeback, ...).
-	Reason          string           `json:"reason"`
-	Sender          string           `json:"sender,omitempty"`
-	OrderRef        string           `json:"order_ref,omitempty"`
-	Platform        string           `json:"platform"`
+	Reason   string `json:"reason"`
+	Sender   string `json:"sender,omitempty"`
+	OrderRef string `json:"order_ref,omitempty"`
+	Platform string `json:"platform"`
+	// Items are the lines the revoke took back, as AGS lists a
+	// fulfillment's items.
+	Items           []RevokedItem    `json:"items"`
 	ItemRevocations []ItemRevocation `json:"item_revocations"`
-	StateInfo       StateInfo        `json:"state_info"`
-	CreatedAt       time.Time        `json:"created_at"`
+	// EntitlementRevocations and CreditRevocations sum up every item's
+	// (bundles' contents included), as AGS's top-level lists do.
+	EntitlementRevocations []EntitlementRevocation `json:"entitlement_revocations"`
+	CreditRevocations      []CreditRevocation      `json:"credit_revocations"`
+	StateInfo              StateInfo               `json:"state_info"`
+	CreatedAt              time.Time               `json:"created_at"`
+}
+
+// RevokedItem is one line a revoke took back (AGS's FulfillmentItem).
+type RevokedItem struct {
+	ItemID   string             `json:"item_id"`
+	SKU      string             `json:"sku"`
+	ItemType storegate.ItemType `json:"item_type"`
+	Quantity int64              `json:"quantity"`
+}
+
+// summaries fills the lists derived from the item revocations: records
+// written before they were kept get them when read.
+func (r *Revocation) summaries() {
+	r.Items = make([]RevokedItem, 0, len(r.ItemRevocations))
+	r.EntitlementRevocations, r.CreditRevocations = []EntitlementRevocation{}, []CreditRevocation{}
+	var walk func(items []ItemRevocation)
+	walk = func(items []ItemRevocation) {
+		for _, ir := range items {
+			for _, e := range ir.EntitlementRevocations {
+				e.ItemSKU, e.Strategy = ir.SKU, ir.Strategy
+				r.EntitlementRevocations = append(r.EntitlementRevocations, e)
+			}
+			for _, cr := range ir.CreditRevocations {
+				cr.Strategy = ir.Strategy
+				r.CreditRevocations = append(r.CreditRevocations, cr)
+			}
+			walk(ir.ItemRevocations)
+		}
+	}
+	for _, ir := range r.ItemRevocations {
+		r.Items = append(r.Items, RevokedItem{ItemID: ir.ItemID, SKU: ir.SKU, ItemType: ir.ItemType, Quantity: ir.Quantity})
+	}
+	walk(r.ItemRevocations)
 }
 
 // ItemRevocation is one revoked line: an item, a currency amount, or a
@@ -156,6 +266,8 @@ type CreditRevocation struct {
 	Amount       int64              `json:"amount"`
 	BalanceAfter int64              `json:"balance_after"`
 	EntryID      int64              `json:"entry_id"`
+	// Strategy is set in the record's summary (AGS's revocationStrategy).
+	Strategy string `json:"revocation_strategy,omitempty"`
 }
 
 // EntitlementRevocation is one entitlement revoked, or uses taken from it.
@@ -164,7 +276,13 @@ type EntitlementRevocation struct {
 	ItemID        string `json:"item_id"`
 	Quantity      int64  `json:"quantity"`
 	UseCountAfter int64  `json:"use_count_after"`
-	Status        string `json:"status"`
+	// Status is the entitlement's after the revoke: active (uses left) or
+	// revoked.
+	Status string `json:"status"`
+	// ItemSKU and Strategy are set in the record's summary (AGS's itemSku
+	// and revocationStrategy).
+	ItemSKU  string `json:"item_sku,omitempty"`
+	Strategy string `json:"revocation_strategy,omitempty"`
 }
 
 // StateInfo lists what succeeded and what failed, bundles with their
@@ -443,7 +561,7 @@ func (l *Ledger) askCustom(ctx context.Context, c storegate.Command, lines []pla
 	answers := map[string]CustomAnswer{}
 	for _, line := range lines {
 		for _, pg := range line.grants {
-			if l.rules.strategy(pg.g) != StrategyCustom {
+			if l.rules.strategy(c.Source, pg.g) != StrategyCustom || l.rules.Custom == nil {
 				continue
 			}
 			req := CustomRequest{RequestID: c.ID + "/" + pg.index, UserID: c.PlayerID, Namespace: l.rules.Namespace,
@@ -492,7 +610,7 @@ func (l *Ledger) usesLeft(ctx context.Context, c storegate.Command, pg planGrant
 // apply takes back every planned grant under the rules and builds the
 // AGS-shaped record.
 func (l *Ledger) apply(ctx context.Context, tx *store.Tx, c storegate.Command, lines []planLine, answers map[string]CustomAnswer, out *Result) (*Revocation, error) {
-	rev := &Revocation{ID: c.ID, PlayerID: c.PlayerID, TransactionID: c.Reverses, Source: revocationSource(c, lines),
+	rev := &Revocation{ID: c.ID, Namespace: l.rules.Namespace, PlayerID: c.PlayerID, TransactionID: c.Reverses, Source: revocationSource(c, lines),
 		Reason: reason(c), Sender: c.Source, OrderRef: c.OrderRef, Platform: string(platformOf(c)),
 		ItemRevocations: []ItemRevocation{}, CreatedAt: tx.Now().UTC()}
 	if rev.TransactionID == "" {
@@ -527,6 +645,7 @@ func (l *Ledger) apply(ctx context.Context, tx *store.Tx, c storegate.Command, l
 		rev.ItemRevocations = append(rev.ItemRevocations, parent)
 	}
 	rev.StateInfo, rev.Status, rev.State = summarize(rev.ItemRevocations)
+	rev.summaries()
 	return rev, nil
 }
 
@@ -600,13 +719,27 @@ func revocationSource(c storegate.Command, lines []planLine) string {
 // revokeGrant takes back one grant under its strategy. Its error is a store
 // failure; a refusal under the rules is an ItemRevocation with status FAIL.
 func (l *Ledger) revokeGrant(ctx context.Context, tx *store.Tx, c storegate.Command, pg planGrant, answers map[string]CustomAnswer, out *Result) (ItemRevocation, error) {
-	strategy := l.rules.strategy(pg.g)
+	strategy := l.rules.strategy(c.Source, pg.g)
 	ir := ItemRevocation{ItemID: pg.g.Item, SKU: pg.sku, ItemType: pg.g.Type, Quantity: max(pg.g.Quantity, 1), Strategy: strategy, Status: StatusSuccess}
 	switch {
 	case pg.g.Currency != "":
 		ir.ItemID, ir.ItemType, ir.Quantity = pg.g.Currency, storegate.ItemCurrency, pg.g.Amount
 	case ir.ItemType == "":
 		ir.ItemType = storegate.ItemDurable
+	}
+	kind := grantKind(pg.g)
+	switch {
+	case !slices.Contains(storegate.RevocationActions(kind), strategy):
+		// Only a command written by hand can carry one: take nothing and
+		// leave it to support rather than guess.
+		ir.Status, ir.Reason = StatusFail, fmt.Sprintf("revocation action %q does not apply to %s", strategy, kind)
+		return ir, nil
+	case strategy == StrategyNone:
+		ir.Skipped, ir.Reason = true, "revocation of "+kind+" is turned off (none)"
+		return ir, nil
+	case strategy == StrategyCustom && l.rules.Custom == nil:
+		ir.Status, ir.Reason = StatusFail, "the custom strategy applies but no custom revocation service is configured"
+		return ir, nil
 	}
 	var ans CustomAnswer
 	if strategy == StrategyCustom {

@@ -248,3 +248,82 @@ func TestRevoke_FulfillmentWithoutAStoredCommand(t *testing.T) {
 		t.Errorf("revocation = %+v", res.Revocation)
 	}
 }
+
+// An entry's action: its order's source override, else the action its grant
+// carries from the catalog, else the kind's rule. What cannot apply (an
+// action of another kind, custom without a service) fails the entry and
+// takes nothing, rather than guess or wait forever; none skips it. The
+// record sums up the entitlement and credit revocations as AGS does.
+func TestRevoke_ActionPrecedence(t *testing.T) {
+	ctx := context.Background()
+	gold := func(action string) storegate.Line {
+		return storegate.Line{SKU: "gold", Quantity: 1, Type: storegate.ItemCurrency, Grants: []storegate.Grant{{Currency: "GOLD", Amount: 50, Revocation: action}}}
+	}
+	sword := func(action string) storegate.Line {
+		return storegate.Line{SKU: "sword", Quantity: 1, Type: storegate.ItemDurable, Grants: []storegate.Grant{{Item: "sword", Type: storegate.ItemDurable, Quantity: 1, Revocation: action}}}
+	}
+	for _, tc := range []struct {
+		name     string
+		rules    ledger.Rules
+		line     storegate.Line
+		strategy string
+		status   string
+		skipped  bool
+		reason   string
+	}{
+		{name: "kind's rule", line: gold(""), strategy: "allow_negative", status: "SUCCESS"},
+		{name: "currency none", rules: ledger.Rules{Currency: "none"}, line: gold(""), strategy: "none", status: "SUCCESS", skipped: true,
+			reason: "revocation of currency is turned off (none)"},
+		{name: "item over kind", rules: ledger.Rules{Currency: "none"}, line: gold("allow_negative"), strategy: "allow_negative", status: "SUCCESS"},
+		{name: "source over item", rules: ledger.Rules{Sources: map[string]ledger.SourceRules{"shop": {Currency: "none"}}}, line: gold("allow_negative"),
+			strategy: "none", status: "SUCCESS", skipped: true, reason: "revocation of currency is turned off (none)"},
+		{name: "source override of another kind", rules: ledger.Rules{Sources: map[string]ledger.SourceRules{"shop": {Durable: "none"}}}, line: gold(""),
+			strategy: "allow_negative", status: "SUCCESS"},
+		{name: "action of another kind", line: sword("allow_negative"), strategy: "allow_negative", status: "FAIL",
+			reason: `revocation action "allow_negative" does not apply to durable`},
+		{name: "custom without a service", line: sword("custom"), strategy: "custom", status: "FAIL",
+			reason: "the custom strategy applies but no custom revocation service is configured"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, _ := openLedger(t, ledger.Config{Revocation: tc.rules})
+			c := fulfill("t1", "p1", storegate.PlatformEpic, tc.line)
+			c.Source = "shop"
+			if _, err := l.Fulfill(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			r := revoke("t1.revoke", "p1", storegate.PlatformEpic, "t1")
+			r.Source = "shop"
+			res, err := l.Revoke(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ir := res.Revocation.ItemRevocations[0]
+			if ir.Strategy != tc.strategy || ir.Status != tc.status || ir.Skipped != tc.skipped || ir.Reason != tc.reason {
+				t.Errorf("entry = %s %s skipped=%v %q, want %s %s skipped=%v %q", ir.Strategy, ir.Status, ir.Skipped, ir.Reason,
+					tc.strategy, tc.status, tc.skipped, tc.reason)
+			}
+			taken := tc.status == "SUCCESS" && !tc.skipped
+			rev := res.Revocation
+			if rev.Namespace != "storegate" || len(rev.Items) != 1 || rev.Items[0].SKU != tc.line.SKU ||
+				(len(rev.CreditRevocations)+len(rev.EntitlementRevocations) == 1) != taken {
+				t.Errorf("record namespace %q, items %+v, credits %+v, entitlements %+v", rev.Namespace, rev.Items, rev.CreditRevocations, rev.EntitlementRevocations)
+			}
+			if taken && len(rev.CreditRevocations) == 1 && rev.CreditRevocations[0].Strategy != tc.strategy {
+				t.Errorf("credit summary strategy = %q, want %q", rev.CreditRevocations[0].Strategy, tc.strategy)
+			}
+		})
+	}
+}
+
+// Source overrides are checked when the ledger is made.
+func TestNew_RefusesBadSourceOverrides(t *testing.T) {
+	_, db := openLedger(t, ledger.Config{})
+	_, err := ledger.New(db, ledger.Config{Revocation: ledger.Rules{Sources: map[string]ledger.SourceRules{
+		"shop": {Currency: "forgive"}, "bank": {Consumable: "custom"}}}})
+	for _, want := range []string{`sources.shop.revocation.currency: "forgive" is not allow_negative, fail_if_negative, custom, none`,
+		"revocation.custom: a custom strategy needs a custom revocation service"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want it to mention %q", err, want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -30,6 +31,13 @@ type SKU struct {
 	Contents []Content `yaml:"contents,omitempty" json:"contents,omitempty"`
 	// Products maps a platform (steam, epic, ...) to its product id for this SKU.
 	Products map[string]string `yaml:"products,omitempty" json:"products,omitempty"`
+	// Revocation is what a revoke does with what this SKU grants, over the
+	// target's rule for its kind: for coin allow_negative,
+	// fail_if_negative, custom or none; durable and media revoke, custom or
+	// none; consumable and boxes revoke_unused, custom or none; a bundle
+	// custom or none, for its contents (over their own). An order's source
+	// may override it. Optional; the embedded ledger applies it.
+	Revocation string `yaml:"revocation,omitempty" json:"revocation,omitempty"`
 	// Name and Prices are shown to distribution partners.
 	Name   string           `yaml:"name,omitempty" json:"name,omitempty"`
 	Prices map[string]int64 `yaml:"prices,omitempty" json:"prices,omitempty"`
@@ -139,6 +147,15 @@ func checkSKU(e SKU) error {
 	default:
 		return fmt.Errorf("type: unknown type %q", e.Type)
 	}
+	if e.Revocation != "" {
+		kind := storegate.RevocationKind(e.Type)
+		if e.Type == storegate.ItemBundle {
+			kind = "" // holds several kinds: only the actions they share
+		}
+		if actions := storegate.RevocationActions(kind); !slices.Contains(actions, e.Revocation) {
+			return fmt.Errorf("revocation: %q is not one of %s for type %s", e.Revocation, strings.Join(actions, ", "), e.Type)
+		}
+	}
 	return nil
 }
 
@@ -226,6 +243,10 @@ func (c *Catalog) Line(sku string, qty int64) (storegate.Line, error) {
 		if err != nil {
 			return storegate.Line{}, err
 		}
+		if e.Type == storegate.ItemBundle && e.Revocation != "" {
+			// The bundle is what was sold: its action is its contents'.
+			g.Revocation = e.Revocation
+		}
 		line.Grants = append(line.Grants, g)
 	}
 	return line, nil
@@ -244,7 +265,7 @@ func grant(e SKU, qty int64) (storegate.Grant, error) {
 		return storegate.Grant{}, fmt.Errorf("sku %s: quantity %d overflows", e.SKU, qty)
 	}
 	if e.Type == storegate.ItemCurrency {
-		return storegate.Grant{Currency: e.Currency, Amount: per * qty}, nil
+		return storegate.Grant{Currency: e.Currency, Amount: per * qty, Revocation: e.Revocation}, nil
 	}
-	return storegate.Grant{Item: e.Item, Type: e.Type, Quantity: per * qty}, nil
+	return storegate.Grant{Item: e.Item, Type: e.Type, Quantity: per * qty, Revocation: e.Revocation}, nil
 }

@@ -80,6 +80,11 @@ func TestNewCatalog_RejectsBadEntries(t *testing.T) {
 			{SKU: "a", Type: storegate.ItemDurable},
 			{SKU: "b1", Type: storegate.ItemBundle, Contents: []mapping.Content{{SKU: "a"}}},
 			{SKU: "b2", Type: storegate.ItemBundle, Contents: []mapping.Content{{SKU: "b1"}}}}, "bundles do not nest"},
+		{"revocation of another kind", []mapping.SKU{{SKU: "s", Type: storegate.ItemDurable, Revocation: "allow_negative"}},
+			`revocation: "allow_negative" is not one of revoke, custom, none for type durable`},
+		{"bundle revocation of one kind", []mapping.SKU{{SKU: "a", Type: storegate.ItemDurable},
+			{SKU: "b", Type: storegate.ItemBundle, Revocation: "revoke", Contents: []mapping.Content{{SKU: "a"}}}},
+			`revocation: "revoke" is not one of custom, none for type bundle`},
 		{"product twice", []mapping.SKU{
 			{SKU: "a", Type: storegate.ItemDurable, Products: map[string]string{"epic": "x"}},
 			{SKU: "b", Type: storegate.ItemDurable, Products: map[string]string{"epic": "x"}}}, "already maps to"},
@@ -90,6 +95,41 @@ func TestNewCatalog_RejectsBadEntries(t *testing.T) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A grant carries the revocation action of the SKU sold: its own, or for a
+// bundle's contents the bundle's when it names one.
+func TestCatalog_LineCarriesRevocationActions(t *testing.T) {
+	cat, err := mapping.NewCatalog([]mapping.SKU{
+		{SKU: "gold", Type: storegate.ItemCurrency, Currency: "GOLD", Amount: 10, Revocation: "fail_if_negative"},
+		{SKU: "sword", Type: storegate.ItemDurable},
+		{SKU: "kit", Type: storegate.ItemBundle, Contents: []mapping.Content{{SKU: "gold"}, {SKU: "sword"}}},
+		{SKU: "gift", Type: storegate.ItemBundle, Revocation: "none", Contents: []mapping.Content{{SKU: "gold"}, {SKU: "sword"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		sku  string
+		want []string
+	}{
+		{"gold", []string{"fail_if_negative"}},
+		{"sword", []string{""}},
+		{"kit", []string{"fail_if_negative", ""}},
+		{"gift", []string{"none", "none"}},
+	} {
+		line, err := cat.Line(tc.sku, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, g := range line.Grants {
+			got = append(got, g.Revocation)
+		}
+		if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("%s: actions %q, want %q", tc.sku, got, tc.want)
+		}
 	}
 }
 

@@ -39,6 +39,10 @@ type Config struct {
 	ClientSecret string
 	// FulfillmentAPI is v3 (default) or v2 of fulfillment by transaction id.
 	FulfillmentAPI string
+	// RevokeAPI is v2 (default: Revoke Fulfillment V2, the endpoint AGS
+	// documents for third-party stores) or v3 of revoking a fulfillment by
+	// its transaction id. Both answer a RevokeFulfillmentV2Result.
+	RevokeAPI string
 	// UserCheckPath is the IAM path that answers 200 for an existing user
 	// and 404 otherwise; {namespace} and {userId} are filled in. Default
 	// /iam/v3/admin/namespaces/{namespace}/users/{userId}.
@@ -66,6 +70,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.FulfillmentAPI == "" {
 		c.FulfillmentAPI = "v3"
+	}
+	if c.RevokeAPI == "" {
+		c.RevokeAPI = "v2"
 	}
 	if c.UserCheckPath == "" {
 		c.UserCheckPath = DefaultUserCheckPath
@@ -99,6 +106,9 @@ func (c Config) Validate() []string {
 	}
 	if c.FulfillmentAPI != "v2" && c.FulfillmentAPI != "v3" {
 		p = append(p, fmt.Sprintf("fulfillment_api: %q is not v2 or v3", c.FulfillmentAPI))
+	}
+	if c.RevokeAPI != "v2" && c.RevokeAPI != "v3" {
+		p = append(p, fmt.Sprintf("revoke_api: %q is not v2 or v3", c.RevokeAPI))
 	}
 	if !strings.HasPrefix(c.UserCheckPath, "/") || !strings.Contains(c.UserCheckPath, "{userId}") {
 		p = append(p, "user_check_path: want a path starting with / that contains {userId}")
@@ -209,14 +219,128 @@ func (t *Target) fulfill(ctx context.Context, c storegate.Command) storegate.Out
 	return out
 }
 
-// revoke takes back everything the reversed fulfillment granted.
+// revoke takes back everything the reversed fulfillment granted, through
+// Revoke Fulfillment (v2 by default): a PUT without a body, keyed by the
+// fulfillment's transaction id, so AGS applies it once however often it is
+// sent; a failed one is sent again as it is.
 func (t *Target) revoke(ctx context.Context, c storegate.Command) storegate.Outcome {
 	if c.Reverses == "" {
 		return storegate.Outcome{Verdict: storegate.VerdictDead, Code: "NOTHING_TO_REVOKE", Message: "a full revoke names no fulfillment"}
 	}
-	u := t.userPath(c, t.cfg.FulfillmentAPI) + "/fulfillments/" + url.PathEscape(c.Reverses) + "/revoke"
+	u := t.userPath(c, t.cfg.RevokeAPI) + "/fulfillments/" + url.PathEscape(c.Reverses) + "/revoke"
 	_, out := t.call(ctx, http.MethodPut, u, nil)
 	return out
+}
+
+// RevokeResult is AGS's RevokeFulfillmentV2Result, the answer of Revoke
+// Fulfillment v2 and v3 (and the body of v2's 409): the revocation history
+// id, the namespace, user and transaction, the fulfillment's items, the
+// state (REVOKED or REVOKE_FAILED), the success and failed lists, and the
+// item, entitlement and credit revocations with their strategies.
+type RevokeResult struct {
+	ID                     string                  `json:"id"`
+	Namespace              string                  `json:"namespace"`
+	UserID                 string                  `json:"userId"`
+	TransactionID          string                  `json:"transactionId"`
+	Items                  []FulfillmentItem       `json:"items"`
+	State                  string                  `json:"state"`
+	StateInfo              StateInfo               `json:"stateInfo"`
+	ItemRevocations        []ItemRevocation        `json:"itemRevocations"`
+	EntitlementRevocations []EntitlementRevocation `json:"entitlementRevocations"`
+	CreditRevocations      []CreditRevocation      `json:"creditRevocations"`
+}
+
+// FulfillmentItem is one item of a fulfillment.
+type FulfillmentItem struct {
+	ItemID   string `json:"itemId"`
+	ItemSku  string `json:"itemSku"`
+	ItemName string `json:"itemName,omitempty"`
+	ItemType string `json:"itemType"`
+	Quantity int64  `json:"quantity"`
+}
+
+// StateInfo is successList and failedList; a bundle's entry lists its
+// contents in Items.
+type StateInfo struct {
+	SuccessList []StateEntry `json:"successList"`
+	FailedList  []StateEntry `json:"failedList"`
+}
+
+// StateEntry is one entry of StateInfo (FulfillItemResult); a bundle's
+// contents (FulfillBundledItemResult) carry their quantity.
+type StateEntry struct {
+	ItemID   string       `json:"itemId"`
+	ItemSku  string       `json:"itemSku"`
+	Quantity int64        `json:"quantity,omitempty"`
+	Error    string       `json:"error,omitempty"`
+	Items    []StateEntry `json:"items,omitempty"`
+}
+
+// ItemRevocation is one item revoked, with its bundle contents nested.
+type ItemRevocation struct {
+	ItemID                 string                  `json:"itemId"`
+	ItemSku                string                  `json:"itemSku"`
+	ItemType               string                  `json:"itemType"`
+	Quantity               int64                   `json:"quantity"`
+	EntitlementOrigin      string                  `json:"entitlementOrigin,omitempty"`
+	Strategy               string                  `json:"strategy"`
+	Skipped                bool                    `json:"skipped"`
+	Status                 string                  `json:"status"`
+	Reason                 string                  `json:"reason,omitempty"`
+	CustomRevocation       map[string]any          `json:"customRevocation,omitempty"`
+	EntitlementRevocations []EntitlementRevocation `json:"entitlementRevocations,omitempty"`
+	CreditRevocations      []CreditRevocation      `json:"creditRevocations,omitempty"`
+	ItemRevocations        []ItemRevocation        `json:"itemRevocations,omitempty"`
+}
+
+// EntitlementRevocation is one entitlement revoked.
+type EntitlementRevocation struct {
+	EntitlementID      string `json:"entitlementId"`
+	ItemID             string `json:"itemId"`
+	ItemSku            string `json:"itemSku"`
+	Quantity           int64  `json:"quantity"`
+	RevocationStrategy string `json:"revocationStrategy"`
+	Skipped            bool   `json:"skipped"`
+	Status             string `json:"status"`
+	Reason             string `json:"reason,omitempty"`
+}
+
+// CreditRevocation is currency taken back from one wallet.
+type CreditRevocation struct {
+	WalletID           string `json:"walletId"`
+	CurrencyCode       string `json:"currencyCode"`
+	BalanceOrigin      string `json:"balanceOrigin"`
+	Amount             int64  `json:"amount"`
+	RevocationStrategy string `json:"revocationStrategy"`
+	Skipped            bool   `json:"skipped"`
+	Status             string `json:"status"`
+	Reason             string `json:"reason,omitempty"`
+}
+
+// revokeFailures says why AGS could not revoke: the failed item
+// revocations with their strategies and reasons (bundle contents
+// included), else the failed list.
+func revokeFailures(body []byte) string {
+	var r RevokeResult
+	if json.Unmarshal(body, &r) != nil {
+		return ""
+	}
+	var parts []string
+	var walk func([]ItemRevocation)
+	walk = func(items []ItemRevocation) {
+		for _, ir := range items {
+			if ir.Status == "FAIL" && len(ir.ItemRevocations) == 0 {
+				id := ir.ItemSku
+				if id == "" {
+					id = ir.ItemID
+				}
+				parts = append(parts, fmt.Sprintf("%s (%s): %s", id, ir.Strategy, ir.Reason))
+			}
+			walk(ir.ItemRevocations)
+		}
+	}
+	walk(r.ItemRevocations)
+	return clip(strings.Join(parts, "; "))
 }
 
 type revokeEntry struct {
@@ -454,7 +578,11 @@ func Classify(resp *http.Response, err error) storegate.Outcome {
 		out.Message = "AGS could not fulfill every item: " + failures(a)
 	case a.State == "REVOKE_FAILED" && (out.Verdict == storegate.VerdictDone || resp.StatusCode == http.StatusConflict):
 		out.Verdict, out.Code = storegate.VerdictDead, "REVOKE_FAILED"
-		out.Message = "AGS could not revoke every item: " + failures(a)
+		why := revokeFailures(adapters.Body(resp))
+		if why == "" {
+			why = failures(a)
+		}
+		out.Message = "AGS could not revoke every item: " + why
 	case (a.State == "FULFILLED" || a.State == "REVOKED") && resp.StatusCode == http.StatusConflict:
 		out.Verdict, out.Code, out.Message = storegate.VerdictDone, "", ""
 	case a.Status == "FAIL" && out.Verdict == storegate.VerdictDone:

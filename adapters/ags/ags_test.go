@@ -200,7 +200,7 @@ func TestTarget_RevokeBeforeGrant(t *testing.T) {
 	if got, want := fake.Effects()["revoke:xs.order.7"], 1; got != want {
 		t.Errorf("revoke effects = %d, want %d", got, want)
 	}
-	if got, want := fake.Path("revoke:xs.order.7"), "/platform/v3/admin/namespaces/game/users/user-1/fulfillments/xs.order.7/revoke"; got != want {
+	if got, want := fake.Path("revoke:xs.order.7"), "/platform/v2/admin/namespaces/game/users/user-1/fulfillments/xs.order.7/revoke"; got != want {
 		t.Errorf("revoke path = %q, want %q", got, want)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	nethttp "net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -132,10 +133,25 @@ type Request struct {
 	CreatedAt     time.Time          `json:"created_at"`
 }
 
+// contractLines are the lines as the studio contract has them: without the
+// catalog's revocation actions, which the embedded ledger applies and a
+// studio backend decides for itself.
+func contractLines(lines []storegate.Line) []storegate.Line {
+	out := make([]storegate.Line, len(lines))
+	for i, l := range lines {
+		l.Grants = slices.Clone(l.Grants)
+		for j := range l.Grants {
+			l.Grants[j].Revocation = ""
+		}
+		out[i] = l
+	}
+	return out
+}
+
 // Deliver POSTs the command to the fulfill or revoke URL.
 func (t *Target) Deliver(ctx context.Context, c storegate.Command) storegate.Outcome {
 	req := Request{Type: string(c.Kind), TransactionID: c.ID, PlayerID: c.PlayerID, Platform: c.Platform, Source: c.Source,
-		OrderRef: c.OrderRef, Lines: c.Lines, CreatedAt: c.CreatedAt.UTC()}
+		OrderRef: c.OrderRef, Lines: contractLines(c.Lines), CreatedAt: c.CreatedAt.UTC()}
 	if req.Platform == "" {
 		req.Platform = storegate.PlatformOther
 	}

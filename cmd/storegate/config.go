@@ -141,6 +141,9 @@ type SourceConfig struct {
 	// LinkParameters are sent back as custom_parameters on transaction-ID
 	// linking. Optional.
 	LinkParameters map[string]any `yaml:"link_parameters"`
+	// Revocation overrides, for this source's orders, what a revoke does
+	// with each kind (ledger targets only). Optional.
+	Revocation SourceRevocationConfig `yaml:"revocation"`
 	// Partner and Stores are the partner and stores kinds' own settings.
 	Partner *PartnerConfig `yaml:"partner"`
 	Stores  *StoresConfig  `yaml:"stores"`
@@ -395,7 +398,9 @@ func (c *Config) validate() []string {
 		if s.BodyBytes < 0 {
 			add("%s.body_bytes: must not be negative", path)
 		}
+		p = append(p, s.Revocation.validate(path, targets[s.Target])...)
 	}
+	p = append(p, c.validateCustomRevocation()...)
 	if _, err := mapping.NewCatalog(c.Catalog); err != nil {
 		add("%v", err)
 	}

@@ -178,6 +178,7 @@ func actualDefaults(t *testing.T) map[string]string {
 		"targets[].retry.wait_max":                 shortDuration(client.RetryWaitMax),
 		"targets[].ags.iam_url":                    agsCfg.IAMURL,
 		"targets[].ags.fulfillment_api":            agsCfg.FulfillmentAPI,
+		"targets[].ags.revoke_api":                 agsCfg.RevokeAPI,
 		"targets[].ags.user_check_path":            agsCfg.UserCheckPath,
 		"targets[].ags.source":                     agsCfg.Source,
 		"targets[].http.fulfill_path":              studioCfg.FulfillPath,

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"storegate"
@@ -89,6 +90,8 @@ type AGSTargetConfig struct {
 	ClientSecret string `yaml:"client_secret"`
 	// FulfillmentAPI is v3 or v2.
 	FulfillmentAPI string `yaml:"fulfillment_api"`
+	// RevokeAPI is v2 or v3 of Revoke Fulfillment.
+	RevokeAPI string `yaml:"revoke_api"`
 	// UserCheckPath answers 200 for a user and 404 for none; {namespace}
 	// and {userId} are filled in.
 	UserCheckPath string `yaml:"user_check_path"`
@@ -120,7 +123,7 @@ func (t TargetConfig) client() adapters.ClientConfig {
 
 func (a *AGSTargetConfig) config(t TargetConfig, now func() time.Time) ags.Config {
 	return ags.Config{BaseURL: a.BaseURL, IAMURL: a.IAMURL, Namespace: a.Namespace, ClientID: a.ClientID,
-		ClientSecret: a.ClientSecret, FulfillmentAPI: a.FulfillmentAPI, UserCheckPath: a.UserCheckPath, Source: a.Source,
+		ClientSecret: a.ClientSecret, FulfillmentAPI: a.FulfillmentAPI, RevokeAPI: a.RevokeAPI, UserCheckPath: a.UserCheckPath, Source: a.Source,
 		ItemIDs: a.ItemIDs, Client: t.client(), Now: now}
 }
 
@@ -191,15 +194,98 @@ func validateTarget(path string, t TargetConfig) []string {
 // RevocationConfig is a ledger target's revocation rules: ledger.Rules,
 // whose defaults apply to the zero fields.
 type RevocationConfig struct {
-	// Currency is allow_negative, fail_if_negative or custom.
+	// Currency is allow_negative, fail_if_negative, custom or none.
 	Currency string `yaml:"currency"`
-	// Durable is revoke or custom.
+	// Durable is revoke, custom or none.
 	Durable string `yaml:"durable"`
-	// Consumable is revoke_unused or custom.
+	// Consumable is revoke_unused, custom or none.
 	Consumable string `yaml:"consumable"`
 	// Custom is the revocation service of the custom strategy: exactly one
 	// of grpc and http, required when a strategy is custom.
 	Custom CustomRevocationConfig `yaml:"custom"`
+}
+
+// SourceRevocationConfig is one source's revocation overrides: a
+// ledger.SourceRules, where an empty field leaves the kind to the catalog
+// item's action and the target's rule.
+type SourceRevocationConfig struct {
+	// Currency is allow_negative, fail_if_negative, custom or none.
+	Currency string `yaml:"currency"`
+	// Durable is revoke, custom or none.
+	Durable string `yaml:"durable"`
+	// Consumable is revoke_unused, custom or none.
+	Consumable string `yaml:"consumable"`
+}
+
+func (r SourceRevocationConfig) rules() ledger.SourceRules {
+	return ledger.SourceRules{Currency: r.Currency, Durable: r.Durable, Consumable: r.Consumable}
+}
+
+// validate checks a source's overrides; kind is its target's kind.
+func (r SourceRevocationConfig) validate(path string, kind string) []string {
+	if r == (SourceRevocationConfig{}) {
+		return nil
+	}
+	var p []string
+	if kind != "" && kind != "ledger" {
+		p = append(p, path+".revocation: applies to sources whose target is a ledger (AGS and studio backends apply their own rules)")
+	}
+	return append(p, actionProblems(path+".revocation", r.Currency, r.Durable, r.Consumable)...)
+}
+
+// actionProblems checks one revocation action per kind; empty ones are
+// left to the defaults.
+func actionProblems(path, currency, durable, consumable string) []string {
+	var p []string
+	for _, f := range []struct{ key, kind, value string }{
+		{"currency", storegate.RevocationCurrency, currency},
+		{"durable", storegate.RevocationDurable, durable},
+		{"consumable", storegate.RevocationConsumable, consumable},
+	} {
+		if actions := storegate.RevocationActions(f.kind); f.value != "" && !slices.Contains(actions, f.value) {
+			p = append(p, fmt.Sprintf("%s.%s: %q is not %s", path, f.key, f.value, strings.Join(actions, ", ")))
+		}
+	}
+	return p
+}
+
+// validateCustomRevocation refuses a custom action, named by a source or a
+// catalog item, without a ledger's custom revocation service to ask.
+func (c *Config) validateCustomRevocation() []string {
+	var p []string
+	var ledgerTarget *TargetConfig
+	for i := range c.Targets {
+		if c.Targets[i].Kind == "ledger" {
+			ledgerTarget = &c.Targets[i]
+		}
+	}
+	if ledgerTarget == nil || ledgerTarget.Revocation.Custom.GRPC != nil || ledgerTarget.Revocation.Custom.HTTP != nil {
+		return nil
+	}
+	for i, s := range c.Sources {
+		r := s.Revocation
+		if s.Target == ledgerTarget.Name && slices.Contains([]string{r.Currency, r.Durable, r.Consumable}, ledger.StrategyCustom) {
+			p = append(p, fmt.Sprintf("sources[%d].revocation: a custom action needs the ledger target's revocation.custom.grpc or .http", i))
+		}
+	}
+	for i, e := range c.Catalog {
+		if e.Revocation == ledger.StrategyCustom {
+			p = append(p, fmt.Sprintf("catalog[%d] (%s).revocation: custom needs the ledger target's revocation.custom.grpc or .http", i, e.SKU))
+		}
+	}
+	return p
+}
+
+// sourceRules are the revocation overrides of the sources whose target is
+// target.
+func (c *Config) sourceRules(target string) map[string]ledger.SourceRules {
+	out := map[string]ledger.SourceRules{}
+	for _, s := range c.Sources {
+		if s.Target == target && s.Revocation != (SourceRevocationConfig{}) {
+			out[s.Name] = s.Revocation.rules()
+		}
+	}
+	return out
 }
 
 // CustomRevocationConfig names the external revocation service.
@@ -248,15 +334,7 @@ func (t TargetConfig) validateLedger(path string) []string {
 	var p []string
 	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(path+"."+format, args...)) }
 	r := t.Revocation
-	if !slices.Contains([]string{"", ledger.CurrencyAllowNegative, ledger.CurrencyFailIfNegative, ledger.StrategyCustom}, r.Currency) {
-		add("revocation.currency: %q is not allow_negative, fail_if_negative or custom", r.Currency)
-	}
-	if !slices.Contains([]string{"", ledger.DurableRevoke, ledger.StrategyCustom}, r.Durable) {
-		add("revocation.durable: %q is not revoke or custom", r.Durable)
-	}
-	if !slices.Contains([]string{"", ledger.ConsumableRevokeUnused, ledger.StrategyCustom}, r.Consumable) {
-		add("revocation.consumable: %q is not revoke_unused or custom", r.Consumable)
-	}
+	p = append(p, actionProblems(path+".revocation", r.Currency, r.Durable, r.Consumable)...)
 	c := r.Custom
 	custom := r.Currency == ledger.StrategyCustom || r.Durable == ledger.StrategyCustom || r.Consumable == ledger.StrategyCustom
 	switch {

@@ -18,11 +18,13 @@ func tables() []store.Migrations {
 	return []store.Migrations{ledger.Migrations()}
 }
 
-func newLedger(db *store.DB, t TargetConfig) (*ledger.Ledger, io.Closer, error) {
+// sources are the revocation overrides of the sources it serves.
+func newLedger(db *store.DB, t TargetConfig, sources map[string]ledger.SourceRules) (*ledger.Ledger, io.Closer, error) {
 	cfg, closer, err := t.ledgerConfig()
 	if err != nil {
 		return nil, closer, err
 	}
+	cfg.Revocation.Sources = sources
 	l, err := ledger.New(db, cfg)
 	return l, closer, err
 }

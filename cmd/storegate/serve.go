@@ -86,7 +86,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		var target adapters.Target
 		switch t.Kind {
 		case "ledger":
-			l, closer, err := newLedger(db, t)
+			l, closer, err := newLedger(db, t, cfg.sourceRules(t.Name))
 			if closer != nil {
 				g.closers = append(g.closers, closer)
 			}

@@ -80,6 +80,29 @@ func WithLog(w io.Writer) Option {
 	}
 }
 
+// WithRevocation replaces the ledger with one under rules. Give it before
+// the options that hand the ledger on.
+func WithRevocation(rules ledger.Rules) Option {
+	return func(c *Config) {
+		l, err := ledger.New(c.DB, ledger.Config{Players: []string{"player-1", "player-2"}, Revocation: rules})
+		if err != nil {
+			panic(err)
+		}
+		c.Ledger, c.WebhooksDeps.Users["ledger"], c.APIDeps.Economy = l, l, l
+	}
+}
+
+// WithCatalog replaces the catalog.
+func WithCatalog(skus ...mapping.SKU) Option {
+	return func(c *Config) {
+		cat, err := mapping.NewCatalog(skus)
+		if err != nil {
+			panic(err)
+		}
+		c.WebhooksDeps.Catalog, c.APIDeps.Catalog = cat, cat
+	}
+}
+
 // WithOrders gives the partner, order-tracking and Fulfill Orders routes
 // the store's orders.
 func WithOrders(c *Config) { c.WebhooksDeps.Orders, c.APIDeps.Orders = c.DB, c.DB }
@@ -116,16 +139,17 @@ func New(t testing.TB, opts ...Option) *Gateway {
 		t.Fatal(err)
 	}
 	g.Metrics = metrics.New(g.DB.Depth)
-	g.Dispatcher, err = dispatch.New(g.DB, map[string]dispatch.Target{"ledger": g.Ledger}, dispatch.Config{Now: g.Clock.Now}, g.Metrics, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := g.config(t)
 	if len(opts) == 0 {
 		opts = []Option{WithSource(XsollaSource("xs", ""))}
 	}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	g.Ledger = cfg.Ledger // an option may have replaced it
+	g.Dispatcher, err = dispatch.New(g.DB, map[string]dispatch.Target{"ledger": g.Ledger}, dispatch.Config{Now: g.Clock.Now}, g.Metrics, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
 	srv := server.New(cfg.Server, cfg.ServerDeps)
 	webhooks.Mount(srv, cfg.Webhooks, cfg.WebhooksDeps)

@@ -39,7 +39,9 @@ type Fault struct {
 	// AfterEffect applies the request before failing: a lost answer.
 	AfterEffect bool
 	// State, for a fulfill, makes AGS record the fulfillment in this state
-	// (FULFILL_FAILED) with a 200, instead of failing.
+	// (FULFILL_FAILED), and for a revoke answers it (REVOKE_FAILED: nothing
+	// is taken back, the fulfillment stays revocable), with a 200 or with
+	// Status (a v2 409 carrying the result), instead of failing.
 	State string
 }
 
@@ -215,12 +217,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if fault != nil && !fault.AfterEffect && fault.Status != 0 {
+	if fault != nil && !fault.AfterEffect && fault.Status != 0 && fault.State == "" {
 		s.mu.Unlock()
 		s.fail(w, r, fault)
 		return
 	}
 	status, answer := s.apply(kind, user, id, body, r, fault)
+	if fault != nil && fault.State != "" && fault.Status != 0 {
+		status = fault.Status
+	}
 	s.mu.Unlock()
 	if fault != nil && fault.AfterEffect {
 		s.fail(w, r, fault)
@@ -343,11 +348,21 @@ func (s *Server) apply(kind, user, id string, body []byte, r *http.Request, faul
 		if f == nil || f.UserID != user {
 			return http.StatusNotFound, map[string]any{"errorCode": 38145, "errorMessage": "Fulfillment with transactionId [" + id + "] does not exist"}
 		}
-		if f.State == "FULFILLED" {
+		if len(body) > 0 {
+			// Revoke Fulfillment takes no body.
+			return http.StatusBadRequest, map[string]any{"errorCode": 20002, "errorMessage": "validation error: unexpected body"}
+		}
+		if fault != nil && fault.State == "REVOKE_FAILED" {
+			if f.State == "FULFILLED" {
+				f.State = "REVOKE_FAILED"
+			}
+			return http.StatusOK, s.revokeResult(id, f, "REVOKE_FAILED")
+		}
+		if f.State == "FULFILLED" || f.State == "REVOKE_FAILED" {
 			f.State = "REVOKED"
 			s.Effect(key)
 		}
-		return http.StatusOK, s.result(id, f)
+		return http.StatusOK, s.revokeResult(id, f, f.State)
 
 	case "revocation":
 		var req struct {
@@ -382,6 +397,48 @@ func (s *Server) result(id string, f *fulfillment) map[string]any {
 			map[string]any{"itemSku": "first-item", "error": "wallet is inactive"}}}
 	}
 	return res
+}
+
+// revokeResult is a RevokeFulfillmentV2Result (the answer of Revoke
+// Fulfillment v2 and v3): every item of the fulfillment is an in-game item
+// with one entitlement, revoked under AGS's default strategy, or failed with
+// a reason when state is REVOKE_FAILED.
+func (s *Server) revokeResult(id string, f *fulfillment, state string) map[string]any {
+	items, itemRevs, entRevs := []any{}, []any{}, []any{}
+	success, failed := []any{}, []any{}
+	for i, raw := range f.Items {
+		var it struct {
+			ItemSku  string `json:"itemSku"`
+			ItemID   string `json:"itemId"`
+			Quantity int64  `json:"quantity"`
+			Origin   string `json:"entitlementOrigin"`
+		}
+		json.Unmarshal(raw, &it)
+		itemID := it.ItemID
+		if itemID == "" {
+			itemID = "item-" + it.ItemSku
+		}
+		items = append(items, map[string]any{"itemId": itemID, "itemSku": it.ItemSku, "itemType": "INGAMEITEM", "quantity": it.Quantity})
+		ent := map[string]any{"entitlementId": fmt.Sprintf("ent-%s-%d", id, i), "itemId": itemID, "itemSku": it.ItemSku,
+			"quantity": it.Quantity, "revocationStrategy": "REVOKE_OR_REPORT", "skipped": false, "status": "SUCCESS"}
+		ir := map[string]any{"itemId": itemID, "itemSku": it.ItemSku, "itemType": "INGAMEITEM", "quantity": it.Quantity,
+			"entitlementOrigin": it.Origin, "strategy": "REVOKE_OR_REPORT", "skipped": false, "status": "SUCCESS"}
+		entry := map[string]any{"itemId": itemID, "itemSku": it.ItemSku}
+		if state == "REVOKE_FAILED" {
+			reason := "entitlement was consumed"
+			ent["status"], ent["reason"] = "FAIL", reason
+			ir["status"], ir["reason"] = "FAIL", reason
+			entry["error"] = reason
+			failed = append(failed, entry)
+		} else {
+			success = append(success, entry)
+		}
+		ir["entitlementRevocations"] = []any{ent}
+		itemRevs, entRevs = append(itemRevs, ir), append(entRevs, ent)
+	}
+	return map[string]any{"id": "revocation-" + id, "namespace": s.Namespace, "userId": f.UserID, "transactionId": id,
+		"items": items, "state": state, "stateInfo": map[string]any{"successList": success, "failedList": failed},
+		"itemRevocations": itemRevs, "entitlementRevocations": entRevs, "creditRevocations": []any{}}
 }
 
 func formValue(body []byte, key string) string {
