@@ -88,11 +88,18 @@ type PartnerOrder struct {
 	Source   string `json:"-"`
 	PlayerID string `json:"player_id"`
 	// Currency is an ISO 4217 code; amounts are in its minor units.
-	Currency              string             `json:"currency"`
-	Amount                int64              `json:"amount"`
-	AmountWithoutDiscount int64              `json:"amount_without_discount"`
-	Lines                 []PricedLine       `json:"items"`
-	Status                PartnerOrderStatus `json:"status"`
+	Currency string `json:"currency"`
+	// Amount is what the partner charges: the lines' amounts plus Tax.
+	Amount int64 `json:"amount"`
+	// AmountWithoutDiscount is the lines' list prices, before discounts
+	// and tax.
+	AmountWithoutDiscount int64 `json:"amount_without_discount"`
+	// TaxRate is in millionths of the amount (19% = 190000); Tax is that
+	// share of the discounted amount, rounded to the minor unit.
+	TaxRate int64              `json:"tax_rate"`
+	Tax     int64              `json:"tax"`
+	Lines   []PricedLine       `json:"items"`
+	Status  PartnerOrderStatus `json:"status"`
 	// PaymentID is set once paid: the id answered to the partner.
 	PaymentID int64     `json:"payment_id,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
@@ -100,6 +107,8 @@ type PartnerOrder struct {
 }
 
 // PricedLine is one SKU of a partner order with its price, in minor units.
+// A bonus line is free: a promotion added it, and it is granted (and
+// revoked) with the order like any other line.
 type PricedLine struct {
 	SKU             string `json:"sku"`
 	Name            string `json:"name,omitempty"`
@@ -107,4 +116,5 @@ type PricedLine struct {
 	UnitPrice       int64  `json:"unit_price"`
 	DiscountPercent int64  `json:"discount_percent,omitempty"`
 	Amount          int64  `json:"amount"`
+	Bonus           bool   `json:"bonus,omitempty"`
 }

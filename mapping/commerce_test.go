@@ -2,6 +2,7 @@ package mapping_test
 
 import (
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -54,7 +55,7 @@ func TestPricePartnerOrder(t *testing.T) {
 	}
 	p := mapping.PartnerPricing{Currencies: []string{"USD"}, Prices: map[string]map[string]int64{"sword": {"USD": 900}},
 		Discounts: map[string]int64{"*": 15, "sword": 0}}
-	o, err := mapping.PricePartnerOrder(cat, p, "USD", []mapping.PartnerItem{{SKU: "gems", Quantity: 3}, {SKU: "sword", Quantity: 1}})
+	o, err := mapping.PricePartnerOrder(cat, p, "USD", "", []mapping.PartnerItem{{SKU: "gems", Quantity: 3}, {SKU: "sword", Quantity: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,12 +69,11 @@ func TestPricePartnerOrder(t *testing.T) {
 		field    string
 	}{
 		{"EUR", []mapping.PartnerItem{{SKU: "gems", Quantity: 1}}, "currency"},
-		{"USD", nil, "items"},
 		{"USD", []mapping.PartnerItem{{SKU: "ghost", Quantity: 1}}, "items.0.sku"},
 		{"USD", []mapping.PartnerItem{{SKU: "gems", Quantity: 1}, {SKU: "free", Quantity: 1}}, "items.1.sku"},
 		{"USD", []mapping.PartnerItem{{SKU: "gems", Quantity: mapping.MaxQuantity + 1}}, "items.0.quantity"},
 	} {
-		_, err := mapping.PricePartnerOrder(cat, p, tc.currency, tc.items)
+		_, err := mapping.PricePartnerOrder(cat, p, tc.currency, "", tc.items)
 		var e *storegate.Error
 		if !errors.As(err, &e) || e.Code != storegate.CodeInvalidParameter || !reflect.DeepEqual(e.Fields, []string{tc.field}) {
 			t.Errorf("%s %+v: %v, want INVALID_PARAMETER on %s", tc.currency, tc.items, err, tc.field)
@@ -82,6 +82,93 @@ func TestPricePartnerOrder(t *testing.T) {
 	entries := mapping.PartnerCatalog(cat, mapping.PartnerPricing{}, "")
 	if len(entries) != 2 || len(entries[0].Prices) != 2 || entries[0].Prices[0].Currency != "EUR" {
 		t.Fatalf("catalog without partner settings = %+v, want gems (EUR, USD) and sword", entries)
+	}
+}
+
+func TestPricePartnerOrder_TaxesAndBonuses(t *testing.T) {
+	cat, err := mapping.NewCatalog([]mapping.SKU{
+		{SKU: "gems", Type: storegate.ItemCurrency, Currency: "GEMS", Amount: 10, Name: "Gems", Prices: map[string]int64{"USD": 1000, "JPY": 1500}},
+		{SKU: "sword", Type: storegate.ItemDurable, Prices: map[string]int64{"USD": 499}},
+		{SKU: "cape", Type: storegate.ItemDurable, Name: "Cape"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mapping.PartnerPricing{Discounts: map[string]int64{"gems": 10},
+		Taxes: mapping.PartnerTaxes{Countries: map[string]int64{"DE": 190_000, "US": 88_750}, Currencies: map[string]int64{"USD": 50_000}},
+		Bonuses: []mapping.PartnerBonus{
+			{SKU: "cape", Quantity: 1, MinAmount: map[string]int64{"USD": 1800}},
+			{SKU: "cape", Quantity: 2, WithSKU: "sword"},
+			{SKU: "gems", Quantity: 1, MinAmount: map[string]int64{"USD": 100}, WithSKU: "sword"},
+		}}
+	type line struct {
+		sku    string
+		qty    int64
+		amount int64
+		bonus  bool
+	}
+	for _, tc := range []struct {
+		name              string
+		country, currency string
+		items             []mapping.PartnerItem
+		rate, tax, amount int64
+		lines             []line
+	}{
+		{"the country's rate on the discounted amount, rounded half up", "DE", "USD", []mapping.PartnerItem{{SKU: "gems", Quantity: 1}},
+			190_000, 171, 900 + 171, []line{{"gems", 1, 900, false}}},
+		{"a country without a rate falls back to the currency's", "FR", "USD", []mapping.PartnerItem{{SKU: "gems", Quantity: 1}},
+			50_000, 45, 945, []line{{"gems", 1, 900, false}}},
+		{"no country: the currency's rate", "", "USD", []mapping.PartnerItem{{SKU: "sword", Quantity: 1}},
+			50_000, 25, 524, []line{{"sword", 1, 499, false}, {"cape", 2, 0, true}, {"gems", 1, 0, true}}},
+		{"a fractional rate", "US", "USD", []mapping.PartnerItem{{SKU: "gems", Quantity: 1}},
+			88_750, 80, 980, []line{{"gems", 1, 900, false}}},
+		{"no rate at all: no tax", "", "JPY", []mapping.PartnerItem{{SKU: "gems", Quantity: 1}},
+			0, 0, 1350, []line{{"gems", 1, 1350, false}}},
+		{"the minimum reached, before tax: one bonus line per sku", "DE", "USD", []mapping.PartnerItem{{SKU: "gems", Quantity: 2}},
+			190_000, 342, 1800 + 342, []line{{"gems", 2, 1800, false}, {"cape", 1, 0, true}}},
+		{"both rules of one sku add up", "", "USD", []mapping.PartnerItem{{SKU: "gems", Quantity: 2}, {SKU: "sword", Quantity: 1}},
+			50_000, 115, 2299 + 115, []line{{"gems", 2, 1800, false}, {"sword", 1, 499, false}, {"cape", 3, 0, true}, {"gems", 1, 0, true}}},
+		{"a minimum in another currency never qualifies", "", "JPY", []mapping.PartnerItem{{SKU: "gems", Quantity: 9}},
+			0, 0, 12150, []line{{"gems", 9, 12150, false}}},
+		{"an empty list prices to zero", "DE", "USD", nil, 190_000, 0, 0, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := mapping.PricePartnerOrder(cat, p, tc.currency, tc.country, tc.items)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []line
+			for _, l := range o.Lines {
+				got = append(got, line{l.SKU, l.Quantity, l.Amount, l.Bonus})
+			}
+			if o.TaxRate != tc.rate || o.Tax != tc.tax || o.Amount != tc.amount || !reflect.DeepEqual(got, tc.lines) {
+				t.Fatalf("rate %d, tax %d, amount %d, lines %v; want %d, %d, %d, %v", o.TaxRate, o.Tax, o.Amount, got, tc.rate, tc.tax, tc.amount, tc.lines)
+			}
+		})
+	}
+}
+
+func TestPercent(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		rate int64
+		ok   bool
+		back string
+	}{
+		{"19", 190_000, true, "19"}, {"8.875", 88_750, true, "8.875"}, {"0", 0, true, "0"}, {"100", 1_000_000, true, "100"},
+		{"7.70", 77_000, true, "7.7"}, {"0.0001", 1, true, "0.0001"},
+		{"0.00001", 0, false, ""}, {"-1", 0, false, ""}, {"1e1", 0, false, ""}, {"1/2", 0, false, ""}, {"x", 0, false, ""},
+	} {
+		rate, ok := mapping.ParsePercent(tc.text)
+		if rate != tc.rate || ok != tc.ok {
+			t.Errorf("ParsePercent(%q) = %d, %v; want %d, %v", tc.text, rate, ok, tc.rate, tc.ok)
+		}
+		if ok && mapping.FormatPercent(rate) != tc.back {
+			t.Errorf("FormatPercent(%d) = %q, want %q", rate, mapping.FormatPercent(rate), tc.back)
+		}
+	}
+	if got := mapping.Tax(math.MaxInt64, 1_000_000); got != math.MaxInt64 {
+		t.Errorf("Tax of the largest amount at 100%% = %d, want it exact", got)
 	}
 }
 

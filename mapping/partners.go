@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,6 +28,54 @@ type PartnerPricing struct {
 	// Discounts are percentages (0..100) off a SKU's price; the key "*"
 	// applies to every SKU without its own entry.
 	Discounts map[string]int64
+	// Taxes are added on top of the discounted amount. None: no tax.
+	Taxes PartnerTaxes
+	// Bonuses add free items to the orders that qualify, in this order.
+	Bonuses []PartnerBonus
+}
+
+// PartnerTaxes are a partner's tax rates in millionths of the amount
+// (19% = 190000), so that rates like 8.875% stay exact.
+type PartnerTaxes struct {
+	// Countries are the rates by the user's country (ISO 3166-1 alpha-2,
+	// as users/token's user.country gave it).
+	Countries map[string]int64
+	// Currencies are the rates by the order's currency, for a user whose
+	// country is unknown or has no rate of its own.
+	Currencies map[string]int64
+}
+
+// Rate is the tax rate of an order in currency for a user in country.
+func (t PartnerTaxes) Rate(country, currency string) int64 {
+	if r, ok := t.Countries[country]; ok && country != "" {
+		return r
+	}
+	return t.Currencies[currency]
+}
+
+// PartnerBonus adds Quantity of SKU, free, to an order that meets every
+// condition it sets (at least one): its amount (discounted, before tax)
+// reaches MinAmount in the order's currency, and it holds WithSKU.
+type PartnerBonus struct {
+	SKU      string
+	Quantity int64
+	// MinAmount is in minor units by currency; a currency without an
+	// entry never qualifies.
+	MinAmount map[string]int64
+	WithSKU   string
+}
+
+func (b PartnerBonus) applies(o storegate.PartnerOrder) bool {
+	if b.MinAmount != nil {
+		min, ok := b.MinAmount[o.Currency]
+		if !ok || o.Amount < min {
+			return false
+		}
+	}
+	if b.WithSKU != "" && !slices.ContainsFunc(o.Lines, func(l storegate.PricedLine) bool { return l.SKU == b.WithSKU }) {
+		return false
+	}
+	return b.MinAmount != nil || b.WithSKU != ""
 }
 
 // Price is a SKU's unit price in minor units, its discount and whether it
@@ -141,16 +190,17 @@ type PartnerItem struct {
 	Quantity int64  `json:"quantity"`
 }
 
-// PricePartnerOrder prices items in currency: each line at the partner's
-// unit price times the quantity, less the line's discount. Errors name the
-// field at fault.
-func PricePartnerOrder(cat *Catalog, p PartnerPricing, currency string, items []PartnerItem) (storegate.PartnerOrder, error) {
-	o := storegate.PartnerOrder{Currency: currency}
+// PricePartnerOrder prices items in currency for a user in country, the one
+// pricing of partner orders and carts: each line at the partner's unit
+// price times the quantity, less the line's discount; then the bonus lines
+// the paid lines qualify for (price 0); then the tax, on top of the
+// discounted amount, rounded to the nearest minor unit (half up). The
+// order's Amount is what the partner charges, tax included. No items price
+// to zero: callers that need some say so. Errors name the field at fault.
+func PricePartnerOrder(cat *Catalog, p PartnerPricing, currency, country string, items []PartnerItem) (storegate.PartnerOrder, error) {
+	o := storegate.PartnerOrder{Currency: currency, Lines: []storegate.PricedLine{}}
 	if !p.sells(currency) {
 		return o, storegate.FieldError("this partner does not sell in "+currency, "currency")
-	}
-	if len(items) == 0 {
-		return o, storegate.FieldError("the order has no items", "items")
 	}
 	for i, it := range items {
 		path := fmt.Sprintf("items.%d", i)
@@ -169,17 +219,81 @@ func PricePartnerOrder(cat *Catalog, p PartnerPricing, currency string, items []
 			return o, storegate.FieldError("price overflows", path+".quantity")
 		}
 		gross := unit * it.Quantity
-		name := e.Name
-		if name == "" {
-			name = e.SKU
-		}
-		line := storegate.PricedLine{SKU: it.SKU, Name: name, Quantity: it.Quantity, UnitPrice: unit, DiscountPercent: discount,
+		line := storegate.PricedLine{SKU: it.SKU, Name: displayName(e), Quantity: it.Quantity, UnitPrice: unit, DiscountPercent: discount,
 			Amount: discounted(gross, discount)}
 		o.Lines = append(o.Lines, line)
 		o.Amount += line.Amount
 		o.AmountWithoutDiscount += gross
 	}
+	paid := o
+	for _, b := range p.Bonuses {
+		if !b.applies(paid) {
+			continue
+		}
+		e, ok := cat.Lookup(b.SKU)
+		if !ok {
+			continue // the config checks bonus SKUs against the catalog
+		}
+		if i := slices.IndexFunc(o.Lines, func(l storegate.PricedLine) bool { return l.Bonus && l.SKU == b.SKU }); i >= 0 {
+			o.Lines[i].Quantity = min(o.Lines[i].Quantity+b.Quantity, MaxQuantity)
+			continue
+		}
+		o.Lines = append(o.Lines, storegate.PricedLine{SKU: b.SKU, Name: displayName(e), Quantity: b.Quantity, Bonus: true})
+	}
+	o.TaxRate = p.Taxes.Rate(country, currency)
+	o.Tax = Tax(o.Amount, o.TaxRate)
+	if o.Amount > math.MaxInt64-o.Tax {
+		return o, storegate.FieldError("price overflows", "items")
+	}
+	o.Amount += o.Tax
 	return o, nil
+}
+
+func displayName(e SKU) string {
+	if e.Name == "" {
+		return e.SKU
+	}
+	return e.Name
+}
+
+// Tax is rate (millionths) of amount, rounded to the nearest minor unit
+// (half up). Exact for every amount: the product is taken in big integers.
+func Tax(amount, rate int64) int64 {
+	if amount <= 0 || rate <= 0 {
+		return 0
+	}
+	t := new(big.Int).Mul(big.NewInt(amount), big.NewInt(rate))
+	t.Add(t, big.NewInt(500_000))
+	t.Quo(t, big.NewInt(1_000_000))
+	if !t.IsInt64() {
+		return math.MaxInt64
+	}
+	return t.Int64()
+}
+
+// ParsePercent reads a percentage written in decimal ("19", "8.875") as
+// millionths of the amount, exactly; ok is false for anything else,
+// negative numbers and more than four decimals included.
+func ParsePercent(s string) (int64, bool) {
+	r, ok := new(big.Rat).SetString(s)
+	if !ok || r.Sign() < 0 || strings.ContainsAny(s, "/eE") {
+		return 0, false
+	}
+	r.Mul(r, big.NewRat(10_000, 1))
+	if !r.IsInt() || !r.Num().IsInt64() {
+		return 0, false
+	}
+	return r.Num().Int64(), true
+}
+
+// FormatPercent writes millionths of the amount as a percentage
+// (190000 -> "19", 88750 -> "8.875").
+func FormatPercent(rate int64) string {
+	whole, frac := rate/10_000, rate%10_000
+	if frac == 0 {
+		return strconv.FormatInt(whole, 10)
+	}
+	return strings.TrimRight(fmt.Sprintf("%d.%04d", whole, frac), "0")
 }
 
 // Currency minor units (ISO 4217) that are not 2.

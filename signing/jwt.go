@@ -40,6 +40,9 @@ type Claims struct {
 	NotBefore int64    `json:"nbf,omitempty"`
 	IssuedAt  int64    `json:"iat,omitempty"`
 	Email     string   `json:"email,omitempty"`
+	// Country is the user's country (ISO 3166-1 alpha-2) when the partner
+	// gave one: it chooses the tax rate of the user's orders.
+	Country string `json:"country,omitempty"`
 	// Scope narrows what the token may do; empty means everything its
 	// audience allows. See ScopeBuyer.
 	Scope string `json:"scope,omitempty"`

@@ -45,9 +45,9 @@ func (db *DB) CreatePartnerOrder(ctx context.Context, o storegate.PartnerOrder, 
 		out = o
 		out.Status, out.CreatedAt, out.UpdatedAt = storegate.PartnerOrderCreated, tx.Now().UTC(), tx.Now().UTC()
 		now := tx.Now().UnixMicro()
-		if err := tx.QueryRow(ctx, `INSERT INTO partner_orders (source, player_id, currency, amount, amount_without_discount, lines, status, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			o.Source, o.PlayerID, o.Currency, o.Amount, o.AmountWithoutDiscount, string(lines), string(out.Status), now, now).Scan(&out.ID); err != nil {
+		if err := tx.QueryRow(ctx, `INSERT INTO partner_orders (source, player_id, currency, amount, amount_without_discount, tax_rate, tax, lines, status, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			o.Source, o.PlayerID, o.Currency, o.Amount, o.AmountWithoutDiscount, o.TaxRate, o.Tax, string(lines), string(out.Status), now, now).Scan(&out.ID); err != nil {
 			return fmt.Errorf("insert partner order: %w", err)
 		}
 		if noteFor == nil {
@@ -58,14 +58,14 @@ func (db *DB) CreatePartnerOrder(ctx context.Context, o storegate.PartnerOrder, 
 	return out, err
 }
 
-const partnerOrderColumns = `id, source, player_id, currency, amount, amount_without_discount, lines, status, payment_id, created_at, updated_at`
+const partnerOrderColumns = `id, source, player_id, currency, amount, amount_without_discount, tax_rate, tax, lines, status, payment_id, created_at, updated_at`
 
 func scanPartnerOrder(scan func(...any) error) (storegate.PartnerOrder, error) {
 	var o storegate.PartnerOrder
 	var lines string
 	var payment sql.NullInt64
 	var created, updated int64
-	if err := scan(&o.ID, &o.Source, &o.PlayerID, &o.Currency, &o.Amount, &o.AmountWithoutDiscount, &lines, &o.Status,
+	if err := scan(&o.ID, &o.Source, &o.PlayerID, &o.Currency, &o.Amount, &o.AmountWithoutDiscount, &o.TaxRate, &o.Tax, &lines, &o.Status,
 		&payment, &created, &updated); err != nil {
 		return o, err
 	}

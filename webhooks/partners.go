@@ -119,8 +119,9 @@ func (p *partnerAPI) handleUserToken(c *fiber.Ctx) error {
 	src := p.source(c)
 	var req struct {
 		User struct {
-			ID    string `json:"id"`
-			Email string `json:"email"`
+			ID      string `json:"id"`
+			Email   string `json:"email"`
+			Country string `json:"country"`
 		} `json:"user"`
 	}
 	if err := p.srv.Decode(c, "partners/user_token", &req); err != nil {
@@ -130,7 +131,7 @@ func (p *partnerAPI) handleUserToken(c *fiber.Ctx) error {
 		return storegate.Internal(errors.New("partner " + src.Name + " has no token key"))
 	}
 	now := p.srv.Now()
-	claims := signing.Claims{Issuer: tokenIssuer, Subject: req.User.ID, Email: req.User.Email,
+	claims := signing.Claims{Issuer: tokenIssuer, Subject: req.User.ID, Email: req.User.Email, Country: strings.ToUpper(req.User.Country),
 		Audience: signing.Audience{"partner:" + src.Name}, IssuedAt: now.Unix(), ExpiresAt: now.Add(src.TokenTTL).Unix()}
 	if req.User.ID == "" {
 		// A buyer known only by e-mail (user.id null or absent): nobody to
@@ -182,19 +183,11 @@ func (p *partnerAPI) handleCreateOrder(c *fiber.Ctx) error {
 	if err := p.srv.Decode(c, "partners/order", &req); err != nil {
 		return err
 	}
-	if src.tokens == nil {
-		return storegate.Internal(errors.New("partner " + src.Name + " has no token key"))
-	}
-	claims, err := src.tokens.Verify(req.UserToken)
+	claims, err := src.player(req.UserToken, "user_token")
 	if err != nil {
-		return &storegate.Error{Code: storegate.CodeUnauthorized, Message: "user_token is invalid or expired: get a new one from users/token",
-			Fields: []string{"user_token"}}
+		return err
 	}
-	if claims.Scope == signing.ScopeBuyer {
-		return &storegate.Error{Code: storegate.CodeForbidden,
-			Message: "this user_token names no player: in-game items need users/token with user.id", Fields: []string{"user_token"}}
-	}
-	o, err := mapping.PricePartnerOrder(p.deps.Catalog, src.Pricing, req.Currency, req.Items)
+	o, err := mapping.PricePartnerOrder(p.deps.Catalog, src.Pricing, req.Currency, claims.Country, req.Items)
 	if err != nil {
 		return err
 	}
@@ -208,6 +201,25 @@ func (p *partnerAPI) handleCreateOrder(c *fiber.Ctx) error {
 		return storegate.Unavailable(err)
 	}
 	return c.JSON(orderAnswer(o))
+}
+
+// player reads a user token for a route that puts in-game items in a
+// player's inventory: a forged or expired token is 401, a buyer's (no
+// player) 403. field names where the token came from.
+func (src *PartnerSource) player(token, field string) (signing.Claims, error) {
+	if src.tokens == nil {
+		return signing.Claims{}, storegate.Internal(errors.New("partner " + src.Name + " has no token key"))
+	}
+	claims, err := src.tokens.Verify(token)
+	if err != nil {
+		return claims, &storegate.Error{Code: storegate.CodeUnauthorized, Message: field + " is invalid or expired: get a new one from users/token",
+			Fields: []string{field}}
+	}
+	if claims.Scope == signing.ScopeBuyer {
+		return claims, &storegate.Error{Code: storegate.CodeForbidden,
+			Message: "this " + field + " names no player: in-game items need users/token with user.id", Fields: []string{field}}
+	}
+	return claims, nil
 }
 
 func (p *partnerAPI) handleOrder(c *fiber.Ctx) error {
@@ -359,10 +371,21 @@ func orderError(err error, fields ...string) error {
 	return storegate.Unavailable(err)
 }
 
+// priceAnswer is an order's or a cart's price: amount is what the partner
+// charges, tax included; amount_without_tax the discounted lines;
+// amount_without_discount the lines' list prices.
 type priceAnswer struct {
-	Amount                string `json:"amount"`
-	AmountWithoutDiscount string `json:"amount_without_discount"`
-	Currency              string `json:"currency"`
+	Amount                string    `json:"amount"`
+	AmountWithoutDiscount string    `json:"amount_without_discount"`
+	AmountWithoutTax      string    `json:"amount_without_tax"`
+	Tax                   taxAnswer `json:"tax"`
+	Currency              string    `json:"currency"`
+}
+
+// taxAnswer is the tax of a price: its rate in percent and its amount.
+type taxAnswer struct {
+	Percent string `json:"percent"`
+	Amount  string `json:"amount"`
 }
 
 type lineAnswer struct {
@@ -372,6 +395,7 @@ type lineAnswer struct {
 	UnitPrice       string `json:"unit_price"`
 	DiscountPercent int64  `json:"discount_percent,omitempty"`
 	Amount          string `json:"amount"`
+	Bonus           bool   `json:"bonus,omitempty"`
 }
 
 type partnerOrderAnswer struct {
@@ -389,13 +413,20 @@ type partnerOrderAnswer struct {
 // orderAnswer is an order as partners read it: amounts as decimal strings
 // in major units, as DDH and Xsolla write them.
 func orderAnswer(o storegate.PartnerOrder) partnerOrderAnswer {
-	a := partnerOrderAnswer{OrderID: o.ID, Status: o.Status, PlayerID: o.PlayerID, Currency: o.Currency, PaymentID: o.PaymentID,
-		CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt, Items: []lineAnswer{},
-		Price: priceAnswer{Amount: mapping.FormatAmount(o.Amount, o.Currency),
-			AmountWithoutDiscount: mapping.FormatAmount(o.AmountWithoutDiscount, o.Currency), Currency: o.Currency}}
+	items, price := pricedAnswer(o)
+	return partnerOrderAnswer{OrderID: o.ID, Status: o.Status, PlayerID: o.PlayerID, Currency: o.Currency, PaymentID: o.PaymentID,
+		CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt, Items: items, Price: price}
+}
+
+// pricedAnswer writes the lines and the price of an order or a cart.
+func pricedAnswer(o storegate.PartnerOrder) ([]lineAnswer, priceAnswer) {
+	cur := o.Currency
+	items := []lineAnswer{}
 	for _, l := range o.Lines {
-		a.Items = append(a.Items, lineAnswer{SKU: l.SKU, Name: l.Name, Quantity: l.Quantity, UnitPrice: mapping.FormatAmount(l.UnitPrice, o.Currency),
-			DiscountPercent: l.DiscountPercent, Amount: mapping.FormatAmount(l.Amount, o.Currency)})
+		items = append(items, lineAnswer{SKU: l.SKU, Name: l.Name, Quantity: l.Quantity, UnitPrice: mapping.FormatAmount(l.UnitPrice, cur),
+			DiscountPercent: l.DiscountPercent, Amount: mapping.FormatAmount(l.Amount, cur), Bonus: l.Bonus})
 	}
-	return a
+	return items, priceAnswer{Amount: mapping.FormatAmount(o.Amount, cur), AmountWithoutDiscount: mapping.FormatAmount(o.AmountWithoutDiscount, cur),
+		AmountWithoutTax: mapping.FormatAmount(o.Amount-o.Tax, cur),
+		Tax:              taxAnswer{Percent: mapping.FormatPercent(o.TaxRate), Amount: mapping.FormatAmount(o.Tax, cur)}, Currency: cur}
 }

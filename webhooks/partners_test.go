@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"storegate/internal/gatewaytest"
+	"storegate/mapping"
 	"storegate/webhooks"
 )
 
@@ -319,5 +320,83 @@ func TestPartner_BadBodiesStoreNothing(t *testing.T) {
 	gatewaytest.SameRows(t, before, g.Everything(t))
 	if s := g.Partner(t, "GET", "/catalog?currency=dollars", "", nil); s != 400 {
 		t.Fatalf("catalog?currency=dollars: %d, want 400", s)
+	}
+}
+
+// taxesAndBonus is a partner price list with taxes by country and by
+// currency, and a free sword for orders of 3.00 USD or more.
+func taxesAndBonus(p *webhooks.PartnerSource) {
+	p.Pricing.Taxes = mapping.PartnerTaxes{Countries: map[string]int64{"DE": 190_000}, Currencies: map[string]int64{"USD": 100_000}}
+	p.Pricing.Bonuses = []mapping.PartnerBonus{{SKU: "starter_sword", Quantity: 1, MinAmount: map[string]int64{"USD": 300}}}
+}
+
+func TestPartner_OrderWithTaxAndBonus_PaidAtTheTaxedAmountOnce_CancelRevokesTheBonus(t *testing.T) {
+	g := gatewaytest.New(t, gatewaytest.WithCommerce(), gatewaytest.WithPartner("basic", taxesAndBonus))
+	var o gatewaytest.OrderAnswer
+	body := `{"user_token":"` + g.UserTokenIn(t, "player-1", "de") + `","currency":"USD","items":[{"sku":"crystals_100","quantity":2}]}`
+	if s := g.Partner(t, "POST", "/orders", body, &o); s != 200 {
+		t.Fatalf("orders: %d", s)
+	}
+	// 2 × 1.99 = 3.98 reaches 3.00: the sword is added; 19% of 3.98 (0.7562) is 0.76.
+	if o.Price.Amount != "4.74" || o.Price.AmountWithoutTax != "3.98" || o.Price.AmountWithoutDiscount != "3.98" ||
+		o.Price.Tax.Percent != "19" || o.Price.Tax.Amount != "0.76" {
+		t.Fatalf("price = %+v, want 3.98 + 19%% (0.76) = 4.74", o.Price)
+	}
+	if len(o.Items) != 2 || !o.Items[1].Bonus || o.Items[1].SKU != "starter_sword" || o.Items[1].Amount != "0.00" || o.Items[0].Bonus {
+		t.Fatalf("items = %+v, want the crystals and a free bonus sword", o.Items)
+	}
+	var looked gatewaytest.OrderAnswer
+	if s := g.Partner(t, "GET", fmt.Sprint("/orders/", o.OrderID), "", &looked); s != 200 || !reflect.DeepEqual(looked.Price, o.Price) || !reflect.DeepEqual(looked.Items, o.Items) {
+		t.Fatalf("lookup: %d %+v, want the price and items answered at creation", s, looked)
+	}
+
+	before := g.Everything(t)
+	var e gatewaytest.ErrorAnswer
+	if s := g.Partner(t, "POST", "/payments", gatewaytest.PayBody(o.OrderID, "player-1", "3.98", "USD", "no-tax"), &e); s != 422 ||
+		e.Error.Code != "INCORRECT_AMOUNT" || e.Error.Message != "amount differs from the order's (4.74 USD)" {
+		t.Fatalf("payment without the tax: %d %+v, want 422 INCORRECT_AMOUNT naming 4.74 USD", s, e)
+	}
+	gatewaytest.SameRows(t, before, g.Everything(t))
+
+	var paid struct {
+		PaymentID int64 `json:"payment_id"`
+	}
+	for range 2 { // the same notification twice grants once
+		if s := g.Partner(t, "POST", "/payments", gatewaytest.PayBody(o.OrderID, "player-1", "474e-2", "USD", "with-tax"), &paid); s != 200 {
+			t.Fatalf("payment with the tax: %d", s)
+		}
+	}
+	g.Drain(t)
+	if got, items := g.Balance(t, "player-1", "CRYSTALS"), g.Items(t, "player-1"); got != 200 || !reflect.DeepEqual(items, []string{"starter_sword×1"}) {
+		t.Fatalf("after paying: CRYSTALS %d, items %v; want 200 and one bonus sword", got, items)
+	}
+	if s := g.Partner(t, "POST", "/cancellations", fmt.Sprintf(`{"payment_id":%d}`, paid.PaymentID), nil); s != 200 {
+		t.Fatalf("cancel: %d", s)
+	}
+	g.Drain(t)
+	if got, items := g.Balance(t, "player-1", "CRYSTALS"), g.Items(t, "player-1"); got != 0 || len(items) != 0 {
+		t.Fatalf("after the cancel: CRYSTALS %d, items %v; want 0 and no sword", got, items)
+	}
+}
+
+func TestPartner_TaxRateByCountryElseCurrency(t *testing.T) {
+	g := gatewaytest.New(t, gatewaytest.WithCommerce(), gatewaytest.WithPartner("basic", taxesAndBonus))
+	for _, tc := range []struct {
+		country, currency, percent, tax, amount string
+	}{
+		{"DE", "USD", "19", "0.38", "2.37"},
+		{"FR", "USD", "10", "0.20", "2.19"}, // no rate for FR: the currency's
+		{"", "USD", "10", "0.20", "2.19"},
+		{"DE", "EUR", "19", "0.36", "2.25"},
+		{"", "EUR", "0", "0.00", "1.89"},
+	} {
+		var o gatewaytest.OrderAnswer
+		body := `{"user_token":"` + g.UserTokenIn(t, "player-1", tc.country) + `","currency":"` + tc.currency + `","items":[{"sku":"crystals_100","quantity":1}]}`
+		if s := g.Partner(t, "POST", "/orders", body, &o); s != 200 {
+			t.Fatalf("%s %s: %d", tc.country, tc.currency, s)
+		}
+		if o.Price.Tax.Percent != tc.percent || o.Price.Tax.Amount != tc.tax || o.Price.Amount != tc.amount {
+			t.Errorf("country %q, %s: price %+v, want %s%% = %s, %s in all", tc.country, tc.currency, o.Price, tc.percent, tc.tax, tc.amount)
+		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 
 	"storegate/adapters/connectors"
 	"storegate/api"
-	"storegate/mapping"
 	"storegate/signing"
 	"storegate/webhooks"
 )
@@ -26,7 +25,7 @@ func commerce(cfg *Config, now func() time.Time) ([]webhooks.PartnerSource, []we
 		case "partner":
 			pc := s.Partner
 			src := webhooks.PartnerSource{Source: base,
-				TokenTTL: pc.TokenTTL.D(), Pricing: mapping.PartnerPricing{Currencies: pc.Currencies, Prices: pc.Prices, Discounts: pc.Discounts}}
+				TokenTTL: pc.TokenTTL.D(), Pricing: pc.pricing()}
 			for _, sec := range s.Secrets {
 				src.TokenKeys = append(src.TokenKeys, webhooks.PartnerTokenKey(sec))
 			}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"storegate/mapping"
 	"storegate/schemas"
 	"storegate/signing"
@@ -31,6 +33,72 @@ type PartnerConfig struct {
 	// Discounts are percentages off, by SKU, or "*" for every SKU without
 	// its own entry. Optional.
 	Discounts map[string]int64 `yaml:"discounts"`
+	// Taxes are added on top of the discounted price of orders and carts.
+	// Default: none.
+	Taxes PartnerTaxesConfig `yaml:"taxes"`
+	// Bonuses add free items to the orders and carts that qualify. Optional.
+	Bonuses []PartnerBonusConfig `yaml:"bonuses"`
+}
+
+// PartnerTaxesConfig is sources[].partner.taxes: tax rates in percent
+// ("19", "8.875"), applied on top of the discounted amount.
+type PartnerTaxesConfig struct {
+	// Countries are the rates by the user's country (ISO 3166-1 alpha-2,
+	// users/token's user.country).
+	Countries map[string]Percent `yaml:"countries"`
+	// Currencies are the rates by the order's currency (ISO 4217), for a
+	// user whose country is not given or has no rate here.
+	Currencies map[string]Percent `yaml:"currencies"`
+}
+
+// PartnerBonusConfig is one of sources[].partner.bonuses: a free item for
+// the orders that meet every condition it sets (at least one).
+type PartnerBonusConfig struct {
+	// SKU is the catalog SKU given. Required.
+	SKU string `yaml:"sku"`
+	// Quantity given. Default 1.
+	Quantity int64 `yaml:"quantity"`
+	// MinAmount: the order's discounted amount before tax reaches it, in
+	// minor units by currency ({USD: 1500}); an order in a currency not
+	// listed does not qualify.
+	MinAmount map[string]int64 `yaml:"min_amount"`
+	// WithSKU: the order holds this catalog SKU.
+	WithSKU string `yaml:"with_sku"`
+}
+
+// Percent is a percentage written as a decimal number (19, 8.875), read
+// exactly as millionths of the amount: never as a float.
+type Percent int64
+
+// UnmarshalYAML reads a percentage. Its error is a *yaml.TypeError, so that
+// decoding goes on and every other problem is reported too.
+func (p *Percent) UnmarshalYAML(n *yaml.Node) error {
+	v, ok := mapping.ParsePercent(n.Value)
+	if !ok || n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("%q is not a percentage like 19 or 8.875 (at most four decimals)", n.Value)}}
+	}
+	*p = Percent(v)
+	return nil
+}
+
+func (p Percent) MarshalYAML() (any, error) { return mapping.FormatPercent(int64(p)), nil }
+
+// pricing is the partner's price list as mapping reads it.
+func (pc *PartnerConfig) pricing() mapping.PartnerPricing {
+	p := mapping.PartnerPricing{Currencies: pc.Currencies, Prices: pc.Prices, Discounts: pc.Discounts,
+		Taxes: mapping.PartnerTaxes{Countries: rates(pc.Taxes.Countries), Currencies: rates(pc.Taxes.Currencies)}}
+	for _, b := range pc.Bonuses {
+		p.Bonuses = append(p.Bonuses, mapping.PartnerBonus{SKU: b.SKU, Quantity: b.Quantity, MinAmount: b.MinAmount, WithSKU: b.WithSKU})
+	}
+	return p
+}
+
+func rates(in map[string]Percent) map[string]int64 {
+	out := make(map[string]int64, len(in))
+	for k, v := range in {
+		out[k] = int64(v)
+	}
+	return out
 }
 
 // StoresConfig is sources[].stores: a studio's store proxy.
@@ -90,6 +158,11 @@ func (c *Config) setCommerceDefaults() {
 			}
 			if s.Partner.Auth == "" {
 				s.Partner.Auth = "standard"
+			}
+			for j := range s.Partner.Bonuses {
+				if s.Partner.Bonuses[j].Quantity == 0 {
+					s.Partner.Bonuses[j].Quantity = 1
+				}
 			}
 		case "stores":
 			if s.Stores == nil {
@@ -222,7 +295,48 @@ func (c *Config) validateCommerce(path string, s SourceConfig) []string {
 			add("%s.partner.discounts.%s: %d is not a percentage 0..100", path, sku, pct)
 		}
 	}
+	for country, rate := range pc.Taxes.Countries {
+		if !isCountryCode(country) {
+			add("%s.partner.taxes.countries.%s: not an ISO 3166-1 alpha-2 code like DE", path, country)
+		}
+		if rate > 1_000_000 {
+			add("%s.partner.taxes.countries.%s: %s is not a percentage 0..100", path, country, mapping.FormatPercent(int64(rate)))
+		}
+	}
+	for cur, rate := range pc.Taxes.Currencies {
+		if !mapping.IsCurrencyCode(cur) {
+			add("%s.partner.taxes.currencies.%s: not an ISO 4217 code", path, cur)
+		}
+		if rate > 1_000_000 {
+			add("%s.partner.taxes.currencies.%s: %s is not a percentage 0..100", path, cur, mapping.FormatPercent(int64(rate)))
+		}
+	}
+	for j, b := range pc.Bonuses {
+		at := fmt.Sprintf("%s.partner.bonuses[%d]", path, j)
+		if !skus[b.SKU] {
+			add("%s.sku: %q is not a catalog sku", at, b.SKU)
+		}
+		if b.Quantity < 1 || b.Quantity > mapping.MaxQuantity {
+			add("%s.quantity: %d outside 1..%d", at, b.Quantity, mapping.MaxQuantity)
+		}
+		if b.MinAmount == nil && b.WithSKU == "" {
+			add("%s: set min_amount, with_sku or both: a bonus for every order is a price change", at)
+		}
+		for cur, amount := range b.MinAmount {
+			if !mapping.IsCurrencyCode(cur) || amount <= 0 {
+				add("%s.min_amount.%s: want a positive amount in minor units under an ISO 4217 code", at, cur)
+			}
+		}
+		if b.WithSKU != "" && !skus[b.WithSKU] {
+			add("%s.with_sku: %q is not a catalog sku", at, b.WithSKU)
+		}
+	}
 	return p
+}
+
+// isCountryCode reports whether s looks like an ISO 3166-1 alpha-2 code.
+func isCountryCode(s string) bool {
+	return len(s) == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z'
 }
 
 func (c *Config) validateFulfillOrders() []string {

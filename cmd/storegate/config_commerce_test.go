@@ -67,6 +67,12 @@ func TestParseConfig_CommerceProblemsWithPaths(t *testing.T) {
       currencies: [usd]
       prices: {ghost: {USD: 1}, crystals_100: {USD: -5}}
       discounts: {crystals_100: 120}
+      taxes:
+        countries: {de: 19, FR: 101}
+        currencies: {EUR: 1.00001, usd: 7}
+      bonuses:
+        - {sku: ghost, quantity: -1}
+        - {sku: crystals_100, min_amount: {USD: 0}, with_sku: ghost}
     stores: {platforms: [steam]}
 `, 1)
 	bad = strings.Replace(bad, `    target: ledger
@@ -94,6 +100,15 @@ targets:`, 1)
 		"sources[0].partner.prices.ghost: not a catalog sku",
 		"sources[0].partner.prices.crystals_100.USD: want a positive amount",
 		"sources[0].partner.discounts.crystals_100: 120 is not a percentage",
+		"sources[0].partner.taxes.countries.de: not an ISO 3166-1 alpha-2 code",
+		"sources[0].partner.taxes.countries.FR: 101 is not a percentage 0..100",
+		"\"1.00001\" is not a percentage like 19 or 8.875",
+		"sources[0].partner.taxes.currencies.usd: not an ISO 4217 code",
+		"sources[0].partner.bonuses[0].sku: \"ghost\" is not a catalog sku",
+		"sources[0].partner.bonuses[0].quantity: -1 outside 1..1000000",
+		"sources[0].partner.bonuses[0]: set min_amount, with_sku or both",
+		"sources[0].partner.bonuses[1].min_amount.USD: want a positive amount",
+		"sources[0].partner.bonuses[1].with_sku: \"ghost\" is not a catalog sku",
 		"sources[1].stores.platforms[0]: \"gog\" is not steam",
 		"fulfill_orders.source: \"bank\" is not a configured stores source",
 		"fulfill_orders.token_keys[0]: an HS256 key needs at least 32 characters",
@@ -214,5 +229,25 @@ targets:`, 1)
 	}
 	if resp, err := g.App.Test(req, -1); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("partner users/token: %v %v", resp.StatusCode, err)
+	}
+}
+
+func TestParseConfig_PartnerTaxesAndBonusesReachThePricing(t *testing.T) {
+	withTaxes := strings.Replace(commerceBase, `    allow_ips: ["127.0.0.1"]
+`, `    allow_ips: ["127.0.0.1"]
+    partner:
+      taxes: {countries: {DE: 19, US: 8.875}, currencies: {USD: 5}}
+      bonuses: [{sku: crystals_100, with_sku: crystals_100}]
+`, 1)
+	cfg, err := ParseConfig([]byte(withTaxes), env(map[string]string{"PARTNER": "whsec_cGFydG5lci1zdGFuZGFyZC1zZWNyZXQtMDEyMzQ1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Sources[0].Partner.pricing()
+	if p.Taxes.Countries["DE"] != 190_000 || p.Taxes.Countries["US"] != 88_750 || p.Taxes.Currencies["USD"] != 50_000 {
+		t.Errorf("taxes = %+v, want DE 19%%, US 8.875%%, USD 5%% in millionths", p.Taxes)
+	}
+	if len(p.Bonuses) != 1 || p.Bonuses[0].Quantity != 1 || p.Bonuses[0].WithSKU != "crystals_100" {
+		t.Errorf("bonuses = %+v, want one of quantity 1 (the default) with crystals_100", p.Bonuses)
 	}
 }

@@ -100,7 +100,7 @@ var defaultsNotReadable = map[string]string{
 func actualDefaults(t *testing.T) map[string]string {
 	t.Helper()
 	yaml := Config{
-		Sources:       []SourceConfig{{Kind: "xsolla"}, {Kind: "partner"}},
+		Sources:       []SourceConfig{{Kind: "xsolla"}, {Kind: "partner", Partner: &PartnerConfig{Bonuses: []PartnerBonusConfig{{}}}}},
 		FulfillOrders: FulfillOrdersConfig{Connectors: []ConnectorConfig{{}}},
 	}
 	yaml.setDefaults()
@@ -151,9 +151,10 @@ func actualDefaults(t *testing.T) map[string]string {
 		"dispatch.defer_max":       shortDuration(dispatcher.DeferMax),
 		"dispatch.disabled":        strconv.FormatBool(yaml.Dispatch.Disabled),
 
-		"sources[].grant_on":     xsolla.GrantOn,
-		"sources[].allow_ips":    string(allow),
-		"sources[].partner.auth": partner.Auth,
+		"sources[].grant_on":                   xsolla.GrantOn,
+		"sources[].allow_ips":                  string(allow),
+		"sources[].partner.auth":               partner.Auth,
+		"sources[].partner.bonuses[].quantity": strconv.FormatInt(partner.Bonuses[0].Quantity, 10),
 
 		"fulfill_orders.overlap":           shortDuration(fulfill.Overlap.D()),
 		"fulfill_orders.wait":              shortDuration(fulfill.Wait.D()),

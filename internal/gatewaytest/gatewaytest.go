@@ -616,26 +616,51 @@ type OrderAnswer struct {
 	PlayerID  string `json:"player_id"`
 	Currency  string `json:"currency"`
 	PaymentID int64  `json:"payment_id"`
-	Price     struct {
-		Amount                string `json:"amount"`
-		AmountWithoutDiscount string `json:"amount_without_discount"`
-	} `json:"price"`
-	Items []struct {
-		SKU             string `json:"sku"`
-		Quantity        int64  `json:"quantity"`
-		UnitPrice       string `json:"unit_price"`
-		DiscountPercent int64  `json:"discount_percent"`
-		Amount          string `json:"amount"`
-	} `json:"items"`
+	Price     Price  `json:"price"`
+	Items     []Line `json:"items"`
+}
+
+// Price is the price of a partner order or cart as the partner routes
+// answer it.
+type Price struct {
+	Amount                string `json:"amount"`
+	AmountWithoutDiscount string `json:"amount_without_discount"`
+	AmountWithoutTax      string `json:"amount_without_tax"`
+	Tax                   struct {
+		Percent string `json:"percent"`
+		Amount  string `json:"amount"`
+	} `json:"tax"`
+	Currency string `json:"currency"`
+}
+
+// Line is one line of a partner order or cart.
+type Line struct {
+	SKU             string `json:"sku"`
+	Quantity        int64  `json:"quantity"`
+	UnitPrice       string `json:"unit_price"`
+	DiscountPercent int64  `json:"discount_percent"`
+	Amount          string `json:"amount"`
+	Bonus           bool   `json:"bonus"`
 }
 
 // UserToken gets a user token for player through the partner flow.
 func (g *Gateway) UserToken(t testing.TB, player string) string {
 	t.Helper()
+	return g.UserTokenIn(t, player, "")
+}
+
+// UserTokenIn gets a user token for player living in country (none when
+// empty), which chooses the tax rate of the player's orders.
+func (g *Gateway) UserTokenIn(t testing.TB, player, country string) string {
+	t.Helper()
 	var tok struct {
 		Token string `json:"token"`
 	}
-	if s := g.Partner(t, "POST", "/users/token", `{"project_id":1,"user":{"id":"`+player+`","email":"a@b.c"}}`, &tok); s != 200 || tok.Token == "" {
+	user := fmt.Sprintf(`{"id":%q,"email":"a@b.c"}`, player)
+	if country != "" {
+		user = fmt.Sprintf(`{"id":%q,"email":"a@b.c","country":%q}`, player, country)
+	}
+	if s := g.Partner(t, "POST", "/users/token", `{"project_id":1,"user":`+user+`}`, &tok); s != 200 || tok.Token == "" {
 		t.Fatalf("users/token: status %d, token %q", s, tok.Token)
 	}
 	return tok.Token

@@ -19,7 +19,8 @@ import (
 func partnerOrder(t *testing.T, db *store.DB) storegate.PartnerOrder {
 	t.Helper()
 	o, err := db.CreatePartnerOrder(context.Background(), storegate.PartnerOrder{Source: "bank", PlayerID: "p1", Currency: "USD",
-		Amount: 199, AmountWithoutDiscount: 199, Lines: []storegate.PricedLine{{SKU: "crystals_100", Quantity: 1, UnitPrice: 199, Amount: 199}}},
+		Amount: 237, AmountWithoutDiscount: 199, TaxRate: 190_000, Tax: 38,
+		Lines: []storegate.PricedLine{{SKU: "crystals_100", Quantity: 1, UnitPrice: 199, Amount: 199}, {SKU: "sword", Quantity: 1, Bonus: true}}},
 		func(id int64) storegate.OrderNote {
 			return storegate.OrderNote{Order: fmt.Sprint("partner.bank.order.", id), Source: "bank", PlayerID: "p1", Status: storegate.OrderCreated}
 		})
@@ -76,6 +77,9 @@ func testPartnerPayOnce(t *testing.T, open Opener) {
 	}
 	if want := string(paymentAnswer(got.PaymentID)); got.Status != storegate.PartnerOrderPaid || !paid[want] {
 		t.Fatalf("order = %+v, want paid with the answered id %v", got, paid)
+	}
+	if got.Amount != 237 || got.TaxRate != 190_000 || got.Tax != 38 || !reflect.DeepEqual(got.Lines, o.Lines) {
+		t.Fatalf("order read back = %+v, want the tax and the bonus line stored", got)
 	}
 	if n, _ := db.EventCount(ctx, "bank"); n != 1 {
 		t.Fatalf("stored payments = %d, want 1", n)
