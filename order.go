@@ -106,6 +106,26 @@ type PartnerOrder struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
+// PartnerItem is one SKU and its quantity, as a partner asks for it in an
+// order or keeps it in a cart.
+type PartnerItem struct {
+	SKU      string `json:"sku"`
+	Quantity int64  `json:"quantity"`
+}
+
+// PartnerCart is a distribution partner's cart of one player: what the
+// partner put in it, in the order it was added, priced when it is read. An
+// order made from it empties it.
+type PartnerCart struct {
+	Source   string
+	PlayerID string
+	// Currency is an ISO 4217 code; empty until the partner gives one.
+	Currency string
+	Items    []PartnerItem
+	// UpdatedAt is zero for a cart never filled.
+	UpdatedAt time.Time
+}
+
 // PricedLine is one SKU of a partner order with its price, in minor units.
 // A bonus line is free: a promotion added it, and it is granted (and
 // revoked) with the order like any other line.

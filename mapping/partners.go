@@ -81,7 +81,7 @@ func (b PartnerBonus) applies(o storegate.PartnerOrder) bool {
 // Price is a SKU's unit price in minor units, its discount and whether it
 // is sold in currency at all.
 func (p PartnerPricing) Price(cat *Catalog, sku, currency string) (unit, discount int64, ok bool) {
-	if !p.sells(currency) {
+	if !p.Sells(currency) {
 		return 0, 0, false
 	}
 	e, found := cat.Lookup(sku)
@@ -102,7 +102,8 @@ func (p PartnerPricing) Price(cat *Catalog, sku, currency string) (unit, discoun
 	return unit, discount, true
 }
 
-func (p PartnerPricing) sells(currency string) bool {
+// Sells reports whether the partner sells in currency.
+func (p PartnerPricing) Sells(currency string) bool {
 	if len(p.Currencies) == 0 {
 		return true
 	}
@@ -184,11 +185,8 @@ func discounted(amount, percent int64) int64 {
 	return amount - (amount*percent+50)/100
 }
 
-// PartnerItem is one requested line of a partner order.
-type PartnerItem struct {
-	SKU      string `json:"sku"`
-	Quantity int64  `json:"quantity"`
-}
+// PartnerItem is one requested line of a partner order or cart.
+type PartnerItem = storegate.PartnerItem
 
 // PricePartnerOrder prices items in currency for a user in country, the one
 // pricing of partner orders and carts: each line at the partner's unit
@@ -199,7 +197,7 @@ type PartnerItem struct {
 // to zero: callers that need some say so. Errors name the field at fault.
 func PricePartnerOrder(cat *Catalog, p PartnerPricing, currency, country string, items []PartnerItem) (storegate.PartnerOrder, error) {
 	o := storegate.PartnerOrder{Currency: currency, Lines: []storegate.PricedLine{}}
-	if !p.sells(currency) {
+	if !p.Sells(currency) {
 		return o, storegate.FieldError("this partner does not sell in "+currency, "currency")
 	}
 	for i, it := range items {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"storegate"
@@ -31,6 +32,8 @@ var (
 	ErrCancelled = errors.New("store: partner payment already cancelled")
 	// ErrNotPaid: a cancel of an order that is not paid.
 	ErrNotPaid = errors.New("store: partner order not paid")
+	// ErrEmptyCart: an order from a cart with nothing in it.
+	ErrEmptyCart = errors.New("store: partner cart is empty")
 )
 
 // CreatePartnerOrder stores a priced order, returning it with its id, and
@@ -42,20 +45,26 @@ func (db *DB) CreatePartnerOrder(ctx context.Context, o storegate.PartnerOrder, 
 	}
 	var out storegate.PartnerOrder
 	err = db.Write(ctx, func(ctx context.Context, tx *Tx) error {
-		out = o
-		out.Status, out.CreatedAt, out.UpdatedAt = storegate.PartnerOrderCreated, tx.Now().UTC(), tx.Now().UTC()
-		now := tx.Now().UnixMicro()
-		if err := tx.QueryRow(ctx, `INSERT INTO partner_orders (source, player_id, currency, amount, amount_without_discount, tax_rate, tax, lines, status, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			o.Source, o.PlayerID, o.Currency, o.Amount, o.AmountWithoutDiscount, o.TaxRate, o.Tax, string(lines), string(out.Status), now, now).Scan(&out.ID); err != nil {
-			return fmt.Errorf("insert partner order: %w", err)
-		}
-		if noteFor == nil {
-			return nil
+		out, err = insertPartnerOrder(ctx, tx, o, lines)
+		if err != nil || noteFor == nil {
+			return err
 		}
 		return track(ctx, tx, []step{{note: noteFor(out.ID)}})
 	})
 	return out, err
+}
+
+// insertPartnerOrder stores a priced order as created, lines already
+// encoded, and returns it with its id.
+func insertPartnerOrder(ctx context.Context, tx *Tx, o storegate.PartnerOrder, lines []byte) (storegate.PartnerOrder, error) {
+	o.Status, o.CreatedAt, o.UpdatedAt = storegate.PartnerOrderCreated, tx.Now().UTC(), tx.Now().UTC()
+	now := tx.Now().UnixMicro()
+	if err := tx.QueryRow(ctx, `INSERT INTO partner_orders (source, player_id, currency, amount, amount_without_discount, tax_rate, tax, lines, status, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		o.Source, o.PlayerID, o.Currency, o.Amount, o.AmountWithoutDiscount, o.TaxRate, o.Tax, string(lines), string(o.Status), now, now).Scan(&o.ID); err != nil {
+		return o, fmt.Errorf("insert partner order: %w", err)
+	}
+	return o, nil
 }
 
 const partnerOrderColumns = `id, source, player_id, currency, amount, amount_without_discount, tax_rate, tax, lines, status, payment_id, created_at, updated_at`
@@ -177,4 +186,120 @@ func lockPartnerOrder(ctx context.Context, tx *Tx, where string, args ...any) (s
 	var status storegate.PartnerOrderStatus
 	err := tx.QueryRow(ctx, `SELECT status FROM partner_orders WHERE `+where+tx.ForUpdate(), args...).Scan(&status)
 	return status, err
+}
+
+// PartnerCart returns source's cart of player: an empty one (no currency,
+// zero UpdatedAt) for a player whose cart was never filled.
+func (db *DB) PartnerCart(ctx context.Context, source, playerID string) (storegate.PartnerCart, error) {
+	return scanPartnerCart(source, playerID, db.QueryRow(ctx, `SELECT currency, items, updated_at FROM partner_carts WHERE source = ? AND player_id = ?`,
+		source, playerID).Scan)
+}
+
+func scanPartnerCart(source, playerID string, scan func(...any) error) (storegate.PartnerCart, error) {
+	c := storegate.PartnerCart{Source: source, PlayerID: playerID, Items: []storegate.PartnerItem{}}
+	var items string
+	var updated int64
+	err := scan(&c.Currency, &items, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, nil
+	}
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal([]byte(items), &c.Items); err != nil {
+		return c, fmt.Errorf("decode partner cart items: %w", err)
+	}
+	c.UpdatedAt = time.UnixMicro(updated).UTC()
+	return c, nil
+}
+
+// lockPartnerCart reads a cart inside a write, locking its row on
+// PostgreSQL. Two writers creating one player's first cart at once both
+// insert; the loser's unique violation makes Write run it again, and it
+// then sees the winner's cart.
+func lockPartnerCart(ctx context.Context, tx *Tx, source, playerID string) (storegate.PartnerCart, error) {
+	return scanPartnerCart(source, playerID, tx.QueryRow(ctx, `SELECT currency, items, updated_at FROM partner_carts WHERE source = ? AND player_id = ?`+tx.ForUpdate(),
+		source, playerID).Scan)
+}
+
+func savePartnerCart(ctx context.Context, tx *Tx, c storegate.PartnerCart, existed bool) (storegate.PartnerCart, error) {
+	items, err := json.Marshal(c.Items)
+	if err != nil {
+		return c, fmt.Errorf("encode partner cart items: %w", err)
+	}
+	c.UpdatedAt = tx.Now().UTC()
+	now := tx.Now().UnixMicro()
+	if existed {
+		_, err = tx.Exec(ctx, `UPDATE partner_carts SET currency = ?, items = ?, updated_at = ? WHERE source = ? AND player_id = ?`,
+			c.Currency, string(items), now, c.Source, c.PlayerID)
+	} else {
+		_, err = tx.Exec(ctx, `INSERT INTO partner_carts (source, player_id, currency, items, updated_at) VALUES (?, ?, ?, ?, ?)`,
+			c.Source, c.PlayerID, c.Currency, string(items), now)
+	}
+	if err != nil {
+		return c, fmt.Errorf("save partner cart: %w", err)
+	}
+	return c, nil
+}
+
+// EditPartnerCart changes source's cart of player in one transaction: edit
+// gets the cart as stored (empty if none) and changes it; an error from
+// edit leaves the cart as it was and is returned. An edit that changes
+// nothing writes nothing. edit may run more than once (see Write).
+func (db *DB) EditPartnerCart(ctx context.Context, source, playerID string, edit func(*storegate.PartnerCart) error) (storegate.PartnerCart, error) {
+	var out storegate.PartnerCart
+	err := db.Write(ctx, func(ctx context.Context, tx *Tx) error {
+		was, err := lockPartnerCart(ctx, tx, source, playerID)
+		if err != nil {
+			return err
+		}
+		out = was
+		out.Items = slices.Clone(was.Items)
+		if err := edit(&out); err != nil {
+			return err
+		}
+		if out.Currency == was.Currency && slices.Equal(out.Items, was.Items) {
+			out = was
+			return nil
+		}
+		out, err = savePartnerCart(ctx, tx, out, !was.UpdatedAt.IsZero())
+		return err
+	})
+	return out, err
+}
+
+// OrderPartnerCart creates an order from everything in source's cart of
+// player and empties the cart, in one transaction: price turns the cart
+// into the order (an error from it leaves everything as it was and is
+// returned), note is the order's first tracking step. An empty cart is
+// ErrEmptyCart. price and note may run more than once (see Write).
+func (db *DB) OrderPartnerCart(ctx context.Context, source, playerID string, price func(storegate.PartnerCart) (storegate.PartnerOrder, error),
+	note func(storegate.PartnerOrder) storegate.OrderNote) (storegate.PartnerOrder, error) {
+	var out storegate.PartnerOrder
+	err := db.Write(ctx, func(ctx context.Context, tx *Tx) error {
+		cart, err := lockPartnerCart(ctx, tx, source, playerID)
+		if err != nil {
+			return err
+		}
+		if len(cart.Items) == 0 {
+			return ErrEmptyCart
+		}
+		o, err := price(cart)
+		if err != nil {
+			return err
+		}
+		lines, err := json.Marshal(o.Lines)
+		if err != nil {
+			return fmt.Errorf("encode lines: %w", err)
+		}
+		if out, err = insertPartnerOrder(ctx, tx, o, lines); err != nil {
+			return err
+		}
+		cart.Items = []storegate.PartnerItem{}
+		if _, err := savePartnerCart(ctx, tx, cart, true); err != nil {
+			return err
+		}
+		return track(ctx, tx, []step{{note: note(out)}})
+	})
+	return out, err
 }

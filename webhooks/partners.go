@@ -99,6 +99,7 @@ func (h *handlers) partnerRoutes(app *fiber.App) {
 	app.Get("/partners/:source/orders/:orderId", p.auth("order_lookup"), p.handleOrder)
 	app.Post("/partners/:source/payments", p.auth("payment"), p.handlePay)
 	app.Post("/partners/:source/cancellations", p.auth("cancellation"), p.handleCancel)
+	p.cartRoutes(app)
 }
 
 const tokenIssuer = "storegate"
@@ -349,6 +350,7 @@ var refusals = []struct {
 	{store.ErrPaid, storegate.CodeConflict, "order is already paid"},
 	{store.ErrCancelled, storegate.CodeConflict, "payment is already cancelled"},
 	{store.ErrNotPaid, storegate.CodeConflict, "order is not paid"},
+	{store.ErrEmptyCart, storegate.CodeConflict, "the cart is empty: put items in it first"},
 }
 
 // orderError answers the store's refusals with their code, naming fields

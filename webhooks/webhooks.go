@@ -59,10 +59,11 @@ type Deps struct {
 	Xsolla []XsollaSource
 	// Partners and Stores configure the distribution partner and
 	// store-proxy routes (partners.go, stores.go); Orders keeps partners'
-	// orders.
+	// orders, and Carts their carts (without it, no cart routes).
 	Partners []PartnerSource
 	Stores   []StoresSource
 	Orders   PartnerOrders
+	Carts    PartnerCarts
 }
 
 // handlers are the senders' routes with what they share.

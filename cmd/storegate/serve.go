@@ -158,7 +158,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		server.Deps{Ready: db, Schemas: set, Metrics: g.Metrics, Log: log})
 	webhooks.Mount(srv, webhooks.Config{UserDeadline: cfg.Limits.UserDeadline.D()}, webhooks.Deps{Inbox: db, Users: users,
 		Attributes: attributes, PinCodes: pinCodes, Catalog: catalog, Notify: g.Dispatcher.Notify, Xsolla: xsolla,
-		Partners: partners, Stores: stores, Orders: db})
+		Partners: partners, Stores: stores, Orders: db, Carts: db})
 	apiDeps := api.Deps{DeadLetters: db, Orders: db, FulfillOrders: fulfill, Inbox: db, Catalog: catalog, Notify: g.Dispatcher.Notify}
 	if g.Ledger != nil {
 		apiDeps.Economy = g.Ledger

@@ -104,8 +104,10 @@ func WithCatalog(skus ...mapping.SKU) Option {
 }
 
 // WithOrders gives the partner, order-tracking and Fulfill Orders routes
-// the store's orders.
-func WithOrders(c *Config) { c.WebhooksDeps.Orders, c.APIDeps.Orders = c.DB, c.DB }
+// the store's orders, and the partner routes its carts.
+func WithOrders(c *Config) {
+	c.WebhooksDeps.Orders, c.WebhooksDeps.Carts, c.APIDeps.Orders = c.DB, c.DB, c.DB
+}
 
 // XsollaSource is an Xsolla source signing with Secret, granting through
 // the ledger.
@@ -461,7 +463,7 @@ func (g *Gateway) Everything(t testing.TB) map[string]int {
 	t.Helper()
 	out := map[string]int{}
 	for _, table := range []string{"inbox", "outbox", "links", "ledger_entries", "ledger_entitlements", "ledger_transactions",
-		"orders", "partner_orders", "fulfill_cursors"} {
+		"orders", "partner_orders", "partner_carts", "fulfill_cursors"} {
 		var n int
 		if err := g.DB.QueryRow(context.Background(), "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil {
 			t.Fatal(err)

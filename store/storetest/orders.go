@@ -262,3 +262,86 @@ func testFulfillCursorNeverRewinds(t *testing.T, open Opener) {
 		t.Fatal("a cursor leaked to another platform")
 	}
 }
+
+// Partner carts: edits are all-or-nothing and never lost to a concurrent
+// one; an order takes the whole cart and empties it in one transaction.
+func testPartnerCart(t *testing.T, open Opener) {
+	ctx := context.Background()
+	clock := fakeclock.New(Start)
+	db := open(t, clock.Now)
+	empty, err := db.PartnerCart(ctx, "bank", "p1")
+	if err != nil || empty.Currency != "" || len(empty.Items) != 0 || !empty.UpdatedAt.IsZero() {
+		t.Fatalf("a cart never filled = %+v, %v; want empty", empty, err)
+	}
+	if _, err := db.OrderPartnerCart(ctx, "bank", "p1", nil, nil); !errors.Is(err, store.ErrEmptyCart) {
+		t.Fatalf("order of a cart never filled: %v, want ErrEmptyCart", err)
+	}
+	// Concurrent edits of one player's first cart: every item lands.
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := db.EditPartnerCart(ctx, "bank", "p1", func(c *storegate.PartnerCart) error {
+				c.Currency = "USD"
+				c.Items = append(c.Items, storegate.PartnerItem{SKU: fmt.Sprint("sku-", i), Quantity: 1})
+				return nil
+			}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	cart, err := db.PartnerCart(ctx, "bank", "p1")
+	if err != nil || cart.Currency != "USD" || len(cart.Items) != 8 || !cart.UpdatedAt.Equal(Start) {
+		t.Fatalf("cart after 8 concurrent additions = %+v, %v; want 8 items in USD", cart, err)
+	}
+	if other, _ := db.PartnerCart(ctx, "other-partner", "p1"); len(other.Items) != 0 {
+		t.Fatalf("another partner's cart of p1 = %+v, want empty", other)
+	}
+	// A refused edit, and an edit that changes nothing, write nothing.
+	clock.Advance(time.Minute)
+	refused := errors.New("refused")
+	for _, edit := range []func(*storegate.PartnerCart) error{
+		func(c *storegate.PartnerCart) error { c.Items = nil; return refused },
+		func(c *storegate.PartnerCart) error { return nil },
+	} {
+		if _, err := db.EditPartnerCart(ctx, "bank", "p1", edit); err != nil && !errors.Is(err, refused) {
+			t.Fatal(err)
+		}
+	}
+	if again, _ := db.PartnerCart(ctx, "bank", "p1"); !reflect.DeepEqual(again, cart) {
+		t.Fatalf("cart after a refused and an empty edit = %+v, want %+v", again, cart)
+	}
+	// A refused pricing leaves the cart and creates no order.
+	if _, err := db.OrderPartnerCart(ctx, "bank", "p1", func(storegate.PartnerCart) (storegate.PartnerOrder, error) {
+		return storegate.PartnerOrder{}, refused
+	}, nil); !errors.Is(err, refused) {
+		t.Fatalf("order refused by its pricing: %v", err)
+	}
+	if again, _ := db.PartnerCart(ctx, "bank", "p1"); len(again.Items) != 8 {
+		t.Fatalf("cart after a refused order = %+v, want its 8 items", again)
+	}
+	o, err := db.OrderPartnerCart(ctx, "bank", "p1", func(c storegate.PartnerCart) (storegate.PartnerOrder, error) {
+		return storegate.PartnerOrder{Source: c.Source, PlayerID: c.PlayerID, Currency: c.Currency, Amount: int64(len(c.Items)),
+			Lines: []storegate.PricedLine{{SKU: c.Items[0].SKU, Quantity: 1}}}, nil
+	}, func(o storegate.PartnerOrder) storegate.OrderNote {
+		return storegate.OrderNote{Order: fmt.Sprint("partner.bank.order.", o.ID), Source: "bank", PlayerID: "p1", Status: storegate.OrderCreated}
+	})
+	if err != nil || o.ID == 0 || o.Amount != 8 || o.Status != storegate.PartnerOrderCreated {
+		t.Fatalf("order from the cart = %+v, %v", o, err)
+	}
+	if stored, err := db.PartnerOrder(ctx, "bank", o.ID); err != nil || stored.Amount != 8 {
+		t.Fatalf("stored order = %+v, %v", stored, err)
+	}
+	if orders, err := db.PlayerOrders(ctx, "p1", 10); err != nil || len(orders) != 1 || orders[0].Status != storegate.OrderCreated {
+		t.Fatalf("tracked orders = %+v, %v; want the created order", orders, err)
+	}
+	after, _ := db.PartnerCart(ctx, "bank", "p1")
+	if len(after.Items) != 0 || after.Currency != "USD" {
+		t.Fatalf("cart after the order = %+v, want empty, still in USD", after)
+	}
+	if _, err := db.OrderPartnerCart(ctx, "bank", "p1", nil, nil); !errors.Is(err, store.ErrEmptyCart) {
+		t.Fatalf("second order of the emptied cart: %v, want ErrEmptyCart", err)
+	}
+}

@@ -47,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 		{"DeadLetterDiscard", testDeadLetterDiscard},
 		{"PartnerPayOnce", testPartnerPayOnce},
 		{"PartnerCancelOnce", testPartnerCancelOnce},
+		{"PartnerCart", testPartnerCart},
 		{"OrderTracking", testOrderTracking},
 		{"OrderTrackingBatched", testOrderTrackingBatched},
 		{"FulfillCursorNeverRewinds", testFulfillCursorNeverRewinds},
