@@ -29,6 +29,9 @@ type PartnerCarts interface {
 	EditPartnerCart(ctx context.Context, source, playerID string, edit func(*storegate.PartnerCart) error) (storegate.PartnerCart, error)
 	OrderPartnerCart(ctx context.Context, source, playerID string, price func(storegate.PartnerCart) (storegate.PartnerOrder, error),
 		note func(storegate.PartnerOrder) storegate.OrderNote) (storegate.PartnerOrder, error)
+	// Durable returns once every commit a read before it could have seen
+	// is on disk (store.DB.Durable).
+	Durable(ctx context.Context) error
 }
 
 // userTokenHeader carries the user token of the cart routes without a body.
@@ -108,6 +111,11 @@ func (p *partnerAPI) handleCart(c *fiber.Ctx) error {
 	}
 	cart, err := p.deps.Carts.PartnerCart(c.UserContext(), src.Name, claims.Subject)
 	if err != nil {
+		return orderError(err)
+	}
+	// A partner reading the cart after a write it got no answer for must
+	// not see that write before it is on disk.
+	if err := p.deps.Carts.Durable(c.UserContext()); err != nil {
 		return orderError(err)
 	}
 	var priced storegate.PartnerOrder
