@@ -2,8 +2,10 @@ package main
 
 import (
 	"io"
+	"time"
 
 	"storegate"
+	"storegate/adapters"
 	"storegate/adapters/revocation"
 	"storegate/ledger"
 	"storegate/store"
@@ -18,10 +20,16 @@ func tables() []store.Migrations {
 	return []store.Migrations{ledger.Migrations()}
 }
 
-func newLedger(db *store.DB, t TargetConfig) (*ledger.Ledger, io.Closer, error) {
+func newLedger(db *store.DB, t TargetConfig, now func() time.Time, onBreaker adapters.BreakerObserver) (*ledger.Ledger, io.Closer, error) {
 	cfg, closer, err := t.ledgerConfig()
 	if err != nil {
 		return nil, closer, err
+	}
+	if cfg.Revocation.Custom != nil {
+		// The revocation service has a breaker of its own: while it is down,
+		// the revokes that ask it wait, and nothing else does.
+		b := adapters.NewBreaker(t.Name+".revocation", t.Breaker.config(), now, onBreaker)
+		cfg.Revocation.Custom = revocation.Guarded{Service: cfg.Revocation.Custom, Breaker: b}
 	}
 	l, err := ledger.New(db, cfg)
 	return l, closer, err

@@ -75,7 +75,7 @@ metrics_listen: %s
 log_level: warn
 store: {dsn: %q}
 admin: {tokens: ["${T_ADMIN}"]}
-dispatch: {disabled: %v, workers: 4, lease: 3s, timeout: 1s}
+dispatch: {disabled: %v, lease: 3s, timeout: 1s}
 sources:
   - {name: xs, kind: xsolla, secrets: ["${T_SECRET}"], target: ledger, allow_ips: ["127.0.0.1", "::1"]}
 targets:
