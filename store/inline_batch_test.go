@@ -82,27 +82,37 @@ func (r *retryCounter) AcceptsRetried() { r.n.Add(1) }
 // order, and lets them all commit together.
 func acceptInOneBatch(t *testing.T, db *DB, cmds []storegate.Command) {
 	t.Helper()
+	var evs []storegate.Event
+	for _, c := range cmds {
+		evs = append(evs, storegate.Event{Source: "src", Type: "order_paid", Key: c.ID, PlayerID: c.PlayerID, Body: []byte(`{}`)})
+	}
+	queueAccepts(t, db, evs, cmds)()
+}
+
+// queueAccepts holds db's committer, queues the accept of each event with
+// its command, in the order given, and returns a function that lets them
+// commit as one batch and waits for their answers.
+func queueAccepts(t *testing.T, db *DB, evs []storegate.Event, cmds []storegate.Command) func() {
+	t.Helper()
 	ctx := context.Background()
 	entered, release := make(chan struct{}), make(chan struct{})
 	go db.Write(ctx, func(context.Context, *Tx) error { close(entered); <-release; return nil })
 	<-entered
 	var wg sync.WaitGroup
-	for i, c := range cmds {
+	for i, ev := range evs {
 		wg.Go(func() {
-			ev := storegate.Event{Source: "src", Type: "order_paid", Key: c.ID, PlayerID: c.PlayerID, Body: []byte(`{}`)}
-			if _, _, err := db.Accept(ctx, ev, []storegate.Command{c}, storegate.Answer{Status: 204}); err != nil {
-				t.Errorf("accept %s: %v", c.ID, err)
+			if _, _, err := db.Accept(ctx, ev, []storegate.Command{cmds[i]}, storegate.Answer{Status: 204}); err != nil {
+				t.Errorf("accept %s: %v", ev.Key, err)
 			}
 		})
 		for deadline := time.Now().Add(10 * time.Second); len(db.jobs) <= i; {
 			if time.Now().After(deadline) {
-				t.Fatalf("accept %s did not queue", c.ID)
+				t.Fatalf("accept %s did not queue", ev.Key)
 			}
 			time.Sleep(time.Millisecond)
 		}
 	}
-	close(release)
-	wg.Wait()
+	return func() { close(release); wg.Wait() }
 }
 
 func command(id string, kind storegate.Kind, target, player string) storegate.Command {
