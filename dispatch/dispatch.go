@@ -34,7 +34,9 @@ type Target interface {
 type Queue interface {
 	// Claim leases up to n due commands of one target.
 	Claim(ctx context.Context, owner, target string, n int, lease time.Duration) ([]store.Claimed, error)
-	Complete(ctx context.Context, c store.Completion) error
+	// CompleteAll records outcomes in one write; the error at i is cs[i]'s
+	// (store.ErrLeaseLost when its lease was lost).
+	CompleteAll(ctx context.Context, cs []store.Completion) []error
 	// WriteBackground runs fn inside the store's group-committed
 	// transaction, as background work: a lane's Applier applies its
 	// commands there, together with their completions.
@@ -147,6 +149,7 @@ func (c Config) WithDefaults() Config {
 type Dispatcher struct {
 	cfg   Config
 	queue Queue
+	done  completions
 	lanes []*lane // by name
 	obs   Observer
 	log   *slog.Logger
@@ -162,7 +165,7 @@ func New(q Queue, lanes map[string]Lane, cfg Config, obs Observer, log *slog.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := &Dispatcher{cfg: cfg, queue: q, obs: obs, log: log}
+	d := &Dispatcher{cfg: cfg, queue: q, obs: obs, log: log, done: completions{q: q}}
 	for _, name := range slices.Sorted(maps.Keys(lanes)) {
 		l := lanes[name]
 		if l.Target == nil {
@@ -597,8 +600,57 @@ func (d *Dispatcher) deliver(name string, target Target, c store.Claimed) storeg
 	comp.StartedAt, comp.Duration = started, elapsed
 	ctx, cancel = context.WithTimeout(context.Background(), d.cfg.Timeout)
 	defer cancel()
-	d.logOutcome(cmd, out, comp, d.queue.Complete(ctx, comp))
+	d.logOutcome(cmd, out, comp, d.done.record(ctx, comp))
 	return out
+}
+
+// completions gathers the outcomes of deliveries that end together into
+// few writes: with many commands in flight, a write per outcome would cost
+// the store a transaction (on PostgreSQL, its round trips) per command. A
+// caller finding fewer than completionWriters writes under way writes what
+// has gathered, again until nothing is left, and hands each its result; the
+// others wait for theirs.
+type completions struct {
+	q       Queue
+	mu      sync.Mutex
+	pending []completing
+	writing int
+}
+
+// completionWriters is how many writes of outcomes may be under way at
+// once: PostgreSQL's four committers each take one.
+const completionWriters = 4
+
+type completing struct {
+	comp store.Completion
+	done chan error
+}
+
+func (c *completions) record(ctx context.Context, comp store.Completion) error {
+	done := make(chan error, 1)
+	c.mu.Lock()
+	c.pending = append(c.pending, completing{comp, done})
+	if c.writing >= completionWriters {
+		c.mu.Unlock()
+		return <-done
+	}
+	c.writing++
+	for len(c.pending) > 0 {
+		batch := c.pending
+		c.pending = nil
+		c.mu.Unlock()
+		comps := make([]store.Completion, len(batch))
+		for i, b := range batch {
+			comps[i] = b.comp
+		}
+		for i, err := range c.q.CompleteAll(ctx, comps) {
+			batch[i].done <- err
+		}
+		c.mu.Lock()
+	}
+	c.writing--
+	c.mu.Unlock()
+	return <-done
 }
 
 // logOutcome logs what became of a delivery: a lost lease, an outcome that

@@ -171,6 +171,14 @@ func (q *memQueue) WriteBackground(context.Context, func(context.Context, *store
 	return errors.New("memQueue has no transactions")
 }
 
+func (q *memQueue) CompleteAll(ctx context.Context, cs []store.Completion) []error {
+	errs := make([]error, len(cs))
+	for i, c := range cs {
+		errs[i] = q.Complete(ctx, c)
+	}
+	return errs
+}
+
 func (q *memQueue) Complete(_ context.Context, c store.Completion) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -205,8 +213,12 @@ func (q *memQueue) state(id string) storegate.State {
 // recording the outcome: completions never reach the store.
 type crashing struct{ *store.DB }
 
-func (crashing) Complete(context.Context, store.Completion) error {
-	return errors.New("process died before recording the outcome")
+func (crashing) CompleteAll(_ context.Context, cs []store.Completion) []error {
+	errs := make([]error, len(cs))
+	for i := range errs {
+		errs[i] = errors.New("process died before recording the outcome")
+	}
+	return errs
 }
 
 // ---- helpers ----

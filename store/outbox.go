@@ -83,6 +83,30 @@ func (db *DB) Complete(ctx context.Context, c Completion) error {
 	return db.Write(ctx, func(ctx context.Context, tx *Tx) error { return tx.Complete(ctx, c) })
 }
 
+// CompleteAll records many attempts' outcomes in one background write (see
+// WriteBackground), so deliveries finishing together share a commit
+// instead of one each. The error at i is cs[i]'s: ErrLeaseLost for one
+// whose lease was lost (it writes nothing, and the others are recorded), or
+// the write's own error for all of them.
+func (db *DB) CompleteAll(ctx context.Context, cs []Completion) []error {
+	errs := make([]error, len(cs))
+	err := db.WriteBackground(ctx, func(ctx context.Context, tx *Tx) error {
+		for i, c := range cs {
+			errs[i] = tx.Complete(ctx, c)
+			if errs[i] != nil && !errors.Is(errs[i], ErrLeaseLost) {
+				return errs[i]
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
 // Complete records an attempt's outcome inside this transaction, so a
 // target whose effects live in the same database (the embedded ledger)
 // commits its effect and the command's completion together. It returns
