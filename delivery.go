@@ -19,14 +19,16 @@ const (
 	VerdictDone  Verdict = "done"  // the target took effect (or already had)
 	VerdictRetry Verdict = "retry" // a transient failure: try again later, spends an attempt
 	VerdictDead  Verdict = "dead"  // can never succeed without a person
-	VerdictWait  Verdict = "wait"  // not attempted (breaker open): try later, spends nothing
+	VerdictWait  Verdict = "wait"  // not attempted (the target's breaker is open): try after RetryAfter, spends nothing
 )
 
 // Outcome is what one delivery attempt came to.
 type Outcome struct {
 	Verdict Verdict
-	// RetryAfter, when set, is the target's own hint (Retry-After) for the
-	// next attempt; the dispatcher caps it.
+	// RetryAfter, when set, is when to try again: the target's own hint
+	// (Retry-After) for a retry, which the dispatcher caps; for a wait or a
+	// deferred retry, when the breaker of the dependency it waits for lets
+	// its next probe through.
 	RetryAfter time.Duration
 	// Deferred marks a retry that is about the command, not the target: the
 	// target answered properly but the command cannot take effect yet (a

@@ -3,6 +3,7 @@ package storegate
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is the gateway's error vocabulary. Codes are part of the public surface:
@@ -86,4 +87,15 @@ func ErrorCode(err error) Code {
 		return e.Code
 	}
 	return CodeInternal
+}
+
+// UnavailableError says a remote dependency is known to be down (its
+// breaker is open), so no call was made: ask again after RetryAfter.
+type UnavailableError struct {
+	Dependency string
+	RetryAfter time.Duration
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("%s is unavailable (breaker open); ask again in %v", e.Dependency, e.RetryAfter)
 }

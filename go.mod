@@ -10,7 +10,6 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
-	github.com/sony/gobreaker v1.0.0
 	github.com/valyala/fasthttp v1.51.0
 	github.com/xeipuuv/gojsonschema v1.2.0
 	google.golang.org/grpc v1.85.0

@@ -1,47 +1,50 @@
-// Package adapters holds the downstream targets' shared machinery: a circuit
-// breaker per target, one classifier of HTTP results, and one resilient HTTP
-// client. Each target lives in its own subpackage (ags, http); the embedded
-// ledger is package ledger.
+// Package adapters holds the downstream calls' shared machinery: a circuit
+// breaker per remote dependency, one classifier of HTTP results, and one
+// resilient HTTP client. Each target lives in its own subpackage (ags,
+// studio); the embedded ledger is package ledger and has no breaker: it is
+// the store's own database.
 package adapters
 
 import (
-	"context"
-	"errors"
-	"log/slog"
+	"sync"
 	"time"
 
-	"github.com/sony/gobreaker"
-
 	"storegate"
-	"storegate/store"
 )
 
-// Target takes effect for a command and classifies the result.
-type Target interface {
-	Deliver(ctx context.Context, c storegate.Command) storegate.Outcome
-}
-
-// BreakerConfig tunes one target's breaker. Zero fields take the defaults.
+// BreakerConfig tunes one dependency's breaker. Zero fields take the
+// defaults.
 type BreakerConfig struct {
 	// Failures is how many consecutive transient failures open the breaker.
 	// Default 5.
 	Failures uint32
-	// OpenFor is how long the breaker stays open before letting a probe
-	// through. Default 30s.
+	// ProbeAfter is how long the breaker stays open before its first probe;
+	// each failed probe doubles the wait, up to OpenFor. Default 250ms.
+	ProbeAfter time.Duration
+	// OpenFor is the longest the breaker stays open between two probes, so
+	// the first call after the dependency recovers comes at most this long
+	// after. Default 1s.
 	OpenFor time.Duration
-	// Probes is how many calls a half-open breaker lets through. Default 1.
+	// Probes is how many calls a half-open breaker lets through at once.
+	// Default 1.
 	Probes uint32
 }
 
 // WithDefaults returns c with each zero field set to its default: the one
-// place the defaults are written, read by WithBreaker and by whoever shows
+// place the defaults are written, read by NewBreaker and by whoever shows
 // or checks them (the YAML config).
 func (c BreakerConfig) WithDefaults() BreakerConfig {
 	if c.Failures == 0 {
 		c.Failures = 5
 	}
+	if c.ProbeAfter <= 0 {
+		c.ProbeAfter = 250 * time.Millisecond
+	}
 	if c.OpenFor <= 0 {
-		c.OpenFor = 30 * time.Second
+		c.OpenFor = time.Second
+	}
+	if c.OpenFor < c.ProbeAfter {
+		c.OpenFor = c.ProbeAfter
 	}
 	if c.Probes == 0 {
 		c.Probes = 1
@@ -50,134 +53,167 @@ func (c BreakerConfig) WithDefaults() BreakerConfig {
 }
 
 // BreakerObserver hears about state changes, for metrics. States are
-// "closed", "half-open" and "open".
-type BreakerObserver func(target, from, to string)
+// "closed", "half-open" and "open"; from is empty for the breaker's start.
+type BreakerObserver func(name, from, to string)
 
-// Breaker wraps a target in a gobreaker circuit breaker. Only transient
-// failures of the target (verdict retry, not deferred, no 4xx answer) count
-// against it; a permanent reject (a 4xx, a dead letter) says nothing about
-// its health and never trips it. While the breaker is open, commands are not
-// attempted: they come back with verdict wait, which spends no attempt.
+// Breaker guards one remote dependency (an AGS API, a studio backend, a
+// revocation service, an order connector): after Failures consecutive
+// transient failures it opens, and calls fail at once, without reaching
+// the dependency, until a probe gets through. Probes come on a short
+// backed-off cadence (ProbeAfter doubling up to OpenFor), so a recovered
+// dependency is used again within OpenFor. Only failures of the dependency
+// itself count (see CountsAgainst).
 type Breaker struct {
-	name   string
-	target Target
-	cb     *gobreaker.CircuitBreaker
+	name string
+	cfg  BreakerConfig
+	now  func() time.Time
+	obs  BreakerObserver
+
+	mu       sync.Mutex
+	state    string
+	failures uint32
+	wait     time.Duration // the current open interval
+	until    time.Time     // while open: when the next probe may go
+	probing  uint32        // half-open calls in flight
+	gen      uint64        // bumped at each change: results of older calls are ignored
 }
 
-// ErrBreakerOpen is what a synchronous question to a target (a user check)
-// gets while the target's breaker is open: no call is made.
-var ErrBreakerOpen = errors.New("adapters: target breaker is open")
+// State names.
+const (
+	StateClosed   = "closed"
+	StateHalfOpen = "half-open"
+	StateOpen     = "open"
+)
 
-// errTransient marks a retry verdict for gobreaker's failure count.
-var errTransient = errors.New("transient failure")
-
-// WithBreaker returns target behind a breaker named name.
-func WithBreaker(name string, target Target, cfg BreakerConfig, obs BreakerObserver, log *slog.Logger) *Breaker {
-	cfg = cfg.WithDefaults()
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// NewBreaker returns a closed breaker. now nil means time.Now; obs, which
+// hears every change (for metrics and logs), may be nil.
+func NewBreaker(name string, cfg BreakerConfig, now func() time.Time, obs BreakerObserver) *Breaker {
+	if now == nil {
+		now = time.Now
 	}
-	settings := gobreaker.Settings{
-		Name:        name,
-		MaxRequests: cfg.Probes,
-		Timeout:     cfg.OpenFor,
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= cfg.Failures },
-		IsSuccessful: func(err error) bool {
-			return !errors.Is(err, errTransient)
-		},
-		OnStateChange: func(name string, from, to gobreaker.State) {
-			log.Warn("breaker state changed", "target", name, "from", from.String(), "to", to.String())
-			if obs != nil {
-				obs(name, from.String(), to.String())
-			}
-		},
+	if obs != nil {
+		obs(name, "", StateClosed) // shown before any change
 	}
-	return &Breaker{name: name, target: target, cb: gobreaker.NewCircuitBreaker(settings)}
+	return &Breaker{name: name, cfg: cfg.WithDefaults(), now: now, obs: obs, state: StateClosed}
 }
 
-// Deliver runs the command through the breaker.
-func (b *Breaker) Deliver(ctx context.Context, c storegate.Command) storegate.Outcome {
-	var out storegate.Outcome
-	_, err := b.cb.Execute(func() (any, error) {
-		out = b.target.Deliver(ctx, c)
-		if countsAgainst(out) {
-			return nil, errTransient
+// Name is the dependency's name.
+func (b *Breaker) Name() string { return b.name }
+
+// State is the breaker's state: closed, half-open or open.
+func (b *Breaker) State() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state
+}
+
+// Allow asks to make one call. When the call may go, it returns done, to be
+// called once with whether the call failed the dependency. When it may
+// not, done is nil and retryAfter says when to ask again.
+func (b *Breaker) Allow() (done func(failed bool), retryAfter time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	if b.state == StateOpen {
+		if now.Before(b.until) {
+			return nil, b.until.Sub(now)
 		}
-		return nil, nil
-	})
-	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		return storegate.Outcome{Verdict: storegate.VerdictWait, Code: "BREAKER_OPEN", Message: "target " + b.name + " breaker is open"}
+		b.set(StateHalfOpen)
 	}
+	if b.state == StateHalfOpen {
+		if b.probing >= b.cfg.Probes {
+			return nil, b.cfg.ProbeAfter
+		}
+		b.probing++
+	}
+	gen := b.gen
+	return func(failed bool) { b.record(gen, failed) }, 0
+}
+
+// record takes a call's result, unless the breaker changed state since the
+// call started.
+func (b *Breaker) record(gen uint64, failed bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if gen != b.gen {
+		return
+	}
+	switch b.state {
+	case StateClosed:
+		if !failed {
+			b.failures = 0
+			return
+		}
+		b.failures++
+		if b.failures >= b.cfg.Failures {
+			b.wait = b.cfg.ProbeAfter
+			b.open()
+		}
+	case StateHalfOpen:
+		b.probing--
+		if failed {
+			b.wait = min(2*b.wait, b.cfg.OpenFor)
+			b.open()
+			return
+		}
+		b.failures, b.wait = 0, 0
+		b.set(StateClosed)
+	}
+}
+
+func (b *Breaker) open() {
+	b.until = b.now().Add(b.wait)
+	b.set(StateOpen)
+}
+
+// set moves to state, dropping what the previous state counted.
+func (b *Breaker) set(state string) {
+	from := b.state
+	b.state, b.probing, b.gen = state, 0, b.gen+1
+	if state != StateClosed {
+		b.failures = 0
+	}
+	if b.obs != nil {
+		b.obs(b.name, from, state)
+	}
+}
+
+// Do runs call through the breaker: while it is open, call is not run and
+// the outcome is a wait with RetryAfter set to when to ask again (spending
+// no attempt). call's outcome counts against the dependency as
+// CountsAgainst says.
+func (b *Breaker) Do(call func() storegate.Outcome) storegate.Outcome {
+	done, after := b.Allow()
+	if done == nil {
+		return b.OpenOutcome(after)
+	}
+	failed := true // a panic counts against the dependency, then goes on up
+	defer func() { done(failed) }()
+	out := call()
+	failed = CountsAgainst(out)
 	return out
 }
 
-// countsAgainst says whether an outcome is a failure of the target itself:
-// a transient failure (5xx, timeout, refused connection). A deferred retry is
-// about the command, and any 4xx answer (even 408, 425 or 429, which are
-// retried) proves the target is up and answering: neither ever trips the
-// breaker.
-func countsAgainst(out storegate.Outcome) bool {
+// OpenOutcome is what a call gets while the breaker is open.
+func (b *Breaker) OpenOutcome(retryAfter time.Duration) storegate.Outcome {
+	return storegate.Outcome{Verdict: storegate.VerdictWait, Code: "BREAKER_OPEN", RetryAfter: retryAfter,
+		Message: b.name + " is unavailable (breaker open)"}
+}
+
+// Unavailable is the error form of OpenOutcome, for callers that speak
+// errors (a user check, a revocation service).
+func (b *Breaker) Unavailable(retryAfter time.Duration) error {
+	return &storegate.UnavailableError{Dependency: b.name, RetryAfter: retryAfter}
+}
+
+// CountsAgainst says whether an outcome is a failure of the dependency
+// itself: a transient failure (5xx, timeout, refused connection). A
+// deferred retry is about the command, and any 4xx answer (even 408, 425 or
+// 429, which are retried) proves the dependency is up and answering:
+// neither ever trips a breaker.
+func CountsAgainst(out storegate.Outcome) bool {
 	if out.Verdict != storegate.VerdictRetry || out.Deferred {
 		return false
 	}
 	return out.HTTPStatus < 400 || out.HTTPStatus >= 500
-}
-
-// State is the breaker's state: closed, half-open or open.
-func (b *Breaker) State() string { return b.cb.State().String() }
-
-// UserExists passes a user check through when the wrapped target can do
-// one, so a breaker can stand in for its target everywhere. While the
-// breaker is open the check fails at once (ErrBreakerOpen): a sender waiting
-// on an answer is better served by a quick "try again" than by a timeout.
-// Checks do not count towards the breaker; deliveries decide its state.
-func (b *Breaker) UserExists(ctx context.Context, playerID string) (bool, error) {
-	u, ok := b.target.(interface {
-		UserExists(context.Context, string) (bool, error)
-	})
-	if !ok {
-		return false, errors.ErrUnsupported
-	}
-	if b.cb.State() == gobreaker.StateOpen {
-		return false, ErrBreakerOpen
-	}
-	return u.UserExists(ctx, playerID)
-}
-
-// txTarget is a target whose effects live in the store's own database (the
-// embedded ledger), see dispatch.TxTarget.
-type txTarget interface {
-	CanDeliverTx(c storegate.Command) bool
-	DeliverTx(ctx context.Context, tx *store.Tx, c storegate.Command) storegate.Outcome
-}
-
-// CanDeliverTx reports whether the wrapped target can apply c inside the
-// store's transaction.
-func (b *Breaker) CanDeliverTx(c storegate.Command) bool {
-	t, ok := b.target.(txTarget)
-	return ok && t.CanDeliverTx(c)
-}
-
-// DeliverTx passes an in-transaction delivery through without the breaker:
-// it runs inside the store's own transaction, so its failures are the
-// store's, and a store that fails fails the whole batch anyway.
-func (b *Breaker) DeliverTx(ctx context.Context, tx *store.Tx, c storegate.Command) storegate.Outcome {
-	return b.target.(txTarget).DeliverTx(ctx, tx, c)
-}
-
-// DeliverTxMany passes many in-transaction deliveries through, all at once
-// when the wrapped target can (the ledger applies a batch's grants with a
-// few multi-row statements), else one by one up to the first not done.
-func (b *Breaker) DeliverTxMany(ctx context.Context, tx *store.Tx, cs []storegate.Command) storegate.Outcome {
-	if t, ok := b.target.(interface {
-		DeliverTxMany(context.Context, *store.Tx, []storegate.Command) storegate.Outcome
-	}); ok {
-		return t.DeliverTxMany(ctx, tx, cs)
-	}
-	for _, c := range cs {
-		if out := b.DeliverTx(ctx, tx, c); out.Verdict != storegate.VerdictDone {
-			return out
-		}
-	}
-	return storegate.Outcome{Verdict: storegate.VerdictDone}
 }

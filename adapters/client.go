@@ -26,8 +26,9 @@ type ClientConfig struct {
 	// Timeout bounds one HTTP exchange (connect, send, read the answer).
 	// Default 5s.
 	Timeout time.Duration
-	// MaxInFlight caps the calls to the target at once; more wait their
-	// turn. Default 16.
+	// MaxInFlight caps the calls to the dependency at once; more wait their
+	// turn. The dispatcher delivers to a target this many commands at once.
+	// Default 64.
 	MaxInFlight int
 	// Attempts is how many times one call is tried before the failure goes
 	// back to the dispatcher, which retries later with its own backoff.
@@ -39,6 +40,9 @@ type ClientConfig struct {
 	// dispatcher schedules the next attempt after it. Defaults 100ms and 1s.
 	RetryWaitMin time.Duration
 	RetryWaitMax time.Duration
+	// Breaker guards the dependency: while it is open, calls fail at once
+	// with a wait. Several clients of one dependency share it. Default none.
+	Breaker *Breaker
 }
 
 // WithDefaults returns c with each zero field set to its default: the one
@@ -49,7 +53,7 @@ func (c ClientConfig) WithDefaults() ClientConfig {
 		c.Timeout = 5 * time.Second
 	}
 	if c.MaxInFlight <= 0 {
-		c.MaxInFlight = 16
+		c.MaxInFlight = 64
 	}
 	if c.Attempts <= 0 {
 		c.Attempts = 3
@@ -89,6 +93,10 @@ func NewClient(cfg ClientConfig, classify Classifier) *Client {
 	}
 	hc := cleanhttp.DefaultPooledClient()
 	hc.Timeout = cfg.Timeout
+	// Keep a connection per call in flight: the pool's default keeps a few,
+	// and every call beyond them would open (and leave in TIME_WAIT) a
+	// connection of its own.
+	hc.Transport.(*http.Transport).MaxIdleConnsPerHost = cfg.MaxInFlight
 	c := &Client{cfg: cfg, sem: make(chan struct{}, cfg.MaxInFlight), classify: classify}
 	c.rc = &retryablehttp.Client{
 		HTTPClient:   hc,
@@ -136,8 +144,11 @@ func (c *Client) backoff(lo, hi time.Duration, attempt int, resp *http.Response)
 
 // Do sends one request (retried in the call as configured) and returns the
 // final answer, with its body read and re-readable through Body, and its
-// classification. resp is nil when no answer came.
-func (c *Client) Do(ctx context.Context, method, url string, body []byte, header http.Header) (*http.Response, storegate.Outcome) {
+// classification. resp is nil when no answer came, and when the breaker is
+// open: the outcome is then a wait, and no call was made.
+func (c *Client) Do(ctx context.Context, method, url string, body []byte, header http.Header) (resp *http.Response, out storegate.Outcome) {
+	// Waiting for a turn says nothing of the dependency's health, so it
+	// comes before the breaker.
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -145,6 +156,17 @@ func (c *Client) Do(ctx context.Context, method, url string, body []byte, header
 			Message: "too many calls in flight to this target; gave up waiting: " + ctx.Err().Error()}
 	}
 	defer func() { <-c.sem }()
+	if c.cfg.Breaker == nil {
+		return c.do(ctx, method, url, body, header)
+	}
+	out = c.cfg.Breaker.Do(func() storegate.Outcome {
+		resp, out = c.do(ctx, method, url, body, header)
+		return out
+	})
+	return resp, out
+}
+
+func (c *Client) do(ctx context.Context, method, url string, body []byte, header http.Header) (*http.Response, storegate.Outcome) {
 
 	var raw io.Reader
 	if body != nil {

@@ -24,7 +24,7 @@ func deadLetter(t *testing.T, g *gatewaytest.Gateway, order int, player string) 
 	}
 	id := mapping.XsollaFulfillID("xs", mapping.Int(order))
 	ctx := context.Background()
-	claimed, err := g.DB.Claim(ctx, "test", 100, time.Minute)
+	claimed, err := g.DB.Claim(ctx, "test", "ledger", 100, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"storegate"
-	"storegate/adapters"
 	"storegate/dispatch"
 	"storegate/ledger"
 	"storegate/store"
@@ -88,12 +87,12 @@ func ledgerStore(b *testing.B, cfg store.Config, onAccept bool) (*store.DB, *dis
 	if err != nil {
 		b.Fatal(err)
 	}
-	d, err := dispatch.New(db, map[string]dispatch.Target{"ledger": l}, dispatch.Config{Poll: 5 * time.Millisecond}, nil, nil)
+	d, err := dispatch.New(db, map[string]dispatch.Lane{"ledger": {Target: l, Applier: l}}, dispatch.Config{Poll: 5 * time.Millisecond}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	if onAccept {
-		db.DeliverOnAccept(d)
+		db.ApplyOnAccept("ledger", l)
 	}
 	return db, d
 }
@@ -123,10 +122,11 @@ func (c *commits) Committed(writes int, _ time.Duration) {
 	c.mu.Unlock()
 }
 
-func (c *commits) WriterCheckpoint(time.Duration) {}
-func (c *commits) Reconnected()                   {}
-func (c *commits) LogSynced(time.Duration)        {}
-func (c *commits) AcceptsRetried()                {}
+func (c *commits) WriterCheckpoint(time.Duration)                     {}
+func (c *commits) Reconnected()                                       {}
+func (c *commits) LogSynced(time.Duration)                            {}
+func (c *commits) AcceptsRetried()                                    {}
+func (c *commits) Delivered(string, storegate.Verdict, time.Duration) {}
 
 // BenchmarkCommitSize measures the single writer with a fixed number of
 // senders, each waiting for its answer: how its time per order, and the
@@ -236,13 +236,12 @@ func BenchmarkAcceptRemoteTarget(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer db.Close()
-			ags := adapters.WithBreaker("ags", remote{}, adapters.BreakerConfig{}, nil, nil)
-			d, err := dispatch.New(db, map[string]dispatch.Target{"ags": ags}, dispatch.Config{}, nil, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
 			if onAccept {
-				db.DeliverOnAccept(d)
+				l, err := ledger.New(db, ledger.Config{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				db.ApplyOnAccept("ledger", l)
 			}
 			var n atomic.Int64
 			b.SetParallelism(64)

@@ -1,7 +1,9 @@
-// Package dispatch delivers the outbox: it claims due commands under a lease,
-// hands each to its target, and records the outcome: done, retry later
-// (exponential backoff with jitter), wait (breaker open; no attempt spent), or
-// dead letter after a configurable number of attempts.
+// Package dispatch delivers the outbox: each target has a lane that claims
+// its due commands under a lease and delivers up to its MaxInFlight at once,
+// so one slow or failing target never holds up another. Each outcome is
+// recorded: done, retry later (exponential backoff with jitter), wait (the
+// target's breaker is open: no attempt spent, the lane pauses until its next
+// probe), or dead letter after a configurable number of attempts.
 package dispatch
 
 import (
@@ -9,9 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,37 +23,37 @@ import (
 	"storegate/store"
 )
 
-// Target takes effect for a command and classifies the result. Targets must
-// be idempotent by Command.ID: a command may be delivered more than once.
+// Target delivers commands over the network and classifies the result.
+// Targets must be idempotent by Command.ID: a command may be delivered more
+// than once.
 type Target interface {
 	Deliver(ctx context.Context, c storegate.Command) storegate.Outcome
 }
 
 // Queue is the outbox as the dispatcher uses it.
 type Queue interface {
-	Claim(ctx context.Context, owner string, n int, lease time.Duration) ([]store.Claimed, error)
-	Complete(ctx context.Context, c store.Completion) error
-}
-
-// TxTarget is a target whose effects live in the store's own database (the
-// embedded ledger). Its commands are applied inside the store's transaction
-// together with their completion: the effect and "done" commit as one, and
-// a whole claimed batch shares one commit instead of two per command.
-type TxTarget interface {
-	Target
-	// CanDeliverTx reports whether c can be applied inside a transaction
-	// (one that needs a network call cannot).
-	CanDeliverTx(c storegate.Command) bool
-	// DeliverTx applies c inside tx. The dispatcher undoes its writes for
-	// any verdict but done.
-	DeliverTx(ctx context.Context, tx *store.Tx, c storegate.Command) storegate.Outcome
-}
-
-// Writer runs a function inside the store's group-committed transaction, as
-// background work (store.DB.WriteBackground); a queue that has it delivers
-// TxTargets' commands inside its transactions.
-type Writer interface {
+	// Claim leases up to n due commands of one target.
+	Claim(ctx context.Context, owner, target string, n int, lease time.Duration) ([]store.Claimed, error)
+	// CompleteAll records outcomes in one write; the error at i is cs[i]'s
+	// (store.ErrLeaseLost when its lease was lost).
+	CompleteAll(ctx context.Context, cs []store.Completion) []error
+	// WriteBackground runs fn inside the store's group-committed
+	// transaction, as background work: a lane's Applier applies its
+	// commands there, together with their completions.
 	WriteBackground(ctx context.Context, fn func(context.Context, *store.Tx) error) error
+}
+
+// Lane is one target as the dispatcher delivers to it.
+type Lane struct {
+	// Target delivers the lane's commands. Required.
+	Target Target
+	// Applier, when set, applies the commands it takes inside the store's
+	// transaction instead, each with its completion, so the effect and
+	// "done" commit as one (the embedded ledger). Default none.
+	Applier store.Applier
+	// MaxInFlight is how many of the lane's commands are claimed and being
+	// delivered at once. Default 64.
+	MaxInFlight int
 }
 
 // txChunk is about how many in-transaction commands share one write: small
@@ -67,9 +71,7 @@ type Observer interface {
 type Config struct {
 	// Owner names this dispatcher in leases. Default: hostname-pid.
 	Owner string
-	// Workers is how many players' commands are delivered at once. Default 8.
-	Workers int
-	// Batch is how many commands one claim takes. Default 64.
+	// Batch is the most commands one claim takes. Default 64.
 	Batch int
 	// Lease is how long a claim is held; a worker that dies mid-command loses
 	// its lease and another takes the command over. Default 30s.
@@ -90,14 +92,14 @@ type Config struct {
 	// grant) may wait before it becomes a dead letter. Deferred waits spend
 	// no attempts. Default 7 days.
 	DeferMax time.Duration
-	// WaitDelay is how long a command waits when its target's breaker is
-	// open. Default 5s.
-	WaitDelay time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Jitter returns a number in [0,1). Default math/rand.
 	Jitter func() float64
 }
+
+// DefaultMaxInFlight is Lane.MaxInFlight's default.
+const DefaultMaxInFlight = 64
 
 // WithDefaults returns c with each zero field set to its default: the one
 // place the defaults are written, read by New and by whoever shows or checks
@@ -106,9 +108,6 @@ func (c Config) WithDefaults() Config {
 	if c.Owner == "" {
 		host, _ := os.Hostname()
 		c.Owner = fmt.Sprintf("%s-%d", host, os.Getpid())
-	}
-	if c.Workers <= 0 {
-		c.Workers = 8
 	}
 	if c.Batch <= 0 {
 		c.Batch = 64
@@ -137,9 +136,6 @@ func (c Config) WithDefaults() Config {
 	if c.DeferMax <= 0 {
 		c.DeferMax = 7 * 24 * time.Hour
 	}
-	if c.WaitDelay <= 0 {
-		c.WaitDelay = 5 * time.Second
-	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -151,17 +147,17 @@ func (c Config) WithDefaults() Config {
 
 // Dispatcher delivers commands. Run it once per process.
 type Dispatcher struct {
-	cfg     Config
-	queue   Queue
-	targets map[string]Target
-	obs     Observer
-	log     *slog.Logger
-	wake    chan struct{}
+	cfg   Config
+	queue Queue
+	done  completions
+	lanes []*lane // by name
+	obs   Observer
+	log   *slog.Logger
 }
 
-// New returns a dispatcher. targets maps target names to targets; a command
-// naming an unknown target becomes a dead letter.
-func New(q Queue, targets map[string]Target, cfg Config, obs Observer, log *slog.Logger) (*Dispatcher, error) {
+// New returns a dispatcher with a lane per target. A command naming no
+// lane is never claimed: every target a source names has one.
+func New(q Queue, lanes map[string]Lane, cfg Config, obs Observer, log *slog.Logger) (*Dispatcher, error) {
 	cfg = cfg.WithDefaults()
 	if cfg.Timeout >= cfg.Lease {
 		return nil, errors.New("dispatch: timeout must be shorter than the lease")
@@ -169,67 +165,201 @@ func New(q Queue, targets map[string]Target, cfg Config, obs Observer, log *slog
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Dispatcher{cfg: cfg, queue: q, targets: targets, obs: obs, log: log, wake: make(chan struct{}, 1)}, nil
+	d := &Dispatcher{cfg: cfg, queue: q, obs: obs, log: log, done: completions{q: q}}
+	for _, name := range slices.Sorted(maps.Keys(lanes)) {
+		l := lanes[name]
+		if l.Target == nil {
+			return nil, fmt.Errorf("dispatch: lane %s has no target", name)
+		}
+		if l.MaxInFlight <= 0 {
+			l.MaxInFlight = DefaultMaxInFlight
+		}
+		d.lanes = append(d.lanes, &lane{d: d, name: name, target: l.Target, applier: l.Applier, max: l.MaxInFlight,
+			wake: make(chan struct{}, 1), freed: make(chan struct{}, 1), queued: map[string][]item{}})
+	}
+	return d, nil
 }
 
-// Notify wakes the dispatcher early: new commands were committed.
+// Notify wakes every lane early: new commands were committed.
 func (d *Dispatcher) Notify() {
+	for _, l := range d.lanes {
+		signal(l.wake)
+	}
+}
+
+func signal(ch chan struct{}) {
 	select {
-	case d.wake <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
 
-// Run delivers until ctx is done, then waits for deliveries in flight.
+// Run delivers until ctx is done, each lane on its own, then waits for the
+// deliveries in flight.
 func (d *Dispatcher) Run(ctx context.Context) {
-	for {
-		n, err := d.RunOnce(ctx)
+	var wg sync.WaitGroup
+	for _, l := range d.lanes {
+		wg.Go(func() { l.run(ctx) })
+	}
+	wg.Wait()
+}
+
+// RunOnce has every lane claim what it has room for and deliver it, and
+// returns how many commands were claimed once all are delivered. It is Run
+// in steps, for tests and tools.
+func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
+	total := 0
+	var errs []error
+	for _, l := range d.lanes {
+		n, _, err := l.fill(ctx)
+		total += n
+		errs = append(errs, err)
+	}
+	for _, l := range d.lanes {
+		l.running.Wait()
+	}
+	return total, errors.Join(errs...)
+}
+
+// lane delivers one target's commands: up to max claimed at once, one
+// player's in claim order and one at a time (a grant before its revoke),
+// players side by side.
+type lane struct {
+	d       *Dispatcher
+	name    string
+	target  Target
+	applier store.Applier
+	max     int
+	wake    chan struct{} // new commands may be due
+	freed   chan struct{} // a claimed command was completed or let go
+
+	mu sync.Mutex
+	// held counts the commands claimed and not yet completed or let go.
+	held int
+	// queued holds, per player with a command being delivered, the
+	// player's later claimed commands, in claim order.
+	queued map[string][]item
+	// paused is when the target's breaker lets its next probe through;
+	// probing, that the lane sends one command at a time until one gets
+	// through to the target.
+	paused  time.Time
+	probing bool
+	running sync.WaitGroup
+}
+
+// item is a claimed command and the last moment its delivery may start.
+type item struct {
+	c     store.Claimed
+	start time.Time
+}
+
+func (l *lane) run(ctx context.Context) {
+	defer l.running.Wait()
+	for ctx.Err() == nil {
+		n, asked, err := l.fill(ctx)
 		if err != nil && ctx.Err() == nil {
-			d.log.Error("claim failed", "err", err)
+			l.d.log.Error("claim failed", "target", l.name, "err", err)
 		}
-		if ctx.Err() != nil {
-			return
+		if err == nil && n > 0 && n == asked {
+			continue // more may be due now
 		}
-		if n == d.cfg.Batch {
-			continue // more may be due right now
+		wait := l.d.cfg.Poll
+		if p := l.pausedFor(); p > 0 {
+			wait = p
 		}
-		timer := time.NewTimer(d.cfg.Poll)
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			timer.Stop()
-			return
-		case <-d.wake:
-			timer.Stop()
+		case <-l.wake:
+		case <-l.freed:
 		case <-timer.C:
 		}
+		timer.Stop()
 	}
 }
 
-// RunOnce claims one batch and delivers it, returning how many commands it
-// claimed. Commands of one player run in order (a grant before its revoke);
-// players run concurrently.
-func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
+// room is how many commands the lane may claim now.
+func (l *lane) room() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.d.cfg.Now().Before(l.paused):
+		return 0
+	case l.probing && l.held > 0:
+		return 0
+	case l.probing:
+		return 1
+	}
+	return min(l.max-l.held, l.d.cfg.Batch)
+}
+
+// pausedFor is how long the lane still waits for its target's breaker.
+func (l *lane) pausedFor() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.paused.Sub(l.d.cfg.Now())
+}
+
+// pause stops claims until the target's breaker lets a probe through.
+func (l *lane) pause(after time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if until := l.d.cfg.Now().Add(max(after, time.Millisecond)); until.After(l.paused) {
+		l.paused = until
+	}
+	l.probing = true
+}
+
+// heard takes what one delivery says of the target's health: a wait
+// pauses the lane; an answer that proves the target works ends probing, so
+// the backlog drains at full concurrency from the next claim on.
+func (l *lane) heard(out storegate.Outcome) {
+	switch {
+	case out.Verdict == storegate.VerdictWait:
+		l.pause(out.RetryAfter)
+	case out.Verdict == storegate.VerdictDone || out.Verdict == storegate.VerdictDead || out.Deferred:
+		l.mu.Lock()
+		l.probing = false
+		l.mu.Unlock()
+	}
+}
+
+// fill claims what the lane has room for and starts delivering it: the
+// commands its Applier takes at once, in the store's transaction, the rest
+// by player. It returns how many it claimed and asked for.
+func (l *lane) fill(ctx context.Context) (n, asked int, err error) {
+	asked = l.room()
+	if asked == 0 {
+		return 0, 0, nil
+	}
 	// A delivery must end before the lease does, or another dispatcher may
 	// take the command over while it is still in flight. A delivery lasts
-	// up to Timeout, so none may start after this; the rest of the batch is
-	// left to its lease and claimed again when it ends.
-	lastStart := d.cfg.Now().Add(d.cfg.Lease - d.cfg.Timeout)
-	claimed, err := d.queue.Claim(ctx, d.cfg.Owner, d.cfg.Batch, d.cfg.Lease)
+	// up to Timeout, so none may start after this; what is left is let go
+	// to its lease and claimed again when it ends.
+	start := l.d.cfg.Now().Add(l.d.cfg.Lease - l.d.cfg.Timeout)
+	claimed, err := l.d.queue.Claim(ctx, l.d.cfg.Owner, l.name, asked, l.d.cfg.Lease)
 	if err != nil || len(claimed) == 0 {
-		return 0, err
+		return 0, asked, err
 	}
-	// In-transaction commands first, in claim order, all in one write;
-	// the rest by player. A player's commands split between the two keep
-	// their order: only a revoke that must ask a custom service over the
-	// network goes the slow way, and it comes after the grant it undoes.
+	l.mu.Lock()
+	l.held += len(claimed)
+	// A player already being delivered to, or with a command in this claim
+	// that goes the slow way, keeps the rest of its commands in order
+	// behind it.
+	behind := map[string]bool{}
+	for p := range l.queued {
+		behind[p] = true
+	}
+	l.mu.Unlock()
 	var inTx, rest []store.Claimed
-	w, canWrite := d.queue.(Writer)
 	for _, c := range claimed {
-		if t, ok := d.targets[c.Command.Target].(TxTarget); canWrite && ok && t.CanDeliverTx(c.Command) {
+		p := c.Command.PlayerID
+		if l.applier != nil && !behind[p] && store.Takes(l.applier, c.Command) {
 			inTx = append(inTx, c)
-		} else {
-			rest = append(rest, c)
+			continue
 		}
+		behind[p] = true
+		rest = append(rest, c)
 	}
 	// A wave's chunks are written concurrently, so the store can put
 	// several in one commit; no player is in two chunks of a wave, and a
@@ -237,42 +367,76 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	// order (a grant before its revoke).
 	for _, wave := range waves(inTx, txChunk) {
 		var chunks sync.WaitGroup
-		for _, c := range wave {
-			chunks.Go(func() { d.deliverInTx(w, c) })
+		for _, chunk := range wave {
+			chunks.Go(func() { l.applyInTx(chunk) })
 		}
 		chunks.Wait()
 	}
-	var groups [][]store.Claimed
-	index := map[string]int{}
+	l.release(len(inTx))
 	for _, c := range rest {
-		i, ok := index[c.Command.PlayerID]
-		if !ok {
-			i = len(groups)
-			index[c.Command.PlayerID] = i
-			groups = append(groups, nil)
+		l.enqueue(item{c: c, start: start})
+	}
+	return len(claimed), asked, nil
+}
+
+// release counts n claimed commands completed or let go.
+func (l *lane) release(n int) {
+	if n == 0 {
+		return
+	}
+	l.mu.Lock()
+	l.held -= n
+	l.mu.Unlock()
+	signal(l.freed)
+}
+
+// enqueue delivers it now, or after the player's commands claimed before it.
+func (l *lane) enqueue(it item) {
+	p := it.c.Command.PlayerID
+	l.mu.Lock()
+	if q, busy := l.queued[p]; busy {
+		l.queued[p] = append(q, it)
+		l.mu.Unlock()
+		return
+	}
+	l.queued[p] = nil
+	l.mu.Unlock()
+	l.running.Go(func() { l.player(it) })
+}
+
+// player delivers one player's commands one after another, until none is
+// queued behind.
+func (l *lane) player(it item) {
+	p := it.c.Command.PlayerID
+	for {
+		if l.d.cfg.Now().After(it.start) {
+			l.mu.Lock()
+			left := 1 + len(l.queued[p])
+			delete(l.queued, p)
+			l.mu.Unlock()
+			// The player's later commands wait too, keeping their order.
+			l.d.log.Warn("lease too short to deliver the rest of the claim; leaving it to expire",
+				"command", it.c.Command.ID, "target", l.name, "left", left)
+			l.release(left)
+			return
 		}
-		groups[i] = append(groups[i], c)
+		if l.applier != nil && store.Takes(l.applier, it.c.Command) {
+			l.applyInTx([]store.Claimed{it.c})
+		} else {
+			l.heard(l.d.deliver(l.name, l.target, it.c))
+		}
+		l.mu.Lock()
+		q := l.queued[p]
+		if len(q) == 0 {
+			delete(l.queued, p)
+			l.mu.Unlock()
+			l.release(1)
+			return
+		}
+		it, l.queued[p] = q[0], q[1:]
+		l.mu.Unlock()
+		l.release(1)
 	}
-	sem := make(chan struct{}, d.cfg.Workers)
-	var wg sync.WaitGroup
-	for _, g := range groups {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			for i, c := range g {
-				if d.cfg.Now().After(lastStart) {
-					// The player's later commands wait too, keeping their order.
-					d.log.Warn("lease too short to deliver the rest of the batch; leaving it to expire",
-						"command", c.Command.ID, "left", len(g)-i)
-					return
-				}
-				d.deliver(c)
-			}
-		}()
-	}
-	wg.Wait()
-	return len(claimed), nil
 }
 
 // waves splits claimed commands into waves of chunks. Wave k holds each
@@ -322,53 +486,24 @@ type txResult struct {
 	leaseErr error
 }
 
-// applyTx delivers one command inside tx and records its completion there;
-// notDone runs first when the verdict is not done.
-func (d *Dispatcher) applyTx(ctx context.Context, tx *store.Tx, c store.Claimed, notDone func() error) (txResult, error) {
-	var r txResult
-	started := d.cfg.Now()
-	r.out = safeDeliverTx(ctx, d.targets[c.Command.Target].(TxTarget), tx, c.Command)
-	if r.out.Verdict != storegate.VerdictDone {
-		if err := notDone(); err != nil {
-			return r, err
-		}
-	}
-	r.comp = d.completion(c, r.out)
-	r.comp.StartedAt, r.comp.Duration = started, d.cfg.Now().Sub(started)
-	return r, tx.Complete(ctx, r.comp)
-}
-
-// manyTarget returns the target of claimed when they are all fulfillments
-// for one TxManyTarget.
-func (d *Dispatcher) manyTarget(claimed []store.Claimed) (TxManyTarget, bool) {
-	name := claimed[0].Command.Target
-	for _, c := range claimed {
-		if c.Command.Target != name || c.Command.Kind != storegate.KindFulfill {
-			return nil, false
-		}
-	}
-	t, ok := d.targets[name].(TxManyTarget)
-	return t, ok
-}
-
-// applyManyTx applies claimed to t at once inside tx and records their
-// completions, each with its share of the time; errNotAllDone if t did not
-// do them all (the caller then undoes it and applies each alone). On
-// PostgreSQL this is what makes a chunk cheap: the ledger's statements,
-// each a round trip, are shared by the chunk.
-func (d *Dispatcher) applyManyTx(ctx context.Context, tx *store.Tx, t TxManyTarget, claimed []store.Claimed, results []txResult) error {
+// applyAll applies claimed at once inside tx and records their
+// completions, each with its share of the time; errNotAllDone if the
+// Applier did not do them all (the caller then undoes it and applies each
+// alone). On PostgreSQL this is what makes a chunk cheap: the ledger's
+// statements, each a round trip, are shared by the chunk.
+func (l *lane) applyAll(ctx context.Context, tx *store.Tx, claimed []store.Claimed, results []txResult) error {
 	cs := make([]storegate.Command, len(claimed))
 	for i, c := range claimed {
 		cs[i] = c.Command
 	}
-	started := d.cfg.Now()
-	if !d.deliverMany(ctx, t, tx, cs) {
+	started := l.d.cfg.Now()
+	if store.Apply(ctx, l.applier, tx, cs).Verdict != storegate.VerdictDone {
 		return errNotAllDone
 	}
-	share := d.cfg.Now().Sub(started) / time.Duration(len(claimed))
+	share := l.d.cfg.Now().Sub(started) / time.Duration(len(claimed))
 	for i, c := range claimed {
 		r := txResult{out: storegate.Outcome{Verdict: storegate.VerdictDone}}
-		r.comp = d.completion(c, r.out)
+		r.comp = l.d.completion(c, r.out)
 		r.comp.StartedAt, r.comp.Duration = started, share
 		if err := tx.Complete(ctx, r.comp); err != nil {
 			return errNotAllDone
@@ -378,43 +513,48 @@ func (d *Dispatcher) applyManyTx(ctx context.Context, tx *store.Tx, t TxManyTarg
 	return nil
 }
 
-// deliverInTx applies TxTargets' commands and records their completions in
-// one write. A command whose lease was lost is undone entirely; if the
-// write fails as a whole, nothing of it committed and the leases expire.
-func (d *Dispatcher) deliverInTx(w Writer, claimed []store.Claimed) {
+// applyOne applies one command inside tx and records its completion there;
+// a verdict other than done undoes the effect and keeps the completion.
+func (l *lane) applyOne(ctx context.Context, tx *store.Tx, c store.Claimed) (txResult, error) {
+	var r txResult
+	started := l.d.cfg.Now()
+	r.out = store.Apply(ctx, l.applier, tx, []storegate.Command{c.Command})
+	if r.out.Verdict != storegate.VerdictDone {
+		if err := tx.Undo(ctx); err != nil {
+			return r, err
+		}
+	}
+	r.comp = l.d.completion(c, r.out)
+	r.comp.StartedAt, r.comp.Duration = started, l.d.cfg.Now().Sub(started)
+	return r, tx.Complete(ctx, r.comp)
+}
+
+// applyInTx applies claimed commands and records their completions in one
+// write. A command whose lease was lost is undone entirely; if the write
+// fails as a whole, nothing of it committed and the leases expire.
+func (l *lane) applyInTx(claimed []store.Claimed) {
+	if len(claimed) == 0 {
+		return
+	}
 	results := make([]txResult, len(claimed))
-	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), l.d.cfg.Timeout)
 	defer cancel()
-	err := w.WriteBackground(ctx, func(ctx context.Context, tx *store.Tx) error {
+	err := l.d.queue.WriteBackground(ctx, func(ctx context.Context, tx *store.Tx) error {
 		// Usually every command is done: apply them all under one
 		// savepoint. Savepoints are not free (SQLite copies each page a
 		// savepoint changes), so only if one is not done, or its lease was
 		// lost, is all of it undone and each command applied under its own.
 		if len(claimed) > 1 {
-			err := tx.Savepoint(ctx, func() error {
-				if t, ok := d.manyTarget(claimed); ok {
-					return d.applyManyTx(ctx, tx, t, claimed, results)
-				}
-				for i, c := range claimed {
-					r, err := d.applyTx(ctx, tx, c, func() error { return errNotAllDone })
-					if err != nil {
-						return errNotAllDone
-					}
-					results[i] = r
-				}
-				return nil
-			})
+			err := tx.Savepoint(ctx, func() error { return l.applyAll(ctx, tx, claimed, results) })
 			if !errors.Is(err, errNotAllDone) {
 				return err
 			}
 		}
 		for i, c := range claimed {
 			var r txResult
-			// One savepoint per command: a verdict other than done undoes
-			// the effects and keeps the completion; a lost lease undoes both.
 			err := tx.Savepoint(ctx, func() error {
 				var err error
-				r, err = d.applyTx(ctx, tx, c, func() error { return tx.Undo(ctx) })
+				r, err = l.applyOne(ctx, tx, c)
 				return err
 			})
 			switch {
@@ -431,132 +571,86 @@ func (d *Dispatcher) deliverInTx(w Writer, claimed []store.Claimed) {
 		if err != nil {
 			// results is not read: a write that timed out may still be
 			// running, and filling it in.
-			d.log.Error("could not apply or record in-transaction deliveries; the leases will expire", "command", c.Command.ID, "err", err)
+			l.d.log.Error("could not apply or record in-transaction deliveries; the leases will expire", "command", c.Command.ID, "err", err)
 			continue
 		}
 		r := results[i]
-		if d.obs != nil && r.leaseErr == nil {
-			d.obs.Delivered(c.Command.Target, r.out.Verdict, r.comp.Duration)
+		if l.d.obs != nil && r.leaseErr == nil {
+			l.d.obs.Delivered(c.Command.Target, r.out.Verdict, r.comp.Duration)
 		}
-		d.logOutcome(c.Command, r.out, r.comp, r.leaseErr)
+		l.d.logOutcome(c.Command, r.out, r.comp, r.leaseErr)
 	}
 }
 
-// DeliverInline applies c inside tx, the transaction that accepts it, when
-// its target is a TxTarget that can (store.Inline): the grant and its
-// event commit together. Anything but done is left to the store to undo
-// and to the dispatcher's usual path (retries, backoff, dead letters), so
-// this path needs no classification of its own; a done delivery is counted
-// once committed.
-func (d *Dispatcher) DeliverInline(ctx context.Context, tx *store.Tx, c storegate.Command) bool {
-	if !d.TakesInline(c) {
-		return false
-	}
-	t := d.targets[c.Target].(TxTarget)
-	started := d.cfg.Now()
-	out := safeDeliverTx(ctx, t, tx, c)
-	if out.Verdict != storegate.VerdictDone {
-		return false
-	}
-	if d.obs != nil {
-		took := d.cfg.Now().Sub(started)
-		tx.OnCommit(func() { d.obs.Delivered(c.Target, out.Verdict, took) })
-	}
-	return true
-}
-
-// TxManyTarget is a TxTarget that applies many commands inside one
-// transaction at once, all or none: any verdict but done and the store
-// undoes every write of the batch.
-type TxManyTarget interface {
-	TxTarget
-	DeliverTxMany(ctx context.Context, tx *store.Tx, cs []storegate.Command) storegate.Outcome
-}
-
-// DeliverInlineMany is DeliverInline for the fulfillments of a batch of
-// accepts, all or none (store.InlineMany): the commands of each target go
-// to it together when it is a TxManyTarget. A done delivery is counted once
-// committed, each with its share of the call's time.
-func (d *Dispatcher) DeliverInlineMany(ctx context.Context, tx *store.Tx, cs []storegate.Command) bool {
-	var targets []string
-	byTarget := map[string][]storegate.Command{}
-	for _, c := range cs {
-		if !d.TakesInline(c) {
-			return false
-		}
-		if byTarget[c.Target] == nil {
-			targets = append(targets, c.Target)
-		}
-		byTarget[c.Target] = append(byTarget[c.Target], c)
-	}
-	for _, name := range targets {
-		batch := byTarget[name]
-		started := d.cfg.Now()
-		if !d.deliverMany(ctx, d.targets[name].(TxTarget), tx, batch) {
-			return false
-		}
-		if d.obs != nil {
-			share := d.cfg.Now().Sub(started) / time.Duration(len(batch))
-			tx.OnCommit(func() {
-				for range batch {
-					d.obs.Delivered(name, storegate.VerdictDone, share)
-				}
-			})
-		}
-	}
-	return true
-}
-
-// deliverMany applies cs to t inside tx, at once when t can.
-func (d *Dispatcher) deliverMany(ctx context.Context, t TxTarget, tx *store.Tx, cs []storegate.Command) (done bool) {
-	m, ok := t.(TxManyTarget)
-	if !ok {
-		for _, c := range cs {
-			if safeDeliverTx(ctx, t, tx, c).Verdict != storegate.VerdictDone {
-				return false
-			}
-		}
-		return true
-	}
-	defer func() {
-		if recover() != nil {
-			done = false // the store undoes the batch and runs each accept alone
-		}
-	}()
-	return m.DeliverTxMany(ctx, tx, cs).Verdict == storegate.VerdictDone
-}
-
-// TakesInline reports whether c's target applies commands inside the
-// store's transaction and can apply this one (store.Inline).
-func (d *Dispatcher) TakesInline(c storegate.Command) bool {
-	t, ok := d.targets[c.Target].(TxTarget)
-	return ok && t.CanDeliverTx(c)
-}
-
-// deliver runs one command to its outcome. It deliberately ignores the
-// caller's cancellation: a delivery in flight finishes and is recorded, so a
-// shutdown does not leave an effect unrecorded until the lease expires.
-func (d *Dispatcher) deliver(c store.Claimed) {
+// deliver runs one command to its outcome over the network and records it.
+// It deliberately ignores the caller's cancellation: a delivery in flight
+// finishes and is recorded, so a shutdown does not leave an effect
+// unrecorded until the lease expires.
+func (d *Dispatcher) deliver(name string, target Target, c store.Claimed) storegate.Outcome {
 	cmd := c.Command
 	started := d.cfg.Now()
-	target, ok := d.targets[cmd.Target]
-	var out storegate.Outcome
-	if !ok {
-		out = storegate.Outcome{Verdict: storegate.VerdictDead, Code: "UNKNOWN_TARGET", Message: fmt.Sprintf("no target named %q", cmd.Target)}
-	} else {
-		ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Timeout)
-		out = safeDeliver(ctx, target, cmd)
-		cancel()
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Timeout)
+	out := safeDeliver(ctx, target, cmd)
+	cancel()
 	elapsed := d.cfg.Now().Sub(started)
 	if d.obs != nil {
-		d.obs.Delivered(cmd.Target, out.Verdict, elapsed)
+		d.obs.Delivered(name, out.Verdict, elapsed)
 	}
 	comp := d.completion(c, out)
 	comp.StartedAt, comp.Duration = started, elapsed
-	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Timeout)
+	ctx, cancel = context.WithTimeout(context.Background(), d.cfg.Timeout)
 	defer cancel()
-	d.logOutcome(cmd, out, comp, d.queue.Complete(ctx, comp))
+	d.logOutcome(cmd, out, comp, d.done.record(ctx, comp))
+	return out
+}
+
+// completions gathers the outcomes of deliveries that end together into
+// few writes: with many commands in flight, a write per outcome would cost
+// the store a transaction (on PostgreSQL, its round trips) per command. A
+// caller finding fewer than completionWriters writes under way writes what
+// has gathered, again until nothing is left, and hands each its result; the
+// others wait for theirs.
+type completions struct {
+	q       Queue
+	mu      sync.Mutex
+	pending []completing
+	writing int
+}
+
+// completionWriters is how many writes of outcomes may be under way at
+// once: PostgreSQL's four committers each take one.
+const completionWriters = 4
+
+type completing struct {
+	comp store.Completion
+	done chan error
+}
+
+func (c *completions) record(ctx context.Context, comp store.Completion) error {
+	done := make(chan error, 1)
+	c.mu.Lock()
+	c.pending = append(c.pending, completing{comp, done})
+	if c.writing >= completionWriters {
+		c.mu.Unlock()
+		return <-done
+	}
+	c.writing++
+	for len(c.pending) > 0 {
+		batch := c.pending
+		c.pending = nil
+		c.mu.Unlock()
+		comps := make([]store.Completion, len(batch))
+		for i, b := range batch {
+			comps[i] = b.comp
+		}
+		for i, err := range c.q.CompleteAll(ctx, comps) {
+			batch[i].done <- err
+		}
+		c.mu.Lock()
+	}
+	c.writing--
+	c.mu.Unlock()
+	return <-done
 }
 
 // logOutcome logs what became of a delivery: a lost lease, an outcome that
@@ -577,6 +671,7 @@ func (d *Dispatcher) logOutcome(cmd storegate.Command, out storegate.Outcome, co
 	}
 }
 
+// safeDeliver turns a target's panic into a retry of that command alone.
 func safeDeliver(ctx context.Context, t Target, c storegate.Command) (out storegate.Outcome) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -584,18 +679,6 @@ func safeDeliver(ctx context.Context, t Target, c storegate.Command) (out storeg
 		}
 	}()
 	return t.Deliver(ctx, c)
-}
-
-// safeDeliverTx is safeDeliver for the in-transaction path: a panic is a
-// retry of that command alone, instead of failing the whole shared write
-// again at every claim without ever spending an attempt.
-func safeDeliverTx(ctx context.Context, t TxTarget, tx *store.Tx, c storegate.Command) (out storegate.Outcome) {
-	defer func() {
-		if r := recover(); r != nil {
-			out = storegate.Outcome{Verdict: storegate.VerdictRetry, Code: "PANIC", Message: fmt.Sprint(r)}
-		}
-	}()
-	return t.DeliverTx(ctx, tx, c)
 }
 
 // completion turns an outcome into the outbox's next state.
@@ -608,23 +691,30 @@ func (d *Dispatcher) completion(c store.Claimed, out storegate.Outcome) store.Co
 	case storegate.VerdictDead:
 		comp.State, comp.Attempt = storegate.StateDead, c.Attempts+1
 	case storegate.VerdictWait:
-		comp.State, comp.NextAt = storegate.StatePending, now.Add(d.cfg.WaitDelay)
+		// The target is unavailable, not the command: it keeps its place,
+		// and its lane waits for the target (lane.pause).
+		comp.State, comp.NextAt = storegate.StatePending, now
 	case storegate.VerdictRetry:
 		if !out.Deferred {
 			return d.retry(c, comp, out, now)
 		}
-		// Deferred (a revoke waiting for its grant): nothing failed, so no
-		// attempt is spent and MaxAttempts never turns it into a dead
-		// letter while its grant may still come; the wait grows with the
-		// command's age, up to BackoffMax. Only after DeferMax does a person
-		// need to look.
+		// Deferred (a revoke waiting for its grant, or for a revocation
+		// service whose breaker is open): nothing failed, so no attempt is
+		// spent and MaxAttempts never turns it into a dead letter while it
+		// may still succeed; the wait is the breaker's next probe when it
+		// says, else it grows with the command's age, up to BackoffMax. Only
+		// after DeferMax does a person need to look.
 		age := now.Sub(c.Command.CreatedAt)
 		if age > d.cfg.DeferMax {
 			comp.State, comp.Attempt = storegate.StateDead, c.Attempts+1
 			comp.Outcome.Message = fmt.Sprintf("still waiting after %v: %s", d.cfg.DeferMax, out.Message)
 			break
 		}
-		comp.State, comp.NextAt = storegate.StatePending, now.Add(min(max(age/4, d.cfg.BackoffBase), d.cfg.BackoffMax))
+		wait := min(max(age/4, d.cfg.BackoffBase), d.cfg.BackoffMax)
+		if out.RetryAfter > 0 {
+			wait = min(out.RetryAfter, d.cfg.RetryAfterMax)
+		}
+		comp.State, comp.NextAt = storegate.StatePending, now.Add(wait)
 	default:
 		return d.retry(c, comp, out, now)
 	}

@@ -133,7 +133,7 @@ func (q *memQueue) add(cmds ...storegate.Command) {
 	}
 }
 
-func (q *memQueue) Claim(_ context.Context, owner string, n int, lease time.Duration) ([]store.Claimed, error) {
+func (q *memQueue) Claim(_ context.Context, owner, target string, n int, lease time.Duration) ([]store.Claimed, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.claimed != nil {
@@ -145,7 +145,7 @@ func (q *memQueue) Claim(_ context.Context, owner string, n int, lease time.Dura
 	now := q.now()
 	var due []*memItem
 	for _, it := range q.items {
-		if it.state == storegate.StatePending && !it.nextAt.After(now) && !it.leaseUntil.After(now) {
+		if it.cmd.Target == target && it.state == storegate.StatePending && !it.nextAt.After(now) && !it.leaseUntil.After(now) {
 			due = append(due, it)
 		}
 	}
@@ -164,6 +164,19 @@ func (q *memQueue) Claim(_ context.Context, owner string, n int, lease time.Dura
 		out = append(out, store.Claimed{Command: it.cmd, Attempts: it.attempts})
 	}
 	return out, nil
+}
+
+// WriteBackground is never called: memQueue's lanes have no Applier.
+func (q *memQueue) WriteBackground(context.Context, func(context.Context, *store.Tx) error) error {
+	return errors.New("memQueue has no transactions")
+}
+
+func (q *memQueue) CompleteAll(ctx context.Context, cs []store.Completion) []error {
+	errs := make([]error, len(cs))
+	for i, c := range cs {
+		errs[i] = q.Complete(ctx, c)
+	}
+	return errs
 }
 
 func (q *memQueue) Complete(_ context.Context, c store.Completion) error {
@@ -200,8 +213,12 @@ func (q *memQueue) state(id string) storegate.State {
 // recording the outcome: completions never reach the store.
 type crashing struct{ *store.DB }
 
-func (crashing) Complete(context.Context, store.Completion) error {
-	return errors.New("process died before recording the outcome")
+func (crashing) CompleteAll(_ context.Context, cs []store.Completion) []error {
+	errs := make([]error, len(cs))
+	for i := range errs {
+		errs[i] = errors.New("process died before recording the outcome")
+	}
+	return errs
 }
 
 // ---- helpers ----
@@ -234,17 +251,35 @@ func enqueue(t *testing.T, db *store.DB, cmds ...storegate.Command) {
 }
 
 func config(clock *fakeclock.Clock) dispatch.Config {
-	return dispatch.Config{Owner: "dispatcher-a", Workers: 4, Batch: 16, Lease: 30 * time.Second, Timeout: 10 * time.Second,
-		MaxAttempts: 5, BackoffBase: time.Second, BackoffMax: time.Hour, RetryAfterMax: time.Hour, WaitDelay: 7 * time.Second,
+	return dispatch.Config{Owner: "dispatcher-a", Batch: 16, Lease: 30 * time.Second, Timeout: 10 * time.Second,
+		MaxAttempts: 5, BackoffBase: time.Second, BackoffMax: time.Hour, RetryAfterMax: time.Hour,
 		Now: clock.Now, Jitter: func() float64 { return 0 }}
+}
+
+// lanes gives each remote target a lane of maxInFlight.
+func lanes(targets map[string]dispatch.Target, maxInFlight int) map[string]dispatch.Lane {
+	out := map[string]dispatch.Lane{}
+	for name, t := range targets {
+		l := dispatch.Lane{Target: t, MaxInFlight: maxInFlight}
+		if a, ok := t.(store.Applier); ok {
+			l.Applier = a
+		}
+		out[name] = l
+	}
+	return out
 }
 
 func newDispatcher(t *testing.T, q dispatch.Queue, targets map[string]dispatch.Target, cfg dispatch.Config, obs dispatch.Observer) *dispatch.Dispatcher {
 	t.Helper()
+	return newLanes(t, q, lanes(targets, 16), cfg, obs)
+}
+
+func newLanes(t *testing.T, q dispatch.Queue, ls map[string]dispatch.Lane, cfg dispatch.Config, obs dispatch.Observer) *dispatch.Dispatcher {
+	t.Helper()
 	if obs == nil {
 		obs = &observer{}
 	}
-	d, err := dispatch.New(q, targets, cfg, obs, nil)
+	d, err := dispatch.New(q, ls, cfg, obs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -512,34 +547,43 @@ func TestDeliver_UnknownVerdictIsRetry(t *testing.T) {
 	}
 }
 
-func TestDeliver_WaitSpendsNoAttempt(t *testing.T) {
+// A wait (the target's breaker is open) spends no attempt, however many
+// come: the command keeps its place, and its lane claims nothing until the
+// breaker's next probe, then one command, and all again once one gets
+// through.
+func TestDeliver_WaitSpendsNoAttemptAndPausesTheLane(t *testing.T) {
 	clock := fakeclock.New(start)
 	db := openStore(t, clock)
-	enqueue(t, db, command("t1", "p1", "ledger"))
+	enqueue(t, db, command("t1", "p1", "studio"), command("t2", "p2", "studio"), command("t3", "p3", "studio"))
 	var mu sync.Mutex
 	verdict := storegate.VerdictWait
 	obs := &observer{}
 	cfg := config(clock)
 	cfg.MaxAttempts = 3
-	d := newDispatcher(t, db, map[string]dispatch.Target{"ledger": targetFunc(func(context.Context, storegate.Command) storegate.Outcome {
+	d := newDispatcher(t, db, map[string]dispatch.Target{"studio": targetFunc(func(context.Context, storegate.Command) storegate.Outcome {
 		mu.Lock()
 		defer mu.Unlock()
-		return storegate.Outcome{Verdict: verdict, Code: "BREAKER_OPEN"}
+		return storegate.Outcome{Verdict: verdict, Code: "BREAKER_OPEN", RetryAfter: 2 * time.Second}
 	})}, cfg, obs)
 
+	if got, want := runOnce(t, d), 3; got != want {
+		t.Fatalf("first round claimed %d, want %d", got, want)
+	}
 	// Many more waits than MaxAttempts: none is spent, so no dead letter.
 	for i := range 3 * cfg.MaxAttempts {
-		if got, want := runOnce(t, d), 1; got != want {
-			t.Fatalf("round %d: claimed %d, want %d", i, got, want)
+		if got := runOnce(t, d); got != 0 {
+			t.Fatalf("round %d: claimed %d while the breaker is open, want 0", i, got)
 		}
-		ci := info(t, db, "t1")
-		if ci.State != storegate.StatePending || ci.Attempts != 0 {
-			t.Fatalf("round %d: %s with %d attempts, want pending with 0", i, ci.State, ci.Attempts)
+		clock.Advance(2 * time.Second)
+		if got := runOnce(t, d); got != 1 {
+			t.Fatalf("round %d: claimed %d at the probe, want 1", i, got)
 		}
-		if got, want := ci.NextAt, clock.Now().Add(cfg.WaitDelay); !got.Equal(want) {
-			t.Fatalf("round %d: next at +%v, want +%v", i, got.Sub(clock.Now()), cfg.WaitDelay)
+		for _, id := range []string{"t1", "t2", "t3"} {
+			ci := info(t, db, id)
+			if ci.State != storegate.StatePending || ci.Attempts != 0 || ci.NextAt.After(clock.Now()) {
+				t.Fatalf("round %d: %s %s with %d attempts, next at +%v; want pending with 0, due now", i, id, ci.State, ci.Attempts, ci.NextAt.Sub(clock.Now()))
+			}
 		}
-		clock.Set(ci.NextAt)
 	}
 	if a, err := db.Attempts(context.Background(), "t1"); err != nil || len(a) != 0 {
 		t.Fatalf("waits recorded attempts %+v (err %v), want none", a, err)
@@ -547,12 +591,19 @@ func TestDeliver_WaitSpendsNoAttempt(t *testing.T) {
 	mu.Lock()
 	verdict = storegate.VerdictDone
 	mu.Unlock()
-	runOnce(t, d)
-	ci := info(t, db, "t1")
-	if ci.State != storegate.StateDone || ci.Attempts != 1 {
-		t.Errorf("after the target recovers: %s with %d attempts, want done with 1", ci.State, ci.Attempts)
+	clock.Advance(2 * time.Second)
+	if got := runOnce(t, d); got != 1 {
+		t.Fatalf("the probe that gets through: claimed %d, want 1", got)
 	}
-	if got, want := obs.list()[0], "ledger:wait"; got != want {
+	if got := runOnce(t, d); got != 2 {
+		t.Fatalf("after the probe got through: claimed %d, want the other 2 at once", got)
+	}
+	for _, id := range []string{"t1", "t2", "t3"} {
+		if ci := info(t, db, id); ci.State != storegate.StateDone || ci.Attempts != 1 {
+			t.Errorf("after the target recovers: %s %s with %d attempts, want done with 1", id, ci.State, ci.Attempts)
+		}
+	}
+	if got, want := obs.list()[0], "studio:wait"; got != want {
 		t.Errorf("observer heard %q first, want %q", got, want)
 	}
 }
@@ -630,12 +681,14 @@ func TestDeliver_DeferredNeverSpendsAttempts(t *testing.T) {
 func TestDeliver_OpenBreakerSpendsNoAttempt(t *testing.T) {
 	clock := fakeclock.New(start)
 	db := openStore(t, clock)
-	first, second := command("t1", "p1", "ledger"), command("t2", "p1", "ledger")
+	first, second := command("t1", "p1", "studio"), command("t2", "p1", "studio")
 	second.CreatedAt = start.Add(time.Second)
 	enqueue(t, db, first, second)
 	failing := count(always(storegate.Outcome{Verdict: storegate.VerdictRetry, HTTPStatus: 503}))
-	b := adapters.WithBreaker("ledger", failing, adapters.BreakerConfig{Failures: 1, OpenFor: time.Hour}, nil, nil)
-	d := newDispatcher(t, db, map[string]dispatch.Target{"ledger": b}, config(clock), nil)
+	b := adapters.NewBreaker("studio", adapters.BreakerConfig{Failures: 1}, clock.Now, nil)
+	d := newDispatcher(t, db, map[string]dispatch.Target{"studio": targetFunc(func(ctx context.Context, c storegate.Command) storegate.Outcome {
+		return b.Do(func() storegate.Outcome { return failing.Deliver(ctx, c) })
+	})}, config(clock), nil)
 
 	if got, want := runOnce(t, d), 2; got != want {
 		t.Fatalf("claimed %d, want %d", got, want)
@@ -655,27 +708,19 @@ func TestDeliver_OpenBreakerSpendsNoAttempt(t *testing.T) {
 	}
 }
 
-func TestDeliver_UnknownTargetIsDeadLetter(t *testing.T) {
+// A command for a target with no lane (its target was taken out of the
+// configuration) is never claimed: it waits, for support to see in the
+// outbox's depth, until the target is back.
+func TestRunOnce_UnknownTargetIsNeverClaimed(t *testing.T) {
 	clock := fakeclock.New(start)
 	db := openStore(t, clock)
 	enqueue(t, db, command("t1", "p1", "nope"))
-	obs := &observer{}
-	d := newDispatcher(t, db, map[string]dispatch.Target{"ledger": always(storegate.Outcome{Verdict: storegate.VerdictDone})}, config(clock), obs)
-	runOnce(t, d)
-	ci := info(t, db, "t1")
-	if got, want := ci.State, storegate.StateDead; got != want {
-		t.Errorf("state = %q, want %q", got, want)
+	d := newDispatcher(t, db, map[string]dispatch.Target{"ledger": always(storegate.Outcome{Verdict: storegate.VerdictDone})}, config(clock), nil)
+	if got := runOnce(t, d); got != 0 {
+		t.Fatalf("claimed %d, want 0", got)
 	}
-	if got, want := ci.Attempts, 1; got != want {
-		t.Errorf("attempts = %d, want %d", got, want)
-	}
-	for _, want := range []string{"UNKNOWN_TARGET", `no target named "nope"`} {
-		if !strings.Contains(ci.LastError, want) {
-			t.Errorf("last error = %q, want it to contain %q", ci.LastError, want)
-		}
-	}
-	if got, want := obs.list(), []string{"nope:dead"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("observer heard %v, want %v", got, want)
+	if ci := info(t, db, "t1"); ci.State != storegate.StatePending || ci.Attempts != 0 {
+		t.Errorf("t1: %s with %d attempts, want pending with 0", ci.State, ci.Attempts)
 	}
 }
 
@@ -758,7 +803,7 @@ func TestRunOnce_OnePlayerInOrderPlayersConcurrently(t *testing.T) {
 }
 
 // A player's commands never overlap and run in creation order, however many
-// workers there are.
+// the lane may deliver at once.
 func TestRunOnce_OnePlayerNeverOverlaps(t *testing.T) {
 	clock := fakeclock.New(start)
 	db := openStore(t, clock)
@@ -793,9 +838,7 @@ func TestRunOnce_OnePlayerNeverOverlaps(t *testing.T) {
 		mu.Unlock()
 		return target(ctx, c)
 	})
-	cfg := config(clock)
-	cfg.Workers = n
-	d := newDispatcher(t, db, map[string]dispatch.Target{"ledger": recording}, cfg, nil)
+	d := newDispatcher(t, db, map[string]dispatch.Target{"ledger": recording}, config(clock), nil)
 	if got := runOnce(t, d); got != n {
 		t.Fatalf("claimed %d, want %d", got, n)
 	}
@@ -820,7 +863,7 @@ func TestCrashBetweenClaimAndCompletion(t *testing.T) {
 		crash func(t *testing.T, db *store.DB, cfg dispatch.Config, target dispatch.Target) (delivered bool)
 	}{
 		{"after claim, before delivery", func(t *testing.T, db *store.DB, cfg dispatch.Config, _ dispatch.Target) bool {
-			claimed, err := db.Claim(context.Background(), cfg.Owner, cfg.Batch, cfg.Lease)
+			claimed, err := db.Claim(context.Background(), cfg.Owner, "ledger", cfg.Batch, cfg.Lease)
 			if err != nil || len(claimed) != 1 {
 				t.Fatalf("A claimed %d (err %v), want 1", len(claimed), err)
 			}
@@ -889,21 +932,21 @@ func TestCrashBetweenClaimAndCompletion(t *testing.T) {
 }
 
 // A dispatcher does not start a delivery its lease may not cover: when a
-// batch runs long, the rest is left to expire and is delivered once, by
-// whoever claims it next, never by two dispatchers at the same time.
+// claim runs long (one player's commands go one at a time), the rest is
+// left to expire and is delivered once, by whoever claims it next, never by
+// two dispatchers at the same time.
 func TestRunOnce_NoDeliveryAfterTheLeaseCouldEnd(t *testing.T) {
 	clock := fakeclock.New(start)
 	db := openStore(t, clock)
 	var cmds []storegate.Command
 	for i := range 5 {
-		c := command(fmt.Sprint("t", i), fmt.Sprint("p", i), "ledger")
+		c := command(fmt.Sprint("t", i), "p", "ledger")
 		c.CreatedAt = start.Add(time.Duration(i) * time.Second)
 		cmds = append(cmds, c)
 	}
 	enqueue(t, db, cmds...)
 
 	cfgA := config(clock)
-	cfgA.Workers = 1 // players one at a time, so the batch outlasts the lease
 	cfgB := config(clock)
 	cfgB.Owner = "dispatcher-b"
 

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"storegate"
-	"storegate/adapters"
 	"storegate/dispatch"
 	"storegate/internal/fakeclock"
 	"storegate/internal/pgtest"
@@ -21,7 +20,7 @@ import (
 
 // ---- an in-store target ----
 
-// rowTarget is a TxTarget whose effect is a row in the effects table, one
+// rowTarget is a target and a store.Applier whose effect is a row in the effects table, one
 // per command, numbered in the order the rows were written. It is
 // idempotent by command id, and a revoke takes effect only once the
 // fulfillment it reverses has (it answers a deferred retry before).
@@ -66,9 +65,18 @@ func (r *rowTarget) note(call string) {
 	r.calls = append(r.calls, call)
 }
 
-func (r *rowTarget) CanDeliverTx(c storegate.Command) bool { return r.slow == nil || !r.slow(c) }
+func (r *rowTarget) Takes(c storegate.Command) bool { return r.slow == nil || !r.slow(c) }
 
-func (r *rowTarget) DeliverTx(ctx context.Context, tx *store.Tx, c storegate.Command) storegate.Outcome {
+func (r *rowTarget) Apply(ctx context.Context, tx *store.Tx, cs []storegate.Command) storegate.Outcome {
+	for _, c := range cs {
+		if out := r.applyOne(ctx, tx, c); out.Verdict != storegate.VerdictDone {
+			return out
+		}
+	}
+	return storegate.Outcome{Verdict: storegate.VerdictDone}
+}
+
+func (r *rowTarget) applyOne(ctx context.Context, tx *store.Tx, c storegate.Command) storegate.Outcome {
 	r.note("tx:" + c.ID)
 	if c.ID == r.blockID && r.block != nil {
 		<-r.block
@@ -219,18 +227,6 @@ func wantDone(t *testing.T, db *store.DB, ids ...string) {
 	}
 }
 
-// noWriter is the store behind the Queue interface alone: a queue the
-// dispatcher cannot run its own writes in.
-type noWriter struct{ db *store.DB }
-
-func (q noWriter) Claim(ctx context.Context, owner string, n int, lease time.Duration) ([]store.Claimed, error) {
-	return q.db.Claim(ctx, owner, n, lease)
-}
-
-func (q noWriter) Complete(ctx context.Context, c store.Completion) error {
-	return q.db.Complete(ctx, c)
-}
-
 // overtaken is the store as a dispatcher sees it when another dispatcher
 // takes one command over right after the claim (its lease was thought
 // expired): by delivery time the lease of lost belongs to someone else.
@@ -239,8 +235,8 @@ type overtaken struct {
 	lost string
 }
 
-func (q overtaken) Claim(ctx context.Context, owner string, n int, lease time.Duration) ([]store.Claimed, error) {
-	claimed, err := q.DB.Claim(ctx, owner, n, lease)
+func (q overtaken) Claim(ctx context.Context, owner, target string, n int, lease time.Duration) ([]store.Claimed, error) {
+	claimed, err := q.DB.Claim(ctx, owner, target, n, lease)
 	if err != nil || q.lost == "" {
 		return claimed, err
 	}
@@ -313,9 +309,9 @@ func TestRunOnceInTx_NotDoneUndoesTheEffect(t *testing.T) {
 		{"dead",
 			storegate.Outcome{Verdict: storegate.VerdictDead, Code: "INVALID_PARAMETER", Message: "grant names neither a currency nor an item"},
 			storegate.StateDead, 1, -1, []string{"dead", "INVALID_PARAMETER", "grant names neither"}},
-		{"wait spends nothing",
+		{"wait spends nothing and keeps its place",
 			storegate.Outcome{Verdict: storegate.VerdictWait, Code: "BREAKER_OPEN"},
-			storegate.StatePending, 0, 7 * time.Second, []string{"wait", "BREAKER_OPEN"}},
+			storegate.StatePending, 0, 0, []string{"wait", "BREAKER_OPEN"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -419,9 +415,10 @@ func TestRunOnceInTx_LeaseLost(t *testing.T) {
 			if got, want := runOnce(t, d), 3; got != want {
 				t.Fatalf("claimed %d, want %d", got, want)
 			}
-			// The first pass, all three under one savepoint, stops at t1 and
-			// is undone; the second gives each command its own savepoint.
-			if got, want := target.callList(), []string{"tx:t0", "tx:t1", "tx:t0", "tx:t1", "tx:t2"}; !reflect.DeepEqual(got, want) {
+			// The first pass, all three under one savepoint, fails at t1's
+			// completion and is undone; the second gives each command its
+			// own savepoint.
+			if got, want := target.callList(), []string{"tx:t0", "tx:t1", "tx:t2", "tx:t0", "tx:t1", "tx:t2"}; !reflect.DeepEqual(got, want) {
 				t.Errorf("target calls = %v, want %v", got, want)
 			}
 			if got, want := effectIDs(effectsOf(t, db)), []string{"t0", "t2"}; !reflect.DeepEqual(got, want) {
@@ -514,9 +511,8 @@ func TestRunOnceInTx_ManyChunks(t *testing.T) {
 	}
 }
 
-// Which way a TxTarget's commands go: in the store's transaction when the
-// queue can run it and the target can apply the command there, else through
-// Deliver. Either way a player's fulfillment takes effect before its revoke
+// Which way a lane's commands go when it has an Applier: in the store's
+// transaction when the Applier takes the command, else through Deliver. Either way a player's fulfillment takes effect before its revoke
 // within one RunOnce, so the revoke needs no retry.
 func TestRunOnceInTx_Paths(t *testing.T) {
 	isRevoke := func(c storegate.Command) bool { return c.Kind == storegate.KindRevoke }
@@ -530,8 +526,6 @@ func TestRunOnceInTx_Paths(t *testing.T) {
 			map[string]string{"fulfill": "tx", "revoke": "tx"}},
 		{"revokes through Deliver, after the transaction", func(db *store.DB) dispatch.Queue { return db }, isRevoke,
 			map[string]string{"fulfill": "tx", "revoke": "deliver"}},
-		{"queue that cannot write: all through Deliver", func(db *store.DB) dispatch.Queue { return noWriter{db} }, nil,
-			map[string]string{"fulfill": "deliver", "revoke": "deliver"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -602,7 +596,7 @@ func kindOf(cmds []storegate.Command, id string) storegate.Kind {
 	return ""
 }
 
-// A TxTarget that panics is a retry of that command alone, like a Target
+// An Applier that panics is a retry of that command alone, like a Target
 // that panics: its write is undone, the attempt counts (so it ends as a dead
 // letter, not redelivered forever), and the commands sharing its write are
 // done.
@@ -691,27 +685,14 @@ func openLedger(t *testing.T, dsn string) (*store.DB, *ledger.Ledger, *fakeclock
 	return db, l, clock
 }
 
-// The real ledger, as the gateway wires it (behind its breaker), on each
-// store: a fulfillment and its refund dispatched in one RunOnce leave the
+// The real ledger, as the gateway wires it, on each store: a fulfillment and its refund dispatched in one RunOnce leave the
 // wallet at 0, both done at the first attempt.
 func TestRunOnceInTx_LedgerFulfillThenRevoke(t *testing.T) {
-	wrappers := []struct {
-		name string
-		wrap func(*ledger.Ledger) dispatch.Target
-	}{
-		{"bare", func(l *ledger.Ledger) dispatch.Target { return l }},
-		{"behind its breaker", func(l *ledger.Ledger) dispatch.Target {
-			return adapters.WithBreaker("ledger", l, adapters.BreakerConfig{}, nil, nil)
-		}},
-	}
 	for _, dl := range ledgerDialects {
-		for _, w := range wrappers {
-			t.Run(dl.name+"/"+w.name, func(t *testing.T) {
+		{
+			t.Run(dl.name, func(t *testing.T) {
 				db, l, clock := openLedger(t, dl.dsn(t))
-				target := w.wrap(l)
-				if _, ok := target.(dispatch.TxTarget); !ok {
-					t.Fatalf("%T is not a dispatch.TxTarget", target)
-				}
+				target := l
 				other := fulfillAt("b.f", "bob", 2)
 				enqueue(t, db, fulfillAt("a.f", "alice", 0), revokeAt("a.r", "alice", "a.f", 1), other)
 				d := newDispatcher(t, db, map[string]dispatch.Target{"ledger": target}, config(clock), nil)
@@ -738,29 +719,28 @@ func TestRunOnceInTx_LedgerFulfillThenRevoke(t *testing.T) {
 	}
 }
 
-// chunkCounter is a TxManyTarget in front of another, recording the size
-// of every batch it is handed.
+// chunkCounter is the ledger, recording the size of every batch it is
+// handed.
 type chunkCounter struct {
-	dispatch.TxManyTarget
+	*ledger.Ledger
 	mu    sync.Mutex
 	sizes []int
 }
 
-func (c *chunkCounter) DeliverTxMany(ctx context.Context, tx *store.Tx, cs []storegate.Command) storegate.Outcome {
+func (c *chunkCounter) Apply(ctx context.Context, tx *store.Tx, cs []storegate.Command) storegate.Outcome {
 	c.mu.Lock()
 	c.sizes = append(c.sizes, len(cs))
 	c.mu.Unlock()
-	return c.TxManyTarget.DeliverTxMany(ctx, tx, cs)
+	return c.Ledger.Apply(ctx, tx, cs)
 }
 
-// A chunk of queued fulfillments for the ledger (behind its breaker) goes to
-// it at once, on each store; a chunk with one it cannot apply is applied
+// A chunk of queued fulfillments for the ledger goes to it at once, on each store; a chunk with one it cannot apply is applied
 // one by one instead: that one is dead, the others done, each once.
 func TestRunOnceInTx_LedgerChunkAtOnce(t *testing.T) {
 	for _, dl := range ledgerDialects {
 		t.Run(dl.name, func(t *testing.T) {
 			db, l, clock := openLedger(t, dl.dsn(t))
-			target := &chunkCounter{TxManyTarget: adapters.WithBreaker("ledger", l, adapters.BreakerConfig{}, nil, nil)}
+			target := &chunkCounter{Ledger: l}
 			var ids []string
 			for i := range 6 {
 				c := fulfillAt(fmt.Sprint("f", i), fmt.Sprint("p", i), i)
@@ -774,8 +754,9 @@ func TestRunOnceInTx_LedgerChunkAtOnce(t *testing.T) {
 			if got := runOnce(t, d); got != 6 {
 				t.Fatalf("claimed %d, want 6", got)
 			}
+			// The chunk of two is undone and each of it applied alone.
 			slices.Sort(target.sizes)
-			if got, want := target.sizes, []int{2, 4}; !reflect.DeepEqual(got, want) {
+			if got, want := target.sizes, []int{1, 1, 2, 4}; !reflect.DeepEqual(got, want) {
 				t.Errorf("chunks handed over at once: %v, want %v", got, want)
 			}
 			wantDone(t, db, ids[:5]...)

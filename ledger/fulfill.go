@@ -20,17 +20,14 @@ func (l *Ledger) fulfillTx(ctx context.Context, tx *store.Tx, c storegate.Comman
 	return out[0], nil
 }
 
-// DeliverTxMany applies fulfillments inside tx, in order, all or none: any
-// verdict but done means the caller undoes tx's writes (see DeliverTx). The
-// store's committer hands it every grant of a batch of accepts at once, so
-// a grant costs a share of six statements instead of four of its own.
-func (l *Ledger) DeliverTxMany(ctx context.Context, tx *store.Tx, cs []storegate.Command) storegate.Outcome {
+// fulfillAll applies fulfillments inside tx, in order, all or none (see
+// Apply). The store's committer hands the ledger every grant of a batch of
+// accepts at once, so a grant costs a share of six statements instead of
+// four of its own.
+func (l *Ledger) fulfillAll(ctx context.Context, tx *store.Tx, cs []storegate.Command) storegate.Outcome {
 	for _, c := range cs {
 		if err := validate(c); err != nil {
 			return outcome(err)
-		}
-		if c.Kind != storegate.KindFulfill {
-			return storegate.Outcome{Verdict: storegate.VerdictRetry, Code: "NOT_BATCHED", Message: fmt.Sprintf("a %s is applied alone", c.Kind)}
 		}
 	}
 	_, err := l.fulfillMany(ctx, tx, cs)

@@ -67,13 +67,13 @@ func stateOf(t *testing.T, l *ledger.Ledger, player string, cs []storegate.Comma
 	return s
 }
 
-// A batch applied at once (DeliverTxMany, the store's path for the grants
+// A batch applied at once (Apply, the store's path for the grants
 // of a batch of accepts and the dispatcher's for a chunk) leaves exactly
 // what the same fulfillments applied one by one leave: balances, histories
 // with each entry's balance and total after it, entitlements, and the
 // results replays answer; the fulfillment applied before, and a second copy
 // of one in the batch, change nothing.
-func TestDeliverTxMany_SameAsOneByOne(t *testing.T) {
+func TestApply_SameAsOneByOne(t *testing.T) {
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -92,8 +92,8 @@ func TestDeliverTxMany_SameAsOneByOne(t *testing.T) {
 				}
 			}
 			err := db.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
-				if out := many.DeliverTxMany(ctx, tx, cs); out.Verdict != storegate.VerdictDone {
-					t.Errorf("DeliverTxMany = %+v, want done", out)
+				if out := many.Apply(ctx, tx, cs); out.Verdict != storegate.VerdictDone {
+					t.Errorf("Apply = %+v, want done", out)
 				}
 				return nil
 			})
@@ -124,7 +124,7 @@ func TestDeliverTxMany_SameAsOneByOne(t *testing.T) {
 // ledger cannot apply is not done (its verdict says why), and a batch done
 // but undone with the rest of its write leaves no wallet, no entitlement,
 // and no player the ledger believes exists.
-func TestDeliverTxMany_UndoneLeavesNothing(t *testing.T) {
+func TestApply_UndoneLeavesNothing(t *testing.T) {
 	bad := fulfill("f9", "p1", storegate.PlatformSteam, storegate.Line{SKU: "nothing", Quantity: 1, Grants: []storegate.Grant{{}}})
 	cases := []struct {
 		name    string
@@ -142,14 +142,14 @@ func TestDeliverTxMany_UndoneLeavesNothing(t *testing.T) {
 				undo := errors.New("undo")
 				var out storegate.Outcome
 				err := db.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
-					out = l.DeliverTxMany(ctx, tx, tc.batch)
+					out = l.Apply(ctx, tx, tc.batch)
 					return undo
 				})
 				if !errors.Is(err, undo) {
 					t.Fatalf("write = %v", err)
 				}
 				if out.Verdict != tc.verdict {
-					t.Errorf("DeliverTxMany = %+v, want %s", out, tc.verdict)
+					t.Errorf("Apply = %+v, want %s", out, tc.verdict)
 				}
 				for _, p := range []string{"p1", "p2"} {
 					if got := balances(t, l, p); len(got) != 0 {

@@ -127,18 +127,42 @@ func (l *Ledger) Deliver(ctx context.Context, c storegate.Command) storegate.Out
 	return outcome(err)
 }
 
-// CanDeliverTx reports whether c can be applied inside the store's own
-// transaction: everything but a revoke that must first ask a custom
-// revocation service over the network.
-func (l *Ledger) CanDeliverTx(c storegate.Command) bool {
+// Takes reports whether c can be applied inside the store's own
+// transaction (store.Applier): everything but a revoke that must first ask
+// a custom revocation service over the network, which goes through Deliver.
+func (l *Ledger) Takes(c storegate.Command) bool {
 	return c.Kind == storegate.KindFulfill || c.Kind == storegate.KindRevoke && !l.rules.anyCustom()
 }
 
-// DeliverTx applies c inside tx, the transaction that also records the
-// command's completion: the grant and "done" commit together or not at all,
-// and many commands share one commit. The caller undoes tx's writes for any
-// verdict but done.
-func (l *Ledger) DeliverTx(ctx context.Context, tx *store.Tx, c storegate.Command) storegate.Outcome {
+// Apply applies cs inside tx, in order, all or none (store.Applier): the
+// transaction that accepts them, or the one that records their completion,
+// so a grant and its "done" commit together or not at all. Fulfillments go
+// at once, with a few multi-row statements (fulfillMany); a batch holding
+// anything else goes one by one up to the first not done. The caller undoes
+// tx's writes for any verdict but done.
+func (l *Ledger) Apply(ctx context.Context, tx *store.Tx, cs []storegate.Command) storegate.Outcome {
+	if allFulfill(cs) {
+		return l.fulfillAll(ctx, tx, cs)
+	}
+	for _, c := range cs {
+		if out := l.applyOne(ctx, tx, c); out.Verdict != storegate.VerdictDone {
+			return out
+		}
+	}
+	return storegate.Outcome{Verdict: storegate.VerdictDone}
+}
+
+func allFulfill(cs []storegate.Command) bool {
+	for _, c := range cs {
+		if c.Kind != storegate.KindFulfill {
+			return false
+		}
+	}
+	return true
+}
+
+// applyOne applies one command of any kind inside tx.
+func (l *Ledger) applyOne(ctx context.Context, tx *store.Tx, c storegate.Command) storegate.Outcome {
 	if err := validate(c); err != nil {
 		return outcome(err)
 	}
@@ -161,9 +185,15 @@ func (l *Ledger) DeliverTx(ctx context.Context, tx *store.Tx, c storegate.Comman
 // outcome classifies a ledger error for the dispatcher.
 func outcome(err error) storegate.Outcome {
 	var custom *CustomError
+	var down *storegate.UnavailableError
 	switch {
 	case err == nil:
 		return storegate.Outcome{Verdict: storegate.VerdictDone}
+	case errors.As(err, &down):
+		// The revocation service's breaker is open: this revoke waits for
+		// it, spending no attempt, and the ledger's other commands go on.
+		return storegate.Outcome{Verdict: storegate.VerdictRetry, Deferred: true, RetryAfter: down.RetryAfter,
+			Code: "CUSTOM_REVOCATION_UNAVAILABLE", Message: err.Error()}
 	case errors.Is(err, ErrNotGranted):
 		return storegate.Outcome{Verdict: storegate.VerdictRetry, Deferred: true, Code: "NOT_GRANTED_YET", Message: err.Error()}
 	case storegate.ErrorCode(err) == storegate.CodeInvalidParameter:

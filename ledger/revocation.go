@@ -575,7 +575,7 @@ func (l *Ledger) askCustom(ctx context.Context, c storegate.Command, lines []pla
 					return nil, err
 				}
 				itemType, entType := agsItemType(pg.g.Type)
-				req.EntryType, req.Quantity = "ITEM", max(pg.g.Quantity, 1)
+				req.EntryType, req.Quantity = "ITEM", itemQuantity(line, pg.g)
 				req.Item = &CustomItem{ItemID: pg.g.Item, ItemSKU: pg.sku, ItemType: itemType, UseCount: left, EntitlementType: entType}
 			}
 			ans, err := l.rules.Custom.Revoke(ctx, req)
@@ -589,6 +589,17 @@ func (l *Ledger) askCustom(ctx context.Context, c storegate.Command, lines []pla
 		}
 	}
 	return answers, nil
+}
+
+// itemQuantity is how many items an ITEM entry names, as AGS states it: a
+// durable grant's quantity is its units; a consumable's is its uses, which
+// the entry's useCount carries, so the entry names the line's items (one
+// 3-use potion is quantity 1, useCount 3, as AGS's revocation sends it).
+func itemQuantity(line planLine, g storegate.Grant) int64 {
+	if consumable(g.Type) {
+		return max(line.quantity, 1)
+	}
+	return max(g.Quantity, 1)
 }
 
 // usesLeft is what the custom service is told of an item's use count.

@@ -150,6 +150,44 @@ func TestRevoke_CustomDurableOnlySendsTheDurable(t *testing.T) {
 	}
 }
 
+// A consumable's entry states its quantity as AGS does, in items, and its
+// uses in useCount: one 3-use potion is quantity 1, useCount 3, so a
+// service computing quantity × useCount takes 3 uses, not 9.
+func TestRevoke_CustomConsumableQuantityIsItsItems(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name         string
+		line         storegate.Line
+		wantQuantity int64
+		wantUses     int64
+	}{
+		{"one 3-use potion", storegate.Line{SKU: "potion", Quantity: 1, Type: storegate.ItemConsumable,
+			Grants: []storegate.Grant{{Item: "potion", Type: storegate.ItemConsumable, Quantity: 3}}}, 1, 3},
+		{"two 3-use potions", storegate.Line{SKU: "potion", Quantity: 2, Type: storegate.ItemConsumable,
+			Grants: []storegate.Grant{{Item: "potion", Type: storegate.ItemConsumable, Quantity: 6}}}, 2, 6},
+		{"a bundle's potion", starterBundle(), 1, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := answering("SUCCESS", "", nil)
+			l, _ := openLedger(t, ledger.Config{Revocation: ledger.Rules{Consumable: ledger.StrategyCustom, Custom: svc}})
+			if _, err := l.Fulfill(ctx, fulfill("t1", "p1", storegate.PlatformXsolla, tc.line)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.Revoke(ctx, revoke("t1.revoke", "p1", storegate.PlatformXsolla, "t1")); err != nil {
+				t.Fatal(err)
+			}
+			if len(svc.calls) != 1 {
+				t.Fatalf("service called %d times, want once (the consumable)", len(svc.calls))
+			}
+			c := svc.calls[0]
+			if c.Quantity != tc.wantQuantity || c.Item == nil || c.Item.UseCount != tc.wantUses || c.Item.EntitlementType != "CONSUMABLE" {
+				t.Errorf("request quantity %d, item %+v; want quantity %d, useCount %d", c.Quantity, c.Item, tc.wantQuantity, tc.wantUses)
+			}
+		})
+	}
+}
+
 func TestRevocations_QueryFilters(t *testing.T) {
 	ctx := context.Background()
 	l, _ := openLedger(t, ledger.Config{Revocation: ledger.Rules{Currency: ledger.CurrencyFailIfNegative}})

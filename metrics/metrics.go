@@ -58,10 +58,10 @@ func New(depth DepthFunc) *Metrics {
 			Name: "storegate_dispatch_seconds", Help: "Time of one delivery attempt, by target.",
 			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10}}, []string{"target"}),
 		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "storegate_breaker_state", Help: "Circuit breaker state by target: 0 closed, 1 half-open, 2 open."},
+			Name: "storegate_breaker_state", Help: "Circuit breaker state by remote dependency (the target label): 0 closed, 1 half-open, 2 open."},
 			[]string{"target"}),
 		breakerTrans: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "storegate_breaker_transitions_total", Help: "Circuit breaker transitions by target and new state."},
+			Name: "storegate_breaker_transitions_total", Help: "Circuit breaker transitions by remote dependency (the target label) and new state."},
 			[]string{"target", "to"}),
 		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "storegate_store_commit_seconds", Help: "Time of one group commit, from BEGIN to COMMIT. On a SQLite file its answers then wait for a log flush (storegate_store_log_sync_seconds).",
@@ -141,11 +141,9 @@ func (m *Metrics) LogSynced(took time.Duration) { m.logSync.Observe(took.Seconds
 // AcceptsRetried counts a batch of accepts run again one by one (store.Observer).
 func (m *Metrics) AcceptsRetried() { m.retries.Inc() }
 
-// BreakerInit records a breaker's starting state, so it shows before any change.
-func (m *Metrics) BreakerInit(target string) { m.breakerState.WithLabelValues(target).Set(0) }
-
-// BreakerChanged records a transition (adapters.BreakerObserver).
-func (m *Metrics) BreakerChanged(target, _, to string) {
+// BreakerChanged records a transition (adapters.BreakerObserver); from is
+// empty for a breaker's start, which is no transition.
+func (m *Metrics) BreakerChanged(target, from, to string) {
 	v := 0.0
 	switch to {
 	case "half-open":
@@ -154,7 +152,9 @@ func (m *Metrics) BreakerChanged(target, _, to string) {
 		v = 2
 	}
 	m.breakerState.WithLabelValues(target).Set(v)
-	m.breakerTrans.WithLabelValues(target, to).Inc()
+	if from != "" {
+		m.breakerTrans.WithLabelValues(target, to).Inc()
+	}
 }
 
 func statusLabel(s int) string {

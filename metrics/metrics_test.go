@@ -119,10 +119,10 @@ storegate_dispatch_total{target="ledger",verdict="wait"} 1
 
 func TestBreaker_StateAndTransitions(t *testing.T) {
 	m := metrics.New(nil)
-	m.BreakerInit("ledger")
-	m.BreakerInit("ags")
+	m.BreakerChanged("ledger", "", "closed")
+	m.BreakerChanged("ags", "", "closed")
 	want := `
-# HELP storegate_breaker_state Circuit breaker state by target: 0 closed, 1 half-open, 2 open.
+# HELP storegate_breaker_state Circuit breaker state by remote dependency (the target label): 0 closed, 1 half-open, 2 open.
 # TYPE storegate_breaker_state gauge
 storegate_breaker_state{target="ags"} 0
 storegate_breaker_state{target="ledger"} 0
@@ -153,7 +153,7 @@ storegate_breaker_state{target="ledger"} 0
 		}
 	}
 	want = `
-# HELP storegate_breaker_transitions_total Circuit breaker transitions by target and new state.
+# HELP storegate_breaker_transitions_total Circuit breaker transitions by remote dependency (the target label) and new state.
 # TYPE storegate_breaker_transitions_total counter
 storegate_breaker_transitions_total{target="ledger",to="closed"} 1
 storegate_breaker_transitions_total{target="ledger",to="half-open"} 2
@@ -167,21 +167,17 @@ storegate_breaker_transitions_total{target="ledger",to="open"} 2
 // The metrics' breaker observer plugged into a real breaker shows it open.
 func TestBreaker_ObserverWiredToARealBreaker(t *testing.T) {
 	m := metrics.New(nil)
-	m.BreakerInit("ledger")
-	failing := targetFunc(func(context.Context, storegate.Command) storegate.Outcome {
-		return storegate.Outcome{Verdict: storegate.VerdictRetry}
-	})
-	b := adapters.WithBreaker("ledger", failing, adapters.BreakerConfig{Failures: 2, OpenFor: time.Hour}, m.BreakerChanged, nil)
+	b := adapters.NewBreaker("studio", adapters.BreakerConfig{Failures: 2, ProbeAfter: time.Hour}, nil, m.BreakerChanged)
 	for range 3 {
-		b.Deliver(context.Background(), storegate.Command{ID: "c", PlayerID: "p1"})
+		b.Do(func() storegate.Outcome { return storegate.Outcome{Verdict: storegate.VerdictRetry} })
 	}
 	want := `
-# HELP storegate_breaker_state Circuit breaker state by target: 0 closed, 1 half-open, 2 open.
+# HELP storegate_breaker_state Circuit breaker state by remote dependency (the target label): 0 closed, 1 half-open, 2 open.
 # TYPE storegate_breaker_state gauge
-storegate_breaker_state{target="ledger"} 2
-# HELP storegate_breaker_transitions_total Circuit breaker transitions by target and new state.
+storegate_breaker_state{target="studio"} 2
+# HELP storegate_breaker_transitions_total Circuit breaker transitions by remote dependency (the target label) and new state.
 # TYPE storegate_breaker_transitions_total counter
-storegate_breaker_transitions_total{target="ledger",to="open"} 1
+storegate_breaker_transitions_total{target="studio",to="open"} 1
 `
 	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "storegate_breaker_state", "storegate_breaker_transitions_total"); err != nil {
 		t.Error(err)
@@ -229,7 +225,7 @@ func TestOutboxDepth_AtScrapeTime(t *testing.T) {
 	db, _ := openStore(t)
 	m := metrics.New(db.Depth)
 	accept(t, db, "p1", "t1", "t2", "t3", "t4")
-	if _, err := db.Claim(context.Background(), "w", 10, time.Minute); err != nil {
+	if _, err := db.Claim(context.Background(), "w", "ledger", 10, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	complete(t, db, "t1", storegate.StateDone, storegate.VerdictDone)
@@ -303,14 +299,16 @@ func TestLabels_NeverCarryAPlayerID(t *testing.T) {
 	m := metrics.New(db.Depth)
 	accept(t, db, player, "xsolla.shop.order.1", "xsolla.shop.order.2")
 
-	target := adapters.WithBreaker("ledger", targetFunc(func(_ context.Context, c storegate.Command) storegate.Outcome {
-		if c.ID == "xsolla.shop.order.2" {
-			return storegate.Outcome{Verdict: storegate.VerdictRetry, Message: "no such player " + c.PlayerID}
-		}
-		return storegate.Outcome{Verdict: storegate.VerdictDone}
-	}), adapters.BreakerConfig{Failures: 2, OpenFor: time.Hour}, m.BreakerChanged, nil)
-	m.BreakerInit("ledger")
-	d, err := dispatch.New(db, map[string]dispatch.Target{"ledger": target},
+	b := adapters.NewBreaker("ledger", adapters.BreakerConfig{Failures: 2}, clock.Now, m.BreakerChanged)
+	target := targetFunc(func(_ context.Context, c storegate.Command) storegate.Outcome {
+		return b.Do(func() storegate.Outcome {
+			if c.ID == "xsolla.shop.order.2" {
+				return storegate.Outcome{Verdict: storegate.VerdictRetry, Message: "no such player " + c.PlayerID}
+			}
+			return storegate.Outcome{Verdict: storegate.VerdictDone}
+		})
+	})
+	d, err := dispatch.New(db, map[string]dispatch.Lane{"ledger": {Target: target}},
 		dispatch.Config{Owner: "d", Now: clock.Now}, m, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -66,8 +66,9 @@ func TestSQLite_WALStaysBounded(t *testing.T) {
 // pauseCounter is a store.Observer counting the writer's checkpoints.
 type pauseCounter struct{ n atomic.Int64 }
 
-func (*pauseCounter) Committed(int, time.Duration)          {}
-func (p *pauseCounter) WriterCheckpoint(took time.Duration) { p.n.Add(1) }
-func (*pauseCounter) Reconnected()                          {}
-func (*pauseCounter) LogSynced(time.Duration)               {}
-func (*pauseCounter) AcceptsRetried()                       {}
+func (*pauseCounter) Committed(int, time.Duration)                       {}
+func (p *pauseCounter) WriterCheckpoint(took time.Duration)              { p.n.Add(1) }
+func (*pauseCounter) Reconnected()                                       {}
+func (*pauseCounter) LogSynced(time.Duration)                            {}
+func (*pauseCounter) AcceptsRetried()                                    {}
+func (*pauseCounter) Delivered(string, storegate.Verdict, time.Duration) {}

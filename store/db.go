@@ -23,6 +23,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver (pure Go, no cgo)
+
+	"storegate"
 )
 
 // Dialect is the SQL flavour behind a DB.
@@ -104,6 +106,9 @@ type Observer interface {
 	// each under its own savepoint: several times the cost, so a steady
 	// stream of these is a target or a bug to look at.
 	AcceptsRetried()
+	// Delivered reports a command applied as it was accepted (see
+	// ApplyOnAccept), once committed.
+	Delivered(target string, v storegate.Verdict, d time.Duration)
 }
 
 func (c *Config) setDefaults() {
@@ -140,9 +145,10 @@ type DB struct {
 	read    *sql.DB
 	now     func() time.Time
 	obs     Observer
-	// inline, when set, delivers commands as they are accepted (SQLite).
-	inline atomic.Pointer[Inline]
-	jobs   chan *job
+	// applier, when set, applies its target's commands as they are
+	// accepted (SQLite).
+	applier atomic.Pointer[applier]
+	jobs    chan *job
 	// background holds the writes nobody waits on; see WriteBackground.
 	background chan *job
 	// maint holds work the writer runs between transactions (checkpoints).

@@ -1,11 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"storegate"
@@ -123,9 +125,17 @@ func acceptBatch(ctx context.Context, w *writer, tx *Tx, reqs []*acceptReq) (*Tx
 }
 
 func acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
+	// The events go in in key order, not arrival order. On PostgreSQL two
+	// replicas (or committers) handed copies of the same events, in
+	// different orders, would otherwise each take a key the other then
+	// waits for: a deadlock, and the losing batch runs again one accept at
+	// a time. In one order, one batch waits for the other instead.
+	byKey := slices.SortedStableFunc(slices.Values(reqs), func(a, b *acceptReq) int {
+		return cmp.Or(cmp.Compare(a.ev.Source, b.ev.Source), cmp.Compare(a.ev.Key, b.ev.Key))
+	})
 	inserted := map[[2]string]int64{}
-	for start := 0; start < len(reqs); start += MaxRows {
-		chunk := reqs[start:min(start+MaxRows, len(reqs))]
+	for start := 0; start < len(byKey); start += MaxRows {
+		chunk := byKey[start:min(start+MaxRows, len(byKey))]
 		args := make([]any, 0, 10*len(chunk))
 		for _, r := range chunk {
 			args = append(args, r.args()...)

@@ -4,81 +4,104 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"storegate"
 )
 
-// Inline delivers commands inside the transaction that accepts them, for a
-// target whose effects live in this database (the embedded ledger): the
-// event, the grant and the command marked done then commit together, and a
-// grant costs no claim, no lease and no second commit.
-type Inline interface {
-	// TakesInline reports whether c's target can apply it inside the
-	// store's transaction at all (false for a remote target). A command it
-	// does not take is queued for the dispatcher without being offered,
-	// and its player's later commands are queued behind it.
-	TakesInline(c storegate.Command) bool
-	// DeliverInline applies c inside tx and reports whether it is done. It
-	// may write and then report false: the store undoes what it wrote and
-	// queues c for the dispatcher, which retries or dead-letters it as
-	// usual. It must not keep state outside tx that it relies on later,
-	// except through tx.OnCommit.
-	DeliverInline(ctx context.Context, tx *Tx, c storegate.Command) bool
+// Applier applies commands inside the store's transaction: a target whose
+// effects live in this database (the embedded ledger). The store calls it
+// for the commands it accepts (on SQLite), and the dispatcher for those it
+// claims, so the effect and the command's "done" commit together.
+type Applier interface {
+	// Takes reports whether c can be applied inside a transaction at all
+	// (false for one that needs a network call). A command it does not take
+	// is queued for the dispatcher without being offered, and its player's
+	// later commands are queued behind it.
+	Takes(c storegate.Command) bool
+	// Apply applies cs inside tx, in order, all or none: for any outcome
+	// but done the caller undoes what it wrote. It must not keep state
+	// outside tx that it relies on later, except through tx.OnCommit.
+	Apply(ctx context.Context, tx *Tx, cs []storegate.Command) storegate.Outcome
 }
 
-// InlineMany is an Inline that also applies many fulfillments at once, all
-// or none (false: the store undoes them all). A batch of accepts hands it
-// every fulfillment it takes, so the ledger writes them with a few multi-row
-// statements instead of a few statements each.
-type InlineMany interface {
-	DeliverInlineMany(ctx context.Context, tx *Tx, cs []storegate.Command) bool
+// Takes asks a whether it takes c; a panic is a command not taken.
+func Takes(a Applier, c storegate.Command) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	return a.Takes(c)
 }
 
-// DeliverOnAccept makes Accept offer new commands to in. It is set once,
-// before the first Accept (the dispatcher that implements it is built on
-// the DB). Only SQLite uses it: its single writer sees every command a
-// player has queued, so a new one is applied only when none of that
-// player's is still pending and the order of a player's commands (a grant
-// before its revoke) holds. PostgreSQL's committers and replicas cannot see
-// each other's uncommitted rows, so there commands always go through the
-// outbox.
-func (db *DB) DeliverOnAccept(in Inline) {
+// Apply applies cs through a; a panic is a retry. Applying runs on the
+// committer or inside a shared write, outside any caller's recover, and a
+// command that panics every time must cost an attempt, not fail the shared
+// write at every claim.
+func Apply(ctx context.Context, a Applier, tx *Tx, cs []storegate.Command) (out storegate.Outcome) {
+	defer func() {
+		if r := recover(); r != nil {
+			out = storegate.Outcome{Verdict: storegate.VerdictRetry, Code: "PANIC", Message: fmt.Sprint(r)}
+		}
+	}()
+	return a.Apply(ctx, tx, cs)
+}
+
+// ApplyOnAccept makes Accept offer target's new commands to a. It is set
+// once, before the first Accept. Only SQLite uses it: its single writer
+// sees every command a player has queued, so a new one is applied only when
+// none of that player's is still pending and the order of a player's
+// commands (a grant before its revoke) holds. PostgreSQL's committers and
+// replicas cannot see each other's uncommitted rows, so there commands
+// always go through the outbox.
+func (db *DB) ApplyOnAccept(target string, a Applier) {
 	if db.dialect == SQLite {
-		db.inline.Store(&in)
+		db.applier.Store(&applier{target: target, a: a})
 	}
 }
+
+// applier is the target whose commands apply on accept.
+type applier struct {
+	target string
+	a      Applier
+}
+
+func (ap *applier) takes(c storegate.Command) bool { return c.Target == ap.target && Takes(ap.a, c) }
 
 // errInlineNotDone makes a batch of accepts start over one by one.
 var errInlineNotDone = errors.New("store: a command was not done inline")
 
-// deliverInline offers rows, in order, to the Inline and marks those it
+// deliverInline offers rows, in order, to the Applier and marks those it
 // did. A command is not offered when its id is already queued (it is the
 // same command, kept as first queued), when its player has a command still
 // pending, here or earlier in rows (it would overtake it), or when the
-// Inline does not take it. The fulfillments of a batch (alone false) run
-// without a savepoint, together (InlineMany) up to the next command that
-// runs alone: one not done fails the call with errInlineNotDone and the
+// Applier does not take it. The fulfillments of a batch (alone false) run
+// without a savepoint, together up to the next command that runs alone: one not done fails the call with errInlineNotDone and the
 // caller undoes everything, which a grant practically never causes.
 // Any other command, a revoke that may have to wait for its grant, runs
 // under its own savepoint, and one not done is undone and queued.
 func (db *DB) deliverInline(ctx context.Context, tx *Tx, rows []outboxRow, alone bool) error {
-	p := db.inline.Load()
-	if p == nil || len(rows) == 0 {
+	ap := db.applier.Load()
+	if ap == nil || len(rows) == 0 {
 		return nil
 	}
-	in := *p
 	queued, waiting, err := outboxState(ctx, tx, rows)
 	if err != nil {
 		return err
 	}
-	// Fulfillments of a batch wait here to go to the Inline together, up to
+	// Fulfillments of a batch wait here to go to the Applier together, up to
 	// the next command that must run alone (so commands keep their order).
 	var grants []int
 	flush := func() error {
 		if len(grants) == 0 {
 			return nil
 		}
-		if !offerAll(ctx, in, tx, rows, grants) {
+		cs := make([]storegate.Command, len(grants))
+		for k, i := range grants {
+			cs[k] = rows[i].cmd
+		}
+		if !ap.apply(ctx, tx, cs) {
 			return errInlineNotDone
 		}
 		for _, i := range grants {
@@ -96,7 +119,7 @@ func (db *DB) deliverInline(ctx context.Context, tx *Tx, rows []outboxRow, alone
 		if waiting[c.PlayerID] {
 			continue
 		}
-		if !takes(in, c) {
+		if !ap.takes(c) {
 			waiting[c.PlayerID] = true
 			continue
 		}
@@ -108,7 +131,7 @@ func (db *DB) deliverInline(ctx context.Context, tx *Tx, rows []outboxRow, alone
 			return err
 		}
 		err := tx.Savepoint(ctx, func() error {
-			if !offer(ctx, in, tx, c) {
+			if !ap.apply(ctx, tx, []storegate.Command{c}) {
 				return errInlineNotDone
 			}
 			return nil
@@ -125,48 +148,23 @@ func (db *DB) deliverInline(ctx context.Context, tx *Tx, rows []outboxRow, alone
 	return flush()
 }
 
-// offerAll offers the commands rows[at...] to in, at once when it is an
-// InlineMany, and reports whether all of them were done.
-func offerAll(ctx context.Context, in Inline, tx *Tx, rows []outboxRow, at []int) (done bool) {
-	many, ok := in.(InlineMany)
-	if !ok {
-		for _, i := range at {
-			if !offer(ctx, in, tx, rows[i].cmd) {
-				return false
+// apply applies cs and, once they commit, counts them as delivered, each
+// with its share of the time.
+func (ap *applier) apply(ctx context.Context, tx *Tx, cs []storegate.Command) bool {
+	started := tx.db.now()
+	if Apply(ctx, ap.a, tx, cs).Verdict != storegate.VerdictDone {
+		return false
+	}
+	if obs := tx.db.obs; obs != nil {
+		share := tx.db.now().Sub(started) / time.Duration(len(cs))
+		n, target := len(cs), ap.target
+		tx.OnCommit(func() {
+			for range n {
+				obs.Delivered(target, storegate.VerdictDone, share)
 			}
-		}
-		return true
+		})
 	}
-	defer func() {
-		if recover() != nil {
-			done = false
-		}
-	}()
-	cs := make([]storegate.Command, len(at))
-	for k, i := range at {
-		cs[k] = rows[i].cmd
-	}
-	return many.DeliverInlineMany(ctx, tx, cs)
-}
-
-// takes and offer call the Inline; a panic is a command not taken or not
-// done (the batch path runs on the committer, outside any job's recover).
-func takes(in Inline, c storegate.Command) (ok bool) {
-	defer func() {
-		if recover() != nil {
-			ok = false
-		}
-	}()
-	return in.TakesInline(c)
-}
-
-func offer(ctx context.Context, in Inline, tx *Tx, c storegate.Command) (done bool) {
-	defer func() {
-		if recover() != nil {
-			done = false
-		}
-	}()
-	return in.DeliverInline(ctx, tx, c)
+	return true
 }
 
 // outboxState reads which of rows' command ids are queued already and

@@ -20,11 +20,28 @@ type scriptedInline struct {
 	refuse, panics map[string]bool
 	mu             sync.Mutex
 	offers         map[string]int
+	calls          [][]string // the ids of each call, in order
 }
 
-func (f *scriptedInline) TakesInline(c storegate.Command) bool { return c.Target == "ledger" }
+func (f *scriptedInline) Takes(c storegate.Command) bool { return c.Target == "ledger" }
 
-func (f *scriptedInline) DeliverInline(ctx context.Context, tx *Tx, c storegate.Command) bool {
+func (f *scriptedInline) Apply(ctx context.Context, tx *Tx, cs []storegate.Command) storegate.Outcome {
+	var ids []string
+	for _, c := range cs {
+		ids = append(ids, c.ID)
+	}
+	f.mu.Lock()
+	f.calls = append(f.calls, ids)
+	f.mu.Unlock()
+	for _, c := range cs {
+		if !f.deliver(ctx, tx, c) {
+			return storegate.Outcome{Verdict: storegate.VerdictRetry}
+		}
+	}
+	return storegate.Outcome{Verdict: storegate.VerdictDone}
+}
+
+func (f *scriptedInline) deliver(ctx context.Context, tx *Tx, c storegate.Command) bool {
 	f.mu.Lock()
 	f.offers[c.ID]++
 	f.mu.Unlock()
@@ -49,7 +66,7 @@ func scriptedStore(t *testing.T, f *scriptedInline) (*DB, *retryCounter) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	db.DeliverOnAccept(f)
+	db.ApplyOnAccept("ledger", f)
 	return db, retries
 }
 
@@ -65,27 +82,37 @@ func (r *retryCounter) AcceptsRetried() { r.n.Add(1) }
 // order, and lets them all commit together.
 func acceptInOneBatch(t *testing.T, db *DB, cmds []storegate.Command) {
 	t.Helper()
+	var evs []storegate.Event
+	for _, c := range cmds {
+		evs = append(evs, storegate.Event{Source: "src", Type: "order_paid", Key: c.ID, PlayerID: c.PlayerID, Body: []byte(`{}`)})
+	}
+	queueAccepts(t, db, evs, cmds)()
+}
+
+// queueAccepts holds db's committer, queues the accept of each event with
+// its command, in the order given, and returns a function that lets them
+// commit as one batch and waits for their answers.
+func queueAccepts(t *testing.T, db *DB, evs []storegate.Event, cmds []storegate.Command) func() {
+	t.Helper()
 	ctx := context.Background()
 	entered, release := make(chan struct{}), make(chan struct{})
 	go db.Write(ctx, func(context.Context, *Tx) error { close(entered); <-release; return nil })
 	<-entered
 	var wg sync.WaitGroup
-	for i, c := range cmds {
+	for i, ev := range evs {
 		wg.Go(func() {
-			ev := storegate.Event{Source: "src", Type: "order_paid", Key: c.ID, PlayerID: c.PlayerID, Body: []byte(`{}`)}
-			if _, _, err := db.Accept(ctx, ev, []storegate.Command{c}, storegate.Answer{Status: 204}); err != nil {
-				t.Errorf("accept %s: %v", c.ID, err)
+			if _, _, err := db.Accept(ctx, ev, []storegate.Command{cmds[i]}, storegate.Answer{Status: 204}); err != nil {
+				t.Errorf("accept %s: %v", ev.Key, err)
 			}
 		})
 		for deadline := time.Now().Add(10 * time.Second); len(db.jobs) <= i; {
 			if time.Now().After(deadline) {
-				t.Fatalf("accept %s did not queue", c.ID)
+				t.Fatalf("accept %s did not queue", ev.Key)
 			}
 			time.Sleep(time.Millisecond)
 		}
 	}
-	close(release)
-	wg.Wait()
+	return func() { close(release); wg.Wait() }
 }
 
 func command(id string, kind storegate.Kind, target, player string) storegate.Command {
@@ -160,35 +187,14 @@ func TestInline_PanicInABatchIsANotDone(t *testing.T) {
 	}
 }
 
-// scriptedMany is a scriptedInline that also takes a batch's fulfillments at
-// once (InlineMany), recording each call's command ids; it delivers each as
-// scriptedInline does and is done only if all are.
-type scriptedMany struct {
-	*scriptedInline
-	calls [][]string
-}
-
-func (f *scriptedMany) DeliverInlineMany(ctx context.Context, tx *Tx, cs []storegate.Command) bool {
-	var ids []string
-	done := true
-	for _, c := range cs {
-		ids = append(ids, c.ID)
-		done = f.DeliverInline(ctx, tx, c) && done
-	}
-	f.calls = append(f.calls, ids)
-	return done
-}
-
-// manyStore is scriptedStore delivering to in as a scriptedMany.
-func manyStore(t *testing.T, in *scriptedInline) (*scriptedMany, *DB, *retryCounter) {
+// manyStore is scriptedStore, with in's calls to read.
+func manyStore(t *testing.T, in *scriptedInline) (*scriptedInline, *DB, *retryCounter) {
 	t.Helper()
-	f := &scriptedMany{scriptedInline: in}
 	db, retries := scriptedStore(t, in)
-	db.DeliverOnAccept(f)
-	return f, db, retries
+	return in, db, retries
 }
 
-// An InlineMany gets a batch's fulfillments together, in order, up to a
+// The Applier gets a batch's fulfillments together, in order, up to a
 // command that runs alone under its savepoint (a revoke), which keeps its
 // place between them.
 func TestInline_BatchHandsGrantsOverTogether(t *testing.T) {
@@ -201,11 +207,11 @@ func TestInline_BatchHandsGrantsOverTogether(t *testing.T) {
 		command("t4", storegate.KindFulfill, "ledger", "pe"),
 	})
 	done := storegate.StateDone
-	wantStates(t, db, f.scriptedInline,
+	wantStates(t, db, f,
 		map[string]storegate.State{"t0": done, "t1": done, "v2": done, "t3": done, "t4": done},
 		map[string]int{"t0": 1, "t1": 1, "v2": 1, "t3": 1, "t4": 1})
-	if got, want := fmt.Sprint(f.calls), "[[t0 t1] [t3 t4]]"; got != want {
-		t.Errorf("InlineMany got %s, want %s", got, want)
+	if got, want := fmt.Sprint(f.calls), "[[t0 t1] [v2] [t3 t4]]"; got != want {
+		t.Errorf("the Applier got %s, want %s", got, want)
 	}
 	var order []string
 	rows, err := db.Query(context.Background(), `SELECT id FROM effects ORDER BY rowid`)
@@ -226,9 +232,9 @@ func TestInline_BatchHandsGrantsOverTogether(t *testing.T) {
 	}
 }
 
-// A batch of fulfillments an InlineMany does not finish is undone as a
-// whole, and the accepts run again one by one: the refused grant is queued,
-// the others are done, each effect written once.
+// A batch of fulfillments the Applier does not finish is undone as a
+// whole (it stops at the first not done), and the accepts run again one by
+// one: the refused grant is queued, the others are done.
 func TestInline_BatchNotDoneRunsEachAlone(t *testing.T) {
 	f, db, retries := manyStore(t, &scriptedInline{refuse: map[string]bool{"t1": true}, offers: map[string]int{}})
 	acceptInOneBatch(t, db, []storegate.Command{
@@ -237,9 +243,9 @@ func TestInline_BatchNotDoneRunsEachAlone(t *testing.T) {
 		command("t2", storegate.KindFulfill, "ledger", "pc"),
 	})
 	done := storegate.StateDone
-	wantStates(t, db, f.scriptedInline,
+	wantStates(t, db, f,
 		map[string]storegate.State{"t0": done, "t1": storegate.StatePending, "t2": done},
-		map[string]int{"t0": 2, "t1": 2, "t2": 2})
+		map[string]int{"t0": 2, "t1": 2, "t2": 1})
 	if n := retries.n.Load(); n != 1 {
 		t.Errorf("the observer heard %d batches run again, want 1", n)
 	}

@@ -32,9 +32,18 @@ type fakeInline struct {
 	committed []string
 }
 
-func (f *fakeInline) TakesInline(storegate.Command) bool { return true }
+func (f *fakeInline) Takes(storegate.Command) bool { return true }
 
-func (f *fakeInline) DeliverInline(ctx context.Context, tx *store.Tx, c storegate.Command) bool {
+func (f *fakeInline) Apply(ctx context.Context, tx *store.Tx, cs []storegate.Command) storegate.Outcome {
+	for _, c := range cs {
+		if !f.deliver(ctx, tx, c) {
+			return storegate.Outcome{Verdict: storegate.VerdictRetry}
+		}
+	}
+	return storegate.Outcome{Verdict: storegate.VerdictDone}
+}
+
+func (f *fakeInline) deliver(ctx context.Context, tx *store.Tx, c storegate.Command) bool {
 	f.mu.Lock()
 	f.offered = append(f.offered, c.ID)
 	f.mu.Unlock()
@@ -71,7 +80,7 @@ func inlineStore(t *testing.T, refuse ...string) (*store.DB, *fakeInline) {
 	for _, id := range refuse {
 		f.refuse[id] = true
 	}
-	db.DeliverOnAccept(f)
+	db.ApplyOnAccept("ledger", f)
 	return db, f
 }
 
@@ -112,7 +121,7 @@ func wantCommand(t *testing.T, db *store.DB, id string, state storegate.State, e
 
 func claimIDs(t *testing.T, db *store.DB) []string {
 	t.Helper()
-	claimed, err := db.Claim(context.Background(), "w", 100, time.Minute)
+	claimed, err := db.Claim(context.Background(), "w", "ledger", 100, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"storegate"
 )
 
 // heldFlush replaces a DB's log flush with one the test releases: each call
@@ -228,11 +230,12 @@ func TestCommit_FlushesTheLogOfAFile(t *testing.T) {
 // embed it and keep the one call they are about.
 type nopObserver struct{}
 
-func (nopObserver) Committed(int, time.Duration)   {}
-func (nopObserver) WriterCheckpoint(time.Duration) {}
-func (nopObserver) Reconnected()                   {}
-func (nopObserver) LogSynced(time.Duration)        {}
-func (nopObserver) AcceptsRetried()                {}
+func (nopObserver) Committed(int, time.Duration)                       {}
+func (nopObserver) WriterCheckpoint(time.Duration)                     {}
+func (nopObserver) Reconnected()                                       {}
+func (nopObserver) LogSynced(time.Duration)                            {}
+func (nopObserver) AcceptsRetried()                                    {}
+func (nopObserver) Delivered(string, storegate.Verdict, time.Duration) {}
 
 type flushCounter struct {
 	nopObserver

@@ -26,16 +26,16 @@ type Claimed struct {
 	seq      int64
 }
 
-// Claim leases up to n due commands to owner until now+lease. A command whose
-// lease expired (its worker died) is due again, so a crash between claim and
-// completion loses nothing; the target's idempotency by transaction id makes
-// the second delivery harmless.
-func (db *DB) Claim(ctx context.Context, owner string, n int, lease time.Duration) ([]Claimed, error) {
+// Claim leases up to n due commands of target to owner until now+lease. A
+// command whose lease expired (its worker died) is due again, so a crash
+// between claim and completion loses nothing; the target's idempotency by
+// transaction id makes the second delivery harmless.
+func (db *DB) Claim(ctx context.Context, owner, target string, n int, lease time.Duration) ([]Claimed, error) {
 	var out []Claimed
 	err := db.Write(ctx, func(ctx context.Context, tx *Tx) error {
 		out = out[:0]
 		now := tx.Now()
-		rows, err := tx.Query(ctx, claimSQL(tx.Dialect()), owner, now.Add(lease).UnixMicro(), now.UnixMicro(), now.UnixMicro(), n)
+		rows, err := tx.Query(ctx, claimSQL(tx.Dialect()), owner, now.Add(lease).UnixMicro(), target, now.UnixMicro(), now.UnixMicro(), n)
 		if err != nil {
 			return fmt.Errorf("claim: %w", err)
 		}
@@ -81,6 +81,30 @@ type Completion struct {
 // Complete records an attempt's outcome if owner still holds the lease.
 func (db *DB) Complete(ctx context.Context, c Completion) error {
 	return db.Write(ctx, func(ctx context.Context, tx *Tx) error { return tx.Complete(ctx, c) })
+}
+
+// CompleteAll records many attempts' outcomes in one background write (see
+// WriteBackground), so deliveries finishing together share a commit
+// instead of one each. The error at i is cs[i]'s: ErrLeaseLost for one
+// whose lease was lost (it writes nothing, and the others are recorded), or
+// the write's own error for all of them.
+func (db *DB) CompleteAll(ctx context.Context, cs []Completion) []error {
+	errs := make([]error, len(cs))
+	err := db.WriteBackground(ctx, func(ctx context.Context, tx *Tx) error {
+		for i, c := range cs {
+			errs[i] = tx.Complete(ctx, c)
+			if errs[i] != nil && !errors.Is(errs[i], ErrLeaseLost) {
+				return errs[i]
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	return errs
 }
 
 // Complete records an attempt's outcome inside this transaction, so a
@@ -181,18 +205,18 @@ func (db *DB) Command(ctx context.Context, id string) (CommandInfo, error) {
 	return ci, err
 }
 
-// claimSQL leases the due pending commands (arguments: owner, lease end,
-// now, now, limit). seq is the queueing order: SQLite's rowid,
-// PostgreSQL's identity. SKIP LOCKED lets replicas claim side by side
-// without waiting for or ever sharing a row. "state <> 'done'" lets SQLite
-// use outbox_state, which leaves done commands out.
+// claimSQL leases one target's due pending commands (arguments: owner,
+// lease end, target, now, now, limit), through outbox_target_due. seq is
+// the queueing order: SQLite's rowid, PostgreSQL's identity. SKIP LOCKED
+// lets replicas claim side by side without waiting for or ever sharing a
+// row.
 func claimSQL(d Dialect) string {
 	seq, skipLocked := "rowid", ""
 	if d == Postgres {
 		seq, skipLocked = "seq", " FOR UPDATE SKIP LOCKED"
 	}
 	return `UPDATE outbox SET lease_owner = ?, lease_until = ?
-		WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND state <> 'done' AND next_at <= ? AND lease_until <= ?
+		WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND target = ? AND next_at <= ? AND lease_until <= ?
 			ORDER BY next_at, ` + seq + ` LIMIT ?` + skipLocked + `)
 		RETURNING command, attempts, ` + seq
 }

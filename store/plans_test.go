@@ -44,16 +44,16 @@ func TestSQLite_QueryPlans(t *testing.T) {
 	}
 	now := time.Now().UnixMicro()
 	for _, c := range []struct {
-		name, query string
-		args        []any
+		name, query, index string
+		args               []any
 	}{
-		{"claim", claimSQL(SQLite), []any{"owner", now, now, now, 16}},
-		{"depth", depthSQL, []any{"pending"}},
-		{"dead letters", deadLettersSQL(listing), append(listArgs, 100)},
+		{"claim", claimSQL(SQLite), "outbox_target_due", []any{"owner", now, "ledger", now, now, 16}},
+		{"depth", depthSQL, "outbox_state", []any{"pending"}},
+		{"dead letters", deadLettersSQL(listing), "outbox_state", append(listArgs, 100)},
 	} {
 		plan := queryPlan(t, db, c.query, c.args...)
-		if !strings.Contains(plan, "USING INDEX outbox_state") && !strings.Contains(plan, "USING COVERING INDEX outbox_state") {
-			t.Errorf("%s does not use outbox_state:\n%s", c.name, plan)
+		if !strings.Contains(plan, "USING INDEX "+c.index) && !strings.Contains(plan, "USING COVERING INDEX "+c.index) {
+			t.Errorf("%s does not use %s:\n%s", c.name, c.index, plan)
 		}
 	}
 }

@@ -32,7 +32,7 @@ func TestPostgres(t *testing.T) {
 func TestPostgres_NoDeliveryOnAccept(t *testing.T) {
 	db := openPostgres(t, func() time.Time { return storetest.Start })
 	f := &fakeInline{}
-	db.DeliverOnAccept(f)
+	db.ApplyOnAccept("ledger", f)
 	acceptOne(t, db, "o1", grant("t1", "p1"))
 	if n := f.offers("t1"); n != 0 {
 		t.Fatalf("t1 offered %d times on PostgreSQL", n)

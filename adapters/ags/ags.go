@@ -52,8 +52,17 @@ type Config struct {
 	// ItemIDs sends these SKUs by AGS item id; any other SKU is sent as
 	// itemSku. Default none.
 	ItemIDs map[string]string
-	// Client tunes the HTTP client (timeout, in-flight cap, in-call retries).
+	// Client tunes the HTTP clients (timeout, in-flight cap, in-call
+	// retries), one for the Platform API and one for IAM.
 	Client adapters.ClientConfig
+	// Breaker tunes the two breakers, one per API: the Platform API's
+	// (deliveries) and IAM's (tokens and user checks), so IAM down fails
+	// only what needs IAM.
+	Breaker adapters.BreakerConfig
+	// Name names the breakers: Name.platform and Name.iam. Default "ags".
+	Name string
+	// OnBreaker hears the breakers' state changes, for metrics. Optional.
+	OnBreaker adapters.BreakerObserver
 	// Now is the clock (token expiry). Default time.Now.
 	Now func() time.Time
 }
@@ -79,6 +88,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Source == "" {
 		c.Source = "PURCHASE"
+	}
+	if c.Name == "" {
+		c.Name = "ags"
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -119,7 +131,8 @@ func (c Config) Validate() []string {
 // Target delivers commands to AGS. It is safe for concurrent use.
 type Target struct {
 	cfg    Config
-	client *adapters.Client
+	client *adapters.Client // the Platform API
+	iam    *adapters.Client // IAM: tokens and user checks
 	tokens *tokens
 
 	mu sync.Mutex
@@ -136,8 +149,11 @@ func New(cfg Config) (*Target, error) {
 	if p := cfg.Validate(); len(p) > 0 {
 		return nil, fmt.Errorf("ags: %s", strings.Join(p, "; "))
 	}
-	t := &Target{cfg: cfg, client: adapters.NewClient(cfg.Client, Classify), failed: map[string]bool{}}
-	t.tokens = &tokens{client: adapters.NewClient(cfg.Client, nil), url: pathJoin(cfg.IAMURL, "/iam/v3/oauth/token"),
+	platform, iam := cfg.Client, cfg.Client
+	platform.Breaker = adapters.NewBreaker(cfg.Name+".platform", cfg.Breaker, cfg.Now, cfg.OnBreaker)
+	iam.Breaker = adapters.NewBreaker(cfg.Name+".iam", cfg.Breaker, cfg.Now, cfg.OnBreaker)
+	t := &Target{cfg: cfg, client: adapters.NewClient(platform, Classify), iam: adapters.NewClient(iam, nil), failed: map[string]bool{}}
+	t.tokens = &tokens{client: t.iam, url: pathJoin(cfg.IAMURL, "/iam/v3/oauth/token"),
 		clientID: cfg.ClientID, clientSecret: cfg.ClientSecret, now: cfg.Now, lock: make(chan struct{}, 1)}
 	return t, nil
 }
@@ -462,7 +478,7 @@ func (t *Target) user(ctx context.Context, playerID string) (IAMUser, bool, erro
 		return u, true, nil
 	}
 	p := strings.NewReplacer("{namespace}", url.PathEscape(t.cfg.Namespace), "{userId}", url.PathEscape(playerID)).Replace(t.cfg.UserCheckPath)
-	resp, out := t.call(ctx, http.MethodGet, pathJoin(t.cfg.IAMURL, p), nil)
+	resp, out := t.send(ctx, t.iam, http.MethodGet, pathJoin(t.cfg.IAMURL, p), nil)
 	switch {
 	case out.Verdict == storegate.VerdictDone:
 		var u IAMUser
@@ -484,9 +500,15 @@ func age(born, now time.Time) int {
 	return max(years, 0)
 }
 
-// call sends one authorised request. A 401 means the cached token died
-// early (revoked, IAM restarted): fetch a new one and try once more.
+// call sends one authorised request to the Platform API.
 func (t *Target) call(ctx context.Context, method, u string, body []byte) (*http.Response, storegate.Outcome) {
+	return t.send(ctx, t.client, method, u, body)
+}
+
+// send sends one authorised request through client. A 401 means the cached
+// token died early (revoked, IAM restarted): fetch a new one and try once
+// more.
+func (t *Target) send(ctx context.Context, client *adapters.Client, method, u string, body []byte) (*http.Response, storegate.Outcome) {
 	for try := 0; ; try++ {
 		token, fail := t.tokens.get(ctx)
 		if fail != nil {
@@ -498,7 +520,7 @@ func (t *Target) call(ctx context.Context, method, u string, body []byte) (*http
 		if body != nil {
 			h.Set("Content-Type", "application/json")
 		}
-		resp, out := t.client.Do(ctx, method, u, body, h)
+		resp, out := client.Do(ctx, method, u, body, h)
 		if out.HTTPStatus == http.StatusUnauthorized && try == 0 {
 			t.tokens.drop(ctx, token)
 			continue

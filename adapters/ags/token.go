@@ -53,6 +53,9 @@ func (t *tokens) get(ctx context.Context) (string, *storegate.Outcome) {
 	// HTTP Basic, as IAM wants it; the header never reaches a log or an error.
 	h.Set("Authorization", "Basic "+basic(t.clientID, t.clientSecret))
 	resp, out := t.client.Do(ctx, http.MethodPost, t.url, []byte(form), h)
+	if out.Verdict == storegate.VerdictWait {
+		return "", &out // IAM's breaker is open: its outcome says when to ask again
+	}
 	if out.Verdict != storegate.VerdictDone {
 		out.Code = "IAM_TOKEN"
 		out.Message = "IAM token request failed: " + out.Message

@@ -42,6 +42,13 @@ type Config struct {
 	PinCodePath string
 	// Client tunes the HTTP client (timeout, in-flight cap, in-call retries).
 	Client adapters.ClientConfig
+	// Breaker tunes the backend's breaker: one for every call to it,
+	// deliveries, user checks and game keys alike.
+	Breaker adapters.BreakerConfig
+	// Name names the breaker. Default "studio".
+	Name string
+	// OnBreaker hears the breaker's state changes, for metrics. Optional.
+	OnBreaker adapters.BreakerObserver
 	// Decode checks an answer against its schema (studio/user_answer) and
 	// decodes it: schemas.Set.Decode. Default: plain JSON decoding, for
 	// tests of the target alone.
@@ -68,6 +75,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Name == "" {
+		c.Name = "studio"
 	}
 	if c.Decode == nil {
 		c.Decode = func(_ string, doc []byte, v any) error { return json.Unmarshal(doc, v) }
@@ -115,7 +125,9 @@ func New(cfg Config) (*Target, error) {
 	if p := cfg.Validate(); len(p) > 0 {
 		return nil, fmt.Errorf("studio backend: %s", strings.Join(p, "; "))
 	}
-	return &Target{cfg: cfg, base: strings.TrimRight(cfg.URL, "/"), client: adapters.NewClient(cfg.Client, Classify)}, nil
+	client := cfg.Client
+	client.Breaker = adapters.NewBreaker(cfg.Name, cfg.Breaker, cfg.Now, cfg.OnBreaker)
+	return &Target{cfg: cfg, base: strings.TrimRight(cfg.URL, "/"), client: adapters.NewClient(client, Classify)}, nil
 }
 
 // Request is the body of a fulfill or revoke (schemas/studio/fulfill.json and

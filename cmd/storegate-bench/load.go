@@ -114,6 +114,10 @@ func truncate(b []byte, n int) []byte {
 
 // result is one measured phase (warm-up excluded).
 type result struct {
+	// offered is the open loop's rate, requests/s; share, that rate as a
+	// share of the closed loop's rate measured just before (0: fixed).
+	offered  int
+	share    float64
 	ok, errs int64
 	late     int64 // open loop: started more than lateAfter past schedule, or never sent
 	elapsed  time.Duration

@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,7 @@ type options struct {
 	duration, warmup time.Duration
 	concurrency      int
 	rate             int
+	openShares       []float64
 	openWorkers      int
 	drainLimit       time.Duration
 	keep             bool
@@ -39,6 +41,12 @@ type options struct {
 	postgres         string
 	floors           bool
 	noGateway        bool
+	// The delivery phases (delivery.go).
+	delivery, deliveryOnly bool
+	backlog, slowBacklog   int
+	slowDelay              time.Duration
+	outage                 time.Duration
+	outageRate             int
 }
 
 func main() {
@@ -52,7 +60,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each phase")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each phase")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "closed-loop workers, one keep-alive connection each")
-	fs.IntVar(&o.rate, "rate", 5000, "open-loop offered requests/s")
+	fs.IntVar(&o.rate, "rate", 5000, "open-loop offered requests/s, when -open-share is empty")
+	fs.Func("open-share", "open loops offering these shares of the closed loop's rate measured just before, comma separated (default 0.5,0.8; empty: one open loop at -rate)",
+		func(s string) error {
+			o.openShares = nil
+			for _, f := range strings.Split(s, ",") {
+				if f = strings.TrimSpace(f); f == "" {
+					continue
+				}
+				v, err := strconv.ParseFloat(f, 64)
+				if err != nil || v <= 0 || v > 2 {
+					return fmt.Errorf("share %q: want a number in (0, 2]", f)
+				}
+				o.openShares = append(o.openShares, v)
+			}
+			return nil
+		})
+	o.openShares = []float64{0.5, 0.8}
 	fs.IntVar(&o.openWorkers, "open-workers", 512, "open-loop maximum requests in flight")
 	fs.DurationVar(&o.drainLimit, "drain-timeout", time.Minute, "how long to wait for the dispatcher to drain")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (gateway binary, config, database, logs)")
@@ -60,6 +84,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.postgres, "postgres", os.Getenv("STOREGATE_BENCH_POSTGRES_DSN"), "also run on this PostgreSQL server, with 1 and 2 replicas (default $STOREGATE_BENCH_POSTGRES_DSN)")
 	fs.BoolVar(&o.floors, "floors", true, "also load four floor servers: a file appended to and flushed, a one-table SQLite, storegate's store storing the event alone, and the gateway's HTTP surface over the one-table SQLite (see floors.go)")
 	fs.BoolVar(&o.noGateway, "no-gateway", false, "skip the gateway: load only the bare handler and the floors")
+	fs.BoolVar(&o.delivery, "delivery", true, "also run the delivery phases: a backlog drained to a fast studio backend, to a slow one, and an outage under load (see delivery.go)")
+	fs.BoolVar(&o.deliveryOnly, "delivery-only", false, "run the delivery phases alone")
+	fs.IntVar(&o.backlog, "backlog", 50000, "delivery: the backlog drained to a fast backend")
+	fs.IntVar(&o.slowBacklog, "slow-backlog", 3000, "delivery: the backlog drained to a slow backend")
+	fs.DurationVar(&o.slowDelay, "slow-backend", 300*time.Millisecond, "delivery: how long the slow backend takes to answer")
+	fs.DurationVar(&o.outage, "outage", time.Minute, "delivery: how long the backend is down under load (0: no outage phase)")
+	fs.IntVar(&o.outageRate, "outage-rate", 500, "delivery: orders/s offered through the outage")
 	bareListen := fs.String("bare-listen", "", "internal: serve the bare handler on ADDR")
 	floorListen := fs.String("floor-listen", "", "internal: serve a floor on ADDR")
 	floorKind := fs.String("floor-kind", "", "internal: which floor")
@@ -98,7 +129,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if o.duration <= 0 || o.duration > time.Hour || o.warmup < 0 || o.warmup > time.Hour ||
 		o.concurrency < 1 || o.concurrency > 10000 || o.rate < 1 || o.rate > 1_000_000 ||
-		o.openWorkers < 1 || o.openWorkers > 10000 || o.drainLimit <= 0 {
+		o.openWorkers < 1 || o.openWorkers > 10000 || o.drainLimit <= 0 ||
+		o.backlog < 1 || o.slowBacklog < 1 || o.slowDelay < 0 || o.outage < 0 || o.outageRate < 1 || o.outageRate > 100_000 {
 		fmt.Fprintln(stderr, "storegate-bench: a flag is out of range (see -h)")
 		return 2
 	}
@@ -121,7 +153,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 type gwRun struct {
 	name               string
 	replicas           int
-	closed, open       *result
+	closed             *result
+	opens              []*result
 	accepted           int64 // distinct webhooks answered 2xx (warm-ups included)
 	ambiguous          int64 // no answer: may or may not have committed
 	outbox             map[string]int64
@@ -135,15 +168,18 @@ type gwRun struct {
 
 // report is everything the table shows.
 type report struct {
-	runs                 []*gwRun
-	bareClosed, bareOpen *result
-	floors               []floorRun
+	runs       []*gwRun
+	bareClosed *result
+	bareOpens  []*result
+	delivery   deliveryReport
+	floors     []floorRun
 }
 
 // floorRun is one floor server's phases (see floors.go).
 type floorRun struct {
-	name         string
-	closed, open *result
+	name   string
+	closed *result
+	opens  []*result
 }
 
 func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
@@ -157,7 +193,7 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 		defer os.RemoveAll(dir)
 	}
 	bin := o.gateway
-	if bin == "" && !o.noGateway {
+	if bin == "" && (!o.noGateway || o.deliveryOnly) {
 		fmt.Fprintln(log, "building the gateway...")
 		if bin, err = buildGateway(ctx, dir); err != nil {
 			return nil, err
@@ -168,6 +204,14 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 	rep := &report{}
 	var errs []error
 
+	if o.deliveryOnly || (o.delivery && !o.noGateway) {
+		d, err := deliveryRuns(ctx, o, bin, dir, secret, log)
+		rep.delivery = d
+		errs = append(errs, err)
+		if o.deliveryOnly || ctx.Err() != nil {
+			return rep, errors.Join(errs...)
+		}
+	}
 	if !o.noGateway {
 		r := gatewayRun(ctx, o, bin, dir, "sqlite", "sqlite:"+filepath.Join(dir, "bench.db"), 1, secret, conns, log)
 		rep.runs = append(rep.runs, r)
@@ -199,7 +243,7 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 		return rep, errors.Join(append(errs, err)...)
 	}
 	defer bare.stop()
-	rep.bareClosed, rep.bareOpen = phases(ctx, newTarget("bare", []string{bare.addr}, secret, conns), o, log, nil, nil)
+	rep.bareClosed, rep.bareOpens = phases(ctx, newTarget("bare", []string{bare.addr}, secret, conns), o, log, nil, nil)
 	bare.stop()
 	if ctx.Err() != nil {
 		return nil, errors.New("interrupted")
@@ -247,7 +291,7 @@ func gatewayRun(ctx context.Context, o options, bin, dir, name, dsn string, repl
 		addrs = append(addrs, s.addr)
 	}
 	t := newTarget(name, addrs, secret, conns)
-	r.closed, r.open = phases(ctx, t, o, log, func() {
+	r.closed, r.opens = phases(ctx, t, o, log, func() {
 		if c, err := outbox(servers); err == nil {
 			r.burstBacklog = c["pending"]
 		}
@@ -341,25 +385,45 @@ func outbox(servers []*server) (map[string]int64, error) {
 	return total, nil
 }
 
-// phases runs the closed loop, then between() (the gateway drains the
-// closed loop's backlog there, so the open loop measures a steady 5,000/s and
-// not the catch-up after a burst), then the open loop.
-func phases(ctx context.Context, t *target, o options, log io.Writer, between func(), servers []*server) (closed, open *result) {
+// phases runs the closed loop, then for each open loop between() (the
+// gateway drains the backlog there, so the open loop measures a steady rate
+// and not the catch-up after a burst), then the open loop: one per
+// -open-share, offering that share of the closed loop's rate, so every
+// server is loaded alike relative to what it can do; or one at -rate.
+func phases(ctx context.Context, t *target, o options, log io.Writer, between func(), servers []*server) (closed *result, opens []*result) {
 	fmt.Fprintf(log, "%s: closed loop, %d workers, %v + %v warm-up...\n", t.name, o.concurrency, o.duration, o.warmup)
 	var c result
 	observe(servers, &c, func() { c = closedLoop(ctx, t, o.concurrency, o.warmup, o.duration) })
 	fmt.Fprintf(log, "%s: closed loop %.0f req/s, p99 %s, %d errors\n", t.name, c.rate(), ms(c.lat.quantile(0.99)), c.errs)
-	if between != nil {
-		between()
+	type load struct {
+		rate  int
+		share float64
 	}
-	fmt.Fprintf(log, "%s: open loop, %d req/s offered, %v + %v warm-up...\n", t.name, o.rate, o.duration, o.warmup)
-	var p result
-	observe(servers, &p, func() { p = openLoop(ctx, t, o.openWorkers, o.rate, o.warmup, o.duration) })
-	fmt.Fprintf(log, "%s: open loop %.0f req/s, p99 %s, %d errors, %d late\n", t.name, p.rate(), ms(p.lat.quantile(0.99)), p.errs, p.late)
+	loads := []load{{o.rate, 0}}
+	if len(o.openShares) > 0 {
+		loads = nil
+		for _, s := range o.openShares {
+			loads = append(loads, load{max(1, int(s*c.rate())), s})
+		}
+	}
+	for _, l := range loads {
+		if ctx.Err() != nil {
+			break
+		}
+		if between != nil {
+			between()
+		}
+		fmt.Fprintf(log, "%s: open loop, %d req/s offered, %v + %v warm-up...\n", t.name, l.rate, o.duration, o.warmup)
+		p := &result{}
+		observe(servers, p, func() { *p = openLoop(ctx, t, o.openWorkers, l.rate, o.warmup, o.duration) })
+		p.offered, p.share = l.rate, l.share
+		fmt.Fprintf(log, "%s: open loop %.0f req/s, p99 %s, %d errors, %d late\n", t.name, p.rate(), ms(p.lat.quantile(0.99)), p.errs, p.late)
+		opens = append(opens, p)
+	}
 	if m := t.errMsg.Load(); m != nil {
 		fmt.Fprintf(log, "%s: first error: %s\n", t.name, *m)
 	}
-	return &c, &p
+	return &c, opens
 }
 
 // observe runs load and records in r how the first server spent it.
@@ -432,25 +496,39 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float
 
 func (r *report) print(w io.Writer, o options) {
 	fmt.Fprintf(w, "\n### storegate-bench\n\n")
-	fmt.Fprintf(w, "%s; closed loop: %d workers; open loop: %d req/s offered, up to %d in flight; %v measured after %v warm-up each\n\n",
-		machine(), o.concurrency, o.rate, o.openWorkers, o.duration, o.warmup)
-	fmt.Fprintln(w, "| server | closed req/s | p50 | p99 | max | errors | open req/s | p50 | p99 | max | errors | late |")
-	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
-	row := func(name string, c, p *result) {
-		if c == nil || p == nil {
-			fmt.Fprintf(w, "| %s | - | - | - | - | - | - | - | - | - | - | - |\n", name)
+	if len(r.runs) == 0 && r.bareClosed == nil && len(r.floors) == 0 {
+		fmt.Fprintln(w, machine())
+		r.delivery.print(w)
+		return
+	}
+	fmt.Fprintf(w, "%s; closed loop: %d workers; open loops: %s, up to %d in flight; %v measured after %v warm-up each\n\n",
+		machine(), o.concurrency, offeredText(o), o.openWorkers, o.duration, o.warmup)
+	fmt.Fprintln(w, "| server | closed req/s | p50 | p99 | max | errors | open offered | open req/s | p50 | p99 | max | errors | late |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	row := func(name string, c *result, opens []*result) {
+		if c == nil || len(opens) == 0 {
+			fmt.Fprintf(w, "| %s | - | - | - | - | - | - | - | - | - | - | - | - |\n", name)
 			return
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %d | %.0f | %s | %s | %s | %d | %d |\n", name,
-			c.rate(), ms(c.lat.quantile(0.5)), ms(c.lat.quantile(0.99)), ms(c.lat.max), c.errs,
-			p.rate(), ms(p.lat.quantile(0.5)), ms(p.lat.quantile(0.99)), ms(p.lat.max), p.errs, p.late)
+		for i, p := range opens {
+			closed := fmt.Sprintf("%.0f | %s | %s | %s | %d", c.rate(), ms(c.lat.quantile(0.5)), ms(c.lat.quantile(0.99)), ms(c.lat.max), c.errs)
+			if i > 0 {
+				closed = "〃 | | | |"
+			}
+			offered := strconv.Itoa(p.offered)
+			if p.share > 0 {
+				offered = fmt.Sprintf("%d (%.0f%%)", p.offered, 100*p.share)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %.0f | %s | %s | %s | %d | %d |\n", name, closed, offered,
+				p.rate(), ms(p.lat.quantile(0.5)), ms(p.lat.quantile(0.99)), ms(p.lat.max), p.errs, p.late)
+		}
 	}
 	for _, run := range r.runs {
-		row("gateway "+run.name, run.closed, run.open)
+		row("gateway "+run.name, run.closed, run.opens)
 	}
-	row("bare", r.bareClosed, r.bareOpen)
+	row("bare", r.bareClosed, r.bareOpens)
 	for _, f := range r.floors {
-		row(f.name, f.closed, f.open)
+		row(f.name, f.closed, f.opens)
 	}
 	fmt.Fprintln(w)
 	for _, run := range r.runs {
@@ -473,10 +551,17 @@ func (r *report) print(w io.Writer, o options) {
 			fmt.Fprintf(w, "; ERROR: %v", run.err)
 		}
 		fmt.Fprintln(w)
-		for _, ph := range []struct {
+		phs := []struct {
 			name string
 			r    *result
-		}{{"closed loop", run.closed}, {"open loop", run.open}} {
+		}{{"closed loop", run.closed}}
+		for _, p := range run.opens {
+			phs = append(phs, struct {
+				name string
+				r    *result
+			}{fmt.Sprintf("open loop at %d req/s", p.offered), p})
+		}
+		for _, ph := range phs {
 			if s := spent(ph.r); s != "" {
 				fmt.Fprintf(w, "  - %s, warm-up included (%s): %s\n", ph.name, run.name+"-1", s)
 			}
@@ -488,6 +573,19 @@ func (r *report) print(w io.Writer, o options) {
 		}
 	}
 	fmt.Fprintf(w, "\nlatency: open loop from the scheduled send time; late = started over %v after schedule or never sent\n", lateAfter)
+	r.delivery.print(w)
+}
+
+// offeredText says what the open loops offer.
+func offeredText(o options) string {
+	if len(o.openShares) == 0 {
+		return fmt.Sprintf("%d req/s offered", o.rate)
+	}
+	var parts []string
+	for _, s := range o.openShares {
+		parts = append(parts, fmt.Sprintf("%.0f%%", 100*s))
+	}
+	return strings.Join(parts, " and ") + " of each server's closed-loop rate offered"
 }
 
 func machine() string {

@@ -112,6 +112,12 @@ catalog:
 // startGateway runs the real binary with its defaults: durable commits and
 // the dispatcher on.
 func startGateway(ctx context.Context, bin, dir, name, dsn, secret string) (*server, error) {
+	return startConfigured(ctx, bin, dir, name, func(addr, metrics string) string { return gatewayConfig(addr, metrics, dsn, secret) })
+}
+
+// startConfigured runs the real binary on the config that config writes
+// for the addresses it is given.
+func startConfigured(ctx context.Context, bin, dir, name string, config func(addr, metrics string) string) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -121,7 +127,7 @@ func startGateway(ctx context.Context, bin, dir, name, dsn, secret string) (*ser
 		return nil, err
 	}
 	cfg := filepath.Join(dir, name+".yaml")
-	if err := os.WriteFile(cfg, []byte(gatewayConfig(addr, metrics, dsn, secret)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(config(addr, metrics)), 0o600); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "serve", "--config", cfg)

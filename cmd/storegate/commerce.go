@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"storegate/adapters"
 	"storegate/adapters/connectors"
 	"storegate/api"
 	"storegate/signing"
@@ -12,7 +13,7 @@ import (
 
 // commerce builds the partner and store-proxy sources and Fulfill Orders
 // from a validated config.
-func commerce(cfg *Config, now func() time.Time) ([]webhooks.PartnerSource, []webhooks.StoresSource, *api.FulfillOrders, error) {
+func commerce(cfg *Config, now func() time.Time, onBreaker adapters.BreakerObserver) ([]webhooks.PartnerSource, []webhooks.StoresSource, *api.FulfillOrders, error) {
 	var partners []webhooks.PartnerSource
 	var stores []webhooks.StoresSource
 	for _, s := range cfg.Sources {
@@ -68,7 +69,9 @@ func commerce(cfg *Config, now func() time.Time) ([]webhooks.PartnerSource, []we
 		}
 	}
 	for _, con := range f.Connectors {
-		c, err := connectors.NewHTTP(connectors.HTTPConfig{URL: con.URL, Secrets: cfg.connectorSecrets(con), Timeout: f.Timeout.D(), Now: now})
+		b := adapters.NewBreaker("connector."+con.Platform, adapters.BreakerConfig{}, now, onBreaker)
+		c, err := connectors.NewHTTP(connectors.HTTPConfig{URL: con.URL, Secrets: cfg.connectorSecrets(con), Timeout: f.Timeout.D(),
+			Client: adapters.ClientConfig{Breaker: b}, Now: now})
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("fulfill_orders connector %s: %w", con.Platform, err)
 		}

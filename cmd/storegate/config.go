@@ -92,7 +92,6 @@ func (g GameConfig) validate() []string {
 // DispatchConfig tunes delivery: the fields of dispatch.Config of the same
 // names, whose defaults apply to the zero ones.
 type DispatchConfig struct {
-	Workers     int      `yaml:"workers"`
 	Lease       Duration `yaml:"lease"`
 	Timeout     Duration `yaml:"timeout"`
 	MaxAttempts int      `yaml:"max_attempts"`
@@ -100,9 +99,6 @@ type DispatchConfig struct {
 	BackoffMax  Duration `yaml:"backoff_max"`
 	// RetryAfterMax caps a target's Retry-After hint.
 	RetryAfterMax Duration `yaml:"retry_after_max"`
-	// BreakerWait is how long a command waits, spending no attempt, while
-	// its target's breaker is open: dispatch.Config.WaitDelay.
-	BreakerWait Duration `yaml:"breaker_wait"`
 	// DeferMax is how long a revoke may wait for its grant (spending no
 	// attempts) before it becomes a dead letter.
 	DeferMax Duration `yaml:"defer_max"`
@@ -113,9 +109,9 @@ type DispatchConfig struct {
 // config is the dispatch.Config these settings stand for, zero fields
 // included: dispatch.New fills them.
 func (d DispatchConfig) config(now func() time.Time) dispatch.Config {
-	return dispatch.Config{Workers: d.Workers, Lease: d.Lease.D(), Timeout: d.Timeout.D(), MaxAttempts: d.MaxAttempts,
+	return dispatch.Config{Lease: d.Lease.D(), Timeout: d.Timeout.D(), MaxAttempts: d.MaxAttempts,
 		BackoffBase: d.BackoffBase.D(), BackoffMax: d.BackoffMax.D(), RetryAfterMax: d.RetryAfterMax.D(),
-		WaitDelay: d.BreakerWait.D(), DeferMax: d.DeferMax.D(), Now: now}
+		DeferMax: d.DeferMax.D(), Now: now}
 }
 
 // SourceConfig is one sender.
@@ -319,8 +315,8 @@ func (c *Config) validate() []string {
 		}
 	}
 	d := c.Dispatch
-	if d.Workers < 0 || d.MaxAttempts < 0 || d.Lease < 0 || d.Timeout < 0 || d.BackoffBase < 0 || d.BackoffMax < 0 ||
-		d.RetryAfterMax < 0 || d.BreakerWait < 0 || d.DeferMax < 0 {
+	if d.MaxAttempts < 0 || d.Lease < 0 || d.Timeout < 0 || d.BackoffBase < 0 || d.BackoffMax < 0 ||
+		d.RetryAfterMax < 0 || d.DeferMax < 0 {
 		add("dispatch: values must not be negative")
 	}
 	// Compared as serve will use them, defaults included.

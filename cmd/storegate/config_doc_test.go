@@ -140,14 +140,12 @@ func actualDefaults(t *testing.T) map[string]string {
 		"log_level":                yaml.LogLevel,
 		"store.dsn":                yaml.Store.DSN,
 		"limits.body_bytes":        strconv.Itoa(server.Config{}.WithDefaults().BodyLimit),
-		"dispatch.workers":         strconv.Itoa(dispatcher.Workers),
 		"dispatch.lease":           shortDuration(dispatcher.Lease),
 		"dispatch.timeout":         shortDuration(dispatcher.Timeout),
 		"dispatch.max_attempts":    strconv.Itoa(dispatcher.MaxAttempts),
 		"dispatch.backoff_base":    shortDuration(dispatcher.BackoffBase),
 		"dispatch.backoff_max":     shortDuration(dispatcher.BackoffMax),
 		"dispatch.retry_after_max": shortDuration(dispatcher.RetryAfterMax),
-		"dispatch.breaker_wait":    shortDuration(dispatcher.WaitDelay),
 		"dispatch.defer_max":       shortDuration(dispatcher.DeferMax),
 		"dispatch.disabled":        strconv.FormatBool(yaml.Dispatch.Disabled),
 
@@ -162,6 +160,7 @@ func actualDefaults(t *testing.T) map[string]string {
 		"fulfill_orders.connectors[].kind": fulfill.Connectors[0].Kind,
 
 		"targets[].breaker.failures":               strconv.Itoa(int(breaker.Failures)),
+		"targets[].breaker.probe_after":            shortDuration(breaker.ProbeAfter),
 		"targets[].breaker.open_for":               shortDuration(breaker.OpenFor),
 		"targets[].breaker.probes":                 strconv.Itoa(int(breaker.Probes)),
 		"targets[].revocation.currency":            rules.Currency,

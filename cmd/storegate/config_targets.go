@@ -49,16 +49,19 @@ type TargetConfig struct {
 	HTTP *HTTPTargetConfig `yaml:"http"`
 }
 
-// BreakerConfig tunes a target's breaker: the fields of
-// adapters.BreakerConfig, whose defaults apply to the zero ones.
+// BreakerConfig tunes the breakers of a target's remote dependencies (AGS:
+// the Platform API and IAM; http: the backend; ledger: its custom
+// revocation service): the fields of adapters.BreakerConfig, whose defaults
+// apply to the zero ones.
 type BreakerConfig struct {
-	Failures int      `yaml:"failures"` // consecutive transient failures that open it
-	OpenFor  Duration `yaml:"open_for"`
-	Probes   int      `yaml:"probes"` // calls let through when half-open
+	Failures   int      `yaml:"failures"` // consecutive transient failures that open it
+	ProbeAfter Duration `yaml:"probe_after"`
+	OpenFor    Duration `yaml:"open_for"`
+	Probes     int      `yaml:"probes"` // calls let through when half-open
 }
 
 func (b BreakerConfig) config() adapters.BreakerConfig {
-	return adapters.BreakerConfig{Failures: uint32(b.Failures), OpenFor: b.OpenFor.D(), Probes: uint32(b.Probes)}
+	return adapters.BreakerConfig{Failures: uint32(b.Failures), ProbeAfter: b.ProbeAfter.D(), OpenFor: b.OpenFor.D(), Probes: uint32(b.Probes)}
 }
 
 // RetryConfig tunes the quick retries inside one call to an HTTP target;
@@ -124,12 +127,12 @@ func (t TargetConfig) client() adapters.ClientConfig {
 func (a *AGSTargetConfig) config(t TargetConfig, now func() time.Time) ags.Config {
 	return ags.Config{BaseURL: a.BaseURL, IAMURL: a.IAMURL, Namespace: a.Namespace, ClientID: a.ClientID,
 		ClientSecret: a.ClientSecret, FulfillmentAPI: a.FulfillmentAPI, RevokeAPI: a.RevokeAPI, UserCheckPath: a.UserCheckPath, Source: a.Source,
-		ItemIDs: a.ItemIDs, Client: t.client(), Now: now}
+		ItemIDs: a.ItemIDs, Client: t.client(), Breaker: t.Breaker.config(), Name: t.Name, Now: now}
 }
 
 func (h *HTTPTargetConfig) config(t TargetConfig, set *schemas.Set, now func() time.Time) studio.Config {
 	c := studio.Config{URL: h.URL, Secrets: h.Secrets, FulfillPath: h.FulfillPath, RevokePath: h.RevokePath,
-		UserPath: h.UserPath, PinCodePath: h.PinCodePath, Client: t.client(), Now: now}
+		UserPath: h.UserPath, PinCodePath: h.PinCodePath, Client: t.client(), Breaker: t.Breaker.config(), Name: t.Name, Now: now}
 	if set != nil {
 		c.Decode = set.Decode
 	}

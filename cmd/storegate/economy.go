@@ -2,8 +2,10 @@ package main
 
 import (
 	"io"
+	"time"
 
 	"storegate"
+	"storegate/adapters"
 	"storegate/adapters/revocation"
 	"storegate/ledger"
 	"storegate/store"
@@ -19,12 +21,19 @@ func tables() []store.Migrations {
 }
 
 // sources are the revocation overrides of the sources it serves.
-func newLedger(db *store.DB, t TargetConfig, sources map[string]ledger.SourceRules) (*ledger.Ledger, io.Closer, error) {
+func newLedger(db *store.DB, t TargetConfig, sources map[string]ledger.SourceRules, now func() time.Time,
+	onBreaker adapters.BreakerObserver) (*ledger.Ledger, io.Closer, error) {
 	cfg, closer, err := t.ledgerConfig()
 	if err != nil {
 		return nil, closer, err
 	}
 	cfg.Revocation.Sources = sources
+	if cfg.Revocation.Custom != nil {
+		// The revocation service has a breaker of its own: while it is down,
+		// the revokes that ask it wait, and nothing else does.
+		b := adapters.NewBreaker(t.Name+".revocation", t.Breaker.config(), now, onBreaker)
+		cfg.Revocation.Custom = revocation.Guarded{Service: cfg.Revocation.Custom, Breaker: b}
+	}
 	l, err := ledger.New(db, cfg)
 	return l, closer, err
 }

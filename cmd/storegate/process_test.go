@@ -69,20 +69,28 @@ func freeAddr(t *testing.T) string {
 
 func writeConfig(t *testing.T, dir string, n node, dsn string, dispatch bool) string {
 	t.Helper()
+	return writeConfigTo(t, dir, n, dsn, dispatch, `ledger, kind: ledger, player_pattern: "^p[0-9]+$"`)
+}
+
+// writeConfigTo is writeConfig with the source's grants going to the
+// target described (the inside of its flow mapping, name first).
+func writeConfigTo(t *testing.T, dir string, n node, dsn string, dispatch bool, target string) string {
+	t.Helper()
+	name, _, _ := strings.Cut(target, ",")
 	cfg := fmt.Sprintf(`
 listen: %s
 metrics_listen: %s
 log_level: warn
 store: {dsn: %q}
 admin: {tokens: ["${T_ADMIN}"]}
-dispatch: {disabled: %v, workers: 4, lease: 3s, timeout: 1s}
+dispatch: {disabled: %v, lease: 3s, timeout: 1s}
 sources:
-  - {name: xs, kind: xsolla, secrets: ["${T_SECRET}"], target: ledger, allow_ips: ["127.0.0.1", "::1"]}
+  - {name: xs, kind: xsolla, secrets: ["${T_SECRET}"], target: %s, allow_ips: ["127.0.0.1", "::1"]}
 targets:
-  - {name: ledger, kind: ledger, player_pattern: "^p[0-9]+$"}
+  - {name: %s}
 catalog:
   - {sku: crystals_100, type: coin, currency: CRYSTALS, amount: 100}
-`, n.addr, n.metrics, dsn, !dispatch)
+`, n.addr, n.metrics, dsn, !dispatch, name, target)
 	path := filepath.Join(dir, fmt.Sprintf("storegate-%s-%v.yaml", strings.ReplaceAll(n.addr, ":", "_"), dispatch))
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

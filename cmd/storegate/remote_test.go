@@ -45,7 +45,7 @@ func startLive(t *testing.T, agsURL, studioURL string, dispatch, target string) 
 log_level: warn
 store: {dsn: "sqlite:%s"}
 admin: {tokens: ["${ADMIN}"]}
-dispatch: {workers: 8, lease: 10s, timeout: 3s, %s}
+dispatch: {lease: 10s, timeout: 3s, %s}
 sources:
   - {name: xs-ags, kind: xsolla, secrets: ["${XS}"], target: ags, allow_ips: ["127.0.0.1", "::1"]}
   - {name: xs-studio, kind: xsolla, secrets: ["${XS}"], target: studio, allow_ips: ["127.0.0.1", "::1"]}

@@ -17,7 +17,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"storegate"
-	"storegate/adapters"
 	"storegate/api"
 	"storegate/dispatch"
 	"storegate/ledger"
@@ -79,14 +78,23 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 	}
 	g := &Gateway{DB: db, Metrics: m, log: log, cfg: cfg}
 
-	targets := map[string]dispatch.Target{}
+	// Each remote dependency has its breaker inside its client (the
+	// targets' own, the revocation service's, the connectors'); the ledger,
+	// in the store's own database, has none.
+	onBreaker := func(name, from, to string) {
+		if from != "" {
+			log.Warn("breaker state changed", "dependency", name, "from", from, "to", to)
+		}
+		g.Metrics.BreakerChanged(name, from, to)
+	}
+	lanes := map[string]dispatch.Lane{}
 	users := map[string]webhooks.Users{}
 	attributes, pinCodes := map[string]webhooks.Attributes{}, map[string]webhooks.PinCodes{}
 	for _, t := range cfg.Targets {
-		var target adapters.Target
+		var target remote
 		switch t.Kind {
 		case "ledger":
-			l, closer, err := newLedger(db, t, cfg.sourceRules(t.Name))
+			l, closer, err := newLedger(db, t, cfg.sourceRules(t.Name), opt.Now, onBreaker)
 			if closer != nil {
 				g.closers = append(g.closers, closer)
 			}
@@ -95,15 +103,15 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 				return nil, err
 			}
 			g.Ledger, target = l, l
+			lanes[t.Name] = dispatch.Lane{Target: l, Applier: l}
 		default: // ags, http
-			if target, err = remoteTarget(t, set, opt.Now); err != nil {
+			if target, err = remoteTarget(t, set, opt.Now, onBreaker); err != nil {
 				g.Close()
 				return nil, fmt.Errorf("target %s: %w", t.Name, err)
 			}
+			lanes[t.Name] = dispatch.Lane{Target: target, MaxInFlight: t.client().WithDefaults().MaxInFlight}
 		}
-		b := adapters.WithBreaker(t.Name, target, t.Breaker.config(), g.Metrics.BreakerChanged, log)
-		g.Metrics.BreakerInit(t.Name)
-		targets[t.Name], users[t.Name] = b, b
+		users[t.Name] = target
 		// Attributes and pin codes are asked of the target itself: an
 		// attribute is an extra that never holds a player up, and a key is
 		// the answer Xsolla waits for.
@@ -115,15 +123,17 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		}
 	}
 
-	g.Dispatcher, err = dispatch.New(db, targets, cfg.Dispatch.config(opt.Now), g.Metrics, log.With("component", "dispatch"))
+	g.Dispatcher, err = dispatch.New(db, lanes, cfg.Dispatch.config(opt.Now), g.Metrics, log.With("component", "dispatch"))
 	if err != nil {
 		g.Close()
 		return nil, err
 	}
 	// The embedded ledger's commands apply as they are accepted (SQLite),
 	// unless delivery is off in this process: then every command waits.
-	if g.Ledger != nil && !cfg.Dispatch.Disabled {
-		db.DeliverOnAccept(g.Dispatcher)
+	for _, t := range cfg.Targets {
+		if t.Kind == "ledger" && !cfg.Dispatch.Disabled {
+			db.ApplyOnAccept(t.Name, g.Ledger)
+		}
 	}
 
 	var xsolla []webhooks.XsollaSource
@@ -149,7 +159,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		g.Close()
 		return nil, err
 	}
-	partners, stores, fulfill, err := commerce(cfg, opt.Now)
+	partners, stores, fulfill, err := commerce(cfg, opt.Now, onBreaker)
 	if err != nil {
 		g.Close()
 		return nil, err

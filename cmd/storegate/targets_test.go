@@ -125,13 +125,13 @@ targets:
 	}
 }
 
-func TestParseConfig_DispatchBreakerWait(t *testing.T) {
-	cfg, err := ParseConfig([]byte(minimal+"dispatch: {breaker_wait: 2s, retry_after_max: 10m}\n"),
+func TestParseConfig_DispatchRetryAfterMax(t *testing.T) {
+	cfg, err := ParseConfig([]byte(minimal+"dispatch: {defer_max: 2h, retry_after_max: 10m}\n"),
 		env(map[string]string{"ADMIN": "0123456789abcdef0", "XS_SECRET": "x"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := []string{cfg.Dispatch.BreakerWait.D().String(), cfg.Dispatch.RetryAfterMax.D().String()}, []string{"2s", "10m0s"}; !reflect.DeepEqual(got, want) {
+	if got, want := []string{cfg.Dispatch.DeferMax.D().String(), cfg.Dispatch.RetryAfterMax.D().String()}, []string{"2h0m0s", "10m0s"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("dispatch = %v, want %v", got, want)
 	}
 }

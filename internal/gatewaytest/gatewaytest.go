@@ -149,7 +149,7 @@ func New(t testing.TB, opts ...Option) *Gateway {
 		o(&cfg)
 	}
 	g.Ledger = cfg.Ledger // an option may have replaced it
-	g.Dispatcher, err = dispatch.New(g.DB, map[string]dispatch.Target{"ledger": g.Ledger}, dispatch.Config{Now: g.Clock.Now}, g.Metrics, nil)
+	g.Dispatcher, err = dispatch.New(g.DB, map[string]dispatch.Lane{"ledger": {Target: g.Ledger, Applier: g.Ledger}}, dispatch.Config{Now: g.Clock.Now}, g.Metrics, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,12 @@ import (
 func kill(t *testing.T, db *store.DB, id string, attempts int) {
 	t.Helper()
 	ctx := context.Background()
+	ci, err := db.Command(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for n := 1; n <= attempts; n++ {
-		claimed, err := db.Claim(ctx, "w", 100, time.Minute)
+		claimed, err := db.Claim(ctx, "w", ci.Command.Target, 100, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +151,7 @@ func testDeadLetterReplay(t *testing.T, open Opener) {
 	if !reflect.DeepEqual(replayed, []string{"a"}) {
 		t.Fatalf("replayed %v, want [a]", replayed)
 	}
-	claimed, err := db.Claim(ctx, "w", 10, time.Minute)
+	claimed, err := db.Claim(ctx, "w", "ledger", 10, time.Minute)
 	if err != nil || len(claimed) != 1 || claimed[0].Command.ID != "a" || claimed[0].Attempts != 0 {
 		t.Fatalf("after replay claimed %+v (err %v), want a with 0 attempts spent", claimed, err)
 	}

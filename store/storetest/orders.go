@@ -164,7 +164,7 @@ func testOrderTracking(t *testing.T, open Opener) {
 	complete := func(id string, state storegate.State) {
 		t.Helper()
 		clock.Advance(time.Second)
-		if _, err := db.Claim(ctx, "w", 10, time.Minute); err != nil {
+		if _, err := db.Claim(ctx, "w", "ledger", 10, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.Complete(ctx, store.Completion{ID: id, Owner: "w", State: state, Attempt: 1,

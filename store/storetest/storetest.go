@@ -126,7 +126,7 @@ func testAcceptConcurrentDuplicates(t *testing.T, open Opener) {
 	if firsts != 1 {
 		t.Fatalf("%d copies were stored as new, want exactly 1", firsts)
 	}
-	claimed, err := db.Claim(ctx, "w", 100, time.Minute)
+	claimed, err := db.Claim(ctx, "w", "ledger", 100, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func testCommandQueuedOnce(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 	}
-	claimed, err := db.Claim(ctx, "w", 10, time.Minute)
+	claimed, err := db.Claim(ctx, "w", "ledger", 10, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,11 +194,11 @@ func testClaimLeases(t *testing.T, open Opener) {
 	ctx := context.Background()
 	db := open(t, fakeclock.New(Start).Now)
 	accept(t, db, "a", "b", "c")
-	first, err := db.Claim(ctx, "w1", 2, time.Minute)
+	first, err := db.Claim(ctx, "w1", "ledger", 2, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := db.Claim(ctx, "w2", 10, time.Minute)
+	second, err := db.Claim(ctx, "w2", "ledger", 10, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,15 +220,15 @@ func testLeaseExpiryReclaims(t *testing.T, open Opener) {
 	clock := fakeclock.New(Start)
 	db := open(t, clock.Now)
 	accept(t, db, "a")
-	if c, _ := db.Claim(ctx, "dead-worker", 10, 30*time.Second); len(c) != 1 {
+	if c, _ := db.Claim(ctx, "dead-worker", "ledger", 10, 30*time.Second); len(c) != 1 {
 		t.Fatalf("claimed %d, want 1", len(c))
 	}
 	clock.Advance(29 * time.Second)
-	if c, _ := db.Claim(ctx, "w2", 10, 30*time.Second); len(c) != 0 {
+	if c, _ := db.Claim(ctx, "w2", "ledger", 10, 30*time.Second); len(c) != 0 {
 		t.Fatalf("claimed a leased command before its lease expired")
 	}
 	clock.Advance(2 * time.Second)
-	c, err := db.Claim(ctx, "w2", 10, 30*time.Second)
+	c, err := db.Claim(ctx, "w2", "ledger", 10, 30*time.Second)
 	if err != nil || len(c) != 1 {
 		t.Fatalf("after expiry claimed %d (err %v), want the abandoned command", len(c), err)
 	}
@@ -244,7 +244,7 @@ func testCompleteNeedsLease(t *testing.T, open Opener) {
 	ctx := context.Background()
 	db := open(t, fakeclock.New(Start).Now)
 	accept(t, db, "a")
-	if _, err := db.Claim(ctx, "w1", 1, time.Minute); err != nil {
+	if _, err := db.Claim(ctx, "w1", "ledger", 1, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Complete(ctx, store.Completion{ID: "a", Owner: "w1", State: storegate.StateDone,
@@ -258,7 +258,7 @@ func testCompleteNeedsLease(t *testing.T, open Opener) {
 	if ci.State != storegate.StateDone || ci.Attempts != 1 {
 		t.Fatalf("command = %s after %d attempts, want done after 1", ci.State, ci.Attempts)
 	}
-	if c, _ := db.Claim(ctx, "w2", 10, time.Minute); len(c) != 0 {
+	if c, _ := db.Claim(ctx, "w2", "ledger", 10, time.Minute); len(c) != 0 {
 		t.Fatalf("a done command was claimed again")
 	}
 }
@@ -268,7 +268,7 @@ func testRetrySchedulesAndRecords(t *testing.T, open Opener) {
 	clock := fakeclock.New(Start)
 	db := open(t, clock.Now)
 	accept(t, db, "a")
-	if _, err := db.Claim(ctx, "w1", 1, time.Minute); err != nil {
+	if _, err := db.Claim(ctx, "w1", "ledger", 1, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	err := db.Complete(ctx, store.Completion{ID: "a", Owner: "w1", State: storegate.StatePending,
@@ -277,11 +277,11 @@ func testRetrySchedulesAndRecords(t *testing.T, open Opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := db.Claim(ctx, "w1", 1, time.Minute); len(c) != 0 {
+	if c, _ := db.Claim(ctx, "w1", "ledger", 1, time.Minute); len(c) != 0 {
 		t.Fatal("a retried command was due before its next attempt time")
 	}
 	clock.Advance(10 * time.Second)
-	c, err := db.Claim(ctx, "w1", 1, time.Minute)
+	c, err := db.Claim(ctx, "w1", "ledger", 1, time.Minute)
 	if err != nil || len(c) != 1 || c[0].Attempts != 1 {
 		t.Fatalf("claim after backoff = %+v (err %v), want the command with 1 attempt spent", c, err)
 	}
@@ -302,7 +302,7 @@ func testWaitSpendsNothing(t *testing.T, open Opener) {
 	ctx := context.Background()
 	db := open(t, fakeclock.New(Start).Now)
 	accept(t, db, "a")
-	if _, err := db.Claim(ctx, "w1", 1, time.Minute); err != nil {
+	if _, err := db.Claim(ctx, "w1", "ledger", 1, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Complete(ctx, store.Completion{ID: "a", Owner: "w1", State: storegate.StatePending,
@@ -334,7 +334,7 @@ func testConcurrentClaimersNeverShare(t *testing.T, open Opener) {
 			defer wg.Done()
 			owner := fmt.Sprint("w", w)
 			for {
-				claimed, err := db.Claim(ctx, owner, 7, time.Minute)
+				claimed, err := db.Claim(ctx, owner, "ledger", 7, time.Minute)
 				if err != nil {
 					t.Error(err)
 					return
