@@ -208,6 +208,9 @@ func (ps *problems) checkStruct(n *yaml.Node, t reflect.Type, path string, depth
 		p := join(path, k.Value)
 		ft, ok := fields[k.Value]
 		switch {
+		case !ok && removedKeys[p] != "":
+			ps.add(k.Line, p, "no longer a key: "+removedKeys[p])
+			continue
 		case !ok:
 			ps.add(k.Line, p, "unknown key"+suggest(k.Value, fields))
 			continue
@@ -271,6 +274,13 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 		}
 	}
 	return out
+}
+
+// removedKeys say what took the place of keys an older storegate read, so
+// an upgraded config is told what to write instead.
+var removedKeys = map[string]string{
+	"dispatch.workers":      "each target delivers up to its targets[].max_in_flight at once; delete this line",
+	"dispatch.breaker_wait": "a target's commands wait for its breaker's next probe (targets[].breaker.probe_after, open_for); delete this line",
 }
 
 // suggest names the known key nearest to a misspelt one, if one is near.

@@ -205,3 +205,15 @@ func TestParseConfig_LinkParametersWithinXsollasLimit(t *testing.T) {
 		t.Fatalf("2 link_parameters: %v", err)
 	}
 }
+
+// A key an older storegate read says what replaced it.
+func TestParseConfig_RemovedKeysSayWhatReplacedThem(t *testing.T) {
+	cfg := minimal + "dispatch:\n  workers: 8\n  breaker_wait: 5s\n"
+	_, err := ParseConfig([]byte(cfg), env(map[string]string{"ADMIN": "0123456789abcdef0", "XS_SECRET": "s"}))
+	for _, want := range []string{"dispatch.workers: no longer a key: each target delivers up to its targets[].max_in_flight",
+		"dispatch.breaker_wait: no longer a key"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want it to contain %q", err, want)
+		}
+	}
+}
