@@ -16,9 +16,9 @@ import (
 // economyBodyLimit caps the economy routes' bodies: a handful of fields.
 const economyBodyLimit = 4 << 10
 
-// param is a path parameter, unescaped: entitlement ids hold '/', sent as
+// Param is a path parameter, unescaped: entitlement ids hold '/', sent as
 // %2F. Fiber leaves parameters escaped.
-func param(c *fiber.Ctx, name string) (string, error) {
+func Param(c *fiber.Ctx, name string) (string, error) {
 	v, err := url.PathUnescape(c.Params(name))
 	if err != nil || v == "" || len(v) > 256 {
 		return "", storegate.FieldError(name+" is not a valid path parameter", name)
@@ -56,7 +56,7 @@ func (h *handlers) economyRead(c *fiber.Ctx) (Economy, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	player, err := param(c, "playerId")
+	player, err := Param(c, "playerId")
 	return eco, player, err
 }
 
@@ -66,7 +66,7 @@ func (h *handlers) economyWrite(c *fiber.Ctx, name string) (eco Economy, player,
 	if eco, player, err = h.economyRead(c); err != nil {
 		return
 	}
-	if value, err = param(c, name); err != nil {
+	if value, err = Param(c, name); err != nil {
 		return
 	}
 	key, err = idempotencyKey(c)

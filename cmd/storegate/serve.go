@@ -19,6 +19,7 @@ import (
 	"storegate"
 	"storegate/adapters"
 	"storegate/api"
+	"storegate/api/console"
 	"storegate/dispatch"
 	"storegate/ledger"
 	"storegate/mapping"
@@ -164,6 +165,11 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		apiDeps.Economy = g.Ledger
 	}
 	api.Mount(srv, api.Config{AdminTokens: cfg.Admin.Tokens, GameTokens: cfg.Game.Tokens}, apiDeps)
+	consoleDeps := console.Deps{Orders: db, Lookups: db, Catalog: catalog}
+	if g.Ledger != nil {
+		consoleDeps.Economy = g.Ledger
+	}
+	console.Mount(srv, cfg.Console.config(cfg.Admin.Tokens, opt.Now), consoleDeps)
 	g.App = srv.App()
 	return g, nil
 }

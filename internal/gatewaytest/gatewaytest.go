@@ -23,6 +23,7 @@ import (
 
 	"storegate"
 	"storegate/api"
+	"storegate/api/console"
 	"storegate/dispatch"
 	"storegate/internal/fakeclock"
 	"storegate/ledger"
@@ -60,6 +61,9 @@ type Config struct {
 	WebhooksDeps webhooks.Deps
 	API          api.Config
 	APIDeps      api.Deps
+	// Console, when set, mounts the support console (WithConsole).
+	Console     *console.Config
+	ConsoleDeps console.Deps
 	// DB and Ledger are the gateway's own, for options to hand on.
 	DB     *store.DB
 	Ledger *ledger.Ledger
@@ -130,8 +134,28 @@ func New(t testing.TB, opts ...Option) *Gateway {
 	srv := server.New(cfg.Server, cfg.ServerDeps)
 	webhooks.Mount(srv, cfg.Webhooks, cfg.WebhooksDeps)
 	api.Mount(srv, cfg.API, cfg.APIDeps)
+	if cfg.Console != nil {
+		if cfg.ConsoleDeps.Catalog == nil {
+			cfg.ConsoleDeps.Catalog = cfg.APIDeps.Catalog
+		}
+		console.Mount(srv, *cfg.Console, cfg.ConsoleDeps)
+	}
 	g.App = srv.App()
 	return g
+}
+
+// WithConsole mounts the support console, signing in with AdminToken, over
+// the gateway's store and ledger, on the gateway's clock; edit changes its
+// configuration.
+func WithConsole(edit ...func(*console.Config, *console.Deps)) Option {
+	return func(c *Config) {
+		cfg := console.Config{AdminTokens: c.API.AdminTokens, Now: c.Server.Now}
+		deps := console.Deps{Economy: c.Ledger, Orders: c.DB, Lookups: c.DB}
+		for _, e := range edit {
+			e(&cfg, &deps)
+		}
+		c.Console, c.ConsoleDeps = &cfg, deps
+	}
 }
 
 // config is the gateway's configuration before the options.

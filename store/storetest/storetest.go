@@ -50,6 +50,7 @@ func Run(t *testing.T, open Opener) {
 		{"OrderTracking", testOrderTracking},
 		{"OrderTrackingBatched", testOrderTrackingBatched},
 		{"FulfillCursorNeverRewinds", testFulfillCursorNeverRewinds},
+		{"SearchLookups", testSearchLookups},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
