@@ -93,12 +93,23 @@ type Lookups interface {
 	Sources(ctx context.Context) ([]string, error)
 }
 
+// DeadLetters is the outbox as support staff repair it.
+type DeadLetters interface {
+	DeadLetters(ctx context.Context, f store.DeadLetterFilter) (store.DeadLetterPage, error)
+	DeadLetter(ctx context.Context, id string) (store.DeadLetterDetail, error)
+	Replay(ctx context.Context, f store.DeadLetterFilter, actor string) ([]string, error)
+	Discard(ctx context.Context, id, reason, actor string) error
+}
+
 // Deps are what the console reads and changes. A nil Economy hides the
 // wallets, entitlements, revocations and ledger; a nil Keys hides game keys.
 type Deps struct {
-	Economy Economy
-	Orders  Orders
-	Lookups Lookups
+	Economy     Economy
+	Orders      Orders
+	Lookups     Lookups
+	DeadLetters DeadLetters
+	// Notify wakes the dispatcher after a replay.
+	Notify func()
 	// Keys lists the game keys players were given; nil hides the section.
 	Keys    KeySource
 	Catalog *mapping.Catalog
@@ -139,6 +150,9 @@ func Mount(srv *server.Server, cfg Config, deps Deps) {
 	if cfg.Disabled {
 		return
 	}
+	if deps.Notify == nil {
+		deps.Notify = func() {}
+	}
 	h := &handlers{srv: srv, cfg: cfg, deps: deps, log: srv.Log(), tokens: server.HashTokens(cfg.AdminTokens),
 		sessions: newSessions(cfg), limiter: newLimiter(cfg.SignInAttempts, cfg.SignInWindow, cfg.Now), pages: loadPages()}
 	g := srv.App().Group("/console", h.guard)
@@ -149,6 +163,14 @@ func Mount(srv *server.Server, cfg Config, deps Deps) {
 	g.Get("/", h.handleHome)
 	g.Get("/search", h.handleSearch)
 	g.Get("/players/:playerId", h.handlePlayer)
+	g.Get("/players/:playerId/adjust", h.handleAdjustForm)
+	g.Post("/players/:playerId/adjust", h.handleAdjust)
+	g.Get("/deadletters", h.handleDeadLetters)
+	g.Get("/deadletters/:id", h.handleDeadLetter)
+	g.Get("/deadletters/:id/replay", h.handleReplayForm)
+	g.Post("/deadletters/:id/replay", h.handleReplay)
+	g.Get("/deadletters/:id/discard", h.handleDiscardForm)
+	g.Post("/deadletters/:id/discard", h.handleDiscard)
 }
 
 // guard runs before every console route: the headers every page carries,

@@ -70,7 +70,9 @@ func operatorName(name string, token int) (string, error) {
 	if len(name) > 64 || strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		return "", storegate.FieldError("your name is at most 64 characters, on one line", "name")
 	}
-	return name, nil
+	// Fiber's form values point into a buffer the next request reuses; the
+	// session keeps the name.
+	return strings.Clone(name), nil
 }
 
 func (h *handlers) handleSignOut(c *fiber.Ctx) error {

@@ -165,7 +165,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		apiDeps.Economy = g.Ledger
 	}
 	api.Mount(srv, api.Config{AdminTokens: cfg.Admin.Tokens, GameTokens: cfg.Game.Tokens}, apiDeps)
-	consoleDeps := console.Deps{Orders: db, Lookups: db, Catalog: catalog}
+	consoleDeps := console.Deps{Orders: db, Lookups: db, DeadLetters: db, Catalog: catalog, Notify: g.Dispatcher.Notify}
 	if g.Ledger != nil {
 		consoleDeps.Economy = g.Ledger
 	}

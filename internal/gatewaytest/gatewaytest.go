@@ -150,7 +150,7 @@ func New(t testing.TB, opts ...Option) *Gateway {
 func WithConsole(edit ...func(*console.Config, *console.Deps)) Option {
 	return func(c *Config) {
 		cfg := console.Config{AdminTokens: c.API.AdminTokens, Now: c.Server.Now}
-		deps := console.Deps{Economy: c.Ledger, Orders: c.DB, Lookups: c.DB}
+		deps := console.Deps{Economy: c.Ledger, Orders: c.DB, Lookups: c.DB, DeadLetters: c.DB}
 		for _, e := range edit {
 			e(&cfg, &deps)
 		}
@@ -672,4 +672,34 @@ func (g *Gateway) PlayerToken(t testing.TB, player string, key string) string {
 func EpicEvent(typ, entitlement, player string) string {
 	return fmt.Sprintf(`{"type":%q,"platform":"epic","player_id":%q,"order":{"entitlement_id":%q},"items":[{"product_id":"epic-crystals-100","quantity":1}]}`,
 		typ, player, entitlement)
+}
+
+// DeadLetter posts an Xsolla order to source "xs" and kills its grant the
+// way the dispatcher does after the target refused it for good; it returns
+// the command's id.
+func (g *Gateway) DeadLetter(t testing.TB, order int, player string) string {
+	t.Helper()
+	if resp := g.Post(t, "xs", OrderPaid(order, player, "crystals_100")); resp.StatusCode != 204 {
+		t.Fatalf("order %d: status %d", order, resp.StatusCode)
+	}
+	id := mapping.XsollaFulfillID("xs", mapping.Int(order))
+	ctx := context.Background()
+	claimed, err := g.DB.Claim(ctx, "test", 100, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range claimed {
+		out := storegate.Outcome{Verdict: storegate.VerdictWait}
+		state := storegate.StatePending
+		attempt := 0
+		if c.Command.ID == id {
+			out = storegate.Outcome{Verdict: storegate.VerdictDead, HTTPStatus: 404, Code: "30343", Message: "AGS answered 404: Item of sku [crystals_100] does not exist"}
+			state, attempt = storegate.StateDead, 1
+		}
+		if err := g.DB.Complete(ctx, store.Completion{ID: c.Command.ID, Owner: "test", State: state, Attempt: attempt,
+			StartedAt: g.Clock.Now(), Outcome: out}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id
 }
