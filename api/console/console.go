@@ -110,6 +110,8 @@ type Deps struct {
 	DeadLetters DeadLetters
 	// Notify wakes the dispatcher after a replay.
 	Notify func()
+	// Health reports the sources and targets (HealthFeed); nil hides it.
+	Health Health
 	// Keys lists the game keys players were given; nil hides the section.
 	Keys    KeySource
 	Catalog *mapping.Catalog
@@ -171,6 +173,7 @@ func Mount(srv *server.Server, cfg Config, deps Deps) {
 	g.Post("/deadletters/:id/replay", h.handleReplay)
 	g.Get("/deadletters/:id/discard", h.handleDiscardForm)
 	g.Post("/deadletters/:id/discard", h.handleDiscard)
+	g.Get("/health", h.handleHealth)
 }
 
 // guard runs before every console route: the headers every page carries,

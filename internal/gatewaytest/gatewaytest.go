@@ -51,6 +51,8 @@ type Gateway struct {
 	Dispatcher *dispatch.Dispatcher
 	Metrics    *metrics.Metrics
 	Clock      *fakeclock.Clock
+	// Health feeds the console's health page (WithConsole); tests sample it.
+	Health *console.HealthFeed
 }
 
 // Config is what New builds the gateway from; options edit it first.
@@ -64,6 +66,7 @@ type Config struct {
 	// Console, when set, mounts the support console (WithConsole).
 	Console     *console.Config
 	ConsoleDeps console.Deps
+	Health      *console.HealthFeed
 	// DB and Ledger are the gateway's own, for options to hand on.
 	DB     *store.DB
 	Ledger *ledger.Ledger
@@ -140,7 +143,7 @@ func New(t testing.TB, opts ...Option) *Gateway {
 		}
 		console.Mount(srv, *cfg.Console, cfg.ConsoleDeps)
 	}
-	g.App = srv.App()
+	g.App, g.Health = srv.App(), cfg.Health
 	return g
 }
 
@@ -150,7 +153,9 @@ func New(t testing.TB, opts ...Option) *Gateway {
 func WithConsole(edit ...func(*console.Config, *console.Deps)) Option {
 	return func(c *Config) {
 		cfg := console.Config{AdminTokens: c.API.AdminTokens, Now: c.Server.Now}
-		deps := console.Deps{Economy: c.Ledger, Orders: c.DB, Lookups: c.DB, DeadLetters: c.DB}
+		c.Health = console.NewHealthFeed(console.HealthFeedConfig{Counters: c.ServerDeps.Metrics, Backlogs: c.DB,
+			Targets: []string{"ledger"}, Now: c.Server.Now})
+		deps := console.Deps{Economy: c.Ledger, Orders: c.DB, Lookups: c.DB, DeadLetters: c.DB, Health: c.Health}
 		for _, e := range edit {
 			e(&cfg, &deps)
 		}

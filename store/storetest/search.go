@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"storegate"
 	"storegate/internal/fakeclock"
@@ -60,5 +61,37 @@ func testSearchLookups(t *testing.T, open Opener) {
 	}
 	if !slices.Equal(sources, []string{"bank", "xs"}) {
 		t.Errorf("Sources = %v, want [bank xs]", sources)
+	}
+}
+
+// The health page's backlogs: per target, the pending and dead commands,
+// the oldest pending and the latest error; per source, its pending ones.
+func testBacklogs(t *testing.T, open Opener) {
+	ctx := context.Background()
+	clock := fakeclock.New(Start)
+	db := open(t, clock.Now)
+	acceptFor(t, db, "a1", "ags", "p1", storegate.KindFulfill)
+	clock.Advance(time.Minute)
+	acceptFor(t, db, "a2", "ags", "p2", storegate.KindFulfill)
+	acceptFor(t, db, "l1", "ledger", "p1", storegate.KindFulfill)
+	kill(t, db, "a2", 1)
+	targets, err := db.TargetBacklogs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.Backlog{
+		{Name: "ags", Pending: 1, Dead: 1, OldestPending: Start, LastError: "dead http=404 code=30343: AGS answered 404: no such item", LastErrorAt: Start.Add(time.Minute)},
+		// kill hands the other commands back with a wait, which is no error of the target's.
+		{Name: "ledger", Pending: 1, OldestPending: Start.Add(time.Minute)},
+	}
+	if !reflect.DeepEqual(targets, want) {
+		t.Errorf("TargetBacklogs =\n%+v\nwant\n%+v", targets, want)
+	}
+	sources, err := db.SourceBacklogs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sources) != 1 || sources[0].Name != "src" || sources[0].Pending != 2 || !sources[0].OldestPending.Equal(Start) {
+		t.Errorf("SourceBacklogs = %+v, want src with 2 pending since the start", sources)
 	}
 }
