@@ -120,15 +120,14 @@ func (ss *sessions) end(id string) {
 }
 
 // setCookie sets a console cookie: HttpOnly, SameSite=Strict, for the
-// console's paths only, Secure over TLS; a zero expiry deletes it.
-func (h *handlers) setCookie(c *fiber.Ctx, name, value, path string, expires time.Time) {
+// console's paths only, Secure over TLS, for maxAge; 0 deletes it. A
+// Max-Age, not an Expires: the browser counts it from when it got the
+// cookie, so a clock that differs from the gateway's changes nothing.
+func (h *handlers) setCookie(c *fiber.Ctx, name, value, path string, maxAge time.Duration) {
 	ck := &fiber.Cookie{Name: name, Value: value, Path: path, HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode,
-		Secure: h.cfg.SecureCookies || c.Protocol() == "https"}
-	if expires.IsZero() {
-		ck.Expires = time.Unix(1, 0)
+		Secure: h.cfg.SecureCookies || c.Protocol() == "https", MaxAge: int(maxAge / time.Second)}
+	if maxAge <= 0 {
 		ck.MaxAge = -1
-	} else {
-		ck.Expires = expires
 	}
 	c.Cookie(ck)
 }

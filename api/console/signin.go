@@ -27,7 +27,7 @@ func (h *handlers) handleLoginForm(c *fiber.Ctx) error {
 		return c.Redirect("/console/", fiber.StatusSeeOther)
 	}
 	token := randomToken()
-	h.setCookie(c, signInCookie, token, loginPath, h.cfg.Now().Add(time.Hour))
+	h.setCookie(c, signInCookie, token, loginPath, time.Hour)
 	return h.render(c, fiber.StatusOK, "login.html", "Sign in", loginView{CSRF: token})
 }
 
@@ -53,8 +53,8 @@ func (h *handlers) handleSignIn(c *fiber.Ctx) error {
 		return err
 	}
 	id, s := h.sessions.start(operator)
-	h.setCookie(c, sessionCookie, id, "/console", s.expires)
-	h.setCookie(c, signInCookie, "", loginPath, time.Time{})
+	h.setCookie(c, sessionCookie, id, "/console", s.expires.Sub(h.cfg.Now()))
+	h.setCookie(c, signInCookie, "", loginPath, 0)
 	h.log.Info("console sign-in", "request_id", server.RequestID(c), "operator", operator, "address", addr)
 	return c.Redirect("/console/", fiber.StatusSeeOther)
 }
@@ -78,7 +78,7 @@ func operatorName(name string, token int) (string, error) {
 func (h *handlers) handleSignOut(c *fiber.Ctx) error {
 	s := current(c)
 	h.sessions.end(c.Cookies(sessionCookie))
-	h.setCookie(c, sessionCookie, "", "/console", time.Time{})
+	h.setCookie(c, sessionCookie, "", "/console", 0)
 	h.log.Info("console sign-out", "request_id", server.RequestID(c), "operator", s.operator)
 	return c.Redirect(loginPath, fiber.StatusSeeOther)
 }
