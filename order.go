@@ -69,7 +69,10 @@ type OrderStep struct {
 	Event         string      `json:"event,omitempty"`
 	Reason        string      `json:"reason,omitempty"`
 	TransactionID string      `json:"transaction_id,omitempty"`
-	At            time.Time   `json:"at"`
+	// AnswerStatus is the HTTP status storegate answered the sender with,
+	// on the step of an event it received.
+	AnswerStatus int       `json:"answer_status,omitempty"`
+	At           time.Time `json:"at"`
 }
 
 // PartnerOrderStatus is a distribution partner's order's payment state.

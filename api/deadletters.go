@@ -147,20 +147,35 @@ func (h *handlers) handleReplayOne(c *fiber.Ctx) error {
 	if err := h.srv.Decode(c, "admin/replay", &req); err != nil {
 		return err
 	}
-	if err := checkActor(req.By); err != nil {
-		return err
-	}
-	state := storegate.State(req.State)
-	if state != "" && state != storegate.StateDead && state != storegate.StateDiscarded {
-		return storegate.FieldError("state must be dead or discarded", "state")
-	}
-	ids, err := dl.Replay(c.UserContext(), store.DeadLetterFilter{ID: id, State: state}, req.By)
+	ids, err := ReplayDeadLetter(c.UserContext(), dl, id, storegate.State(req.State), req.By)
 	if err != nil {
-		return storeError(err)
+		return err
 	}
 	h.log.Info("dead letter replayed", "request_id", server.RequestID(c), "command", id, "by", req.By)
 	h.deps.Notify()
 	return c.JSON(fiber.Map{"replayed": ids, "count": len(ids)})
+}
+
+// Replayer puts dead letters back to pending.
+type Replayer interface {
+	Replay(ctx context.Context, f store.DeadLetterFilter, actor string) ([]string, error)
+}
+
+// ReplayDeadLetter is the one replay of one dead letter, for the admin
+// route and the console: state is dead (the default) or discarded, by says
+// who acts. The caller wakes the dispatcher.
+func ReplayDeadLetter(ctx context.Context, dl Replayer, id string, state storegate.State, by string) ([]string, error) {
+	if err := checkActor(by); err != nil {
+		return nil, err
+	}
+	if state != "" && state != storegate.StateDead && state != storegate.StateDiscarded {
+		return nil, storegate.FieldError("state must be dead or discarded", "state")
+	}
+	ids, err := dl.Replay(ctx, store.DeadLetterFilter{ID: id, State: state}, by)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return ids, nil
 }
 
 func (h *handlers) handleReplayMany(c *fiber.Ctx) error {
@@ -213,21 +228,35 @@ func (h *handlers) handleDiscard(c *fiber.Ctx) error {
 	if err := h.srv.Decode(c, "admin/discard", &req); err != nil {
 		return err
 	}
+	if err := DiscardDeadLetter(c.UserContext(), dl, id, req.Reason, req.By); err != nil {
+		return err
+	}
+	h.log.Info("dead letter discarded", "request_id", server.RequestID(c), "command", id, "by", req.By)
+	return c.JSON(fiber.Map{"discarded": id})
+}
+
+// Discarder gives up on dead letters.
+type Discarder interface {
+	Discard(ctx context.Context, id, reason, actor string) error
+}
+
+// DiscardDeadLetter is the one discard of a dead letter, for the admin
+// route and the console: it needs who decided and why.
+func DiscardDeadLetter(ctx context.Context, dl Discarder, id, reason, by string) error {
 	var bad []string
-	if checkActor(req.By) != nil {
+	if checkActor(by) != nil {
 		bad = append(bad, "by")
 	}
-	if strings.TrimSpace(req.Reason) == "" || len(req.Reason) > 1000 {
+	if strings.TrimSpace(reason) == "" || len(reason) > 1000 {
 		bad = append(bad, "reason")
 	}
 	if len(bad) > 0 {
 		return storegate.FieldError("a discard needs who decided (by) and why (reason, up to 1000 characters)", bad...)
 	}
-	if err := dl.Discard(c.UserContext(), id, req.Reason, req.By); err != nil {
+	if err := dl.Discard(ctx, id, reason, by); err != nil {
 		return storeError(err)
 	}
-	h.log.Info("dead letter discarded", "request_id", server.RequestID(c), "command", id, "by", req.By)
-	return c.JSON(fiber.Map{"discarded": id})
+	return nil
 }
 
 // deadLetterID is the store and the :id parameter, unescaped, of a route

@@ -11,37 +11,10 @@ import (
 
 	"storegate"
 	"storegate/internal/gatewaytest"
-	"storegate/mapping"
-	"storegate/store"
 )
 
-// deadLetter posts an order and kills its grant the way the dispatcher
-// does after the target refused it for good.
 func deadLetter(t *testing.T, g *gatewaytest.Gateway, order int, player string) string {
-	t.Helper()
-	if resp := g.Post(t, "xs", gatewaytest.OrderPaid(order, player, "crystals_100")); resp.StatusCode != 204 {
-		t.Fatalf("order %d: status %d", order, resp.StatusCode)
-	}
-	id := mapping.XsollaFulfillID("xs", mapping.Int(order))
-	ctx := context.Background()
-	claimed, err := g.DB.Claim(ctx, "test", "ledger", 100, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range claimed {
-		out := storegate.Outcome{Verdict: storegate.VerdictWait}
-		state := storegate.StatePending
-		attempt := 0
-		if c.Command.ID == id {
-			out = storegate.Outcome{Verdict: storegate.VerdictDead, HTTPStatus: 404, Code: "30343", Message: "AGS answered 404: Item of sku [crystals_100] does not exist"}
-			state, attempt = storegate.StateDead, 1
-		}
-		if err := g.DB.Complete(ctx, store.Completion{ID: c.Command.ID, Owner: "test", State: state, Attempt: attempt,
-			StartedAt: g.Clock.Now(), Outcome: out}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return id
+	return g.DeadLetter(t, order, player)
 }
 
 func admin(t *testing.T, g *gatewaytest.Gateway, method, path, body string) (int, map[string]any) {

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"net/url"
 	"strconv"
@@ -11,14 +13,16 @@ import (
 
 	"storegate"
 	"storegate/ledger"
+	"storegate/mapping"
+	"storegate/schemas"
 )
 
 // economyBodyLimit caps the economy routes' bodies: a handful of fields.
 const economyBodyLimit = 4 << 10
 
-// param is a path parameter, unescaped: entitlement ids hold '/', sent as
+// Param is a path parameter, unescaped: entitlement ids hold '/', sent as
 // %2F. Fiber leaves parameters escaped.
-func param(c *fiber.Ctx, name string) (string, error) {
+func Param(c *fiber.Ctx, name string) (string, error) {
 	v, err := url.PathUnescape(c.Params(name))
 	if err != nil || v == "" || len(v) > 256 {
 		return "", storegate.FieldError(name+" is not a valid path parameter", name)
@@ -56,7 +60,7 @@ func (h *handlers) economyRead(c *fiber.Ctx) (Economy, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	player, err := param(c, "playerId")
+	player, err := Param(c, "playerId")
 	return eco, player, err
 }
 
@@ -66,23 +70,27 @@ func (h *handlers) economyWrite(c *fiber.Ctx, name string) (eco Economy, player,
 	if eco, player, err = h.economyRead(c); err != nil {
 		return
 	}
-	if value, err = param(c, name); err != nil {
+	if value, err = Param(c, name); err != nil {
 		return
 	}
 	key, err = idempotencyKey(c)
 	return
 }
 
-// knownCurrency refuses a currency no coin SKU of the catalog grants.
+func (h *handlers) knownCurrency(currency string) error {
+	return KnownCurrency(h.deps.Catalog, currency)
+}
+
+// KnownCurrency refuses a currency no coin SKU of the catalog grants.
 // Wallets are made on first use, so any other name, a lookalike of a real
 // one included, would open a wallet no purchase ever fills.
-func (h *handlers) knownCurrency(currency string) error {
-	if h.deps.Catalog != nil && h.deps.Catalog.HasCurrency(currency) {
+func KnownCurrency(cat *mapping.Catalog, currency string) error {
+	if cat != nil && cat.HasCurrency(currency) {
 		return nil
 	}
 	known := "none"
-	if h.deps.Catalog != nil && len(h.deps.Catalog.Currencies()) > 0 {
-		known = strings.Join(h.deps.Catalog.Currencies(), ", ")
+	if cat != nil && len(cat.Currencies()) > 0 {
+		known = strings.Join(cat.Currencies(), ", ")
 	}
 	return storegate.FieldError("currency is not one the catalog grants (it grants: "+known+")", "currency")
 }
@@ -106,26 +114,60 @@ func (h *handlers) handleAdjustment(c *fiber.Ctx) error {
 	if err := h.knownCurrency(currency); err != nil {
 		return err
 	}
-	var body struct {
-		Amount        int64              `json:"amount"`
-		Platform      storegate.Platform `json:"platform"`
-		Reason        string             `json:"reason"`
-		Actor         string             `json:"actor"`
-		AllowNegative bool               `json:"allow_negative"`
-	}
+	var body AdjustmentRequest
 	if err := h.economyBody(c, "ledger/adjustment", &body); err != nil {
 		return err
 	}
-	res, err := eco.Adjust(c.UserContext(), ledger.Adjustment{PlayerID: player, Currency: currency, Amount: body.Amount,
-		Platform: body.Platform, Reason: body.Reason, Actor: body.Actor, Key: key, AllowNegative: body.AllowNegative})
+	res, err := Adjust(c.UserContext(), h.srv.Schemas(), eco, h.deps.Catalog, ledger.Adjustment{PlayerID: player, Currency: currency,
+		Amount: body.Amount, Platform: body.Platform, Reason: body.Reason, Actor: body.Actor, Key: key, AllowNegative: body.AllowNegative})
 	if err != nil {
-		return writeError(err)
+		return err
 	}
 	status := fiber.StatusCreated
 	if res.Replayed {
 		status = fiber.StatusOK
 	}
 	return c.Status(status).JSON(res)
+}
+
+// AdjustmentRequest is a manual update as schemas/ledger/adjustment.json
+// has it.
+type AdjustmentRequest struct {
+	Amount        int64              `json:"amount"`
+	Platform      storegate.Platform `json:"platform,omitempty"`
+	Reason        string             `json:"reason"`
+	Actor         string             `json:"actor"`
+	AllowNegative bool               `json:"allow_negative"`
+}
+
+// Adjuster makes manual updates.
+type Adjuster interface {
+	Adjust(ctx context.Context, a ledger.Adjustment) (ledger.AdjustmentResult, error)
+}
+
+// Adjust is the one manual update of a wallet, for the admin route and the
+// console: the currency must be the catalog's, the update must pass the
+// admin route's schema (whatever form it came in), and the ledger applies
+// it once per key.
+func Adjust(ctx context.Context, set *schemas.Set, eco Adjuster, cat *mapping.Catalog, a ledger.Adjustment) (ledger.AdjustmentResult, error) {
+	if err := KnownCurrency(cat, a.Currency); err != nil {
+		return ledger.AdjustmentResult{}, err
+	}
+	if !ledger.ValidKey(a.Key) {
+		return ledger.AdjustmentResult{}, storegate.FieldError("the idempotency key is 1 to 128 printable characters without '/' or spaces", "Idempotency-Key")
+	}
+	body, err := json.Marshal(AdjustmentRequest{Amount: a.Amount, Platform: a.Platform, Reason: a.Reason, Actor: a.Actor, AllowNegative: a.AllowNegative})
+	if err != nil {
+		return ledger.AdjustmentResult{}, storegate.Internal(err)
+	}
+	if err := set.Validate("ledger/adjustment", body); err != nil {
+		return ledger.AdjustmentResult{}, err
+	}
+	res, err := eco.Adjust(ctx, a)
+	if err != nil {
+		return res, writeError(err)
+	}
+	return res, nil
 }
 
 // query parsing: each bad value is an INVALID_PARAMETER naming its parameter.
@@ -270,7 +312,7 @@ func (h *handlers) handleRevocation(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	id, err := param(c, "id")
+	id, err := Param(c, "id")
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ func (h *handlers) handleOrders(c *fiber.Ctx) error {
 		}
 		limit = n
 	}
-	player, err := param(c, "playerId")
+	player, err := Param(c, "playerId")
 	if err != nil {
 		return err
 	}

@@ -134,7 +134,7 @@ func (h *handlers) handleFulfillOrders(c *fiber.Ctx) error {
 // player is the player of the path, once the bearer's player token says
 // it is them.
 func (h *handlers) player(c *fiber.Ctx, f *FulfillOrders) (string, error) {
-	player, err := param(c, "playerId")
+	player, err := Param(c, "playerId")
 	if err != nil {
 		return "", err
 	}

@@ -57,6 +57,9 @@ type HistoryQuery struct {
 	TransactionID string
 	// Since and Until bound created_at: Since <= t < Until.
 	Since, Until time.Time
+	// NewestFirst lists the latest movements first, as support reads a
+	// long history; the default is oldest first.
+	NewestFirst bool
 	Page
 }
 
@@ -99,9 +102,13 @@ func (l *Ledger) History(ctx context.Context, playerID string, q HistoryQuery) (
 	}
 	f.times(q.Since, q.Until)
 	limit, offset := q.bounds()
+	order := "id"
+	if q.NewestFirst {
+		order = "id DESC"
+	}
 	rows, err := l.db.Query(ctx, `SELECT id, idempotency_key, kind, currency, platform, amount, balance_after, total_after, reason,
 		source, order_ref, transaction_id, reverses, actor, created_at FROM ledger_entries
-		WHERE `+strings.Join(f.where, " AND ")+` ORDER BY id LIMIT ? OFFSET ?`, append(f.args, limit+1, offset)...)
+		WHERE `+strings.Join(f.where, " AND ")+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(f.args, limit+1, offset)...)
 	if err != nil {
 		return nil, false, err
 	}

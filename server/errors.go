@@ -28,6 +28,7 @@ var statusOf = map[storegate.Code]int{
 	storegate.CodeTimeout:           fiber.StatusRequestTimeout,
 	storegate.CodeUnsupportedMedia:  fiber.StatusUnsupportedMediaType,
 	storegate.CodeInsufficientFunds: fiber.StatusConflict,
+	storegate.CodeTooManyRequests:   fiber.StatusTooManyRequests,
 	storegate.CodeUnavailable:       fiber.StatusServiceUnavailable,
 	storegate.CodeInternal:          fiber.StatusInternalServerError,
 }
@@ -85,5 +86,16 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	if status == fiber.StatusServiceUnavailable {
 		c.Set(fiber.HeaderRetryAfter, retryAfter)
 	}
+	if page, ok := c.Locals(localErrorPage).(ErrorPage); ok {
+		return page(c.Status(status), e)
+	}
 	return c.Status(status).JSON(errorBody{Error: errorDetail{Code: e.Code, Message: e.Message, Fields: e.Fields}})
 }
+
+// ErrorPage writes an error answer as a page, for routes people read in a
+// browser. The status is already set; e.Message is safe to show.
+type ErrorPage func(c *fiber.Ctx, e *storegate.Error) error
+
+// SetErrorPage makes the request's errors answer through page instead of
+// JSON, after the one mapping above chose their status.
+func SetErrorPage(c *fiber.Ctx, page ErrorPage) { c.Locals(localErrorPage, page) }

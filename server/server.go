@@ -183,6 +183,7 @@ const (
 	localSource    = "source"
 	localType      = "type"
 	localStatuses  = "statuses"
+	localErrorPage = "error_page"
 )
 
 // SetSource names the request's sender: its log line and metric carry the

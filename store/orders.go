@@ -141,7 +141,7 @@ func (db *DB) PlayerOrders(ctx context.Context, playerID string, limit int) ([]s
 		if v.rec.Source == "" {
 			v.rec.Source, v.rec.Ref = e.source, e.ref
 		}
-		st := storegate.OrderStep{Status: storegate.OrderReceived, Event: e.typ, At: e.at}
+		st := storegate.OrderStep{Status: storegate.OrderReceived, Event: e.typ, AnswerStatus: e.answer, At: e.at}
 		// The event's command for this order, if it queued one (a second
 		// event owing an already queued command queued none).
 		for _, c := range cmds[e.id] {
@@ -253,12 +253,13 @@ func (v *orderView) record() storegate.OrderRecord {
 type playerEvent struct {
 	id                      int64
 	typ, order, source, ref string
+	answer                  int
 	at                      time.Time
 }
 
 // playerEvents reads the player's newest events that concern an order.
 func (db *DB) playerEvents(ctx context.Context, playerID string, n int) ([]playerEvent, error) {
-	rows, err := db.Query(ctx, `SELECT id, type, order_id, source, order_ref, received_at FROM inbox
+	rows, err := db.Query(ctx, `SELECT id, type, order_id, source, order_ref, answer_status, received_at FROM inbox
 		WHERE player_id = ? AND order_id <> '' ORDER BY received_at DESC, id DESC LIMIT ?`, playerID, n)
 	if err != nil {
 		return nil, err
@@ -268,7 +269,7 @@ func (db *DB) playerEvents(ctx context.Context, playerID string, n int) ([]playe
 	for rows.Next() {
 		var e playerEvent
 		var at int64
-		if err := rows.Scan(&e.id, &e.typ, &e.order, &e.source, &e.ref, &at); err != nil {
+		if err := rows.Scan(&e.id, &e.typ, &e.order, &e.source, &e.ref, &e.answer, &at); err != nil {
 			return nil, err
 		}
 		e.at = time.UnixMicro(at).UTC()

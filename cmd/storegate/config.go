@@ -38,6 +38,7 @@ type Config struct {
 	Admin    AdminConfig    `yaml:"admin"`
 	Game     GameConfig     `yaml:"game"`
 	Dispatch DispatchConfig `yaml:"dispatch"`
+	Console  ConsoleConfig  `yaml:"console"`
 	// TrustedProxies are load balancer addresses (IPs or CIDRs) whose
 	// X-Forwarded-For is believed. Default none.
 	TrustedProxies []string       `yaml:"trusted_proxies"`
@@ -309,6 +310,7 @@ func (c *Config) validate() []string {
 		}
 	}
 	p = append(p, c.Game.validate()...)
+	p = append(p, c.Console.validate()...)
 	for i, tp := range c.TrustedProxies {
 		if _, err := parsePrefix(tp); err != nil {
 			add("trusted_proxies[%d]: %v", i, err)

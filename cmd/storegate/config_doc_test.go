@@ -111,6 +111,7 @@ func actualDefaults(t *testing.T) map[string]string {
 	}
 
 	dispatcher := DispatchConfig{}.config(nil).WithDefaults()
+	consoleCfg := ConsoleConfig{}.config(nil, nil).WithDefaults()
 	breaker := BreakerConfig{}.config().WithDefaults()
 	client := TargetConfig{}.client().WithDefaults()
 	// "ags.base_url" stands for whatever base_url is.
@@ -148,6 +149,13 @@ func actualDefaults(t *testing.T) map[string]string {
 		"dispatch.retry_after_max": shortDuration(dispatcher.RetryAfterMax),
 		"dispatch.defer_max":       shortDuration(dispatcher.DeferMax),
 		"dispatch.disabled":        strconv.FormatBool(yaml.Dispatch.Disabled),
+
+		"console.disabled":         strconv.FormatBool(consoleCfg.Disabled),
+		"console.session_ttl":      shortDuration(consoleCfg.SessionTTL),
+		"console.idle_timeout":     shortDuration(consoleCfg.IdleTimeout),
+		"console.sign_in_attempts": strconv.Itoa(consoleCfg.SignInAttempts),
+		"console.sign_in_window":   shortDuration(consoleCfg.SignInWindow),
+		"console.secure_cookies":   strconv.FormatBool(consoleCfg.SecureCookies),
 
 		"sources[].grant_on":                   xsolla.GrantOn,
 		"sources[].allow_ips":                  string(allow),

@@ -18,6 +18,7 @@ import (
 
 	"storegate"
 	"storegate/api"
+	"storegate/api/console"
 	"storegate/dispatch"
 	"storegate/ledger"
 	"storegate/mapping"
@@ -38,6 +39,7 @@ type Gateway struct {
 	Ledger     *ledger.Ledger
 	Dispatcher *dispatch.Dispatcher
 	Metrics    *metrics.Metrics
+	health     *console.HealthFeed
 	log        *slog.Logger
 	cfg        *Config
 	closers    []io.Closer // clients of external services, closed last
@@ -174,6 +176,20 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		apiDeps.Economy = g.Ledger
 	}
 	api.Mount(srv, api.Config{AdminTokens: cfg.Admin.Tokens, GameTokens: cfg.Game.Tokens}, apiDeps)
+	var sourceNames, targetNames []string
+	for _, s := range cfg.Sources {
+		sourceNames = append(sourceNames, s.Name)
+	}
+	for _, t := range cfg.Targets {
+		targetNames = append(targetNames, t.Name)
+	}
+	g.health = console.NewHealthFeed(console.HealthFeedConfig{Counters: g.Metrics, Backlogs: db, Sources: sourceNames,
+		Targets: targetNames, Now: opt.Now})
+	consoleDeps := console.Deps{Orders: db, Lookups: db, DeadLetters: db, Catalog: catalog, Notify: g.Dispatcher.Notify, Health: g.health}
+	if g.Ledger != nil {
+		consoleDeps.Economy = g.Ledger
+	}
+	console.Mount(srv, cfg.Console.config(cfg.Admin.Tokens, opt.Now), consoleDeps)
 	g.App = srv.App()
 	return g, nil
 }
@@ -189,6 +205,8 @@ func (g *Gateway) Serve(ctx context.Context, ln, metrics net.Listener) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); g.Dispatcher.Run(dctx) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); g.health.Run(dctx) }()
 	served := make(chan error, 2)
 	go func() { served <- g.App.Listener(ln) }()
 	g.log.Info("storegate serving", "addr", ln.Addr().String(), "store", string(g.DB.Dialect()))

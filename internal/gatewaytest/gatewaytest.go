@@ -23,6 +23,7 @@ import (
 
 	"storegate"
 	"storegate/api"
+	"storegate/api/console"
 	"storegate/dispatch"
 	"storegate/internal/fakeclock"
 	"storegate/ledger"
@@ -50,6 +51,8 @@ type Gateway struct {
 	Dispatcher *dispatch.Dispatcher
 	Metrics    *metrics.Metrics
 	Clock      *fakeclock.Clock
+	// Health feeds the console's health page (WithConsole); tests sample it.
+	Health *console.HealthFeed
 }
 
 // Config is what New builds the gateway from; options edit it first.
@@ -60,6 +63,10 @@ type Config struct {
 	WebhooksDeps webhooks.Deps
 	API          api.Config
 	APIDeps      api.Deps
+	// Console, when set, mounts the support console (WithConsole).
+	Console     *console.Config
+	ConsoleDeps console.Deps
+	Health      *console.HealthFeed
 	// DB and Ledger are the gateway's own, for options to hand on.
 	DB     *store.DB
 	Ledger *ledger.Ledger
@@ -156,8 +163,30 @@ func New(t testing.TB, opts ...Option) *Gateway {
 	srv := server.New(cfg.Server, cfg.ServerDeps)
 	webhooks.Mount(srv, cfg.Webhooks, cfg.WebhooksDeps)
 	api.Mount(srv, cfg.API, cfg.APIDeps)
-	g.App = srv.App()
+	if cfg.Console != nil {
+		if cfg.ConsoleDeps.Catalog == nil {
+			cfg.ConsoleDeps.Catalog = cfg.APIDeps.Catalog
+		}
+		console.Mount(srv, *cfg.Console, cfg.ConsoleDeps)
+	}
+	g.App, g.Health = srv.App(), cfg.Health
 	return g
+}
+
+// WithConsole mounts the support console, signing in with AdminToken, over
+// the gateway's store and ledger, on the gateway's clock; edit changes its
+// configuration.
+func WithConsole(edit ...func(*console.Config, *console.Deps)) Option {
+	return func(c *Config) {
+		cfg := console.Config{AdminTokens: c.API.AdminTokens, Now: c.Server.Now}
+		c.Health = console.NewHealthFeed(console.HealthFeedConfig{Counters: c.ServerDeps.Metrics, Backlogs: c.DB,
+			Targets: []string{"ledger"}, Now: c.Server.Now})
+		deps := console.Deps{Economy: c.Ledger, Orders: c.DB, Lookups: c.DB, DeadLetters: c.DB, Health: c.Health}
+		for _, e := range edit {
+			e(&cfg, &deps)
+		}
+		c.Console, c.ConsoleDeps = &cfg, deps
+	}
 }
 
 // config is the gateway's configuration before the options.
@@ -699,4 +728,34 @@ func (g *Gateway) PlayerToken(t testing.TB, player string, key string) string {
 func EpicEvent(typ, entitlement, player string) string {
 	return fmt.Sprintf(`{"type":%q,"platform":"epic","player_id":%q,"order":{"entitlement_id":%q},"items":[{"product_id":"epic-crystals-100","quantity":1}]}`,
 		typ, player, entitlement)
+}
+
+// DeadLetter posts an Xsolla order to source "xs" and kills its grant the
+// way the dispatcher does after the target refused it for good; it returns
+// the command's id.
+func (g *Gateway) DeadLetter(t testing.TB, order int, player string) string {
+	t.Helper()
+	if resp := g.Post(t, "xs", OrderPaid(order, player, "crystals_100")); resp.StatusCode != 204 {
+		t.Fatalf("order %d: status %d", order, resp.StatusCode)
+	}
+	id := mapping.XsollaFulfillID("xs", mapping.Int(order))
+	ctx := context.Background()
+	claimed, err := g.DB.Claim(ctx, "test", "ledger", 100, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range claimed {
+		out := storegate.Outcome{Verdict: storegate.VerdictWait}
+		state := storegate.StatePending
+		attempt := 0
+		if c.Command.ID == id {
+			out = storegate.Outcome{Verdict: storegate.VerdictDead, HTTPStatus: 404, Code: "30343", Message: "AGS answered 404: Item of sku [crystals_100] does not exist"}
+			state, attempt = storegate.StateDead, 1
+		}
+		if err := g.DB.Complete(ctx, store.Completion{ID: c.Command.ID, Owner: "test", State: state, Attempt: attempt,
+			StartedAt: g.Clock.Now(), Outcome: out}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id
 }

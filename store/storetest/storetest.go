@@ -51,6 +51,8 @@ func Run(t *testing.T, open Opener) {
 		{"OrderTracking", testOrderTracking},
 		{"OrderTrackingBatched", testOrderTrackingBatched},
 		{"FulfillCursorNeverRewinds", testFulfillCursorNeverRewinds},
+		{"SearchLookups", testSearchLookups},
+		{"Backlogs", testBacklogs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
