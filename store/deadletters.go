@@ -312,8 +312,11 @@ func (db *DB) Replay(ctx context.Context, f DeadLetterFilter, actor string) ([]s
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err // ids may still be filled by a write given up on
+	}
 	sort.Strings(ids) // RETURNING promises no order
-	return ids, err
+	return ids, nil
 }
 
 // Discard gives up on a dead letter for good, saying why and who decided.

@@ -254,7 +254,10 @@ func (db *DB) Link(ctx context.Context, source, orderID, transactionID string, a
 		}
 		return tx.QueryRow(ctx, `SELECT answer FROM links WHERE source = ? AND order_id = ?`, source, orderID).Scan(&stored)
 	})
-	return stored, err
+	if err != nil {
+		return nil, err // stored may still be filled by a write given up on
+	}
+	return stored, nil
 }
 
 // EventCount counts stored events, by source when source is not empty. Tests

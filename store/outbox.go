@@ -53,6 +53,11 @@ func (db *DB) Claim(ctx context.Context, owner, target string, n int, lease time
 		}
 		return rows.Err()
 	})
+	if err != nil {
+		// out may still be written: a write whose caller gave up (ctx done)
+		// can run after Write returns. Its leases expire; nothing is lost.
+		return nil, err
+	}
 	// Oldest first, so a fulfillment runs before the revoke that follows it;
 	// commands created at the same instant go in queueing order (RETURNING
 	// promises no order of its own).
@@ -60,7 +65,7 @@ func (db *DB) Claim(ctx context.Context, owner, target string, n int, lease time
 		a, b := out[i].Command.CreatedAt, out[j].Command.CreatedAt
 		return a.Before(b) || a.Equal(b) && out[i].seq < out[j].seq
 	})
-	return out, err
+	return out, nil
 }
 
 // Completion records the end of one delivery attempt.
@@ -100,9 +105,13 @@ func (db *DB) CompleteAll(ctx context.Context, cs []Completion) []error {
 		return nil
 	})
 	if err != nil {
-		for i := range errs {
-			errs[i] = err
+		// errs is not read: a write whose caller gave up (ctx done) may
+		// still be running, and filling it in.
+		all := make([]error, len(cs))
+		for i := range all {
+			all[i] = err
 		}
+		return all
 	}
 	return errs
 }

@@ -51,7 +51,10 @@ func (db *DB) CreatePartnerOrder(ctx context.Context, o storegate.PartnerOrder, 
 		}
 		return track(ctx, tx, []step{{note: noteFor(out.ID)}})
 	})
-	return out, err
+	if err != nil {
+		return storegate.PartnerOrder{}, err // out may still be filled by a write given up on
+	}
+	return out, nil
 }
 
 // insertPartnerOrder stores a priced order as created, lines already
@@ -143,7 +146,10 @@ func (db *DB) PayPartnerOrder(ctx context.Context, ev storegate.Event, orderID i
 		}
 		return r.queue(ctx, tx)
 	})
-	return r.stored, r.dup, err
+	if err != nil {
+		return storegate.Answer{}, false, err // r may still be filled by a write given up on
+	}
+	return r.stored, r.dup, nil
 }
 
 // CancelPartnerPayment stores a cancel notification and the revoke it owes,
@@ -265,7 +271,10 @@ func (db *DB) EditPartnerCart(ctx context.Context, source, playerID string, edit
 		out, err = savePartnerCart(ctx, tx, out, !was.UpdatedAt.IsZero())
 		return err
 	})
-	return out, err
+	if err != nil {
+		return storegate.PartnerCart{}, err // out may still be filled by a write given up on
+	}
+	return out, nil
 }
 
 // OrderPartnerCart creates an order from everything in source's cart of
@@ -301,5 +310,8 @@ func (db *DB) OrderPartnerCart(ctx context.Context, source, playerID string, pri
 		}
 		return track(ctx, tx, []step{{note: note(out)}})
 	})
-	return out, err
+	if err != nil {
+		return storegate.PartnerOrder{}, err // out may still be filled by a write given up on
+	}
+	return out, nil
 }
