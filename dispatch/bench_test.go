@@ -125,7 +125,7 @@ func (c *commits) Committed(writes int, _ time.Duration) {
 func (c *commits) WriterCheckpoint(time.Duration)                     {}
 func (c *commits) Reconnected()                                       {}
 func (c *commits) LogSynced(time.Duration)                            {}
-func (c *commits) AcceptsRetried()                                    {}
+func (c *commits) BulkRetried()                                       {}
 func (c *commits) Delivered(string, storegate.Verdict, time.Duration) {}
 
 // BenchmarkCommitSize measures the single writer with a fixed number of

@@ -138,8 +138,9 @@ func (m *Metrics) Reconnected() { m.reconnects.Inc() }
 // LogSynced records one flush of the write-ahead log (store.Observer).
 func (m *Metrics) LogSynced(took time.Duration) { m.logSync.Observe(took.Seconds()) }
 
-// AcceptsRetried counts a batch of accepts run again one by one (store.Observer).
-func (m *Metrics) AcceptsRetried() { m.retries.Inc() }
+// BulkRetried counts a batch of accepts, the store's one bulk kind of write,
+// run again one accept at a time (store.Observer).
+func (m *Metrics) BulkRetried() { m.retries.Inc() }
 
 // BreakerChanged records a transition (adapters.BreakerObserver); from is
 // empty for a breaker's start, which is no transition.

@@ -407,9 +407,9 @@ func TestStoreCommits_WiredToARealStore(t *testing.T) {
 	}
 }
 
-func TestAcceptsRetried_Counts(t *testing.T) {
+func TestBulkRetried_Counts(t *testing.T) {
 	m := metrics.New(nil)
-	m.AcceptsRetried()
+	m.BulkRetried()
 	want := `
 # HELP storegate_store_accept_batch_retries_total Batches of accepts that failed as one write (an inline grant not done, a panicking target, a statement error) and ran again one accept at a time, at several times the cost.
 # TYPE storegate_store_accept_batch_retries_total counter

@@ -70,5 +70,5 @@ func (*pauseCounter) Committed(int, time.Duration)                       {}
 func (p *pauseCounter) WriterCheckpoint(took time.Duration)              { p.n.Add(1) }
 func (*pauseCounter) Reconnected()                                       {}
 func (*pauseCounter) LogSynced(time.Duration)                            {}
-func (*pauseCounter) AcceptsRetried()                                    {}
+func (*pauseCounter) BulkRetried()                                       {}
 func (*pauseCounter) Delivered(string, storegate.Verdict, time.Duration) {}

@@ -100,12 +100,13 @@ type Observer interface {
 	// LogSynced reports a flush of SQLite's write-ahead log that the
 	// answers of one or more commits waited for (see logsync.go).
 	LogSynced(took time.Duration)
-	// AcceptsRetried reports a batch of accepts that failed as one
-	// multi-row write (an inline grant not done, a target that panicked,
-	// a statement error) and was rolled back to run one accept at a time,
-	// each under its own savepoint: several times the cost, so a steady
-	// stream of these is a target or a bug to look at.
-	AcceptsRetried()
+	// BulkRetried reports a batch whose bulk writes (see Bulk; the
+	// accepts) failed written together (for accepts: an inline grant not
+	// done, a target that panicked, a statement error) and was rolled back
+	// to run them one at a time, each under its own savepoint: several
+	// times the cost, so a steady stream of these is a target or a bug to
+	// look at.
+	BulkRetried()
 	// Delivered reports a command applied as it was accepted (see
 	// ApplyOnAccept), once committed.
 	Delivered(target string, v storegate.Verdict, d time.Duration)
@@ -148,6 +149,8 @@ type DB struct {
 	// applier, when set, applies its target's commands as they are
 	// accepted (SQLite).
 	applier atomic.Pointer[applier]
+	// accepts is the inbox's bulk kind of write (see Accept).
+	accepts *Bulk[*acceptReq]
 	jobs    chan *job
 	// background holds the writes nobody waits on; see WriteBackground.
 	background chan *job
@@ -180,6 +183,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	db := &DB{dialect: dialect, write: write, read: read, now: cfg.Now, obs: cfg.Observer,
 		jobs: make(chan *job, 4*cfg.BatchMax), background: make(chan *job, 64), maint: make(chan func(*sql.Conn), 1), batch: cfg.BatchMax, stop: make(chan struct{}), writersDone: make(chan struct{}),
 		ckptEvery: cfg.CheckpointEvery, walPages: cfg.WALPages, faults: faults{hold: cfg.FaultFor}}
+	db.accepts = NewBulk(db.acceptMany)
 	if err := db.migrate(ctx, append([]Migrations{own()}, cfg.Migrations...)); err != nil {
 		write.Close()
 		read.Close()

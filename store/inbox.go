@@ -22,7 +22,7 @@ func (db *DB) Accept(ctx context.Context, ev storegate.Event, cmds []storegate.C
 		ev.ReceivedAt = db.now()
 	}
 	r := &acceptReq{ev: ev, cmds: cmds, answer: answer}
-	err = db.submit(ctx, db.jobs, &job{ctx: ctx, fn: r.one, acc: r, done: make(chan error, 1)})
+	err = db.accepts.Write(ctx, db, r, func(ctx context.Context, tx *Tx) error { return db.acceptOne(ctx, tx, r) })
 	return r.stored, r.dup, err
 }
 
@@ -53,13 +53,13 @@ func eventOrder(ev storegate.Event, cmds []storegate.Command) string {
 	return ""
 }
 
-// one writes a single accept.
-func (r *acceptReq) one(ctx context.Context, tx *Tx) error {
+// acceptOne writes a single accept.
+func (db *DB) acceptOne(ctx context.Context, tx *Tx, r *acceptReq) error {
 	inserted, err := r.insertEvent(ctx, tx)
 	if err != nil || !inserted {
 		return err
 	}
-	return r.queue(ctx, tx)
+	return db.queue(ctx, tx, r)
 }
 
 // insertEvent inserts the event, reporting false (with the stored answer
@@ -79,12 +79,12 @@ func (r *acceptReq) insertEvent(ctx context.Context, tx *Tx) (bool, error) {
 }
 
 // queue inserts the event's commands and its order notes.
-func (r *acceptReq) queue(ctx context.Context, tx *Tx) error {
+func (db *DB) queue(ctx context.Context, tx *Tx, r *acceptReq) error {
 	rows := make([]outboxRow, len(r.cmds))
 	for i, c := range r.cmds {
 		rows[i] = outboxRow{eventID: r.eventID, cmd: c}
 	}
-	if err := tx.db.deliverInline(ctx, tx, rows, true); err != nil {
+	if err := db.deliverInline(ctx, tx, rows, true); err != nil {
 		return err
 	}
 	if err := insertCommands(ctx, tx, rows); err != nil {
@@ -104,27 +104,9 @@ func (r *acceptReq) loadDuplicate(ctx context.Context, tx *Tx) error {
 // distinct prepared statements small.
 const MaxRows = 64
 
-// acceptBatch writes many accepts with multi-row statements. It runs first
-// in tx, before any other write of the batch. If anything fails it rolls tx
-// back and returns a fresh transaction and false: the caller then writes
-// each accept alone, so one bad event cannot fail the others. No savepoint
-// guards the batch: SQLite keeps a copy of every page changed under a
-// savepoint and walks that copy at the end of every statement, which with
-// grants applied as accepted (see Inline) makes a large batch's commit
-// quadratic in its size.
-func acceptBatch(ctx context.Context, w *writer, tx *Tx, reqs []*acceptReq) (*Tx, bool, error) {
-	if err := acceptMany(ctx, tx, reqs); err == nil {
-		return tx, true, nil
-	}
-	if w.db.obs != nil {
-		w.db.obs.AcceptsRetried()
-	}
-	tx.rollback(ctx)
-	tx, err := w.begin(ctx)
-	return tx, false, err
-}
-
-func acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
+// acceptMany writes many accepts with multi-row statements: the inbox's
+// bulk kind of write (see Bulk). If it fails, each accept runs alone.
+func (db *DB) acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
 	// The events go in in key order, not arrival order. On PostgreSQL two
 	// replicas (or committers) handed copies of the same events, in
 	// different orders, would otherwise each take a key the other then
@@ -186,7 +168,7 @@ func acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
 	}
 	// A command not done inline fails the batch: each accept then runs
 	// alone, with a savepoint per command.
-	if err := tx.db.deliverInline(ctx, tx, cmds, false); err != nil {
+	if err := db.deliverInline(ctx, tx, cmds, false); err != nil {
 		return err
 	}
 	if err := insertCommands(ctx, tx, cmds); err != nil {

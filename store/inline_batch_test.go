@@ -70,13 +70,13 @@ func scriptedStore(t *testing.T, f *scriptedInline) (*DB, *retryCounter) {
 	return db, retries
 }
 
-// retryCounter is a store.Observer counting AcceptsRetried.
+// retryCounter is a store.Observer counting BulkRetried.
 type retryCounter struct {
 	nopObserver
 	n atomic.Int64
 }
 
-func (r *retryCounter) AcceptsRetried() { r.n.Add(1) }
+func (r *retryCounter) BulkRetried() { r.n.Add(1) }
 
 // acceptInOneBatch holds the committer, queues one Accept per command in
 // order, and lets them all commit together.

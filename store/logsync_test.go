@@ -234,7 +234,7 @@ func (nopObserver) Committed(int, time.Duration)                       {}
 func (nopObserver) WriterCheckpoint(time.Duration)                     {}
 func (nopObserver) Reconnected()                                       {}
 func (nopObserver) LogSynced(time.Duration)                            {}
-func (nopObserver) AcceptsRetried()                                    {}
+func (nopObserver) BulkRetried()                                       {}
 func (nopObserver) Delivered(string, storegate.Verdict, time.Duration) {}
 
 type flushCounter struct {

@@ -144,7 +144,7 @@ func (db *DB) PayPartnerOrder(ctx context.Context, ev storegate.Event, orderID i
 		if _, err := tx.Exec(ctx, `UPDATE inbox SET answer_body = ? WHERE id = ?`, r.stored.Body, r.eventID); err != nil {
 			return fmt.Errorf("store answer: %w", err)
 		}
-		return r.queue(ctx, tx)
+		return db.queue(ctx, tx, r)
 	})
 	if err != nil {
 		return storegate.Answer{}, false, err // r may still be filled by a write given up on
@@ -184,7 +184,7 @@ func (db *DB) CancelPartnerPayment(ctx context.Context, ev storegate.Event, orde
 			string(storegate.PartnerOrderCancelled), tx.Now().UnixMicro(), orderID); err != nil {
 			return fmt.Errorf("mark cancelled: %w", err)
 		}
-		return r.queue(ctx, tx)
+		return db.queue(ctx, tx, r)
 	})
 }
 
