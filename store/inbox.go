@@ -8,9 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"storegate"
+	"storegate/store/engine"
 )
 
 // Accept stores an event, the commands it owes and the answer it gets, in one
@@ -19,10 +19,10 @@ import (
 // gets the first copy's answer back with duplicate true.
 func (db *DB) Accept(ctx context.Context, ev storegate.Event, cmds []storegate.Command, answer storegate.Answer) (stored storegate.Answer, duplicate bool, err error) {
 	if ev.ReceivedAt.IsZero() {
-		ev.ReceivedAt = db.now()
+		ev.ReceivedAt = db.Now()
 	}
 	r := &acceptReq{ev: ev, cmds: cmds, answer: answer}
-	err = db.accepts.Write(ctx, db, r, func(ctx context.Context, tx *Tx) error { return db.acceptOne(ctx, tx, r) })
+	err = db.accepts.Write(ctx, db.DB, r, func(ctx context.Context, tx *engine.Tx) error { return db.acceptOne(ctx, tx, r) })
 	return r.stored, r.dup, err
 }
 
@@ -54,7 +54,7 @@ func eventOrder(ev storegate.Event, cmds []storegate.Command) string {
 }
 
 // acceptOne writes a single accept.
-func (db *DB) acceptOne(ctx context.Context, tx *Tx, r *acceptReq) error {
+func (db *DB) acceptOne(ctx context.Context, tx *engine.Tx, r *acceptReq) error {
 	inserted, err := r.insertEvent(ctx, tx)
 	if err != nil || !inserted {
 		return err
@@ -64,7 +64,7 @@ func (db *DB) acceptOne(ctx context.Context, tx *Tx, r *acceptReq) error {
 
 // insertEvent inserts the event, reporting false (with the stored answer
 // loaded) when its key was stored before.
-func (r *acceptReq) insertEvent(ctx context.Context, tx *Tx) (bool, error) {
+func (r *acceptReq) insertEvent(ctx context.Context, tx *engine.Tx) (bool, error) {
 	r.stored, r.dup, r.eventID = storegate.Answer{}, false, 0
 	err := tx.QueryRow(ctx, `INSERT INTO inbox `+inboxColumns+` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (source, key) DO NOTHING RETURNING id`, r.args()...).Scan(&r.eventID)
@@ -79,7 +79,7 @@ func (r *acceptReq) insertEvent(ctx context.Context, tx *Tx) (bool, error) {
 }
 
 // queue inserts the event's commands and its order notes.
-func (db *DB) queue(ctx context.Context, tx *Tx, r *acceptReq) error {
+func (db *DB) queue(ctx context.Context, tx *engine.Tx, r *acceptReq) error {
 	rows := make([]outboxRow, len(r.cmds))
 	for i, c := range r.cmds {
 		rows[i] = outboxRow{eventID: r.eventID, cmd: c}
@@ -93,20 +93,15 @@ func (db *DB) queue(ctx context.Context, tx *Tx, r *acceptReq) error {
 	return track(ctx, tx, noteSteps([]*acceptReq{r}))
 }
 
-func (r *acceptReq) loadDuplicate(ctx context.Context, tx *Tx) error {
+func (r *acceptReq) loadDuplicate(ctx context.Context, tx *engine.Tx) error {
 	r.dup = true
 	return tx.QueryRow(ctx, `SELECT id, answer_status, answer_body FROM inbox WHERE source = ? AND key = ?`,
 		r.ev.Source, r.ev.Key).Scan(&r.eventID, &r.stored.Status, &r.stored.Body)
 }
 
-// MaxRows caps the rows of one multi-row statement, keeping every statement
-// far below SQLite's and PostgreSQL's parameter limits and the number of
-// distinct prepared statements small.
-const MaxRows = 64
-
 // acceptMany writes many accepts with multi-row statements: the inbox's
-// bulk kind of write (see Bulk). If it fails, each accept runs alone.
-func (db *DB) acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
+// bulk kind of write (see engine.Bulk). If it fails, each accept runs alone.
+func (db *DB) acceptMany(ctx context.Context, tx *engine.Tx, reqs []*acceptReq) error {
 	// The events go in in key order, not arrival order. On PostgreSQL two
 	// replicas (or committers) handed copies of the same events, in
 	// different orders, would otherwise each take a key the other then
@@ -116,13 +111,13 @@ func (db *DB) acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
 		return cmp.Or(cmp.Compare(a.ev.Source, b.ev.Source), cmp.Compare(a.ev.Key, b.ev.Key))
 	})
 	inserted := map[[2]string]int64{}
-	for start := 0; start < len(byKey); start += MaxRows {
-		chunk := byKey[start:min(start+MaxRows, len(byKey))]
+	for start := 0; start < len(byKey); start += engine.MaxRows {
+		chunk := byKey[start:min(start+engine.MaxRows, len(byKey))]
 		args := make([]any, 0, 10*len(chunk))
 		for _, r := range chunk {
 			args = append(args, r.args()...)
 		}
-		rows, err := tx.Query(ctx, `INSERT INTO inbox `+inboxColumns+` VALUES `+Placeholders(10, len(chunk))+`
+		rows, err := tx.Query(ctx, `INSERT INTO inbox `+inboxColumns+` VALUES `+engine.Placeholders(10, len(chunk))+`
 			ON CONFLICT (source, key) DO NOTHING RETURNING id, source, key`, args...)
 		if err != nil {
 			return fmt.Errorf("insert events: %w", err)
@@ -177,13 +172,6 @@ func (db *DB) acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
 	return track(ctx, tx, noteSteps(stored))
 }
 
-// Placeholders is "(?, ?), (?, ?)" for rows of cols columns, the VALUES of a
-// multi-row statement of at most MaxRows rows.
-func Placeholders(cols, rows int) string {
-	one := "(" + strings.Repeat("?, ", cols-1) + "?)"
-	return strings.Repeat(one+", ", rows-1) + one
-}
-
 type outboxRow struct {
 	eventID int64
 	cmd     storegate.Command
@@ -191,13 +179,13 @@ type outboxRow struct {
 	done bool
 }
 
-// insertCommands queues commands, MaxRows per statement. A command id
+// insertCommands queues commands, engine.MaxRows per statement. A command id
 // already queued (the same order revoked by two events) is the same command:
 // the first is kept.
-func insertCommands(ctx context.Context, tx *Tx, rows []outboxRow) error {
+func insertCommands(ctx context.Context, tx *engine.Tx, rows []outboxRow) error {
 	now := tx.Now().UnixMicro()
-	for start := 0; start < len(rows); start += MaxRows {
-		chunk := rows[start:min(start+MaxRows, len(rows))]
+	for start := 0; start < len(rows); start += engine.MaxRows {
+		chunk := rows[start:min(start+engine.MaxRows, len(rows))]
 		args := make([]any, 0, 11*len(chunk))
 		for _, r := range chunk {
 			c := r.cmd
@@ -215,7 +203,7 @@ func insertCommands(ctx context.Context, tx *Tx, rows []outboxRow) error {
 			args = append(args, c.ID, r.eventID, string(c.Kind), c.Target, c.PlayerID, string(payload), string(state), attempts, now, now, now)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO outbox (id, event_id, kind, target, player_id, command, state, attempts, next_at, created_at, updated_at)
-			VALUES `+Placeholders(11, len(chunk))+` ON CONFLICT (id) DO NOTHING`, args...); err != nil {
+			VALUES `+engine.Placeholders(11, len(chunk))+` ON CONFLICT (id) DO NOTHING`, args...); err != nil {
 			return fmt.Errorf("insert commands: %w", err)
 		}
 	}
@@ -227,7 +215,7 @@ func insertCommands(ctx context.Context, tx *Tx, rows []outboxRow) error {
 // the stored answer back.
 func (db *DB) Link(ctx context.Context, source, orderID, transactionID string, answer []byte) ([]byte, error) {
 	var stored []byte
-	err := db.Write(ctx, func(ctx context.Context, tx *Tx) error {
+	err := db.Write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO links (source, order_id, transaction_id, answer, created_at)
 			VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, order_id) DO NOTHING`,
 			source, orderID, transactionID, answer, tx.Now().UnixMicro())
