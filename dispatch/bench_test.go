@@ -14,6 +14,7 @@ import (
 	"storegate/dispatch"
 	"storegate/ledger"
 	"storegate/store"
+	"storegate/store/engine"
 )
 
 // BenchmarkPipeline measures the durable path of a paid order without HTTP:
@@ -34,7 +35,7 @@ func BenchmarkPipeline(b *testing.B) {
 
 func benchmarkPipeline(b *testing.B, onAccept bool) {
 	ctx := context.Background()
-	db, d := ledgerStore(b, store.Config{}, onAccept)
+	db, d := ledgerStore(b, engine.Config{}, onAccept)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { d.Run(runCtx); close(done) }()
@@ -75,9 +76,9 @@ func benchmarkPipeline(b *testing.B, onAccept bool) {
 // ledgerStore opens a SQLite file store (cfg without its DSN) with the
 // embedded ledger behind a dispatcher, which grants on accept if onAccept.
 // The store closes when b ends.
-func ledgerStore(b *testing.B, cfg store.Config, onAccept bool) (*store.DB, *dispatch.Dispatcher) {
+func ledgerStore(b *testing.B, cfg engine.Config, onAccept bool) (*store.DB, *dispatch.Dispatcher) {
 	cfg.DSN = "sqlite:" + filepath.Join(b.TempDir(), "s.db")
-	cfg.Migrations = []store.Migrations{ledger.Migrations()}
+	cfg.Migrations = []engine.Migrations{ledger.Migrations()}
 	db, err := store.Open(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -125,7 +126,7 @@ func (c *commits) Committed(writes int, _ time.Duration) {
 func (c *commits) WriterCheckpoint(time.Duration)                     {}
 func (c *commits) Reconnected()                                       {}
 func (c *commits) LogSynced(time.Duration)                            {}
-func (c *commits) AcceptsRetried()                                    {}
+func (c *commits) BulkRetried()                                       {}
 func (c *commits) Delivered(string, storegate.Verdict, time.Duration) {}
 
 // BenchmarkCommitSize measures the single writer with a fixed number of
@@ -156,7 +157,7 @@ func BenchmarkCommitSize(b *testing.B) {
 func commitSize(b *testing.B, what string, senders int, prior int64) {
 	ctx := context.Background()
 	c := &commits{}
-	db, _ := ledgerStore(b, store.Config{CheckpointEvery: time.Hour, Observer: c}, what == "granted")
+	db, _ := ledgerStore(b, engine.Config{CheckpointEvery: time.Hour, Observer: c}, what == "granted")
 	var n atomic.Int64
 	send := func(limit int64) {
 		for i := n.Add(1); i <= limit; i = n.Add(1) {
@@ -231,7 +232,7 @@ func BenchmarkAcceptRemoteTarget(b *testing.B) {
 	for _, onAccept := range []bool{false, true} {
 		b.Run(map[bool]string{true: "on-accept", false: "outbox"}[onAccept], func(b *testing.B) {
 			ctx := context.Background()
-			db, err := store.Open(ctx, store.Config{DSN: "sqlite:" + filepath.Join(b.TempDir(), "s.db"), Migrations: []store.Migrations{ledger.Migrations()}})
+			db, err := store.Open(ctx, engine.Config{DSN: "sqlite:" + filepath.Join(b.TempDir(), "s.db"), Migrations: []engine.Migrations{ledger.Migrations()}})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -21,6 +21,7 @@ import (
 
 	"storegate"
 	"storegate/store"
+	"storegate/store/engine"
 )
 
 // Target delivers commands over the network and classifies the result.
@@ -40,7 +41,7 @@ type Queue interface {
 	// WriteBackground runs fn inside the store's group-committed
 	// transaction, as background work: a lane's Applier applies its
 	// commands there, together with their completions.
-	WriteBackground(ctx context.Context, fn func(context.Context, *store.Tx) error) error
+	WriteBackground(ctx context.Context, fn func(context.Context, *engine.Tx) error) error
 }
 
 // Lane is one target as the dispatcher delivers to it.
@@ -491,7 +492,7 @@ type txResult struct {
 // Applier did not do them all (the caller then undoes it and applies each
 // alone). On PostgreSQL this is what makes a chunk cheap: the ledger's
 // statements, each a round trip, are shared by the chunk.
-func (l *lane) applyAll(ctx context.Context, tx *store.Tx, claimed []store.Claimed, results []txResult) error {
+func (l *lane) applyAll(ctx context.Context, tx *engine.Tx, claimed []store.Claimed, results []txResult) error {
 	cs := make([]storegate.Command, len(claimed))
 	for i, c := range claimed {
 		cs[i] = c.Command
@@ -505,7 +506,7 @@ func (l *lane) applyAll(ctx context.Context, tx *store.Tx, claimed []store.Claim
 		r := txResult{out: storegate.Outcome{Verdict: storegate.VerdictDone}}
 		r.comp = l.d.completion(c, r.out)
 		r.comp.StartedAt, r.comp.Duration = started, share
-		if err := tx.Complete(ctx, r.comp); err != nil {
+		if err := store.CompleteIn(ctx, tx, r.comp); err != nil {
 			return errNotAllDone
 		}
 		results[i] = r
@@ -515,7 +516,7 @@ func (l *lane) applyAll(ctx context.Context, tx *store.Tx, claimed []store.Claim
 
 // applyOne applies one command inside tx and records its completion there;
 // a verdict other than done undoes the effect and keeps the completion.
-func (l *lane) applyOne(ctx context.Context, tx *store.Tx, c store.Claimed) (txResult, error) {
+func (l *lane) applyOne(ctx context.Context, tx *engine.Tx, c store.Claimed) (txResult, error) {
 	var r txResult
 	started := l.d.cfg.Now()
 	r.out = store.Apply(ctx, l.applier, tx, []storegate.Command{c.Command})
@@ -526,7 +527,7 @@ func (l *lane) applyOne(ctx context.Context, tx *store.Tx, c store.Claimed) (txR
 	}
 	r.comp = l.d.completion(c, r.out)
 	r.comp.StartedAt, r.comp.Duration = started, l.d.cfg.Now().Sub(started)
-	return r, tx.Complete(ctx, r.comp)
+	return r, store.CompleteIn(ctx, tx, r.comp)
 }
 
 // applyInTx applies claimed commands and records their completions in one
@@ -539,7 +540,7 @@ func (l *lane) applyInTx(claimed []store.Claimed) {
 	results := make([]txResult, len(claimed))
 	ctx, cancel := context.WithTimeout(context.Background(), l.d.cfg.Timeout)
 	defer cancel()
-	err := l.d.queue.WriteBackground(ctx, func(ctx context.Context, tx *store.Tx) error {
+	err := l.d.queue.WriteBackground(ctx, func(ctx context.Context, tx *engine.Tx) error {
 		// Usually every command is done: apply them all under one
 		// savepoint. Savepoints are not free (SQLite copies each page a
 		// savepoint changes), so only if one is not done, or its lease was

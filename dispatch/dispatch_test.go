@@ -18,6 +18,7 @@ import (
 	"storegate/dispatch"
 	"storegate/internal/fakeclock"
 	"storegate/store"
+	"storegate/store/engine"
 )
 
 var start = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
@@ -167,7 +168,7 @@ func (q *memQueue) Claim(_ context.Context, owner, target string, n int, lease t
 }
 
 // WriteBackground is never called: memQueue's lanes have no Applier.
-func (q *memQueue) WriteBackground(context.Context, func(context.Context, *store.Tx) error) error {
+func (q *memQueue) WriteBackground(context.Context, func(context.Context, *engine.Tx) error) error {
 	return errors.New("memQueue has no transactions")
 }
 
@@ -225,7 +226,7 @@ func (crashing) CompleteAll(_ context.Context, cs []store.Completion) []error {
 
 func openStore(t *testing.T, clock *fakeclock.Clock) *store.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), store.Config{DSN: "sqlite:" + t.TempDir() + "/s.db", Now: clock.Now})
+	db, err := store.Open(context.Background(), engine.Config{DSN: "sqlite:" + t.TempDir() + "/s.db", Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"storegate/internal/pgtest"
 	"storegate/ledger"
 	"storegate/store"
+	"storegate/store/engine"
 )
 
 // ---- an in-store target ----
@@ -32,7 +33,7 @@ type rowTarget struct {
 	// nil is none.
 	slow func(storegate.Command) bool
 	// during, when set, runs inside DeliverTx after the row is written.
-	during func(context.Context, *store.Tx, storegate.Command) error
+	during func(context.Context, *engine.Tx, storegate.Command) error
 	// panics names a command whose DeliverTx panics after writing its row.
 	panics string
 	// block, when set, holds DeliverTx of the command named blockID until
@@ -49,7 +50,7 @@ type rowTarget struct {
 
 func newRowTarget(t *testing.T, db *store.DB) *rowTarget {
 	t.Helper()
-	err := db.Write(context.Background(), func(ctx context.Context, tx *store.Tx) error {
+	err := db.Write(context.Background(), func(ctx context.Context, tx *engine.Tx) error {
 		_, err := tx.Exec(ctx, `CREATE TABLE effects (id TEXT PRIMARY KEY, player TEXT NOT NULL, via TEXT NOT NULL, n INTEGER NOT NULL)`)
 		return err
 	})
@@ -67,7 +68,7 @@ func (r *rowTarget) note(call string) {
 
 func (r *rowTarget) Takes(c storegate.Command) bool { return r.slow == nil || !r.slow(c) }
 
-func (r *rowTarget) Apply(ctx context.Context, tx *store.Tx, cs []storegate.Command) storegate.Outcome {
+func (r *rowTarget) Apply(ctx context.Context, tx *engine.Tx, cs []storegate.Command) storegate.Outcome {
 	for _, c := range cs {
 		if out := r.applyOne(ctx, tx, c); out.Verdict != storegate.VerdictDone {
 			return out
@@ -76,7 +77,7 @@ func (r *rowTarget) Apply(ctx context.Context, tx *store.Tx, cs []storegate.Comm
 	return storegate.Outcome{Verdict: storegate.VerdictDone}
 }
 
-func (r *rowTarget) applyOne(ctx context.Context, tx *store.Tx, c storegate.Command) storegate.Outcome {
+func (r *rowTarget) applyOne(ctx context.Context, tx *engine.Tx, c storegate.Command) storegate.Outcome {
 	r.note("tx:" + c.ID)
 	if c.ID == r.blockID && r.block != nil {
 		<-r.block
@@ -111,7 +112,7 @@ func (r *rowTarget) Deliver(ctx context.Context, c storegate.Command) storegate.
 	}, c); !ok {
 		return out
 	}
-	if err := r.db.Write(ctx, func(ctx context.Context, tx *store.Tx) error { return insertEffect(ctx, tx, c, "deliver") }); err != nil {
+	if err := r.db.Write(ctx, func(ctx context.Context, tx *engine.Tx) error { return insertEffect(ctx, tx, c, "deliver") }); err != nil {
 		return storegate.Outcome{Verdict: storegate.VerdictRetry, Code: "STORE", Message: err.Error()}
 	}
 	return r.outcome(c)
@@ -155,7 +156,7 @@ func notGrantedYet[S scanner](ctx context.Context, query func(context.Context, s
 	return storegate.Outcome{}, true
 }
 
-func insertEffect(ctx context.Context, tx *store.Tx, c storegate.Command, via string) error {
+func insertEffect(ctx context.Context, tx *engine.Tx, c storegate.Command, via string) error {
 	_, err := tx.Exec(ctx, `INSERT INTO effects (id, player, via, n) VALUES (?, ?, ?, (SELECT COUNT(*) FROM effects))
 		ON CONFLICT (id) DO NOTHING`, c.ID, c.PlayerID, via)
 	return err
@@ -240,13 +241,13 @@ func (q overtaken) Claim(ctx context.Context, owner, target string, n int, lease
 	if err != nil || q.lost == "" {
 		return claimed, err
 	}
-	err = q.DB.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	err = q.DB.Write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 		return stealLease(ctx, tx, q.lost)
 	})
 	return claimed, err
 }
 
-func stealLease(ctx context.Context, tx *store.Tx, id string) error {
+func stealLease(ctx context.Context, tx *engine.Tx, id string) error {
 	_, err := tx.Exec(ctx, `UPDATE outbox SET lease_owner = 'someone-else' WHERE id = ?`, id)
 	return err
 }
@@ -385,12 +386,12 @@ func TestRunOnceInTx_LeaseLost(t *testing.T) {
 		// the claim.
 		lost string
 		// during runs inside the target's transaction.
-		during    func(context.Context, *store.Tx, storegate.Command) error
+		during    func(context.Context, *engine.Tx, storegate.Command) error
 		wantOwner string
 	}{
 		{name: "taken over after the claim", lost: "t1", wantOwner: "someone-else"},
 		{name: "taken away inside the delivery's transaction",
-			during: func(ctx context.Context, tx *store.Tx, c storegate.Command) error {
+			during: func(ctx context.Context, tx *engine.Tx, c storegate.Command) error {
 				if c.ID != "t1" {
 					return nil
 				}
@@ -673,7 +674,7 @@ var ledgerDialects = []struct {
 func openLedger(t *testing.T, dsn string) (*store.DB, *ledger.Ledger, *fakeclock.Clock) {
 	t.Helper()
 	clock := fakeclock.New(start)
-	db, err := store.Open(context.Background(), store.Config{DSN: dsn, Now: clock.Now, Migrations: []store.Migrations{ledger.Migrations()}})
+	db, err := store.Open(context.Background(), engine.Config{DSN: dsn, Now: clock.Now, Migrations: []engine.Migrations{ledger.Migrations()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -727,7 +728,7 @@ type chunkCounter struct {
 	sizes []int
 }
 
-func (c *chunkCounter) Apply(ctx context.Context, tx *store.Tx, cs []storegate.Command) storegate.Outcome {
+func (c *chunkCounter) Apply(ctx context.Context, tx *engine.Tx, cs []storegate.Command) storegate.Outcome {
 	c.mu.Lock()
 	c.sizes = append(c.sizes, len(cs))
 	c.mu.Unlock()

@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 
-	"storegate/store"
+	"storegate/store/engine"
 )
 
 // UserAttributes are what the ledger tells Xsolla about a player in
@@ -31,7 +31,7 @@ func (l *Ledger) UserAttributes(ctx context.Context, playerID string) (map[strin
 // SetUserAttributes replaces a player's attributes; none removes them. The
 // caller has checked them against Xsolla's schema.
 func (l *Ledger) SetUserAttributes(ctx context.Context, playerID string, attrs map[string]json.RawMessage) error {
-	return l.db.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	return l.db.Write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 		if len(attrs) == 0 {
 			_, err := tx.Exec(ctx, `DELETE FROM ledger_player_attributes WHERE player_id = ?`, playerID)
 			return err

@@ -9,6 +9,7 @@ import (
 	"storegate/internal/pgtest"
 	"storegate/ledger"
 	"storegate/store"
+	"storegate/store/engine"
 )
 
 // backend opens a fresh store of one dialect.
@@ -33,7 +34,7 @@ func backends() []backend {
 
 func openStore(t testing.TB, dsn string, clock *fakeclock.Clock) *store.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), store.Config{DSN: dsn, Now: clock.Now, Migrations: []store.Migrations{ledger.Migrations()}})
+	db, err := store.Open(context.Background(), engine.Config{DSN: dsn, Now: clock.Now, Migrations: []engine.Migrations{ledger.Migrations()}})
 	if err != nil {
 		t.Fatal(err)
 	}

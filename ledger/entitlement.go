@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"storegate"
-	"storegate/store"
+	"storegate/store/engine"
 )
 
 // Entitlement statuses.
@@ -43,7 +43,7 @@ func consumable(t storegate.ItemType) bool {
 	return t == storegate.ItemConsumable || t == storegate.ItemLootBox || t == storegate.ItemOptionBox
 }
 
-func entitle(ctx context.Context, tx *store.Tx, id string, c storegate.Command, line storegate.Line, g storegate.Grant, platform storegate.Platform) error {
+func entitle(ctx context.Context, tx *engine.Tx, id string, c storegate.Command, line storegate.Line, g storegate.Grant, platform storegate.Platform) error {
 	typ := g.Type
 	if typ == "" {
 		typ = storegate.ItemDurable
@@ -136,7 +136,7 @@ func (l *Ledger) Consume(ctx context.Context, r Consume) (ConsumeResult, error) 
 	id := "consume/" + r.PlayerID + "/" + r.Key
 	hash := digest(kindConsume, r.EntitlementID, r.UseCount, r.Reason)
 	var out ConsumeResult
-	err := l.write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	err := l.write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 		out = ConsumeResult{}
 		if done, err := replayKeyed(ctx, tx, id, hash, &out); err != nil || done {
 			out.Replayed = done

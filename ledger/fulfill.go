@@ -8,11 +8,11 @@ import (
 	"strings"
 
 	"storegate"
-	"storegate/store"
+	"storegate/store/engine"
 )
 
 // fulfillTx is Fulfill's write, inside tx.
-func (l *Ledger) fulfillTx(ctx context.Context, tx *store.Tx, c storegate.Command) (Result, error) {
+func (l *Ledger) fulfillTx(ctx context.Context, tx *engine.Tx, c storegate.Command) (Result, error) {
 	out, err := l.fulfillMany(ctx, tx, []storegate.Command{c})
 	if err != nil {
 		return Result{}, err
@@ -24,7 +24,7 @@ func (l *Ledger) fulfillTx(ctx context.Context, tx *store.Tx, c storegate.Comman
 // Apply). The store's committer hands the ledger every grant of a batch of
 // accepts at once, so a grant costs a share of six statements instead of
 // four of its own.
-func (l *Ledger) fulfillAll(ctx context.Context, tx *store.Tx, cs []storegate.Command) storegate.Outcome {
+func (l *Ledger) fulfillAll(ctx context.Context, tx *engine.Tx, cs []storegate.Command) storegate.Outcome {
 	for _, c := range cs {
 		if err := validate(c); err != nil {
 			return outcome(err)
@@ -58,7 +58,7 @@ type currencyKey struct{ player, currency string }
 // PostgreSQL cannot lose an update), and the history entries' balances
 // after each grant are worked out from the balances it returns, as if the
 // grants had been applied one after the other.
-func (l *Ledger) fulfillMany(ctx context.Context, tx *store.Tx, cs []storegate.Command) ([]Result, error) {
+func (l *Ledger) fulfillMany(ctx context.Context, tx *engine.Tx, cs []storegate.Command) ([]Result, error) {
 	out := make([]Result, len(cs))
 	priors, err := lookupResults(ctx, tx, cs)
 	if err != nil {
@@ -143,10 +143,10 @@ func (l *Ledger) fulfillMany(ctx context.Context, tx *store.Tx, cs []storegate.C
 }
 
 // lookupResults reads the results of the fulfillments applied before.
-func lookupResults(ctx context.Context, tx *store.Tx, cs []storegate.Command) (map[string]string, error) {
+func lookupResults(ctx context.Context, tx *engine.Tx, cs []storegate.Command) (map[string]string, error) {
 	out := map[string]string{}
-	for start := 0; start < len(cs); start += store.MaxRows {
-		chunk := cs[start:min(start+store.MaxRows, len(cs))]
+	for start := 0; start < len(cs); start += engine.MaxRows {
+		chunk := cs[start:min(start+engine.MaxRows, len(cs))]
 		args := make([]any, len(chunk))
 		for i, c := range chunk {
 			args[i] = c.ID
@@ -184,7 +184,7 @@ func pointLookups(query string, n int) string {
 // one batch's new players wait for each other in the same order. (Group
 // commit can put several batches in one transaction, which can still close
 // a cycle: the store runs a write that lost a deadlock again.)
-func (l *Ledger) addPlayers(ctx context.Context, tx *store.Tx, players []string) error {
+func (l *Ledger) addPlayers(ctx context.Context, tx *engine.Tx, players []string) error {
 	var args []any
 	now := tx.Now().UnixMicro()
 	for _, p := range slices.Sorted(slices.Values(players)) {
@@ -192,9 +192,9 @@ func (l *Ledger) addPlayers(ctx context.Context, tx *store.Tx, players []string)
 			args = append(args, p, now)
 		}
 	}
-	for start := 0; start < len(args); start += 2 * store.MaxRows {
-		chunk := args[start:min(start+2*store.MaxRows, len(args))]
-		if _, err := tx.Exec(ctx, `INSERT INTO ledger_players (player_id, created_at) VALUES `+store.Placeholders(2, len(chunk)/2)+`
+	for start := 0; start < len(args); start += 2 * engine.MaxRows {
+		chunk := args[start:min(start+2*engine.MaxRows, len(args))]
+		if _, err := tx.Exec(ctx, `INSERT INTO ledger_players (player_id, created_at) VALUES `+engine.Placeholders(2, len(chunk)/2)+`
 			ON CONFLICT (player_id) DO NOTHING`, chunk...); err != nil {
 			return err
 		}
@@ -204,7 +204,7 @@ func (l *Ledger) addPlayers(ctx context.Context, tx *store.Tx, players []string)
 
 // creditAll moves the wallets by every credit, appends the history entries
 // and adds each credit to its fulfillment's result.
-func creditAll(ctx context.Context, tx *store.Tx, credits []credited, out []Result) error {
+func creditAll(ctx context.Context, tx *engine.Tx, credits []credited, out []Result) error {
 	if len(credits) == 0 {
 		return nil
 	}
@@ -247,17 +247,17 @@ func creditAll(ctx context.Context, tx *store.Tx, credits []credited, out []Resu
 }
 
 // moveWallets adds sums to the wallets and returns their balances after.
-func moveWallets(ctx context.Context, tx *store.Tx, keys []walletKey, sums map[walletKey]int64) (map[walletKey]int64, error) {
+func moveWallets(ctx context.Context, tx *engine.Tx, keys []walletKey, sums map[walletKey]int64) (map[walletKey]int64, error) {
 	after := make(map[walletKey]int64, len(keys))
 	now := tx.Now().UnixMicro()
-	for start := 0; start < len(keys); start += store.MaxRows {
-		chunk := keys[start:min(start+store.MaxRows, len(keys))]
+	for start := 0; start < len(keys); start += engine.MaxRows {
+		chunk := keys[start:min(start+engine.MaxRows, len(keys))]
 		args := make([]any, 0, 5*len(chunk))
 		for _, k := range chunk {
 			args = append(args, k.player, k.currency, string(k.platform), sums[k], now)
 		}
 		rows, err := tx.Query(ctx, `INSERT INTO ledger_wallets (player_id, currency, platform, balance, updated_at)
-			VALUES `+store.Placeholders(5, len(chunk))+`
+			VALUES `+engine.Placeholders(5, len(chunk))+`
 			ON CONFLICT (player_id, currency, platform) DO UPDATE SET balance = ledger_wallets.balance + excluded.balance, updated_at = excluded.updated_at
 			RETURNING player_id, currency, platform, balance`, args...)
 		if err != nil {
@@ -283,7 +283,7 @@ func moveWallets(ctx context.Context, tx *store.Tx, keys []walletKey, sums map[w
 }
 
 // totals reads the totals across platforms of the wallets' currencies.
-func totals(ctx context.Context, tx *store.Tx, keys []walletKey) (map[currencyKey]int64, error) {
+func totals(ctx context.Context, tx *engine.Tx, keys []walletKey) (map[currencyKey]int64, error) {
 	out := map[currencyKey]int64{}
 	var args []any
 	for i, k := range keys {
@@ -292,8 +292,8 @@ func totals(ctx context.Context, tx *store.Tx, keys []walletKey) (map[currencyKe
 		}
 		args = append(args, k.player, k.currency)
 	}
-	for start := 0; start < len(args); start += 2 * store.MaxRows {
-		chunk := args[start:min(start+2*store.MaxRows, len(args))]
+	for start := 0; start < len(args); start += 2 * engine.MaxRows {
+		chunk := args[start:min(start+2*engine.MaxRows, len(args))]
 		rows, err := tx.Query(ctx, pointLookups(`SELECT player_id, currency, CAST(SUM(balance) AS BIGINT) FROM ledger_wallets
 			WHERE player_id = ? AND currency = ? GROUP BY player_id, currency`, len(chunk)/2), chunk...)
 		if err != nil {
@@ -320,17 +320,17 @@ const entryColumns = `(idempotency_key, kind, player_id, currency, platform, amo
 	reason, transaction_id, source, order_ref, reverses, actor, created_at)`
 
 // appendEntries appends the credits' history entries, in order.
-func appendEntries(ctx context.Context, tx *store.Tx, credits []credited) error {
+func appendEntries(ctx context.Context, tx *engine.Tx, credits []credited) error {
 	now := tx.Now().UnixMicro()
-	for start := 0; start < len(credits); start += store.MaxRows {
-		chunk := credits[start:min(start+store.MaxRows, len(credits))]
+	for start := 0; start < len(credits); start += engine.MaxRows {
+		chunk := credits[start:min(start+engine.MaxRows, len(credits))]
 		args := make([]any, 0, 15*len(chunk))
 		for _, c := range chunk {
 			e := c.entry
 			args = append(args, e.key, e.kind, e.player, e.currency, string(e.platform), e.amount, c.balanceAfter, c.totalAfter,
 				e.reason, e.txn, e.source, e.orderRef, e.reverses, e.actor, now)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO ledger_entries `+entryColumns+` VALUES `+store.Placeholders(15, len(chunk)), args...); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO ledger_entries `+entryColumns+` VALUES `+engine.Placeholders(15, len(chunk)), args...); err != nil {
 			return fmt.Errorf("append entries: %w", err)
 		}
 	}
@@ -338,10 +338,10 @@ func appendEntries(ctx context.Context, tx *store.Tx, credits []credited) error 
 }
 
 // recordMany is record for many transactions, results[i] being txns[i]'s.
-func recordMany(ctx context.Context, tx *store.Tx, txns []txn, results []*Result) error {
+func recordMany(ctx context.Context, tx *engine.Tx, txns []txn, results []*Result) error {
 	now := tx.Now().UnixMicro()
-	for start := 0; start < len(txns); start += store.MaxRows {
-		end := min(start+store.MaxRows, len(txns))
+	for start := 0; start < len(txns); start += engine.MaxRows {
+		end := min(start+engine.MaxRows, len(txns))
 		args := make([]any, 0, 8*(end-start))
 		for i := start; i < end; i++ {
 			t := txns[i]
@@ -356,7 +356,7 @@ func recordMany(ctx context.Context, tx *store.Tx, txns []txn, results []*Result
 			args = append(args, t.id, t.kind, t.player, t.reverses, string(res), string(req), t.hash, now)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO ledger_transactions (transaction_id, kind, player_id, reverses, result, request, request_hash, created_at)
-			VALUES `+store.Placeholders(8, end-start), args...); err != nil {
+			VALUES `+engine.Placeholders(8, end-start), args...); err != nil {
 			return err
 		}
 	}

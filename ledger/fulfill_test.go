@@ -9,7 +9,7 @@ import (
 
 	"storegate"
 	"storegate/ledger"
-	"storegate/store"
+	"storegate/store/engine"
 )
 
 // fulfillBatch is a batch of fulfillments as the store hands one over: the
@@ -91,7 +91,7 @@ func TestApply_SameAsOneByOne(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			err := db.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+			err := db.Write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 				if out := many.Apply(ctx, tx, cs); out.Verdict != storegate.VerdictDone {
 					t.Errorf("Apply = %+v, want done", out)
 				}
@@ -141,7 +141,7 @@ func TestApply_UndoneLeavesNothing(t *testing.T) {
 				l, db, _ := newLedger(t, be, ledger.Config{})
 				undo := errors.New("undo")
 				var out storegate.Outcome
-				err := db.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+				err := db.Write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 					out = l.Apply(ctx, tx, tc.batch)
 					return undo
 				})

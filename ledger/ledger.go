@@ -23,6 +23,7 @@ import (
 
 	"storegate"
 	"storegate/store"
+	"storegate/store/engine"
 )
 
 // Config configures the ledger. Zero fields take the documented defaults.
@@ -140,7 +141,7 @@ func (l *Ledger) Takes(c storegate.Command) bool {
 // at once, with a few multi-row statements (fulfillMany); a batch holding
 // anything else goes one by one up to the first not done. The caller undoes
 // tx's writes for any verdict but done.
-func (l *Ledger) Apply(ctx context.Context, tx *store.Tx, cs []storegate.Command) storegate.Outcome {
+func (l *Ledger) Apply(ctx context.Context, tx *engine.Tx, cs []storegate.Command) storegate.Outcome {
 	if allFulfill(cs) {
 		return l.fulfillAll(ctx, tx, cs)
 	}
@@ -162,7 +163,7 @@ func allFulfill(cs []storegate.Command) bool {
 }
 
 // applyOne applies one command of any kind inside tx.
-func (l *Ledger) applyOne(ctx context.Context, tx *store.Tx, c storegate.Command) storegate.Outcome {
+func (l *Ledger) applyOne(ctx context.Context, tx *engine.Tx, c storegate.Command) storegate.Outcome {
 	if err := validate(c); err != nil {
 		return outcome(err)
 	}
@@ -236,7 +237,7 @@ const (
 // write that loses a race (another batch applied the same transaction id or
 // key first) or a deadlock between batches is run again by the store; it
 // then sees what committed, and replays or applies: still once.
-func (l *Ledger) write(ctx context.Context, fn func(context.Context, *store.Tx) error) error {
+func (l *Ledger) write(ctx context.Context, fn func(context.Context, *engine.Tx) error) error {
 	return l.db.Write(ctx, fn)
 }
 
@@ -246,7 +247,7 @@ type prior struct {
 }
 
 // lookup returns the transaction recorded under id, or nil.
-func lookup(ctx context.Context, tx *store.Tx, id string) (*prior, error) {
+func lookup(ctx context.Context, tx *engine.Tx, id string) (*prior, error) {
 	var p prior
 	err := tx.QueryRow(ctx, `SELECT result, request_hash FROM ledger_transactions WHERE transaction_id = ?`, id).Scan(&p.result, &p.hash)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -259,7 +260,7 @@ func lookup(ctx context.Context, tx *store.Tx, id string) (*prior, error) {
 }
 
 // replay returns the stored result of a transaction applied before, or nil.
-func replay(ctx context.Context, tx *store.Tx, id string) (*Result, error) {
+func replay(ctx context.Context, tx *engine.Tx, id string) (*Result, error) {
 	p, err := lookup(ctx, tx, id)
 	if err != nil || p == nil {
 		return nil, err
@@ -274,7 +275,7 @@ func replay(ctx context.Context, tx *store.Tx, id string) (*Result, error) {
 
 // replayKeyed is replay for a request carrying an idempotency key: the same
 // key with a different request is a conflict, never the first answer.
-func replayKeyed(ctx context.Context, tx *store.Tx, id, hash string, into any) (bool, error) {
+func replayKeyed(ctx context.Context, tx *engine.Tx, id, hash string, into any) (bool, error) {
 	p, err := lookup(ctx, tx, id)
 	if err != nil || p == nil {
 		return false, err
@@ -295,7 +296,7 @@ type txn struct {
 // record stores a transaction and its result. Its primary key is the
 // idempotency guarantee: with concurrent writers (PostgreSQL), a second
 // application of the same id fails here and its whole write is undone.
-func record(ctx context.Context, tx *store.Tx, t txn, result any) error {
+func record(ctx context.Context, tx *engine.Tx, t txn, result any) error {
 	res, err := json.Marshal(result)
 	if err != nil {
 		return err
@@ -312,7 +313,7 @@ func record(ctx context.Context, tx *store.Tx, t txn, result any) error {
 }
 
 // finish replaces a recorded transaction's result.
-func finish(ctx context.Context, tx *store.Tx, id string, result any) error {
+func finish(ctx context.Context, tx *engine.Tx, id string, result any) error {
 	raw, err := json.Marshal(result)
 	if err != nil {
 		return err
@@ -339,7 +340,7 @@ func validate(c storegate.Command) error {
 }
 
 // addPlayer records that a player exists, once per process.
-func (l *Ledger) addPlayer(ctx context.Context, tx *store.Tx, player string) error {
+func (l *Ledger) addPlayer(ctx context.Context, tx *engine.Tx, player string) error {
 	if _, known := l.known.Load(player); known {
 		return nil // a player seen committed needs no row written again
 	}
@@ -355,7 +356,7 @@ func (l *Ledger) Fulfill(ctx context.Context, c storegate.Command) (Result, erro
 		return Result{}, err
 	}
 	var out Result
-	err := l.write(ctx, func(ctx context.Context, tx *store.Tx) (err error) {
+	err := l.write(ctx, func(ctx context.Context, tx *engine.Tx) (err error) {
 		out, err = l.fulfillTx(ctx, tx, c)
 		return err
 	})

@@ -12,15 +12,16 @@ import (
 	"storegate/internal/fakeclock"
 	"storegate/ledger"
 	"storegate/store"
+	"storegate/store/engine"
 )
 
 var start = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
 func openLedger(t *testing.T, cfg ledger.Config) (*ledger.Ledger, *store.DB) {
 	t.Helper()
-	db, err := store.Open(context.Background(), store.Config{
+	db, err := store.Open(context.Background(), engine.Config{
 		DSN: "sqlite:" + t.TempDir() + "/s.db", Now: fakeclock.New(start).Now,
-		Migrations: []store.Migrations{ledger.Migrations()}})
+		Migrations: []engine.Migrations{ledger.Migrations()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +425,7 @@ func TestUserExists(t *testing.T) {
 }
 
 func TestNew_RejectsBadPattern(t *testing.T) {
-	db, err := store.Open(context.Background(), store.Config{DSN: "sqlite:" + t.TempDir() + "/s.db", Migrations: []store.Migrations{ledger.Migrations()}})
+	db, err := store.Open(context.Background(), engine.Config{DSN: "sqlite:" + t.TempDir() + "/s.db", Migrations: []engine.Migrations{ledger.Migrations()}})
 	if err != nil {
 		t.Fatal(err)
 	}

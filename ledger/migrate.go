@@ -8,20 +8,21 @@ import (
 	"slices"
 
 	"storegate/store"
+	"storegate/store/engine"
 )
 
 //go:embed migrations
 var embedded embed.FS
 
-// Migrations is the ledger's schema, for store.Config.Migrations: the store
+// Migrations is the ledger's schema, for engine.Config.Migrations: the store
 // applies it when it opens, under the lock and in the transactions that
 // serve its own.
-func Migrations() store.Migrations {
+func Migrations() engine.Migrations {
 	files, err := fs.Sub(embedded, "migrations")
 	if err != nil {
 		panic(err) // the folder is embedded above
 	}
-	return store.Migrations{Owner: "ledger", Files: files}
+	return engine.Migrations{Owner: "ledger", Files: files}
 }
 
 // checkMigrated refuses a store opened without the ledger's migrations:
@@ -38,7 +39,7 @@ func checkMigrated(ctx context.Context, db *store.DB) error {
 	for _, name := range names {
 		version := name[len(db.Dialect())+1 : len(name)-len(".sql")]
 		if !slices.Contains(applied, version) {
-			return fmt.Errorf("ledger: migration %s is not applied: open the store with ledger.Migrations() in store.Config.Migrations", version)
+			return fmt.Errorf("ledger: migration %s is not applied: open the store with ledger.Migrations() in engine.Config.Migrations", version)
 		}
 	}
 	return nil

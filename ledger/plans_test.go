@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"storegate/store"
+	"storegate/store/engine"
 )
 
 // ledger_transactions_reverses leaves fulfillments out (most transactions),
@@ -14,7 +15,7 @@ import (
 // every revoke would read every transaction ever applied.
 func TestSQLite_RemainingUsesTheReversesIndex(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, store.Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), Migrations: []store.Migrations{Migrations()}})
+	db, err := store.Open(ctx, engine.Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), Migrations: []engine.Migrations{Migrations()}})
 	if err != nil {
 		t.Fatal(err)
 	}

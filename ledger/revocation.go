@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"storegate"
-	"storegate/store"
+	"storegate/store/engine"
 )
 
 // Revocation strategies (storegate's revocation actions). AGS's names are
@@ -332,7 +332,7 @@ type planGrant struct {
 // querier is what planning reads through: the read pool before the write,
 // the write's transaction inside it.
 type querier interface {
-	Query(ctx context.Context, query string, args ...any) (*store.Rows, error)
+	Query(ctx context.Context, query string, args ...any) (*engine.Rows, error)
 }
 
 // plan lists what a revoke takes back: the lines it names, or everything
@@ -513,7 +513,7 @@ func (l *Ledger) Revoke(ctx context.Context, c storegate.Command) (Result, error
 		}
 	}
 	var out Result
-	err := l.write(ctx, func(ctx context.Context, tx *store.Tx) (err error) {
+	err := l.write(ctx, func(ctx context.Context, tx *engine.Tx) (err error) {
 		out, err = l.revokeTx(ctx, tx, c, answers)
 		return err
 	})
@@ -522,7 +522,7 @@ func (l *Ledger) Revoke(ctx context.Context, c storegate.Command) (Result, error
 
 // revokeTx is Revoke's write, inside tx, with the custom service's answers
 // already in hand.
-func (l *Ledger) revokeTx(ctx context.Context, tx *store.Tx, c storegate.Command, answers map[string]CustomAnswer) (Result, error) {
+func (l *Ledger) revokeTx(ctx context.Context, tx *engine.Tx, c storegate.Command, answers map[string]CustomAnswer) (Result, error) {
 	lines, err := plan(ctx, tx, c)
 	if err != nil {
 		return Result{}, err
@@ -620,7 +620,7 @@ func (l *Ledger) usesLeft(ctx context.Context, c storegate.Command, pg planGrant
 
 // apply takes back every planned grant under the rules and builds the
 // AGS-shaped record.
-func (l *Ledger) apply(ctx context.Context, tx *store.Tx, c storegate.Command, lines []planLine, answers map[string]CustomAnswer, out *Result) (*Revocation, error) {
+func (l *Ledger) apply(ctx context.Context, tx *engine.Tx, c storegate.Command, lines []planLine, answers map[string]CustomAnswer, out *Result) (*Revocation, error) {
 	rev := &Revocation{ID: c.ID, Namespace: l.rules.Namespace, PlayerID: c.PlayerID, TransactionID: c.Reverses, Source: revocationSource(c, lines),
 		Reason: reason(c), Sender: c.Source, OrderRef: c.OrderRef, Platform: string(platformOf(c)),
 		ItemRevocations: []ItemRevocation{}, CreatedAt: tx.Now().UTC()}
@@ -729,7 +729,7 @@ func revocationSource(c storegate.Command, lines []planLine) string {
 
 // revokeGrant takes back one grant under its strategy. Its error is a store
 // failure; a refusal under the rules is an ItemRevocation with status FAIL.
-func (l *Ledger) revokeGrant(ctx context.Context, tx *store.Tx, c storegate.Command, pg planGrant, answers map[string]CustomAnswer, out *Result) (ItemRevocation, error) {
+func (l *Ledger) revokeGrant(ctx context.Context, tx *engine.Tx, c storegate.Command, pg planGrant, answers map[string]CustomAnswer, out *Result) (ItemRevocation, error) {
 	strategy := l.rules.strategy(c.Source, pg.g)
 	ir := ItemRevocation{ItemID: pg.g.Item, SKU: pg.sku, ItemType: pg.g.Type, Quantity: max(pg.g.Quantity, 1), Strategy: strategy, Status: StatusSuccess}
 	switch {
@@ -776,7 +776,7 @@ func (l *Ledger) revokeGrant(ctx context.Context, tx *store.Tx, c storegate.Comm
 	return ir, l.revokeItem(ctx, tx, c, pg, strategy, &ir, out)
 }
 
-func (l *Ledger) revokeCurrency(ctx context.Context, tx *store.Tx, c storegate.Command, pg planGrant, strategy string, ir *ItemRevocation, out *Result) error {
+func (l *Ledger) revokeCurrency(ctx context.Context, tx *engine.Tx, c storegate.Command, pg planGrant, strategy string, ir *ItemRevocation, out *Result) error {
 	amount := pg.g.Amount
 	if c.Reverses != "" {
 		// Never take back more of a fulfillment than it granted and earlier
@@ -813,7 +813,7 @@ func (l *Ledger) revokeCurrency(ctx context.Context, tx *store.Tx, c storegate.C
 	return nil
 }
 
-func (l *Ledger) revokeItem(ctx context.Context, tx *store.Tx, c storegate.Command, pg planGrant, strategy string, ir *ItemRevocation, out *Result) error {
+func (l *Ledger) revokeItem(ctx context.Context, tx *engine.Tx, c storegate.Command, pg planGrant, strategy string, ir *ItemRevocation, out *Result) error {
 	// The candidates: the entitlement the fulfillment created, or for a
 	// revoke of lines the player's entitlements of the item (of the
 	// fulfillment it names, if any), newest first.
@@ -883,7 +883,7 @@ func (l *Ledger) revokeItem(ctx context.Context, tx *store.Tx, c storegate.Comma
 
 // take removes n uses from an entitlement (all of a durable's), revoking it
 // when none are left.
-func (l *Ledger) take(ctx context.Context, tx *store.Tx, e Entitlement, n int64, ir *ItemRevocation, out *Result) error {
+func (l *Ledger) take(ctx context.Context, tx *engine.Tx, e Entitlement, n int64, ir *ItemRevocation, out *Result) error {
 	left := e.UseCount - n
 	status := e.Status
 	if left <= 0 {
@@ -912,7 +912,7 @@ const remainingSQL = `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledge
 // entries and its revokes' (found through their transactions' reverses;
 // the player is checked there, not on the entries, so the transaction index
 // is the one used).
-func remaining(ctx context.Context, tx *store.Tx, fulfillID, player, currency string, platform storegate.Platform) (int64, error) {
+func remaining(ctx context.Context, tx *engine.Tx, fulfillID, player, currency string, platform storegate.Platform) (int64, error) {
 	var left int64
 	err := tx.QueryRow(ctx, remainingSQL, fulfillID, fulfillID, player, currency, string(platform)).Scan(&left)
 	return max(left, 0), err

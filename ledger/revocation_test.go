@@ -10,7 +10,7 @@ import (
 
 	"storegate"
 	"storegate/ledger"
-	"storegate/store"
+	"storegate/store/engine"
 )
 
 func starterBundle() storegate.Line {
@@ -266,7 +266,7 @@ func TestRevoke_FulfillmentWithoutAStoredCommand(t *testing.T) {
 	if _, err := l.Fulfill(ctx, fulfill("t1", "p1", storegate.PlatformXsolla, coins("GOLD", 10), item("sword", storegate.ItemDurable, 1))); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	if err := db.Write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 		_, err := tx.Exec(ctx, `UPDATE ledger_transactions SET request = '' WHERE transaction_id = 't1'`)
 		return err
 	}); err != nil {

@@ -16,6 +16,7 @@ import (
 	"storegate/internal/pgtest"
 	"storegate/ledger"
 	"storegate/store"
+	"storegate/store/engine"
 )
 
 // before is the schema as one folder of migrations held it when the store
@@ -59,7 +60,7 @@ func testUpgrade(t *testing.T, dialect string, fresh func() string, upTo string)
 	oldDSN := fresh()
 	applied := applyBefore(t, dialect, oldDSN, upTo)
 	fillBefore(t, dialect, oldDSN, applied)
-	cfg := store.Config{Migrations: []store.Migrations{ledger.Migrations()}}
+	cfg := engine.Config{Migrations: []engine.Migrations{ledger.Migrations()}}
 	cfg.DSN = oldDSN
 	old, err := store.Open(ctx, cfg)
 	if err != nil {
@@ -182,7 +183,7 @@ func checkRowsKept(t *testing.T, db *store.DB, applied []string) {
 // schema describes every table, column and index of db, in a text equal
 // for equal schemas.
 func schema(t *testing.T, db *store.DB) string {
-	if db.Dialect() == store.SQLite {
+	if db.Dialect() == engine.SQLite {
 		return lines(t, db, `SELECT type || ' ' || name || ': ' || sql FROM sqlite_master
 			WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' ORDER BY type, name`)
 	}

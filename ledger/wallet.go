@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"storegate"
-	"storegate/store"
+	"storegate/store/engine"
 )
 
 // DefaultSpendOrder is the order a spend across platforms drains balances:
@@ -53,7 +53,7 @@ type moved struct {
 // move moves a wallet by e.amount (negative to debit) and appends the
 // history entry: two statements, whatever the history needs (the entry
 // computes the total across platforms itself).
-func move(ctx context.Context, tx *store.Tx, e entry) (moved, error) {
+func move(ctx context.Context, tx *engine.Tx, e entry) (moved, error) {
 	var m moved
 	now := tx.Now().UnixMicro()
 	err := tx.QueryRow(ctx, `INSERT INTO ledger_wallets (player_id, currency, platform, balance, updated_at)
@@ -79,7 +79,7 @@ func move(ctx context.Context, tx *store.Tx, e entry) (moved, error) {
 // balances reads, and on PostgreSQL locks, a currency's platform balances,
 // so a read-modify-write (a spend, a checked debit) cannot lose an update
 // to a concurrent writer.
-func balances(ctx context.Context, tx *store.Tx, player, currency string) (map[storegate.Platform]int64, int64, error) {
+func balances(ctx context.Context, tx *engine.Tx, player, currency string) (map[storegate.Platform]int64, int64, error) {
 	rows, err := tx.Query(ctx, `SELECT platform, balance FROM ledger_wallets WHERE player_id = ? AND currency = ?`+tx.ForUpdate(), player, currency)
 	if err != nil {
 		return nil, 0, err
@@ -236,7 +236,7 @@ func (l *Ledger) Spend(ctx context.Context, s Spend) (SpendResult, error) {
 		reason = kindSpend
 	}
 	var out SpendResult
-	err := l.write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	err := l.write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 		out = SpendResult{}
 		if done, err := replayKeyed(ctx, tx, id, hash, &out); err != nil || done {
 			out.Replayed = done
@@ -351,7 +351,7 @@ func (l *Ledger) Adjust(ctx context.Context, a Adjustment) (AdjustmentResult, er
 	id := "adjust/" + a.PlayerID + "/" + a.Key
 	hash := digest(kindAdjustment, a.Currency, a.Amount, a.Platform, a.Reason, a.Actor, a.AllowNegative)
 	var out AdjustmentResult
-	err := l.write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	err := l.write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 		out = AdjustmentResult{}
 		if done, err := replayKeyed(ctx, tx, id, hash, &out); err != nil || done {
 			out.Replayed = done

@@ -122,24 +122,25 @@ func (m *Metrics) Delivered(target string, v storegate.Verdict, d time.Duration)
 	}
 }
 
-// Committed records one group commit (store.Observer).
+// Committed records one group commit (engine.Observer).
 func (m *Metrics) Committed(writes int, took time.Duration) {
 	m.commitTime.Observe(took.Seconds())
 	m.commitWrites.Observe(float64(writes))
 }
 
 // WriterCheckpoint records one pause of the writer for a log restart
-// (store.Observer).
+// (engine.Observer).
 func (m *Metrics) WriterCheckpoint(took time.Duration) { m.restartPause.Observe(took.Seconds()) }
 
-// Reconnected counts a committer's replaced connection (store.Observer).
+// Reconnected counts a committer's replaced connection (engine.Observer).
 func (m *Metrics) Reconnected() { m.reconnects.Inc() }
 
-// LogSynced records one flush of the write-ahead log (store.Observer).
+// LogSynced records one flush of the write-ahead log (engine.Observer).
 func (m *Metrics) LogSynced(took time.Duration) { m.logSync.Observe(took.Seconds()) }
 
-// AcceptsRetried counts a batch of accepts run again one by one (store.Observer).
-func (m *Metrics) AcceptsRetried() { m.retries.Inc() }
+// BulkRetried counts a batch of accepts, the store's one bulk kind of write,
+// run again one accept at a time (engine.Observer).
+func (m *Metrics) BulkRetried() { m.retries.Inc() }
 
 // BreakerChanged records a transition (adapters.BreakerObserver); from is
 // empty for a breaker's start, which is no transition.

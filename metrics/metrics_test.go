@@ -17,9 +17,15 @@ import (
 	"storegate/internal/fakeclock"
 	"storegate/metrics"
 	"storegate/store"
+	"storegate/store/engine"
 )
 
 var start = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+// The gateway hands Metrics to the engine as its observer; the store counts
+// the commands it applies on accept only through an observer that is also a
+// store.Observer.
+var _ store.Observer = (*metrics.Metrics)(nil)
 
 func family(t *testing.T, m *metrics.Metrics, name string) *dto.MetricFamily {
 	t.Helper()
@@ -193,7 +199,7 @@ func (f targetFunc) Deliver(ctx context.Context, c storegate.Command) storegate.
 func openStore(t *testing.T) (*store.DB, *fakeclock.Clock) {
 	t.Helper()
 	clock := fakeclock.New(start)
-	db, err := store.Open(context.Background(), store.Config{DSN: "sqlite:" + t.TempDir() + "/s.db", Now: clock.Now})
+	db, err := store.Open(context.Background(), engine.Config{DSN: "sqlite:" + t.TempDir() + "/s.db", Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +377,7 @@ storegate_dispatch_total{target="ledger",verdict="retry"} 1
 // each has a duration.
 func TestStoreCommits_WiredToARealStore(t *testing.T) {
 	m := metrics.New(nil)
-	db, err := store.Open(context.Background(), store.Config{DSN: "sqlite:" + t.TempDir() + "/s.db", Observer: m})
+	db, err := store.Open(context.Background(), engine.Config{DSN: "sqlite:" + t.TempDir() + "/s.db", Observer: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +385,7 @@ func TestStoreCommits_WiredToARealStore(t *testing.T) {
 	errs := make(chan error, writes)
 	for range writes {
 		go func() {
-			errs <- db.Write(context.Background(), func(ctx context.Context, tx *store.Tx) error { return nil })
+			errs <- db.Write(context.Background(), func(ctx context.Context, tx *engine.Tx) error { return nil })
 		}()
 	}
 	for range writes {
@@ -407,9 +413,9 @@ func TestStoreCommits_WiredToARealStore(t *testing.T) {
 	}
 }
 
-func TestAcceptsRetried_Counts(t *testing.T) {
+func TestBulkRetried_Counts(t *testing.T) {
 	m := metrics.New(nil)
-	m.AcceptsRetried()
+	m.BulkRetried()
 	want := `
 # HELP storegate_store_accept_batch_retries_total Batches of accepts that failed as one write (an inline grant not done, a panicking target, a statement error) and ran again one accept at a time, at several times the cost.
 # TYPE storegate_store_accept_batch_retries_total counter

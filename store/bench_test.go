@@ -9,6 +9,7 @@ import (
 
 	"storegate"
 	"storegate/store"
+	"storegate/store/engine"
 )
 
 // BenchmarkAccept measures the durable write path alone: concurrent Accepts
@@ -21,7 +22,7 @@ func BenchmarkAccept(b *testing.B) {
 }
 
 func benchAccept(b *testing.B, par int) {
-	db, err := store.Open(context.Background(), store.Config{DSN: "sqlite:" + filepath.Join(b.TempDir(), "s.db")})
+	db, err := store.Open(context.Background(), engine.Config{DSN: "sqlite:" + filepath.Join(b.TempDir(), "s.db")})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"storegate"
+	"storegate/store/engine"
 )
 
 // ErrState means the command is not in a state that allows the action (a
@@ -279,7 +280,7 @@ func (db *DB) Replay(ctx context.Context, f DeadLetterFilter, actor string) ([]s
 		return nil, err
 	}
 	var ids []string
-	err = db.Write(ctx, func(ctx context.Context, tx *Tx) error {
+	err = db.Write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 		ids = ids[:0]
 		now := tx.Now().UnixMicro()
 		rows, err := tx.Query(ctx, `UPDATE outbox SET state = 'pending', attempts = 0, replays = replays + 1, next_at = ?,
@@ -321,7 +322,7 @@ func (db *DB) Replay(ctx context.Context, f DeadLetterFilter, actor string) ([]s
 
 // Discard gives up on a dead letter for good, saying why and who decided.
 func (db *DB) Discard(ctx context.Context, id, reason, actor string) error {
-	return db.Write(ctx, func(ctx context.Context, tx *Tx) error {
+	return db.Write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 		res, err := tx.Exec(ctx, `UPDATE outbox SET state = 'discarded', updated_at = ? WHERE id = ? AND state = 'dead'`,
 			tx.Now().UnixMicro(), id)
 		if err != nil {
@@ -336,14 +337,14 @@ func (db *DB) Discard(ctx context.Context, id, reason, actor string) error {
 	})
 }
 
-func logAction(ctx context.Context, tx *Tx, id, action, actor, reason string) error {
+func logAction(ctx context.Context, tx *engine.Tx, id, action, actor, reason string) error {
 	_, err := tx.Exec(ctx, `INSERT INTO deadletter_actions (command_id, action, actor, reason, at) VALUES (?, ?, ?, ?, ?)`,
 		id, action, truncate(actor, 200), truncate(reason, 1000), tx.Now().UnixMicro())
 	return err
 }
 
 // stateError says why an action on one id changed nothing.
-func stateError(ctx context.Context, tx *Tx, id string) error {
+func stateError(ctx context.Context, tx *engine.Tx, id string) error {
 	var state string
 	err := tx.QueryRow(ctx, `SELECT state FROM outbox WHERE id = ?`, id).Scan(&state)
 	if errors.Is(err, sql.ErrNoRows) {

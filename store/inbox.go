@@ -8,9 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"storegate"
+	"storegate/store/engine"
 )
 
 // Accept stores an event, the commands it owes and the answer it gets, in one
@@ -19,10 +19,10 @@ import (
 // gets the first copy's answer back with duplicate true.
 func (db *DB) Accept(ctx context.Context, ev storegate.Event, cmds []storegate.Command, answer storegate.Answer) (stored storegate.Answer, duplicate bool, err error) {
 	if ev.ReceivedAt.IsZero() {
-		ev.ReceivedAt = db.now()
+		ev.ReceivedAt = db.Now()
 	}
 	r := &acceptReq{ev: ev, cmds: cmds, answer: answer}
-	err = db.submit(ctx, db.jobs, &job{ctx: ctx, fn: r.one, acc: r, done: make(chan error, 1)})
+	err = db.accepts.Write(ctx, db.DB, r, func(ctx context.Context, tx *engine.Tx) error { return db.acceptOne(ctx, tx, r) })
 	return r.stored, r.dup, err
 }
 
@@ -53,18 +53,18 @@ func eventOrder(ev storegate.Event, cmds []storegate.Command) string {
 	return ""
 }
 
-// one writes a single accept.
-func (r *acceptReq) one(ctx context.Context, tx *Tx) error {
+// acceptOne writes a single accept.
+func (db *DB) acceptOne(ctx context.Context, tx *engine.Tx, r *acceptReq) error {
 	inserted, err := r.insertEvent(ctx, tx)
 	if err != nil || !inserted {
 		return err
 	}
-	return r.queue(ctx, tx)
+	return db.queue(ctx, tx, r)
 }
 
 // insertEvent inserts the event, reporting false (with the stored answer
 // loaded) when its key was stored before.
-func (r *acceptReq) insertEvent(ctx context.Context, tx *Tx) (bool, error) {
+func (r *acceptReq) insertEvent(ctx context.Context, tx *engine.Tx) (bool, error) {
 	r.stored, r.dup, r.eventID = storegate.Answer{}, false, 0
 	err := tx.QueryRow(ctx, `INSERT INTO inbox `+inboxColumns+` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (source, key) DO NOTHING RETURNING id`, r.args()...).Scan(&r.eventID)
@@ -79,12 +79,12 @@ func (r *acceptReq) insertEvent(ctx context.Context, tx *Tx) (bool, error) {
 }
 
 // queue inserts the event's commands and its order notes.
-func (r *acceptReq) queue(ctx context.Context, tx *Tx) error {
+func (db *DB) queue(ctx context.Context, tx *engine.Tx, r *acceptReq) error {
 	rows := make([]outboxRow, len(r.cmds))
 	for i, c := range r.cmds {
 		rows[i] = outboxRow{eventID: r.eventID, cmd: c}
 	}
-	if err := tx.db.deliverInline(ctx, tx, rows, true); err != nil {
+	if err := db.deliverInline(ctx, tx, rows, true); err != nil {
 		return err
 	}
 	if err := insertCommands(ctx, tx, rows); err != nil {
@@ -93,38 +93,15 @@ func (r *acceptReq) queue(ctx context.Context, tx *Tx) error {
 	return track(ctx, tx, noteSteps([]*acceptReq{r}))
 }
 
-func (r *acceptReq) loadDuplicate(ctx context.Context, tx *Tx) error {
+func (r *acceptReq) loadDuplicate(ctx context.Context, tx *engine.Tx) error {
 	r.dup = true
 	return tx.QueryRow(ctx, `SELECT id, answer_status, answer_body FROM inbox WHERE source = ? AND key = ?`,
 		r.ev.Source, r.ev.Key).Scan(&r.eventID, &r.stored.Status, &r.stored.Body)
 }
 
-// MaxRows caps the rows of one multi-row statement, keeping every statement
-// far below SQLite's and PostgreSQL's parameter limits and the number of
-// distinct prepared statements small.
-const MaxRows = 64
-
-// acceptBatch writes many accepts with multi-row statements. It runs first
-// in tx, before any other write of the batch. If anything fails it rolls tx
-// back and returns a fresh transaction and false: the caller then writes
-// each accept alone, so one bad event cannot fail the others. No savepoint
-// guards the batch: SQLite keeps a copy of every page changed under a
-// savepoint and walks that copy at the end of every statement, which with
-// grants applied as accepted (see Inline) makes a large batch's commit
-// quadratic in its size.
-func acceptBatch(ctx context.Context, w *writer, tx *Tx, reqs []*acceptReq) (*Tx, bool, error) {
-	if err := acceptMany(ctx, tx, reqs); err == nil {
-		return tx, true, nil
-	}
-	if w.db.obs != nil {
-		w.db.obs.AcceptsRetried()
-	}
-	tx.rollback(ctx)
-	tx, err := w.begin(ctx)
-	return tx, false, err
-}
-
-func acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
+// acceptMany writes many accepts with multi-row statements: the inbox's
+// bulk kind of write (see engine.Bulk). If it fails, each accept runs alone.
+func (db *DB) acceptMany(ctx context.Context, tx *engine.Tx, reqs []*acceptReq) error {
 	// The events go in in key order, not arrival order. On PostgreSQL two
 	// replicas (or committers) handed copies of the same events, in
 	// different orders, would otherwise each take a key the other then
@@ -134,13 +111,13 @@ func acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
 		return cmp.Or(cmp.Compare(a.ev.Source, b.ev.Source), cmp.Compare(a.ev.Key, b.ev.Key))
 	})
 	inserted := map[[2]string]int64{}
-	for start := 0; start < len(byKey); start += MaxRows {
-		chunk := byKey[start:min(start+MaxRows, len(byKey))]
+	for start := 0; start < len(byKey); start += engine.MaxRows {
+		chunk := byKey[start:min(start+engine.MaxRows, len(byKey))]
 		args := make([]any, 0, 10*len(chunk))
 		for _, r := range chunk {
 			args = append(args, r.args()...)
 		}
-		rows, err := tx.Query(ctx, `INSERT INTO inbox `+inboxColumns+` VALUES `+Placeholders(10, len(chunk))+`
+		rows, err := tx.Query(ctx, `INSERT INTO inbox `+inboxColumns+` VALUES `+engine.Placeholders(10, len(chunk))+`
 			ON CONFLICT (source, key) DO NOTHING RETURNING id, source, key`, args...)
 		if err != nil {
 			return fmt.Errorf("insert events: %w", err)
@@ -186,20 +163,13 @@ func acceptMany(ctx context.Context, tx *Tx, reqs []*acceptReq) error {
 	}
 	// A command not done inline fails the batch: each accept then runs
 	// alone, with a savepoint per command.
-	if err := tx.db.deliverInline(ctx, tx, cmds, false); err != nil {
+	if err := db.deliverInline(ctx, tx, cmds, false); err != nil {
 		return err
 	}
 	if err := insertCommands(ctx, tx, cmds); err != nil {
 		return err
 	}
 	return track(ctx, tx, noteSteps(stored))
-}
-
-// Placeholders is "(?, ?), (?, ?)" for rows of cols columns, the VALUES of a
-// multi-row statement of at most MaxRows rows.
-func Placeholders(cols, rows int) string {
-	one := "(" + strings.Repeat("?, ", cols-1) + "?)"
-	return strings.Repeat(one+", ", rows-1) + one
 }
 
 type outboxRow struct {
@@ -209,13 +179,13 @@ type outboxRow struct {
 	done bool
 }
 
-// insertCommands queues commands, MaxRows per statement. A command id
+// insertCommands queues commands, engine.MaxRows per statement. A command id
 // already queued (the same order revoked by two events) is the same command:
 // the first is kept.
-func insertCommands(ctx context.Context, tx *Tx, rows []outboxRow) error {
+func insertCommands(ctx context.Context, tx *engine.Tx, rows []outboxRow) error {
 	now := tx.Now().UnixMicro()
-	for start := 0; start < len(rows); start += MaxRows {
-		chunk := rows[start:min(start+MaxRows, len(rows))]
+	for start := 0; start < len(rows); start += engine.MaxRows {
+		chunk := rows[start:min(start+engine.MaxRows, len(rows))]
 		args := make([]any, 0, 11*len(chunk))
 		for _, r := range chunk {
 			c := r.cmd
@@ -233,7 +203,7 @@ func insertCommands(ctx context.Context, tx *Tx, rows []outboxRow) error {
 			args = append(args, c.ID, r.eventID, string(c.Kind), c.Target, c.PlayerID, string(payload), string(state), attempts, now, now, now)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO outbox (id, event_id, kind, target, player_id, command, state, attempts, next_at, created_at, updated_at)
-			VALUES `+Placeholders(11, len(chunk))+` ON CONFLICT (id) DO NOTHING`, args...); err != nil {
+			VALUES `+engine.Placeholders(11, len(chunk))+` ON CONFLICT (id) DO NOTHING`, args...); err != nil {
 			return fmt.Errorf("insert commands: %w", err)
 		}
 	}
@@ -245,7 +215,7 @@ func insertCommands(ctx context.Context, tx *Tx, rows []outboxRow) error {
 // the stored answer back.
 func (db *DB) Link(ctx context.Context, source, orderID, transactionID string, answer []byte) ([]byte, error) {
 	var stored []byte
-	err := db.Write(ctx, func(ctx context.Context, tx *Tx) error {
+	err := db.Write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO links (source, order_id, transaction_id, answer, created_at)
 			VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, order_id) DO NOTHING`,
 			source, orderID, transactionID, answer, tx.Now().UnixMicro())

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"storegate"
+	"storegate/store/engine"
 )
 
 // Applier applies commands inside the store's transaction: a target whose
@@ -22,7 +23,7 @@ type Applier interface {
 	// Apply applies cs inside tx, in order, all or none: for any outcome
 	// but done the caller undoes what it wrote. It must not keep state
 	// outside tx that it relies on later, except through tx.OnCommit.
-	Apply(ctx context.Context, tx *Tx, cs []storegate.Command) storegate.Outcome
+	Apply(ctx context.Context, tx *engine.Tx, cs []storegate.Command) storegate.Outcome
 }
 
 // Takes asks a whether it takes c; a panic is a command not taken.
@@ -39,7 +40,7 @@ func Takes(a Applier, c storegate.Command) (ok bool) {
 // committer or inside a shared write, outside any caller's recover, and a
 // command that panics every time must cost an attempt, not fail the shared
 // write at every claim.
-func Apply(ctx context.Context, a Applier, tx *Tx, cs []storegate.Command) (out storegate.Outcome) {
+func Apply(ctx context.Context, a Applier, tx *engine.Tx, cs []storegate.Command) (out storegate.Outcome) {
 	defer func() {
 		if r := recover(); r != nil {
 			out = storegate.Outcome{Verdict: storegate.VerdictRetry, Code: "PANIC", Message: fmt.Sprint(r)}
@@ -56,7 +57,7 @@ func Apply(ctx context.Context, a Applier, tx *Tx, cs []storegate.Command) (out 
 // replicas cannot see each other's uncommitted rows, so there commands
 // always go through the outbox.
 func (db *DB) ApplyOnAccept(target string, a Applier) {
-	if db.dialect == SQLite {
+	if db.Dialect() == engine.SQLite {
 		db.applier.Store(&applier{target: target, a: a})
 	}
 }
@@ -81,7 +82,7 @@ var errInlineNotDone = errors.New("store: a command was not done inline")
 // caller undoes everything, which a grant practically never causes.
 // Any other command, a revoke that may have to wait for its grant, runs
 // under its own savepoint, and one not done is undone and queued.
-func (db *DB) deliverInline(ctx context.Context, tx *Tx, rows []outboxRow, alone bool) error {
+func (db *DB) deliverInline(ctx context.Context, tx *engine.Tx, rows []outboxRow, alone bool) error {
 	ap := db.applier.Load()
 	if ap == nil || len(rows) == 0 {
 		return nil
@@ -101,7 +102,7 @@ func (db *DB) deliverInline(ctx context.Context, tx *Tx, rows []outboxRow, alone
 		for k, i := range grants {
 			cs[k] = rows[i].cmd
 		}
-		if !ap.apply(ctx, tx, cs) {
+		if !db.apply(ctx, ap, tx, cs) {
 			return errInlineNotDone
 		}
 		for _, i := range grants {
@@ -131,7 +132,7 @@ func (db *DB) deliverInline(ctx context.Context, tx *Tx, rows []outboxRow, alone
 			return err
 		}
 		err := tx.Savepoint(ctx, func() error {
-			if !ap.apply(ctx, tx, []storegate.Command{c}) {
+			if !db.apply(ctx, ap, tx, []storegate.Command{c}) {
 				return errInlineNotDone
 			}
 			return nil
@@ -150,13 +151,13 @@ func (db *DB) deliverInline(ctx context.Context, tx *Tx, rows []outboxRow, alone
 
 // apply applies cs and, once they commit, counts them as delivered, each
 // with its share of the time.
-func (ap *applier) apply(ctx context.Context, tx *Tx, cs []storegate.Command) bool {
-	started := tx.db.now()
+func (db *DB) apply(ctx context.Context, ap *applier, tx *engine.Tx, cs []storegate.Command) bool {
+	started := db.Now()
 	if Apply(ctx, ap.a, tx, cs).Verdict != storegate.VerdictDone {
 		return false
 	}
-	if obs := tx.db.obs; obs != nil {
-		share := tx.db.now().Sub(started) / time.Duration(len(cs))
+	if obs := db.obs; obs != nil {
+		share := db.Now().Sub(started) / time.Duration(len(cs))
 		n, target := len(cs), ap.target
 		tx.OnCommit(func() {
 			for range n {
@@ -169,7 +170,7 @@ func (ap *applier) apply(ctx context.Context, tx *Tx, cs []storegate.Command) bo
 
 // outboxState reads which of rows' command ids are queued already and
 // which of their players have a command pending.
-func outboxState(ctx context.Context, tx *Tx, rows []outboxRow) (queued, waiting map[string]bool, err error) {
+func outboxState(ctx context.Context, tx *engine.Tx, rows []outboxRow) (queued, waiting map[string]bool, err error) {
 	queued, waiting = map[string]bool{}, map[string]bool{}
 	ids, players := make([]any, 0, len(rows)), make([]any, 0, len(rows))
 	seen := map[string]bool{}
@@ -194,11 +195,11 @@ func outboxState(ctx context.Context, tx *Tx, rows []outboxRow) (queued, waiting
 }
 
 // collect runs query with its %s replaced by a VALUES list of args,
-// MaxRows at a time, and adds the single column it returns to into.
-func collect(ctx context.Context, tx *Tx, query string, args []any, into map[string]bool) error {
-	for start := 0; start < len(args); start += MaxRows {
-		chunk := args[start:min(start+MaxRows, len(args))]
-		rows, err := tx.Query(ctx, fmt.Sprintf(query, Placeholders(1, len(chunk))), chunk...)
+// engine.MaxRows at a time, and adds the single column it returns to into.
+func collect(ctx context.Context, tx *engine.Tx, query string, args []any, into map[string]bool) error {
+	for start := 0; start < len(args); start += engine.MaxRows {
+		chunk := args[start:min(start+engine.MaxRows, len(args))]
+		rows, err := tx.Query(ctx, fmt.Sprintf(query, engine.Placeholders(1, len(chunk))), chunk...)
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"storegate"
+	"storegate/store/engine"
 )
 
 // scriptedInline takes commands for the "ledger" target, refuses those in
@@ -25,7 +26,7 @@ type scriptedInline struct {
 
 func (f *scriptedInline) Takes(c storegate.Command) bool { return c.Target == "ledger" }
 
-func (f *scriptedInline) Apply(ctx context.Context, tx *Tx, cs []storegate.Command) storegate.Outcome {
+func (f *scriptedInline) Apply(ctx context.Context, tx *engine.Tx, cs []storegate.Command) storegate.Outcome {
 	var ids []string
 	for _, c := range cs {
 		ids = append(ids, c.ID)
@@ -41,7 +42,7 @@ func (f *scriptedInline) Apply(ctx context.Context, tx *Tx, cs []storegate.Comma
 	return storegate.Outcome{Verdict: storegate.VerdictDone}
 }
 
-func (f *scriptedInline) deliver(ctx context.Context, tx *Tx, c storegate.Command) bool {
+func (f *scriptedInline) deliver(ctx context.Context, tx *engine.Tx, c storegate.Command) bool {
 	f.mu.Lock()
 	f.offers[c.ID]++
 	f.mu.Unlock()
@@ -59,8 +60,8 @@ func (f *scriptedInline) deliver(ctx context.Context, tx *Tx, c storegate.Comman
 func scriptedStore(t *testing.T, f *scriptedInline) (*DB, *retryCounter) {
 	t.Helper()
 	retries := &retryCounter{}
-	db, err := Open(context.Background(), Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), Observer: retries,
-		Migrations: []Migrations{{Owner: "test", Files: fstest.MapFS{
+	db, err := Open(context.Background(), engine.Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), Observer: retries,
+		Migrations: []engine.Migrations{{Owner: "test", Files: fstest.MapFS{
 			"sqlite/9001_effects.sql": {Data: []byte("CREATE TABLE effects (id TEXT PRIMARY KEY)")}}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -70,13 +71,17 @@ func scriptedStore(t *testing.T, f *scriptedInline) (*DB, *retryCounter) {
 	return db, retries
 }
 
-// retryCounter is a store.Observer counting AcceptsRetried.
+// retryCounter is an Observer counting BulkRetried.
 type retryCounter struct {
-	nopObserver
 	n atomic.Int64
 }
 
-func (r *retryCounter) AcceptsRetried() { r.n.Add(1) }
+func (r *retryCounter) BulkRetried()                                     { r.n.Add(1) }
+func (*retryCounter) Committed(int, time.Duration)                       {}
+func (*retryCounter) WriterCheckpoint(time.Duration)                     {}
+func (*retryCounter) Reconnected()                                       {}
+func (*retryCounter) LogSynced(time.Duration)                            {}
+func (*retryCounter) Delivered(string, storegate.Verdict, time.Duration) {}
 
 // acceptInOneBatch holds the committer, queues one Accept per command in
 // order, and lets them all commit together.
@@ -96,7 +101,7 @@ func queueAccepts(t *testing.T, db *DB, evs []storegate.Event, cmds []storegate.
 	t.Helper()
 	ctx := context.Background()
 	entered, release := make(chan struct{}), make(chan struct{})
-	go db.Write(ctx, func(context.Context, *Tx) error { close(entered); <-release; return nil })
+	go db.Write(ctx, func(context.Context, *engine.Tx) error { close(entered); <-release; return nil })
 	<-entered
 	var wg sync.WaitGroup
 	for i, ev := range evs {
@@ -105,7 +110,7 @@ func queueAccepts(t *testing.T, db *DB, evs []storegate.Event, cmds []storegate.
 				t.Errorf("accept %s: %v", ev.Key, err)
 			}
 		})
-		for deadline := time.Now().Add(10 * time.Second); len(db.jobs) <= i; {
+		for deadline := time.Now().Add(10 * time.Second); db.Queued() <= i; {
 			if time.Now().After(deadline) {
 				t.Fatalf("accept %s did not queue", ev.Key)
 			}

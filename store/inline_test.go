@@ -11,6 +11,7 @@ import (
 
 	"storegate"
 	"storegate/store"
+	"storegate/store/engine"
 	"storegate/store/storetest"
 )
 
@@ -19,7 +20,7 @@ import (
 // command), so a test sees whether a refused delivery was undone, and
 // registers an OnCommit hook, so it sees which deliveries committed.
 // effects is the table fakeInline writes to, beside the store's own.
-var effects = store.Migrations{Owner: "test", Files: fstest.MapFS{
+var effects = engine.Migrations{Owner: "test", Files: fstest.MapFS{
 	"sqlite/9001_effects.sql":   {Data: []byte("CREATE TABLE effects (id TEXT PRIMARY KEY)")},
 	"postgres/9001_effects.sql": {Data: []byte("CREATE TABLE effects (id TEXT PRIMARY KEY)")},
 }}
@@ -34,7 +35,7 @@ type fakeInline struct {
 
 func (f *fakeInline) Takes(storegate.Command) bool { return true }
 
-func (f *fakeInline) Apply(ctx context.Context, tx *store.Tx, cs []storegate.Command) storegate.Outcome {
+func (f *fakeInline) Apply(ctx context.Context, tx *engine.Tx, cs []storegate.Command) storegate.Outcome {
 	for _, c := range cs {
 		if !f.deliver(ctx, tx, c) {
 			return storegate.Outcome{Verdict: storegate.VerdictRetry}
@@ -43,7 +44,7 @@ func (f *fakeInline) Apply(ctx context.Context, tx *store.Tx, cs []storegate.Com
 	return storegate.Outcome{Verdict: storegate.VerdictDone}
 }
 
-func (f *fakeInline) deliver(ctx context.Context, tx *store.Tx, c storegate.Command) bool {
+func (f *fakeInline) deliver(ctx context.Context, tx *engine.Tx, c storegate.Command) bool {
 	f.mu.Lock()
 	f.offered = append(f.offered, c.ID)
 	f.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"storegate"
+	"storegate/store/engine"
 )
 
 // Order tracking is read from what the gateway writes anyway: every event
@@ -56,7 +57,7 @@ func noteSteps(reqs []*acceptReq) []step {
 
 // track writes notes: each order's row is created or updated once per call,
 // its history lines appended and its status set by its last note.
-func track(ctx context.Context, tx *Tx, steps []step) error {
+func track(ctx context.Context, tx *engine.Tx, steps []step) error {
 	if len(steps) == 0 {
 		return nil
 	}
@@ -93,7 +94,7 @@ func track(ctx context.Context, tx *Tx, steps []step) error {
 			string(r.history), now.UnixMicro(), now.UnixMicro())
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO orders (player_id, id, source, platform, order_ref, status, reason, history, created_at, updated_at)
-		VALUES `+Placeholders(10, len(keys))+` ON CONFLICT (player_id, id) DO UPDATE SET
+		VALUES `+engine.Placeholders(10, len(keys))+` ON CONFLICT (player_id, id) DO UPDATE SET
 		status = excluded.status, reason = excluded.reason, history = orders.history || excluded.history,
 		updated_at = excluded.updated_at`, args...); err != nil {
 		return fmt.Errorf("track orders: %w", err)
@@ -104,7 +105,7 @@ func track(ctx context.Context, tx *Tx, steps []step) error {
 // TrackOrder records one step that no event or command carries (an order
 // pulled from a platform that cannot be processed, a partner order created).
 func (db *DB) TrackOrder(ctx context.Context, n storegate.OrderNote) error {
-	return db.Write(ctx, func(ctx context.Context, tx *Tx) error {
+	return db.Write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 		return track(ctx, tx, []step{{note: n}})
 	})
 }
@@ -288,8 +289,8 @@ type queuedCommand struct {
 // eventCommands reads the commands the events queued, by event id.
 func (db *DB) eventCommands(ctx context.Context, events []playerEvent) (map[int64][]queuedCommand, error) {
 	out := map[int64][]queuedCommand{}
-	for start := 0; start < len(events); start += MaxRows {
-		chunk := events[start:min(start+MaxRows, len(events))]
+	for start := 0; start < len(events); start += engine.MaxRows {
+		chunk := events[start:min(start+engine.MaxRows, len(events))]
 		args := make([]any, len(chunk))
 		for i, e := range chunk {
 			args[i] = e.id
@@ -392,7 +393,7 @@ func (db *DB) FulfillCursor(ctx context.Context, playerID string, platform store
 // SetFulfillCursor moves the cursor forward to since; never backwards, so
 // a slow run finishing after a faster later one cannot rewind it.
 func (db *DB) SetFulfillCursor(ctx context.Context, playerID string, platform storegate.Platform, since time.Time) error {
-	return db.Write(ctx, func(ctx context.Context, tx *Tx) error {
+	return db.Write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO fulfill_cursors (player_id, platform, since, updated_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (player_id, platform) DO UPDATE SET
 				since = CASE WHEN excluded.since > fulfill_cursors.since THEN excluded.since ELSE fulfill_cursors.since END,

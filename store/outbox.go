@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"storegate"
+	"storegate/store/engine"
 )
 
 // ErrLeaseLost means a completion came from a worker whose lease had expired
@@ -32,7 +33,7 @@ type Claimed struct {
 // transaction id makes the second delivery harmless.
 func (db *DB) Claim(ctx context.Context, owner, target string, n int, lease time.Duration) ([]Claimed, error) {
 	var out []Claimed
-	err := db.Write(ctx, func(ctx context.Context, tx *Tx) error {
+	err := db.Write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 		out = out[:0]
 		now := tx.Now()
 		rows, err := tx.Query(ctx, claimSQL(tx.Dialect()), owner, now.Add(lease).UnixMicro(), target, now.UnixMicro(), now.UnixMicro(), n)
@@ -85,7 +86,7 @@ type Completion struct {
 
 // Complete records an attempt's outcome if owner still holds the lease.
 func (db *DB) Complete(ctx context.Context, c Completion) error {
-	return db.Write(ctx, func(ctx context.Context, tx *Tx) error { return tx.Complete(ctx, c) })
+	return db.Write(ctx, func(ctx context.Context, tx *engine.Tx) error { return CompleteIn(ctx, tx, c) })
 }
 
 // CompleteAll records many attempts' outcomes in one background write (see
@@ -95,9 +96,9 @@ func (db *DB) Complete(ctx context.Context, c Completion) error {
 // the write's own error for all of them.
 func (db *DB) CompleteAll(ctx context.Context, cs []Completion) []error {
 	errs := make([]error, len(cs))
-	err := db.WriteBackground(ctx, func(ctx context.Context, tx *Tx) error {
+	err := db.WriteBackground(ctx, func(ctx context.Context, tx *engine.Tx) error {
 		for i, c := range cs {
-			errs[i] = tx.Complete(ctx, c)
+			errs[i] = CompleteIn(ctx, tx, c)
 			if errs[i] != nil && !errors.Is(errs[i], ErrLeaseLost) {
 				return errs[i]
 			}
@@ -116,11 +117,11 @@ func (db *DB) CompleteAll(ctx context.Context, cs []Completion) []error {
 	return errs
 }
 
-// Complete records an attempt's outcome inside this transaction, so a
-// target whose effects live in the same database (the embedded ledger)
-// commits its effect and the command's completion together. It returns
-// ErrLeaseLost if owner no longer holds the lease.
-func (tx *Tx) Complete(ctx context.Context, c Completion) error {
+// CompleteIn records an attempt's outcome inside tx, so a target whose
+// effects live in the same database (the embedded ledger) commits its
+// effect and the command's completion together. It returns ErrLeaseLost if
+// owner no longer holds the lease.
+func CompleteIn(ctx context.Context, tx *engine.Tx, c Completion) error {
 	spent := 0
 	if c.Attempt > 0 {
 		spent = 1
@@ -219,9 +220,9 @@ func (db *DB) Command(ctx context.Context, id string) (CommandInfo, error) {
 // the queueing order: SQLite's rowid, PostgreSQL's identity. SKIP LOCKED
 // lets replicas claim side by side without waiting for or ever sharing a
 // row.
-func claimSQL(d Dialect) string {
+func claimSQL(d engine.Dialect) string {
 	seq, skipLocked := "rowid", ""
-	if d == Postgres {
+	if d == engine.Postgres {
 		seq, skipLocked = "seq", " FOR UPDATE SKIP LOCKED"
 	}
 	return `UPDATE outbox SET lease_owner = ?, lease_until = ?

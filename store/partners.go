@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"storegate"
+	"storegate/store/engine"
 )
 
 // Distribution partners' orders. A partner creates an order (priced here),
@@ -44,7 +45,7 @@ func (db *DB) CreatePartnerOrder(ctx context.Context, o storegate.PartnerOrder, 
 		return o, fmt.Errorf("encode lines: %w", err)
 	}
 	var out storegate.PartnerOrder
-	err = db.Write(ctx, func(ctx context.Context, tx *Tx) error {
+	err = db.Write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 		out, err = insertPartnerOrder(ctx, tx, o, lines)
 		if err != nil || noteFor == nil {
 			return err
@@ -59,7 +60,7 @@ func (db *DB) CreatePartnerOrder(ctx context.Context, o storegate.PartnerOrder, 
 
 // insertPartnerOrder stores a priced order as created, lines already
 // encoded, and returns it with its id.
-func insertPartnerOrder(ctx context.Context, tx *Tx, o storegate.PartnerOrder, lines []byte) (storegate.PartnerOrder, error) {
+func insertPartnerOrder(ctx context.Context, tx *engine.Tx, o storegate.PartnerOrder, lines []byte) (storegate.PartnerOrder, error) {
 	o.Status, o.CreatedAt, o.UpdatedAt = storegate.PartnerOrderCreated, tx.Now().UTC(), tx.Now().UTC()
 	now := tx.Now().UnixMicro()
 	if err := tx.QueryRow(ctx, `INSERT INTO partner_orders (source, player_id, currency, amount, amount_without_discount, tax_rate, tax, lines, status, created_at, updated_at)
@@ -118,10 +119,10 @@ func (db *DB) PartnerOrderByPayment(ctx context.Context, source string, paymentI
 func (db *DB) PayPartnerOrder(ctx context.Context, ev storegate.Event, orderID int64, cmds []storegate.Command,
 	answer func(paymentID int64) []byte) (stored storegate.Answer, duplicate bool, err error) {
 	if ev.ReceivedAt.IsZero() {
-		ev.ReceivedAt = db.now()
+		ev.ReceivedAt = db.Now()
 	}
 	r := &acceptReq{ev: ev, cmds: cmds, answer: storegate.Answer{Status: 200}}
-	err = db.Write(ctx, func(ctx context.Context, tx *Tx) error {
+	err = db.Write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 		inserted, err := r.insertEvent(ctx, tx)
 		if err != nil || !inserted {
 			return err
@@ -144,7 +145,7 @@ func (db *DB) PayPartnerOrder(ctx context.Context, ev storegate.Event, orderID i
 		if _, err := tx.Exec(ctx, `UPDATE inbox SET answer_body = ? WHERE id = ?`, r.stored.Body, r.eventID); err != nil {
 			return fmt.Errorf("store answer: %w", err)
 		}
-		return r.queue(ctx, tx)
+		return db.queue(ctx, tx, r)
 	})
 	if err != nil {
 		return storegate.Answer{}, false, err // r may still be filled by a write given up on
@@ -158,10 +159,10 @@ func (db *DB) PayPartnerOrder(ctx context.Context, ev storegate.Event, orderID i
 // (ErrNotPaid), leaves nothing behind.
 func (db *DB) CancelPartnerPayment(ctx context.Context, ev storegate.Event, orderID int64, cmds []storegate.Command, answer []byte) error {
 	if ev.ReceivedAt.IsZero() {
-		ev.ReceivedAt = db.now()
+		ev.ReceivedAt = db.Now()
 	}
 	r := &acceptReq{ev: ev, cmds: cmds, answer: storegate.Answer{Status: 200, Body: answer}}
-	return db.Write(ctx, func(ctx context.Context, tx *Tx) error {
+	return db.Write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 		inserted, err := r.insertEvent(ctx, tx)
 		if err != nil {
 			return err
@@ -184,11 +185,11 @@ func (db *DB) CancelPartnerPayment(ctx context.Context, ev storegate.Event, orde
 			string(storegate.PartnerOrderCancelled), tx.Now().UnixMicro(), orderID); err != nil {
 			return fmt.Errorf("mark cancelled: %w", err)
 		}
-		return r.queue(ctx, tx)
+		return db.queue(ctx, tx, r)
 	})
 }
 
-func lockPartnerOrder(ctx context.Context, tx *Tx, where string, args ...any) (storegate.PartnerOrderStatus, error) {
+func lockPartnerOrder(ctx context.Context, tx *engine.Tx, where string, args ...any) (storegate.PartnerOrderStatus, error) {
 	var status storegate.PartnerOrderStatus
 	err := tx.QueryRow(ctx, `SELECT status FROM partner_orders WHERE `+where+tx.ForUpdate(), args...).Scan(&status)
 	return status, err
@@ -223,12 +224,12 @@ func scanPartnerCart(source, playerID string, scan func(...any) error) (storegat
 // PostgreSQL. Two writers creating one player's first cart at once both
 // insert; the loser's unique violation makes Write run it again, and it
 // then sees the winner's cart.
-func lockPartnerCart(ctx context.Context, tx *Tx, source, playerID string) (storegate.PartnerCart, error) {
+func lockPartnerCart(ctx context.Context, tx *engine.Tx, source, playerID string) (storegate.PartnerCart, error) {
 	return scanPartnerCart(source, playerID, tx.QueryRow(ctx, `SELECT currency, items, updated_at FROM partner_carts WHERE source = ? AND player_id = ?`+tx.ForUpdate(),
 		source, playerID).Scan)
 }
 
-func savePartnerCart(ctx context.Context, tx *Tx, c storegate.PartnerCart, existed bool) (storegate.PartnerCart, error) {
+func savePartnerCart(ctx context.Context, tx *engine.Tx, c storegate.PartnerCart, existed bool) (storegate.PartnerCart, error) {
 	items, err := json.Marshal(c.Items)
 	if err != nil {
 		return c, fmt.Errorf("encode partner cart items: %w", err)
@@ -254,7 +255,7 @@ func savePartnerCart(ctx context.Context, tx *Tx, c storegate.PartnerCart, exist
 // nothing writes nothing. edit may run more than once (see Write).
 func (db *DB) EditPartnerCart(ctx context.Context, source, playerID string, edit func(*storegate.PartnerCart) error) (storegate.PartnerCart, error) {
 	var out storegate.PartnerCart
-	err := db.Write(ctx, func(ctx context.Context, tx *Tx) error {
+	err := db.Write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 		was, err := lockPartnerCart(ctx, tx, source, playerID)
 		if err != nil {
 			return err
@@ -285,7 +286,7 @@ func (db *DB) EditPartnerCart(ctx context.Context, source, playerID string, edit
 func (db *DB) OrderPartnerCart(ctx context.Context, source, playerID string, price func(storegate.PartnerCart) (storegate.PartnerOrder, error),
 	note func(storegate.PartnerOrder) storegate.OrderNote) (storegate.PartnerOrder, error) {
 	var out storegate.PartnerOrder
-	err := db.Write(ctx, func(ctx context.Context, tx *Tx) error {
+	err := db.Write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 		cart, err := lockPartnerCart(ctx, tx, source, playerID)
 		if err != nil {
 			return err

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"storegate/store/engine"
 )
 
 // queryPlan is SQLite's plan for query, one line per step.
@@ -33,7 +35,7 @@ func queryPlan(t *testing.T, db *DB, query string, args ...any) string {
 // use it: without the index, a claim or a /metrics scrape reads every
 // command ever queued.
 func TestSQLite_QueryPlans(t *testing.T) {
-	db, err := Open(context.Background(), Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db")})
+	db, err := Open(context.Background(), engine.Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +49,7 @@ func TestSQLite_QueryPlans(t *testing.T) {
 		name, query, index string
 		args               []any
 	}{
-		{"claim", claimSQL(SQLite), "outbox_target_due", []any{"owner", now, "ledger", now, now, 16}},
+		{"claim", claimSQL(engine.SQLite), "outbox_target_due", []any{"owner", now, "ledger", now, now, 16}},
 		{"depth", depthSQL, "outbox_state", []any{"pending"}},
 		{"dead letters", deadLettersSQL(listing), "outbox_state", append(listArgs, 100)},
 	} {

@@ -9,12 +9,13 @@ import (
 
 	"storegate/internal/pgtest"
 	"storegate/store"
+	"storegate/store/engine"
 	"storegate/store/storetest"
 )
 
 func openPostgres(t testing.TB, now func() time.Time) *store.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), store.Config{DSN: pgtest.DSN(t), Now: now, Migrations: []store.Migrations{effects}})
+	db, err := store.Open(context.Background(), engine.Config{DSN: pgtest.DSN(t), Now: now, Migrations: []engine.Migrations{effects}})
 	if err != nil {
 		t.Fatal(err)
 	}

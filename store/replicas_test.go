@@ -9,6 +9,7 @@ import (
 
 	"storegate"
 	"storegate/internal/pgtest"
+	"storegate/store/engine"
 )
 
 // queueBatch queues one accept per key, in the order given, to commit as
@@ -44,7 +45,7 @@ func TestPostgres_SameEventsOnTwoReplicasNeverFailABatch(t *testing.T) {
 		var counters []*retryCounter
 		for range 2 {
 			rc := &retryCounter{}
-			db, err := Open(context.Background(), Config{DSN: dsn, Writers: 1, Observer: rc})
+			db, err := Open(context.Background(), engine.Config{DSN: dsn, Writers: 1, Observer: rc})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"storegate"
+	"storegate/store/engine"
 )
 
 // Lookups behind the support console's search. Each reads by a key the
@@ -30,8 +31,8 @@ type Match struct {
 // Commands returns the commands among ids that exist, in no set order.
 func (db *DB) Commands(ctx context.Context, ids []string) ([]Match, error) {
 	var out []Match
-	for start := 0; start < len(ids); start += MaxRows {
-		chunk := ids[start:min(start+MaxRows, len(ids))]
+	for start := 0; start < len(ids); start += engine.MaxRows {
+		chunk := ids[start:min(start+engine.MaxRows, len(ids))]
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
 			args[i] = id

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"storegate/store"
+	"storegate/store/engine"
 	"storegate/store/storetest"
 )
 
@@ -15,9 +16,9 @@ import (
 // a file, not memory, so WAL and durability settings are the real ones.
 func openSQLite(t testing.TB, now func() time.Time) *store.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), store.Config{
+	db, err := store.Open(context.Background(), engine.Config{
 		DSN: "sqlite:" + filepath.Join(t.TempDir(), "storegate.db"), Now: now,
-		Migrations: []store.Migrations{effects}})
+		Migrations: []engine.Migrations{effects}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +33,7 @@ func TestSQLite(t *testing.T) {
 func TestSQLite_ReopenKeepsData(t *testing.T) {
 	ctx := context.Background()
 	dsn := "sqlite:" + filepath.Join(t.TempDir(), "data", "storegate.db")
-	db, err := store.Open(ctx, store.Config{DSN: dsn})
+	db, err := store.Open(ctx, engine.Config{DSN: dsn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func TestSQLite_ReopenKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	db, err = store.Open(ctx, store.Config{DSN: dsn})
+	db, err = store.Open(ctx, engine.Config{DSN: dsn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func TestSQLite_ReopenKeepsData(t *testing.T) {
 }
 
 func TestOpen_RejectsUnknownDSN(t *testing.T) {
-	_, err := store.Open(context.Background(), store.Config{DSN: "mysql://root:hunter2@localhost/x"})
+	_, err := store.Open(context.Background(), engine.Config{DSN: "mysql://root:hunter2@localhost/x"})
 	if err == nil {
 		t.Fatal("opened an unsupported DSN")
 	}

@@ -21,6 +21,7 @@ import (
 	"storegate/schemas"
 	"storegate/signing"
 	"storegate/store"
+	"storegate/store/engine"
 )
 
 const whsec = "whsec_dGVzdC1yZXZvY2F0aW9uLXNlY3JldA=="
@@ -160,7 +161,7 @@ func TestCustomStrategy_GRPCAndHTTP(t *testing.T) {
 			ctx := context.Background()
 			p := &plugin{}
 			client, stop := tc.client(t, p)
-			db, err := store.Open(ctx, store.Config{DSN: "sqlite:" + t.TempDir() + "/s.db", Migrations: []store.Migrations{ledger.Migrations()}})
+			db, err := store.Open(ctx, engine.Config{DSN: "sqlite:" + t.TempDir() + "/s.db", Migrations: []engine.Migrations{ledger.Migrations()}})
 			if err != nil {
 				t.Fatal(err)
 			}

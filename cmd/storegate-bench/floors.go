@@ -20,6 +20,7 @@ import (
 
 	"storegate"
 	"storegate/store"
+	"storegate/store/engine"
 )
 
 // The floors are servers that do less than any durable gateway can, on the
@@ -88,7 +89,7 @@ func serveFloor(addr, kind, dir string) error {
 		defer l.close()
 		accept = l.append
 	case "floor-store":
-		db, err := store.Open(ctx, store.Config{DSN: "sqlite:" + filepath.Join(dir, "floor.db")})
+		db, err := store.Open(ctx, engine.Config{DSN: "sqlite:" + filepath.Join(dir, "floor.db")})
 		if err != nil {
 			return err
 		}

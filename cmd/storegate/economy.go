@@ -9,6 +9,7 @@ import (
 	"storegate/adapters/revocation"
 	"storegate/ledger"
 	"storegate/store"
+	"storegate/store/engine"
 )
 
 // newLedger builds a ledger target, returning its custom revocation client
@@ -16,8 +17,8 @@ import (
 // tables are the schemas kept in the store beside its own. The ledger's are
 // applied whether or not a ledger target is configured, so that adding one
 // later needs no migration step of its own.
-func tables() []store.Migrations {
-	return []store.Migrations{ledger.Migrations()}
+func tables() []engine.Migrations {
+	return []engine.Migrations{ledger.Migrations()}
 }
 
 // sources are the revocation overrides of the sources it serves.

@@ -19,6 +19,7 @@ import (
 
 	"storegate/signing"
 	"storegate/store"
+	"storegate/store/engine"
 )
 
 // These tests run the real binary as a separate process, so they can kill it
@@ -197,7 +198,7 @@ type ledgerState struct {
 // readState opens the database directly.
 func readState(t *testing.T, dsn string) ledgerState {
 	t.Helper()
-	db, err := store.Open(context.Background(), store.Config{DSN: dsn, Migrations: tables()})
+	db, err := store.Open(context.Background(), engine.Config{DSN: dsn, Migrations: tables()})
 	if err != nil {
 		t.Fatal(err)
 	}

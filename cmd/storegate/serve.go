@@ -27,6 +27,7 @@ import (
 	"storegate/server"
 	"storegate/signing"
 	"storegate/store"
+	"storegate/store/engine"
 	"storegate/webhooks"
 )
 
@@ -74,7 +75,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 	// scrape: made first, they read db once it is open.
 	var db *store.DB
 	m := metrics.New(func(ctx context.Context) (map[storegate.State]int, error) { return db.Depth(ctx) })
-	db, err = store.Open(ctx, store.Config{DSN: cfg.Store.DSN, Now: opt.Now, Observer: m, Migrations: tables()})
+	db, err = store.Open(ctx, engine.Config{DSN: cfg.Store.DSN, Now: opt.Now, Observer: m, Migrations: tables()})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -334,7 +335,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	started := time.Now()
-	db, err := store.Open(ctx, store.Config{DSN: cfg.Store.DSN, Migrations: tables()})
+	db, err := store.Open(ctx, engine.Config{DSN: cfg.Store.DSN, Migrations: tables()})
 	if err != nil {
 		return err
 	}

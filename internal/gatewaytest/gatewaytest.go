@@ -33,6 +33,7 @@ import (
 	"storegate/server"
 	"storegate/signing"
 	"storegate/store"
+	"storegate/store/engine"
 	"storegate/webhooks"
 )
 
@@ -138,8 +139,8 @@ func New(t testing.TB, opts ...Option) *Gateway {
 	t.Helper()
 	g := &Gateway{Clock: fakeclock.New(Start)}
 	var err error
-	g.DB, err = store.Open(context.Background(), store.Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), Now: g.Clock.Now,
-		Migrations: []store.Migrations{ledger.Migrations()}})
+	g.DB, err = store.Open(context.Background(), engine.Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), Now: g.Clock.Now,
+		Migrations: []engine.Migrations{ledger.Migrations()}})
 	if err != nil {
 		t.Fatal(err)
 	}

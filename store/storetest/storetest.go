@@ -14,6 +14,7 @@ import (
 	"storegate"
 	"storegate/internal/fakeclock"
 	"storegate/store"
+	"storegate/store/engine"
 )
 
 // Opener opens an empty store whose clock is now.
@@ -372,7 +373,7 @@ func testFailedWriteLeavesNothing(t *testing.T, open Opener) {
 		go func() {
 			defer wg.Done()
 			if i%2 == 0 {
-				err := db.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+				err := db.Write(ctx, func(ctx context.Context, tx *engine.Tx) error {
 					if _, err := tx.Exec(ctx, `INSERT INTO links (source, order_id, transaction_id, answer, created_at) VALUES (?, ?, ?, ?, ?)`,
 						"bad", fmt.Sprint(i), "x", []byte("{}"), 0); err != nil {
 						return err

@@ -1,4 +1,4 @@
-package store_test
+package engine
 
 import (
 	"context"
@@ -10,9 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"storegate"
-	"storegate/store"
 )
 
 // Under continuous writes the write-ahead log starts over instead of
@@ -21,7 +18,7 @@ func TestSQLite_WALStaysBounded(t *testing.T) {
 	const pages = 256 // 1 MiB
 	path := filepath.Join(t.TempDir(), "s.db")
 	restarts := &pauseCounter{}
-	db, err := store.Open(context.Background(), store.Config{DSN: "sqlite:" + path, WALPages: pages, CheckpointEvery: 10 * time.Millisecond, Observer: restarts})
+	db, err := Open(context.Background(), Config{Migrations: items, DSN: "sqlite:" + path, WALPages: pages, CheckpointEvery: 10 * time.Millisecond, Observer: restarts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,8 +33,10 @@ func TestSQLite_WALStaysBounded(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 500 {
-				ev := storegate.Event{Source: "s", Type: "t", Key: fmt.Sprintf("w%d-%d", w, i), Body: body}
-				if _, _, err := db.Accept(ctx, ev, nil, storegate.Answer{Status: 204}); err != nil {
+				if err := db.Write(ctx, func(ctx context.Context, tx *Tx) error {
+					_, err := tx.Exec(ctx, `INSERT INTO items (id, body) VALUES (?, ?)`, fmt.Sprintf("w%d-%d", w, i), body)
+					return err
+				}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -50,11 +49,11 @@ func TestSQLite_WALStaysBounded(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	n, err := db.EventCount(ctx, "s")
-	if err != nil || n != 16*500 {
-		t.Fatalf("%d events stored (%v), want %d", n, err, 16*500)
+	var n int
+	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM items`).Scan(&n); err != nil || n != 16*500 {
+		t.Fatalf("%d rows stored (%v), want %d", n, err, 16*500)
 	}
-	// 8,000 events of 4 KiB went through the log: 32 MiB at least.
+	// 8,000 rows of 4 KiB went through the log: 32 MiB at least.
 	if limit := int64(8 * pages * 4096); largest > limit {
 		t.Errorf("the log reached %d bytes, want at most %d (%d pages allowed, then a restart)", largest, limit, pages)
 	}
@@ -63,12 +62,10 @@ func TestSQLite_WALStaysBounded(t *testing.T) {
 	}
 }
 
-// pauseCounter is a store.Observer counting the writer's checkpoints.
-type pauseCounter struct{ n atomic.Int64 }
+// pauseCounter is an Observer counting the writer's checkpoints.
+type pauseCounter struct {
+	nopObserver
+	n atomic.Int64
+}
 
-func (*pauseCounter) Committed(int, time.Duration)                       {}
-func (p *pauseCounter) WriterCheckpoint(took time.Duration)              { p.n.Add(1) }
-func (*pauseCounter) Reconnected()                                       {}
-func (*pauseCounter) LogSynced(time.Duration)                            {}
-func (*pauseCounter) AcceptsRetried()                                    {}
-func (*pauseCounter) Delivered(string, storegate.Verdict, time.Duration) {}
+func (p *pauseCounter) WriterCheckpoint(time.Duration) { p.n.Add(1) }

@@ -1,4 +1,4 @@
-package store
+package engine
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 // A write queued after the committer's last look at its queue (a submit
 // racing with Close) is answered ErrClosed instead of waiting forever.
 func TestClose_AnswersAJobQueuedTooLate(t *testing.T) {
-	db, err := Open(context.Background(), Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db")})
+	db, err := Open(context.Background(), Config{Migrations: items, DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db")})
 	if err != nil {
 		t.Fatal(err)
 	}

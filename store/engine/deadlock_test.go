@@ -1,4 +1,4 @@
-package store
+package engine
 
 import (
 	"context"
@@ -25,7 +25,7 @@ import (
 func TestCommit_DeadlockCommitsTheWritesBeforeIt(t *testing.T) {
 	ctx := context.Background()
 	obs := &commitLog{}
-	db, err := Open(ctx, Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), Observer: obs})
+	db, err := Open(ctx, Config{Migrations: items, DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), Observer: obs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestCommit_DeadlockCommitsTheWritesBeforeIt(t *testing.T) {
 		if i == loser && first {
 			return &pgconn.PgError{Code: "40P01", Message: "deadlock detected"}
 		}
-		return insertLink(ctx, tx, fmt.Sprint(i))
+		return insertItem(ctx, tx, fmt.Sprint(i))
 	})
 
 	for i, err := range errs {
@@ -62,7 +62,7 @@ func TestCommit_DeadlockCommitsTheWritesBeforeIt(t *testing.T) {
 		}
 	}
 	var stored int
-	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM links`).Scan(&stored); err != nil || stored != n {
+	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM items`).Scan(&stored); err != nil || stored != n {
 		t.Fatalf("%d writes stored (%v), want %d", stored, err, n)
 	}
 	// The holding write, then the batch as two transactions (the writes up
@@ -78,7 +78,7 @@ func TestCommit_DeadlockCommitsTheWritesBeforeIt(t *testing.T) {
 	}
 }
 
-// commitLog is a store.Observer keeping the size of every commit.
+// commitLog is a Observer keeping the size of every commit.
 type commitLog struct {
 	nopObserver
 	mu    sync.Mutex
@@ -104,7 +104,7 @@ func (c *commitLog) writes() []int {
 // PostgreSQL statement error goes.
 func TestCommit_DeadlockHandledByTheWriteStillSplitsTheBatch(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db")})
+	db, err := Open(ctx, Config{Migrations: items, DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestCommit_DeadlockHandledByTheWriteStillSplitsTheBatch(t *testing.T) {
 			}
 			return nil // handled: a retry recorded instead
 		}
-		return insertLink(ctx, tx, fmt.Sprint(i))
+		return insertItem(ctx, tx, fmt.Sprint(i))
 	})
 	for i, err := range errs {
 		if err != nil {
@@ -138,7 +138,7 @@ func TestCommit_DeadlockHandledByTheWriteStillSplitsTheBatch(t *testing.T) {
 		}
 	}
 	var stored int
-	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM links`).Scan(&stored); err != nil || stored != n-1 {
+	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM items`).Scan(&stored); err != nil || stored != n-1 {
 		t.Fatalf("%d writes stored (%v), want %d", stored, err, n-1)
 	}
 }
@@ -177,11 +177,6 @@ func oneBatch(t *testing.T, db *DB, n int, fn func(ctx context.Context, i int, t
 	return errs
 }
 
-func insertLink(ctx context.Context, tx *Tx, id string) error {
-	_, err := tx.Exec(ctx, `INSERT INTO links (source, order_id, transaction_id, answer, created_at) VALUES ('s', ?, 't', x'', 0)`, id)
-	return err
-}
-
 // A real PostgreSQL deadlock inside a write that handles it: the statement
 // that loses it is an Exec, or a SELECT ... FOR UPDATE whose second row is
 // the one it waits for (the error then comes from the rows, not the query:
@@ -193,13 +188,13 @@ func TestPostgres_StatementDeadlockSplitsTheBatch(t *testing.T) {
 		t.Run(stmt, func(t *testing.T) {
 			ctx := context.Background()
 			dsn := pgtest.DSN(t)
-			db, err := Open(ctx, Config{DSN: dsn, Writers: 1}) // one committer: one batch
+			db, err := Open(ctx, Config{Migrations: items, DSN: dsn, Writers: 1}) // one committer: one batch
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer db.Close()
 			for _, id := range []string{"1", "2"} {
-				if err := db.Write(ctx, func(ctx context.Context, tx *Tx) error { return insertPGLink(ctx, tx, id) }); err != nil {
+				if err := db.Write(ctx, func(ctx context.Context, tx *Tx) error { return insertItem(ctx, tx, id) }); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -226,14 +221,14 @@ func TestPostgres_StatementDeadlockSplitsTheBatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer otx.Rollback()
-			if _, err := otx.ExecContext(ctx, `UPDATE links SET transaction_id = 'other' WHERE order_id = '2'`); err != nil {
+			if _, err := otx.ExecContext(ctx, `UPDATE items SET tag = 'other' WHERE id = '2'`); err != nil {
 				t.Fatal(err)
 			}
 			holdsRow1 := make(chan struct{})
 			otherDone := make(chan error, 1)
 			go func() {
 				<-holdsRow1
-				_, err := otx.ExecContext(ctx, `UPDATE links SET transaction_id = 'other' WHERE order_id = '1'`)
+				_, err := otx.ExecContext(ctx, `UPDATE items SET tag = 'other' WHERE id = '1'`)
 				if err == nil {
 					err = otx.Commit()
 				}
@@ -246,22 +241,22 @@ func TestPostgres_StatementDeadlockSplitsTheBatch(t *testing.T) {
 			errs := oneBatch(t, db, 3, func(ctx context.Context, i int, tx *Tx) error {
 				ran[i] = tx
 				if i != loser {
-					return insertPGLink(ctx, tx, fmt.Sprint("w", i))
+					return insertItem(ctx, tx, fmt.Sprint("w", i))
 				}
 				lost = tx.Savepoint(ctx, func() error {
 					if _, err := tx.Exec(ctx, `SET LOCAL deadlock_timeout = '50ms'`); err != nil {
 						return err
 					}
-					if _, err := tx.Exec(ctx, `UPDATE links SET transaction_id = 'batch' WHERE order_id = '1'`); err != nil {
+					if _, err := tx.Exec(ctx, `UPDATE items SET tag = 'batch' WHERE id = '1'`); err != nil {
 						return err
 					}
 					close(holdsRow1)
 					time.Sleep(100 * time.Millisecond) // let the other session queue for row 1 first
 					if stmt == "exec" {
-						_, err := tx.Exec(ctx, `UPDATE links SET transaction_id = 'batch' WHERE order_id = '2'`)
+						_, err := tx.Exec(ctx, `UPDATE items SET tag = 'batch' WHERE id = '2'`)
 						return err
 					}
-					rows, err := tx.Query(ctx, `SELECT order_id FROM links WHERE order_id IN ('1', '2') ORDER BY order_id FOR UPDATE`)
+					rows, err := tx.Query(ctx, `SELECT id FROM items WHERE id IN ('1', '2') ORDER BY id FOR UPDATE`)
 					if err != nil {
 						return err
 					}
@@ -295,9 +290,4 @@ func TestPostgres_StatementDeadlockSplitsTheBatch(t *testing.T) {
 			}
 		})
 	}
-}
-
-func insertPGLink(ctx context.Context, tx *Tx, id string) error {
-	_, err := tx.Exec(ctx, `INSERT INTO links (source, order_id, transaction_id, answer, created_at) VALUES ('s', ?, 't', '', 0)`, id)
-	return err
 }

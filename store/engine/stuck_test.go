@@ -1,4 +1,4 @@
-package store
+package engine
 
 import (
 	"context"
@@ -23,13 +23,13 @@ func TestCommit_ReplacesAConnectionStuckInATransaction(t *testing.T) {
 func replacesAStuckConnection(t *testing.T, dsn string) {
 	ctx := context.Background()
 	obs := &reconnectCounter{}
-	db, err := Open(ctx, Config{DSN: dsn, Observer: obs})
+	db, err := Open(ctx, Config{Migrations: items, DSN: dsn, Observer: obs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	write := func(id string) error {
-		return db.Write(ctx, func(ctx context.Context, tx *Tx) error { return insertLink(ctx, tx, id) })
+		return db.Write(ctx, func(ctx context.Context, tx *Tx) error { return insertItem(ctx, tx, id) })
 	}
 	if err := write("before"); err != nil {
 		t.Fatal(err)
@@ -48,15 +48,15 @@ func replacesAStuckConnection(t *testing.T, dsn string) {
 		}
 	}
 	var n int
-	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM links`).Scan(&n); err != nil || n != 3 {
-		t.Fatalf("%d links stored (%v), want 3", n, err)
+	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM items`).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("%d rows stored (%v), want 3", n, err)
 	}
 	if got := obs.n.Load(); got != 1 {
 		t.Errorf("the observer heard of %d reconnections, want 1", got)
 	}
 }
 
-// reconnectCounter is a store.Observer counting replaced connections.
+// reconnectCounter is a Observer counting replaced connections.
 type reconnectCounter struct {
 	nopObserver
 	n atomic.Int64

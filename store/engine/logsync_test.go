@@ -1,4 +1,4 @@
-package store
+package engine
 
 import (
 	"context"
@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"storegate"
 )
 
 // heldFlush replaces a DB's log flush with one the test releases: each call
@@ -51,7 +49,7 @@ func (h *heldFlush) waitStart(t *testing.T) {
 
 func openFile(t *testing.T) *DB {
 	t.Helper()
-	db, err := Open(context.Background(), Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db")})
+	db, err := Open(context.Background(), Config{Migrations: items, DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,13 +57,13 @@ func openFile(t *testing.T) *DB {
 	return db
 }
 
-// writeAsync starts a write of link id (or a write that fails after it, when
+// writeAsync starts a write of item id (or a write that fails after it, when
 // fail) and returns where its answer arrives.
 func writeAsync(db *DB, id string, fail bool) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		done <- db.Write(context.Background(), func(ctx context.Context, tx *Tx) error {
-			if err := insertLink(ctx, tx, id); err != nil {
+			if err := insertItem(ctx, tx, id); err != nil {
 				return err
 			}
 			if fail {
@@ -80,7 +78,7 @@ func writeAsync(db *DB, id string, fail bool) <-chan error {
 func stored(t *testing.T, db *DB, id string) bool {
 	t.Helper()
 	var n int
-	if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM links WHERE order_id = ?`, id).Scan(&n); err != nil {
+	if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM items WHERE id = ?`, id).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n == 1
@@ -188,7 +186,7 @@ func TestCommit_AFailedFlushStopsTheStore(t *testing.T) {
 	var ran atomic.Bool
 	err := db.Write(context.Background(), func(ctx context.Context, tx *Tx) error {
 		ran.Store(true)
-		return insertLink(ctx, tx, "b")
+		return insertItem(ctx, tx, "b")
 	})
 	if err == nil || !strings.Contains(err.Error(), "EIO") {
 		t.Fatalf("write after the failed flush: %v, want the flush error", err)
@@ -212,11 +210,11 @@ func TestCommit_FlushesTheLogOfAFile(t *testing.T) {
 		{"sqlite::memory:", false},
 	} {
 		obs := &flushCounter{}
-		db, err := Open(context.Background(), Config{DSN: c.dsn, Observer: obs})
+		db, err := Open(context.Background(), Config{Migrations: items, DSN: c.dsn, Observer: obs})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := db.Write(context.Background(), func(ctx context.Context, tx *Tx) error { return insertLink(ctx, tx, "a") }); err != nil {
+		if err := db.Write(context.Background(), func(ctx context.Context, tx *Tx) error { return insertItem(ctx, tx, "a") }); err != nil {
 			t.Fatal(err)
 		}
 		if got := obs.n.Load() > 0; got != c.flushes {
@@ -230,12 +228,11 @@ func TestCommit_FlushesTheLogOfAFile(t *testing.T) {
 // embed it and keep the one call they are about.
 type nopObserver struct{}
 
-func (nopObserver) Committed(int, time.Duration)                       {}
-func (nopObserver) WriterCheckpoint(time.Duration)                     {}
-func (nopObserver) Reconnected()                                       {}
-func (nopObserver) LogSynced(time.Duration)                            {}
-func (nopObserver) AcceptsRetried()                                    {}
-func (nopObserver) Delivered(string, storegate.Verdict, time.Duration) {}
+func (nopObserver) Committed(int, time.Duration)   {}
+func (nopObserver) WriterCheckpoint(time.Duration) {}
+func (nopObserver) Reconnected()                   {}
+func (nopObserver) LogSynced(time.Duration)        {}
+func (nopObserver) BulkRetried()                   {}
 
 type flushCounter struct {
 	nopObserver
@@ -260,12 +257,12 @@ func TestLogSyncer_HoldsTheRealLog(t *testing.T) {
 	if err := os.Symlink(real, link); err != nil {
 		t.Fatal(err)
 	}
-	db, err := Open(context.Background(), Config{DSN: "sqlite:" + link})
+	db, err := Open(context.Background(), Config{Migrations: items, DSN: "sqlite:" + link})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.Write(context.Background(), func(ctx context.Context, tx *Tx) error { return insertLink(ctx, tx, "a") }); err != nil {
+	if err := db.Write(context.Background(), func(ctx context.Context, tx *Tx) error { return insertItem(ctx, tx, "a") }); err != nil {
 		t.Fatal(err)
 	}
 	want, err := os.Stat(real + "-wal")
@@ -320,7 +317,7 @@ func TestCommit_CheckpointIOErrorStopsTheStore(t *testing.T) {
 		if stopped := db.Ping(context.Background()) != nil; stopped != c.stops {
 			t.Errorf("code %d: store stopped %v, want %v", c.code, stopped, c.stops)
 		}
-		err := db.Write(context.Background(), func(ctx context.Context, tx *Tx) error { return insertLink(ctx, tx, "a") })
+		err := db.Write(context.Background(), func(ctx context.Context, tx *Tx) error { return insertItem(ctx, tx, "a") })
 		if (err != nil) != c.stops {
 			t.Errorf("code %d: write after the checkpoint error: %v", c.code, err)
 		}
@@ -385,7 +382,7 @@ func TestCommit_AnIdleCommitIsAnsweredWithoutAFlush(t *testing.T) {
 	if n := write(func(context.Context, *Tx) error { return nil }); n != 1 {
 		t.Errorf("the first write, which changed nothing, was answered after %d flushes, want 1", n)
 	}
-	if n := write(func(ctx context.Context, tx *Tx) error { return insertLink(ctx, tx, "a") }); n != 1 {
+	if n := write(func(ctx context.Context, tx *Tx) error { return insertItem(ctx, tx, "a") }); n != 1 {
 		t.Errorf("a write that inserted a row was answered after %d flushes, want 1", n)
 	}
 	idle := []struct {
@@ -394,10 +391,10 @@ func TestCommit_AnIdleCommitIsAnsweredWithoutAFlush(t *testing.T) {
 	}{
 		{"nothing", func(context.Context, *Tx) error { return nil }},
 		{"a read", func(ctx context.Context, tx *Tx) error {
-			return tx.QueryRow(ctx, `SELECT COUNT(*) FROM links`).Scan(new(int))
+			return tx.QueryRow(ctx, `SELECT COUNT(*) FROM items`).Scan(new(int))
 		}},
 		{"an update of no row", func(ctx context.Context, tx *Tx) error {
-			_, err := tx.Exec(ctx, `UPDATE links SET answer = x'01' WHERE order_id = 'none'`)
+			_, err := tx.Exec(ctx, `UPDATE items SET body = x'01' WHERE id = 'none'`)
 			return err
 		}},
 	}
@@ -410,8 +407,8 @@ func TestCommit_AnIdleCommitIsAnsweredWithoutAFlush(t *testing.T) {
 		name string
 		sql  string
 	}{
-		{"an update", `UPDATE links SET answer = x'02' WHERE order_id = 'a'`},
-		{"a delete", `DELETE FROM links WHERE order_id = 'a'`},
+		{"an update", `UPDATE items SET body = x'02' WHERE id = 'a'`},
+		{"a delete", `DELETE FROM items WHERE id = 'a'`},
 	} {
 		if n := write(func(ctx context.Context, tx *Tx) error { _, err := tx.Exec(ctx, c.sql); return err }); n != 1 {
 			t.Errorf("%s: %d flushes, want 1", c.name, n)
@@ -424,7 +421,7 @@ func TestCommit_AnIdleCommitIsAnsweredWithoutAFlush(t *testing.T) {
 // to the kernel, the copies went out in bursts that held log flushes.
 func TestCheckpoint_FlushesTheDatabaseFileAfterEachPass(t *testing.T) {
 	var flushes atomic.Int64
-	db, err := Open(context.Background(), Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"),
+	db, err := Open(context.Background(), Config{Migrations: items, DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"),
 		CheckpointEvery: 10 * time.Millisecond, dbFlushed: func() { flushes.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
@@ -439,7 +436,7 @@ func TestCheckpoint_FlushesTheDatabaseFileAfterEachPass(t *testing.T) {
 	for round := range 3 {
 		before := flushes.Load()
 		if err := db.Write(context.Background(), func(ctx context.Context, tx *Tx) error {
-			return insertLink(ctx, tx, fmt.Sprintf("r%d", round))
+			return insertItem(ctx, tx, fmt.Sprintf("r%d", round))
 		}); err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package store
+package engine
 
 import (
 	"context"
@@ -19,9 +19,52 @@ type job struct {
 	ctx  context.Context
 	fn   func(context.Context, *Tx) error
 	done chan error
-	// acc, when set, marks an Accept: the committer writes all the accepts
-	// of a batch with a few multi-row statements instead of running each fn.
-	acc *acceptReq
+	// bulk, when set, is the kind of write this is, member its part: the
+	// committer writes all the members of a kind in a batch together,
+	// through the kind, and runs fn only for one alone or when that failed.
+	bulk   bulker
+	member any
+}
+
+// Bulk is a kind of write that a commit can write all at once, with a few
+// multi-row statements instead of each write's own (the inbox's accepts).
+// The committer hands the members of a batch, when there is more than one,
+// to the kind first thing in the transaction, and if that fails rolls the
+// transaction back and runs each member's own write alone, under its own
+// savepoint, so one bad member cannot fail the others. No savepoint guards
+// the members written together: SQLite keeps a copy of every page changed
+// under a savepoint and walks that copy at the end of every statement, which
+// for a large batch makes its commit quadratic in its size.
+type Bulk[T any] struct {
+	all func(ctx context.Context, tx *Tx, members []T) error
+}
+
+// NewBulk makes a bulk kind: all writes its members together in tx. Like a
+// write's fn, all must keep no state outside tx that it relies on when it
+// fails; what it tells a member (through the member, a pointer) its caller
+// reads only once Write has returned without an error.
+func NewBulk[T any](all func(ctx context.Context, tx *Tx, members []T) error) *Bulk[T] {
+	return &Bulk[T]{all: all}
+}
+
+// Write is DB.Write for member, a write of kind b: alone writes it by
+// itself, when it is the only member of b in its batch, or when writing the
+// batch's members together failed.
+func (b *Bulk[T]) Write(ctx context.Context, db *DB, member T, alone func(context.Context, *Tx) error) error {
+	return db.submit(ctx, db.jobs, &job{ctx: ctx, fn: alone, bulk: b, member: member, done: make(chan error, 1)})
+}
+
+// bulker is a Bulk of any member type, for the committer.
+type bulker interface {
+	writeAll(ctx context.Context, tx *Tx, members []any) error
+}
+
+func (b *Bulk[T]) writeAll(ctx context.Context, tx *Tx, members []any) error {
+	ms := make([]T, len(members))
+	for i, m := range members {
+		ms[i] = m.(T)
+	}
+	return b.all(ctx, tx, ms)
 }
 
 // Write runs fn in a transaction and returns after it is committed. Writes
@@ -52,7 +95,7 @@ func (db *DB) submit(ctx context.Context, queue chan *job, j *job) error {
 		if err == nil || attempt == maxConflictRetries || !IsConflict(err) {
 			return err
 		}
-		j = &job{ctx: j.ctx, fn: j.fn, acc: j.acc, done: make(chan error, 1)}
+		j = &job{ctx: j.ctx, fn: j.fn, bulk: j.bulk, member: j.member, done: make(chan error, 1)}
 	}
 }
 
@@ -379,27 +422,21 @@ func (db *DB) commit(w *writer, batch []*job) (rest []*job) {
 	}
 	changes0, conns0, known := w.changes(ctx, tx)
 	results := make([]error, len(live))
-	// Accepts first, all together; any other write runs as its own job. If
-	// the multi-row path fails, each accept runs alone below, so one bad
-	// event cannot fail the others.
-	var accepts []*acceptReq
-	for _, j := range live {
-		if j.acc != nil {
-			accepts = append(accepts, j.acc)
-		}
-	}
+	// The members of each bulk kind first, together (see Bulk); any other
+	// write, and a kind's lone member, runs as its own job.
+	kinds, together := bulks(live)
 	batched := false
-	if len(accepts) > 1 {
-		if tx, batched, err = acceptBatch(ctx, w, tx, accepts); err != nil {
+	if len(kinds) > 0 {
+		if tx, batched, err = db.writeBulks(ctx, w, tx, kinds); err != nil {
 			db.settle(db.failed(live, fmt.Errorf("store: begin: %w", err)))
 			return nil
 		}
 	}
 	single := len(live) == 1
 	// rest are the writes not run once the transaction lost a deadlock
-	// (see below; the batch's accepts can too, in a grant on accept).
+	// (see below; the writes of a bulk kind can too: an accept's grant).
 	for i, j := range live {
-		if batched && j.acc != nil {
+		if batched && together[i] {
 			continue
 		}
 		if tx.deadlocked {
@@ -469,6 +506,60 @@ func (db *DB) commit(w *writer, batch []*job) (rest []*job) {
 	}
 	db.settle(s)
 	return rest
+}
+
+// bulkKind is the members of one bulk kind in a batch.
+type bulkKind struct {
+	kind    bulker
+	members []any
+}
+
+// bulks gathers the members of each bulk kind that has more than one in
+// live, kinds in the order they first appear; together[i] tells whether
+// live[i] is one of them.
+func bulks(live []*job) (kinds []bulkKind, together []bool) {
+	if !slices.ContainsFunc(live, func(j *job) bool { return j.bulk != nil }) {
+		return nil, nil
+	}
+	count := map[bulker]int{}
+	for _, j := range live {
+		if j.bulk != nil {
+			count[j.bulk]++
+		}
+	}
+	together = make([]bool, len(live))
+	at := map[bulker]int{}
+	for i, j := range live {
+		if j.bulk == nil || count[j.bulk] < 2 {
+			continue
+		}
+		together[i] = true
+		k, ok := at[j.bulk]
+		if !ok {
+			k = len(kinds)
+			at[j.bulk] = k
+			kinds = append(kinds, bulkKind{kind: j.bulk})
+		}
+		kinds[k].members = append(kinds[k].members, j.member)
+	}
+	return kinds, together
+}
+
+// writeBulks writes each kind's members together, first in tx. If one
+// kind fails it rolls tx back and returns a fresh transaction and false:
+// the caller then writes every member alone.
+func (db *DB) writeBulks(ctx context.Context, w *writer, tx *Tx, kinds []bulkKind) (*Tx, bool, error) {
+	for _, k := range kinds {
+		if err := k.kind.writeAll(ctx, tx, k.members); err != nil {
+			if db.obs != nil {
+				db.obs.BulkRetried()
+			}
+			tx.rollback(ctx)
+			tx, err := w.begin(ctx)
+			return tx, false, err
+		}
+	}
+	return tx, true, nil
 }
 
 // failed is a batch that did not commit: every write gets err, and Ping

@@ -1,4 +1,4 @@
-package store
+package engine
 
 import (
 	"context"
@@ -17,13 +17,13 @@ func TestCommitPace_WritesThatArriveWithinThePaceShareOneCommit(t *testing.T) {
 	const pace = time.Second
 	ctx := context.Background()
 	obs := &commitLog{}
-	db, err := Open(ctx, Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), CommitPace: pace, Observer: obs})
+	db, err := Open(ctx, Config{Migrations: items, DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), CommitPace: pace, Observer: obs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	write := func(id string) error {
-		return db.Write(ctx, func(ctx context.Context, tx *Tx) error { return insertLink(ctx, tx, id) })
+		return db.Write(ctx, func(ctx context.Context, tx *Tx) error { return insertItem(ctx, tx, id) })
 	}
 
 	start := time.Now()
@@ -63,7 +63,7 @@ func TestCommitPace_WritesThatArriveWithinThePaceShareOneCommit(t *testing.T) {
 		t.Errorf("commits of %v writes, want [1 10 1]", got)
 	}
 	var n int
-	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM links`).Scan(&n); err != nil || n != 12 {
-		t.Errorf("%d links stored (%v), want 12", n, err)
+	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM items`).Scan(&n); err != nil || n != 12 {
+		t.Errorf("%d rows stored (%v), want 12", n, err)
 	}
 }

@@ -1,4 +1,4 @@
-package store_test
+package engine
 
 import (
 	"context"
@@ -8,8 +8,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	"storegate/store"
 )
 
 // The database, its log and shared-memory files are 0600 and a folder the
@@ -26,12 +24,12 @@ func TestOpen_FilesArePrivate(t *testing.T) {
 		}
 	}
 	for _, file := range []string{filepath.Join(dir, "s.db"), reopened} {
-		db, err := store.Open(context.Background(), store.Config{DSN: "sqlite:" + file})
+		db, err := Open(context.Background(), Config{Migrations: items, DSN: "sqlite:" + file})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := db.Write(context.Background(), func(ctx context.Context, tx *store.Tx) error {
-			_, err := tx.Exec(ctx, `INSERT INTO links (source, order_id, transaction_id, answer, created_at) VALUES ('s', 'o', 't', x'', 0)`)
+		if err := db.Write(context.Background(), func(ctx context.Context, tx *Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO items (id) VALUES ('o')`)
 			return err
 		}); err != nil {
 			t.Fatal(err)
@@ -81,7 +79,7 @@ func TestOpen_UnwritableFolderIsNamed(t *testing.T) {
 			if tc.name == "read-only" && os.Geteuid() == 0 {
 				t.Skip("root writes to a read-only folder")
 			}
-			db, err := store.Open(context.Background(), store.Config{DSN: "sqlite:" + filepath.Join(tc.folder, "s.db")})
+			db, err := Open(context.Background(), Config{Migrations: items, DSN: "sqlite:" + filepath.Join(tc.folder, "s.db")})
 			if err == nil {
 				db.Close()
 				t.Fatal("opened")

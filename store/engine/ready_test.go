@@ -1,4 +1,4 @@
-package store
+package engine
 
 import (
 	"context"
@@ -40,21 +40,22 @@ func limitPages(t *testing.T, db *DB, full bool) {
 func TestPing_FailsWhileWritesCannotCommit(t *testing.T) {
 	ctx := context.Background()
 	clock := fakeclock.New(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
-	db, err := Open(ctx, Config{DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), Now: clock.Now})
+	db, err := Open(ctx, Config{Migrations: items, DSN: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	big := func(id string) error {
 		return db.Write(ctx, func(ctx context.Context, tx *Tx) error {
-			_, err := tx.Exec(ctx, `INSERT INTO links (source, order_id, transaction_id, answer, created_at) VALUES ('s', ?, 't', ?, 0)`,
+			_, err := tx.Exec(ctx, `INSERT INTO items (id, tag, body) VALUES (?, 't', ?)`,
 				id, []byte(strings.Repeat("x", 64<<10)))
 			return err
 		})
 	}
+	// The same size: SQLite overwrites the row where it stands.
 	small := func() error {
 		return db.Write(ctx, func(ctx context.Context, tx *Tx) error {
-			_, err := tx.Exec(ctx, `UPDATE links SET transaction_id = 'u' WHERE order_id = 'a'`)
+			_, err := tx.Exec(ctx, `UPDATE items SET tag = 'u' WHERE id = 'a'`)
 			return err
 		})
 	}

@@ -1,4 +1,4 @@
-package store
+package engine
 
 import (
 	"context"
@@ -28,14 +28,14 @@ func TestPostgres_CommittersReconnect(t *testing.T) {
 	u.RawQuery = q.Encode()
 	ctx := context.Background()
 	obs := &reconnectCounter{}
-	db, err := Open(ctx, Config{DSN: u.String(), Writers: 2, Observer: obs})
+	db, err := Open(ctx, Config{Migrations: items, DSN: u.String(), Writers: 2, Observer: obs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	write := func(id string) error {
 		return db.Write(ctx, func(ctx context.Context, tx *Tx) error {
-			_, err := tx.Exec(ctx, `INSERT INTO links (source, order_id, transaction_id, answer, created_at) VALUES ('s', ?, 't', '', 0)`, id)
+			_, err := tx.Exec(ctx, `INSERT INTO items (id) VALUES (?)`, id)
 			return err
 		})
 	}
@@ -65,7 +65,7 @@ func TestPostgres_CommittersReconnect(t *testing.T) {
 		t.Fatalf("%d of 20 writes failed after the connections were dropped, first: %v", len(failed), failed[0])
 	}
 	var n int
-	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM links WHERE order_id LIKE 'after-%'`).Scan(&n); err != nil || n != 20 {
+	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM items WHERE id LIKE 'after-%'`).Scan(&n); err != nil || n != 20 {
 		t.Fatalf("%d writes stored after the drop (%v), want 20", n, err)
 	}
 	if obs.n.Load() == 0 {
