@@ -39,7 +39,7 @@ type PartnerSource struct {
 	// TokenKeys sign user tokens (the first) and verify them (any).
 	// Required; see PartnerTokenKey.
 	TokenKeys [][]byte
-	// TokenTTL is a user token's lifetime. Default 15m.
+	// TokenTTL is a user token's lifetime. Default DefaultTokenTTL.
 	TokenTTL time.Duration
 	// Pricing is the partner's price list on top of the catalog's prices.
 	Pricing mapping.PartnerPricing
@@ -78,13 +78,17 @@ type partnerAPI struct {
 	sources map[string]*PartnerSource
 }
 
+// DefaultTokenTTL is a partner user token's lifetime unless configured:
+// long enough to fill a cart and pay, short enough that a leaked token dies.
+const DefaultTokenTTL = 15 * time.Minute
+
 func (h *handlers) partnerRoutes(app *fiber.App) {
 	p := &partnerAPI{handlers: h, sources: map[string]*PartnerSource{}}
 	for i := range h.deps.Partners {
 		src := &h.deps.Partners[i]
 		src.prepare(h.srv, partnerKind)
 		if src.TokenTTL <= 0 {
-			src.TokenTTL = 15 * time.Minute
+			src.TokenTTL = DefaultTokenTTL
 		}
 		src.basic = server.HashTokens(src.BasicKeys)
 		if len(src.TokenKeys) > 0 {

@@ -44,6 +44,14 @@ type Config struct {
 	UserDeadline time.Duration
 }
 
+// WithDefaults is c with every zero field at its default.
+func (c Config) WithDefaults() Config {
+	if c.UserDeadline <= 0 {
+		c.UserDeadline = 2 * time.Second
+	}
+	return c
+}
+
 // Deps are what the senders' routes talk to.
 type Deps struct {
 	Inbox Inbox
@@ -80,9 +88,7 @@ type handlers struct {
 
 // Mount adds every sender's route to srv's app.
 func Mount(srv *server.Server, cfg Config, deps Deps) {
-	if cfg.UserDeadline <= 0 {
-		cfg.UserDeadline = 2 * time.Second
-	}
+	cfg = cfg.WithDefaults()
 	if deps.Notify == nil {
 		deps.Notify = func() {}
 	}

@@ -16,6 +16,7 @@ import (
 	"storegate/ledger"
 	"storegate/mapping"
 	"storegate/server"
+	"storegate/webhooks"
 )
 
 // configDoc reads the table of docs/configuration.md: each key's default
@@ -90,9 +91,7 @@ func TestConfigDocShowsTheDefaultThatApplies(t *testing.T) {
 // defaultsNotReadable are defaults applied by a component that does not
 // show them (no exported default to read), with the component.
 var defaultsNotReadable = map[string]string{
-	"limits.user_deadline":        "webhooks.Config.UserDeadline",
-	"sources[].body_bytes":        "webhooks: a source's limit is at most limits.body_bytes",
-	"sources[].partner.token_ttl": "webhooks.PartnerSource.TokenTTL",
+	"sources[].body_bytes": "webhooks: a source's limit is at most limits.body_bytes",
 }
 
 // actualDefaults is the default that applies to each key that has a value
@@ -136,19 +135,21 @@ func actualDefaults(t *testing.T) map[string]string {
 	}
 
 	return map[string]string{
-		"listen":                   yaml.Listen,
-		"metrics_listen":           yaml.MetricsListen,
-		"log_level":                yaml.LogLevel,
-		"store.dsn":                yaml.Store.DSN,
-		"limits.body_bytes":        strconv.Itoa(server.Config{}.WithDefaults().BodyLimit),
-		"dispatch.lease":           shortDuration(dispatcher.Lease),
-		"dispatch.timeout":         shortDuration(dispatcher.Timeout),
-		"dispatch.max_attempts":    strconv.Itoa(dispatcher.MaxAttempts),
-		"dispatch.backoff_base":    shortDuration(dispatcher.BackoffBase),
-		"dispatch.backoff_max":     shortDuration(dispatcher.BackoffMax),
-		"dispatch.retry_after_max": shortDuration(dispatcher.RetryAfterMax),
-		"dispatch.defer_max":       shortDuration(dispatcher.DeferMax),
-		"dispatch.disabled":        strconv.FormatBool(yaml.Dispatch.Disabled),
+		"listen":                      yaml.Listen,
+		"metrics_listen":              yaml.MetricsListen,
+		"log_level":                   yaml.LogLevel,
+		"store.dsn":                   yaml.Store.DSN,
+		"limits.body_bytes":           strconv.Itoa(server.Config{}.WithDefaults().BodyLimit),
+		"limits.user_deadline":        shortDuration(webhooks.Config{}.WithDefaults().UserDeadline),
+		"sources[].partner.token_ttl": shortDuration(webhooks.DefaultTokenTTL),
+		"dispatch.lease":              shortDuration(dispatcher.Lease),
+		"dispatch.timeout":            shortDuration(dispatcher.Timeout),
+		"dispatch.max_attempts":       strconv.Itoa(dispatcher.MaxAttempts),
+		"dispatch.backoff_base":       shortDuration(dispatcher.BackoffBase),
+		"dispatch.backoff_max":        shortDuration(dispatcher.BackoffMax),
+		"dispatch.retry_after_max":    shortDuration(dispatcher.RetryAfterMax),
+		"dispatch.defer_max":          shortDuration(dispatcher.DeferMax),
+		"dispatch.disabled":           strconv.FormatBool(yaml.Dispatch.Disabled),
 
 		"console.disabled":         strconv.FormatBool(consoleCfg.Disabled),
 		"console.session_ttl":      shortDuration(consoleCfg.SessionTTL),
