@@ -173,7 +173,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		Partners: partners, Stores: stores, Orders: db, Carts: db})
 	apiDeps := api.Deps{DeadLetters: db, Orders: db, FulfillOrders: fulfill, Inbox: db, Catalog: catalog, Notify: g.Dispatcher.Notify}
 	if g.Ledger != nil {
-		apiDeps.Economy = g.Ledger
+		apiDeps.Economy, apiDeps.Keys = g.Ledger, g.Ledger
 	}
 	api.Mount(srv, api.Config{AdminTokens: cfg.Admin.Tokens, GameTokens: cfg.Game.Tokens}, apiDeps)
 	var sourceNames, targetNames []string

@@ -204,7 +204,7 @@ func (g *Gateway) config(t testing.TB) Config {
 		ServerDeps:   server.Deps{Ready: g.DB, Schemas: set, Metrics: g.Metrics},
 		WebhooksDeps: webhooks.Deps{Inbox: g.DB, Users: map[string]webhooks.Users{"ledger": g.Ledger}, Catalog: cat},
 		API:          api.Config{AdminTokens: []string{AdminToken}},
-		APIDeps:      api.Deps{Economy: g.Ledger, DeadLetters: g.DB, Inbox: g.DB, Catalog: cat},
+		APIDeps:      api.Deps{Economy: g.Ledger, DeadLetters: g.DB, Inbox: g.DB, Catalog: cat, Keys: g.Ledger},
 		DB:           g.DB,
 		Ledger:       g.Ledger,
 	}
@@ -371,6 +371,36 @@ func WithCommerce() Option {
 		c.WebhooksDeps.Catalog, c.APIDeps.Catalog = cat, cat
 		WithOrders(c)
 	}
+}
+
+// KeySKU is the game_key SKU WithGameKeys adds: a game on Steam, in the
+// sku_drm form.
+const KeySKU = "110101_steam"
+
+// WithGameKeys adds KeySKU to the catalog (give it after WithCommerce or
+// WithCatalog), sold to partners at 19.99 USD and on Steam as product
+// 110101.
+func WithGameKeys() Option {
+	return func(c *Config) {
+		skus := append(c.APIDeps.Catalog.SKUs(), mapping.SKU{SKU: KeySKU, Type: storegate.ItemGameKey, Name: "The Game (Steam)",
+			Prices: map[string]int64{"USD": 1999}, Products: map[string]string{"steam": "110101"}})
+		cat, err := mapping.NewCatalog(skus)
+		if err != nil {
+			panic(err)
+		}
+		c.WebhooksDeps.Catalog, c.APIDeps.Catalog = cat, cat
+	}
+}
+
+// ImportKeys imports keys into KeySKU's pool through the admin API.
+func (g *Gateway) ImportKeys(t testing.TB, keys ...string) map[string]any {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"keys": keys})
+	status, out := g.Call(t, http.MethodPost, "/admin/v1/keys/"+KeySKU, AdminToken, "", string(body))
+	if status != 200 {
+		t.Fatalf("import keys: %d %v", status, out)
+	}
+	return out
 }
 
 // ThisMachine is app.Test's peer address: the partner's registered server.
