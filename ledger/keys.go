@@ -48,18 +48,6 @@ type KeyImport struct {
 	Available int64  `json:"available"`
 }
 
-// GivenKey is one key a grant took: for whom, by which order, and whether
-// it was revoked since.
-type GivenKey struct {
-	SKU           string    `json:"sku"`
-	Key           string    `json:"key"`
-	Status        string    `json:"status"`
-	PlayerID      string    `json:"player_id"`
-	EntitlementID string    `json:"entitlement_id"`
-	TransactionID string    `json:"transaction_id"`
-	GivenAt       time.Time `json:"given_at"`
-}
-
 // errOutOfStock is a grant or a hold that needs more keys of a SKU than
 // its pool has available.
 func errOutOfStock(sku string) error {
@@ -298,26 +286,26 @@ const givenKeyColumns = `sku, code, status, player_id, entitlement_id, transacti
 
 // PlayerKeys lists the keys a player was given, newest first, revoked ones
 // included.
-func (l *Ledger) PlayerKeys(ctx context.Context, playerID string) ([]GivenKey, error) {
+func (l *Ledger) PlayerKeys(ctx context.Context, playerID string) ([]storegate.GameKey, error) {
 	return l.givenKeys(ctx, `player_id = ? ORDER BY assigned_at DESC, id DESC`, playerID)
 }
 
 // OrderKeys lists the keys a fulfillment took, in the order of its lines.
-func (l *Ledger) OrderKeys(ctx context.Context, transactionID string) ([]GivenKey, error) {
+func (l *Ledger) OrderKeys(ctx context.Context, transactionID string) ([]storegate.GameKey, error) {
 	keys, err := l.givenKeys(ctx, `transaction_id = ?`, transactionID)
-	slices.SortFunc(keys, func(a, b GivenKey) int { return compareSlots(a.EntitlementID, b.EntitlementID) })
+	slices.SortFunc(keys, func(a, b storegate.GameKey) int { return compareSlots(a.EntitlementID, b.EntitlementID) })
 	return keys, err
 }
 
-func (l *Ledger) givenKeys(ctx context.Context, where string, args ...any) ([]GivenKey, error) {
+func (l *Ledger) givenKeys(ctx context.Context, where string, args ...any) ([]storegate.GameKey, error) {
 	rows, err := l.db.Query(ctx, `SELECT `+givenKeyColumns+` FROM ledger_keys WHERE `+where, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []GivenKey{}
+	out := []storegate.GameKey{}
 	for rows.Next() {
-		var k GivenKey
+		var k storegate.GameKey
 		var at int64
 		if err := rows.Scan(&k.SKU, &k.Key, &k.Status, &k.PlayerID, &k.EntitlementID, &k.TransactionID, &at); err != nil {
 			return nil, err

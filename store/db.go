@@ -148,6 +148,9 @@ type DB struct {
 	// applier, when set, applies its target's commands as they are
 	// accepted (SQLite).
 	applier atomic.Pointer[applier]
+	// payHold, when set, holds for its target's commands in a partner
+	// payment's transaction (HoldOnPay).
+	payHold atomic.Pointer[holder]
 	jobs    chan *job
 	// background holds the writes nobody waits on; see WriteBackground.
 	background chan *job

@@ -92,6 +92,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 	lanes := map[string]dispatch.Lane{}
 	users := map[string]webhooks.Users{}
 	attributes, pinCodes := map[string]webhooks.Attributes{}, map[string]webhooks.PinCodes{}
+	gameKeys := map[string]webhooks.GameKeys{}
 	for _, t := range cfg.Targets {
 		var target remote
 		switch t.Kind {
@@ -106,6 +107,10 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 			}
 			g.Ledger, target = l, l
 			lanes[t.Name] = dispatch.Lane{Target: l, Applier: l}
+			// A partner's payment takes its game keys as it is accepted,
+			// on every dialect, so its answer can list them.
+			gameKeys[t.Name] = l
+			db.HoldOnPay(t.Name, l)
 		default: // ags, http
 			if target, err = remoteTarget(t, set, opt.Now, onBreaker); err != nil {
 				g.Close()
@@ -170,7 +175,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		server.Deps{Ready: db, Schemas: set, Metrics: g.Metrics, Log: log})
 	webhooks.Mount(srv, webhooks.Config{UserDeadline: cfg.Limits.UserDeadline.D()}, webhooks.Deps{Inbox: db, Users: users,
 		Attributes: attributes, PinCodes: pinCodes, Catalog: catalog, Notify: g.Dispatcher.Notify, Xsolla: xsolla,
-		Partners: partners, Stores: stores, Orders: db, Carts: db})
+		Partners: partners, Stores: stores, Orders: db, Carts: db, Keys: gameKeys})
 	apiDeps := api.Deps{DeadLetters: db, Orders: db, FulfillOrders: fulfill, Inbox: db, Catalog: catalog, Notify: g.Dispatcher.Notify}
 	if g.Ledger != nil {
 		apiDeps.Economy, apiDeps.Keys = g.Ledger, g.Ledger

@@ -96,6 +96,8 @@ func WithRevocation(rules ledger.Rules) Option {
 			panic(err)
 		}
 		c.Ledger, c.WebhooksDeps.Users["ledger"], c.APIDeps.Economy = l, l, l
+		c.WebhooksDeps.Keys["ledger"], c.APIDeps.Keys = l, l
+		c.DB.HoldOnPay("ledger", l)
 	}
 }
 
@@ -147,6 +149,7 @@ func New(t testing.TB, opts ...Option) *Gateway {
 	if g.Ledger, err = ledger.New(g.DB, ledger.Config{Players: []string{"player-1", "player-2"}}); err != nil {
 		t.Fatal(err)
 	}
+	g.DB.HoldOnPay("ledger", g.Ledger)
 	g.Metrics = metrics.New(g.DB.Depth)
 	cfg := g.config(t)
 	if len(opts) == 0 {
@@ -202,7 +205,7 @@ func (g *Gateway) config(t testing.TB) Config {
 	return Config{
 		Server:       server.Config{Now: g.Clock.Now},
 		ServerDeps:   server.Deps{Ready: g.DB, Schemas: set, Metrics: g.Metrics},
-		WebhooksDeps: webhooks.Deps{Inbox: g.DB, Users: map[string]webhooks.Users{"ledger": g.Ledger}, Catalog: cat},
+		WebhooksDeps: webhooks.Deps{Inbox: g.DB, Users: map[string]webhooks.Users{"ledger": g.Ledger}, Catalog: cat, Keys: map[string]webhooks.GameKeys{"ledger": g.Ledger}},
 		API:          api.Config{AdminTokens: []string{AdminToken}},
 		APIDeps:      api.Deps{Economy: g.Ledger, DeadLetters: g.DB, Inbox: g.DB, Catalog: cat, Keys: g.Ledger},
 		DB:           g.DB,
@@ -378,12 +381,12 @@ func WithCommerce() Option {
 const KeySKU = "110101_steam"
 
 // WithGameKeys adds KeySKU to the catalog (give it after WithCommerce or
-// WithCatalog), sold to partners at 19.99 USD and on Steam as product
-// 110101.
+// WithCatalog), sold to partners at 19.99 USD, on Steam as product 110101
+// and on Epic as epic-game-110101.
 func WithGameKeys() Option {
 	return func(c *Config) {
 		skus := append(c.APIDeps.Catalog.SKUs(), mapping.SKU{SKU: KeySKU, Type: storegate.ItemGameKey, Name: "The Game (Steam)",
-			Prices: map[string]int64{"USD": 1999}, Products: map[string]string{"steam": "110101"}})
+			Prices: map[string]int64{"USD": 1999}, Products: map[string]string{"steam": "110101", "epic": "epic-game-110101"}})
 		cat, err := mapping.NewCatalog(skus)
 		if err != nil {
 			panic(err)
