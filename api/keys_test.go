@@ -274,6 +274,9 @@ func TestKeys_XsollaAndStores(t *testing.T) {
 	if got := pool(t, g); got != "0/1/2" {
 		t.Fatalf("pool %s, want 0/1/2", got)
 	}
+	if _, text := g.Scrape(t); !strings.Contains(text, `storegate_keys_available{sku="`+gatewaytest.KeySKU+`"} 0`) {
+		t.Errorf("an empty pool's gauge is not 0:\n%s", text)
+	}
 	for k, status := range entitledKeys(t, g, "player-2") {
 		if status != "revoked" {
 			t.Errorf("charged back key %s is %s", k, status)
@@ -291,6 +294,9 @@ func TestKeys_XsollaAndStores(t *testing.T) {
 		t.Fatalf("replayed on an empty pool: %d %v, want a dead letter again", s, again)
 	}
 	g.ImportKeys(t, "KEY-0005-EEEE")
+	if _, text := g.Scrape(t); !strings.Contains(text, `storegate_keys_available{sku="`+gatewaytest.KeySKU+`"} 1`) {
+		t.Errorf("the gauge after a refill is not 1:\n%s", text)
+	}
 	replay()
 	if got := entitledKeys(t, g, "player-1")["KEY-0005-EEEE"]; got != "active" {
 		t.Fatalf("after a refill and a replay: %v", entitledKeys(t, g, "player-1"))

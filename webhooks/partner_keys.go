@@ -74,7 +74,7 @@ func (p *partnerAPI) checkKeys(ctx context.Context, src *PartnerSource, o storeg
 	for _, sku := range skus {
 		if left[sku] < need[sku] {
 			return &storegate.Error{Code: storegate.CodeOutOfStock,
-				Message: fmt.Sprintf("%s is sold out: %d game keys left, the order needs %d", sku, left[sku], need[sku]), Fields: []string{field[sku]}}
+				Message: fmt.Sprintf("not enough game keys of %s: %d left, the order needs %d", sku, left[sku], need[sku]), Fields: []string{field[sku]}}
 		}
 	}
 	return nil

@@ -135,6 +135,11 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		g.Close()
 		return nil, err
 	}
+	if g.Ledger != nil && len(catalog.GameKeys()) > 0 {
+		g.Metrics.WatchKeys(func(ctx context.Context) (map[string]int64, error) {
+			return g.Ledger.KeysAvailable(ctx, catalog.GameKeys())
+		})
+	}
 	// The embedded ledger's commands apply as they are accepted (SQLite),
 	// unless delivery is off in this process: then every command waits.
 	for _, t := range cfg.Targets {
@@ -192,7 +197,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		Targets: targetNames, Now: opt.Now})
 	consoleDeps := console.Deps{Orders: db, Lookups: db, DeadLetters: db, Catalog: catalog, Notify: g.Dispatcher.Notify, Health: g.health}
 	if g.Ledger != nil {
-		consoleDeps.Economy = g.Ledger
+		consoleDeps.Economy, consoleDeps.Keys = g.Ledger, g.Ledger
 	}
 	console.Mount(srv, cfg.Console.config(cfg.Admin.Tokens, opt.Now), consoleDeps)
 	g.App = srv.App()

@@ -184,7 +184,7 @@ func WithConsole(edit ...func(*console.Config, *console.Deps)) Option {
 		cfg := console.Config{AdminTokens: c.API.AdminTokens, Now: c.Server.Now}
 		c.Health = console.NewHealthFeed(console.HealthFeedConfig{Counters: c.ServerDeps.Metrics, Backlogs: c.DB,
 			Targets: []string{"ledger"}, Now: c.Server.Now})
-		deps := console.Deps{Economy: c.Ledger, Orders: c.DB, Lookups: c.DB, DeadLetters: c.DB, Health: c.Health}
+		deps := console.Deps{Economy: c.Ledger, Orders: c.DB, Lookups: c.DB, DeadLetters: c.DB, Health: c.Health, Keys: c.Ledger}
 		for _, e := range edit {
 			e(&cfg, &deps)
 		}
@@ -392,6 +392,9 @@ func WithGameKeys() Option {
 			panic(err)
 		}
 		c.WebhooksDeps.Catalog, c.APIDeps.Catalog = cat, cat
+		c.ServerDeps.Metrics.WatchKeys(func(ctx context.Context) (map[string]int64, error) {
+			return c.Ledger.KeysAvailable(ctx, cat.GameKeys())
+		})
 	}
 }
 
