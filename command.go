@@ -50,6 +50,9 @@ const (
 	ItemOptionBox  ItemType = "optionbox"  // a box the player opens to choose a reward
 	ItemLootBox    ItemType = "lootbox"    // a box the player opens for a random reward
 	ItemBundle     ItemType = "bundle"     // expands to its contents
+	// ItemGameKey hands the buyer one key per unit from the SKU's pool
+	// (Xsolla's game_key, a SKU in the sku_drm form: 110101_steam).
+	ItemGameKey ItemType = "game_key"
 )
 
 // Grant is one effect of a fulfillment: currency credited or an item

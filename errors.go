@@ -27,6 +27,7 @@ const (
 	CodeTimeout           Code = "REQUEST_TIMEOUT"        // the request did not arrive within the read timeout
 	CodeUnsupportedMedia  Code = "UNSUPPORTED_MEDIA_TYPE" // body is not application/json
 	CodeInsufficientFunds Code = "INSUFFICIENT_FUNDS"     // a spend the wallet cannot cover
+	CodeOutOfStock        Code = "OUT_OF_STOCK"           // no unused game key left for a SKU
 	CodeTooManyRequests   Code = "TOO_MANY_REQUESTS"      // too many attempts (console sign-ins); wait and retry
 	CodeUnavailable       Code = "SERVICE_UNAVAILABLE"    // cannot take responsibility now; retry
 	CodeInternal          Code = "SERVER_ERROR"           // a bug or an unexpected failure

@@ -141,3 +141,17 @@ type PricedLine struct {
 	Amount          int64  `json:"amount"`
 	Bonus           bool   `json:"bonus,omitempty"`
 }
+
+// GameKey is one game key a grant handed out: the embedded ledger's
+// record of who was given it, by which order, and whether it was revoked.
+type GameKey struct {
+	SKU string `json:"sku"`
+	Key string `json:"key"`
+	// Status is active, or revoked once the order was refunded or
+	// cancelled: a revoked key is never handed out again.
+	Status        string    `json:"status"`
+	PlayerID      string    `json:"player_id"`
+	EntitlementID string    `json:"entitlement_id"`
+	TransactionID string    `json:"transaction_id"`
+	GivenAt       time.Time `json:"given_at"`
+}

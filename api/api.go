@@ -50,8 +50,8 @@ type Config struct {
 	GameTokens []string
 }
 
-// Deps are what the routes talk to. A nil Economy, DeadLetters, Orders or
-// FulfillOrders answers its routes 404.
+// Deps are what the routes talk to. A nil Economy, DeadLetters, Orders,
+// FulfillOrders or Keys answers its routes 404.
 type Deps struct {
 	Economy     Economy
 	DeadLetters DeadLetters
@@ -60,6 +60,9 @@ type Deps struct {
 	FulfillOrders *FulfillOrders
 	Inbox         Inbox
 	Catalog       *mapping.Catalog
+	// Keys are the game keys' pools (the embedded ledger); nil answers
+	// their routes 404.
+	Keys KeyPools
 	// Notify is called after commands were committed, to wake the dispatcher.
 	Notify func()
 }
@@ -95,6 +98,7 @@ func Mount(srv *server.Server, cfg Config, deps Deps) {
 	app.Post("/v1/players/:playerId/wallets/:currency/spend", h.requireGame, h.handleSpend)
 	app.Post("/v1/players/:playerId/entitlements/:entitlementId/consume", h.requireGame, h.handleConsume)
 	h.deadLetterRoutes(admin)
+	h.keyRoutes(admin)
 	admin.Get("/v1/players/:playerId/orders", h.handleOrders)
 	admin.Get("/v1/players/:playerId/attributes", h.handleAttributes)
 	admin.Put("/v1/players/:playerId/attributes", h.handleSetAttributes)

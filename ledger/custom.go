@@ -94,6 +94,8 @@ func agsItemType(t storegate.ItemType) (itemType, entitlementType string) {
 		return "INGAMEITEM", "CONSUMABLE"
 	case storegate.ItemMedia:
 		return "MEDIA", "DURABLE"
+	case storegate.ItemGameKey:
+		return "CODE", "DURABLE"
 	case storegate.ItemOptionBox:
 		return "OPTIONBOX", "CONSUMABLE"
 	case storegate.ItemLootBox:

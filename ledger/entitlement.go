@@ -28,10 +28,12 @@ type Entitlement struct {
 	Platform storegate.Platform `json:"platform"`
 	// UseCount is the uses left; GrantedCount what the grant gave;
 	// ConsumedCount what the game consumed.
-	UseCount      int64     `json:"use_count"`
-	GrantedCount  int64     `json:"granted_count"`
-	ConsumedCount int64     `json:"consumed_count"`
-	Status        string    `json:"status"`
+	UseCount      int64  `json:"use_count"`
+	GrantedCount  int64  `json:"granted_count"`
+	ConsumedCount int64  `json:"consumed_count"`
+	Status        string `json:"status"`
+	// Key is a game_key entitlement's key.
+	Key           string    `json:"key,omitempty"`
 	TransactionID string    `json:"transaction_id"`
 	GrantedAt     time.Time `json:"granted_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
@@ -86,14 +88,35 @@ func (l *Ledger) Entitlements(ctx context.Context, playerID string, all bool) ([
 	}
 	defer rows.Close()
 	out := []Entitlement{}
+	keys := false
 	for rows.Next() {
 		e, err := scanEntitlement(rows)
 		if err != nil {
 			return nil, err
 		}
+		keys = keys || e.Type == storegate.ItemGameKey
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil || !keys {
+		return out, err
+	}
+	return out, l.addKeys(ctx, playerID, out)
+}
+
+// addKeys fills in the keys of a player's game_key entitlements.
+func (l *Ledger) addKeys(ctx context.Context, playerID string, ents []Entitlement) error {
+	given, err := l.PlayerKeys(ctx, playerID)
+	if err != nil {
+		return err
+	}
+	codes := make(map[string]string, len(given))
+	for _, k := range given {
+		codes[k.EntitlementID] = k.Key
+	}
+	for i := range ents {
+		ents[i].Key = codes[ents[i].ID]
+	}
+	return nil
 }
 
 // Consume is a game server's request to use up uses of an entitlement.

@@ -96,6 +96,12 @@ func (l *Ledger) fulfillMany(ctx context.Context, tx *engine.Tx, cs []storegate.
 					credits = append(credits, credited{cmd: i, wallet: walletKey{c.PlayerID, g.Currency, platform},
 						entry: entry{key: key, kind: string(storegate.KindFulfill), player: c.PlayerID, currency: g.Currency,
 							platform: platform, amount: g.Amount, reason: "fulfill", txn: c.ID, source: c.Source, orderRef: c.OrderRef}})
+				case g.Item != "" && g.Type == storegate.ItemGameKey:
+					ids, err := entitleKeys(ctx, tx, c, li, gi, line, g, platform)
+					if err != nil {
+						return nil, err
+					}
+					out[i].Entitlements = append(out[i].Entitlements, ids...)
 				case g.Item != "":
 					if err := entitle(ctx, tx, key, c, line, g, platform); err != nil {
 						return nil, err

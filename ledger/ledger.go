@@ -197,6 +197,13 @@ func outcome(err error) storegate.Outcome {
 			Code: "CUSTOM_REVOCATION_UNAVAILABLE", Message: err.Error()}
 	case errors.Is(err, ErrNotGranted):
 		return storegate.Outcome{Verdict: storegate.VerdictRetry, Deferred: true, Code: "NOT_GRANTED_YET", Message: err.Error()}
+	case storegate.ErrorCode(err) == storegate.CodeOutOfStock:
+		// The grant is owed but no key exists: support imports keys and
+		// replays the dead letter, which then takes them.
+		var e *storegate.Error
+		errors.As(err, &e)
+		return storegate.Outcome{Verdict: storegate.VerdictDead, Code: string(storegate.CodeOutOfStock),
+			Message: e.Message + ", then replay this dead letter"}
 	case storegate.ErrorCode(err) == storegate.CodeInvalidParameter:
 		return storegate.Outcome{Verdict: storegate.VerdictDead, Code: string(storegate.CodeInvalidParameter), Message: err.Error()}
 	case errors.As(err, &custom):

@@ -382,9 +382,11 @@ func plan(ctx context.Context, q querier, c storegate.Command) ([]planLine, erro
 				if e, ok := entries[key]; ok {
 					pg.entry, pg.platform, pg.g.Amount = &e.id, e.platform, e.amount
 				}
-			} else {
+			} else if g.Type != storegate.ItemGameKey {
 				pg.entitlementID = key
 			}
+			// A game_key grant made one entitlement per key: they are found
+			// by item and fulfillment, as a revoke of lines finds them.
 			pl.grants = append(pl.grants, pg)
 		}
 		out = append(out, pl)
@@ -892,6 +894,11 @@ func (l *Ledger) take(ctx context.Context, tx *engine.Tx, e Entitlement, n int64
 	if _, err := tx.Exec(ctx, `UPDATE ledger_entitlements SET use_count = ?, status = ?, updated_at = ? WHERE id = ?`,
 		left, status, tx.Now().UnixMicro(), e.ID); err != nil {
 		return err
+	}
+	if e.Type == storegate.ItemGameKey && status == StatusRevoked {
+		if err := revokeKey(ctx, tx, e.ID); err != nil {
+			return err
+		}
 	}
 	ir.EntitlementRevocations = append(ir.EntitlementRevocations, EntitlementRevocation{EntitlementID: e.ID, ItemID: e.Item,
 		Quantity: n, UseCountAfter: left, Status: status})

@@ -18,12 +18,14 @@ type SKU struct {
 	// SKU is the identity senders use (Xsolla's item sku). Required.
 	SKU string `yaml:"sku" json:"sku"`
 	// Type is coin (currency), durable, consumable, media, optionbox,
-	// lootbox or bundle. Required.
+	// lootbox, bundle or game_key (one key per unit from the SKU's pool in
+	// the embedded ledger). Required.
 	Type storegate.ItemType `yaml:"type" json:"type"`
 	// Currency and Amount: for coin, the currency credited per unit.
 	Currency string `yaml:"currency,omitempty" json:"currency,omitempty"`
 	Amount   int64  `yaml:"amount,omitempty" json:"amount,omitempty"`
-	// Item is the entitlement's item id for item types. Default: the SKU.
+	// Item is the entitlement's item id for item types. Default: the SKU;
+	// a game_key's is always its SKU, which names its pool of keys.
 	Item string `yaml:"item,omitempty" json:"item,omitempty"`
 	// UseCount is a consumable's uses per unit. Default 1.
 	UseCount int64 `yaml:"use_count,omitempty" json:"use_count,omitempty"`
@@ -138,12 +140,22 @@ func checkSKU(e SKU) error {
 		if e.Currency != "" || e.Amount != 0 {
 			return fmt.Errorf("currency: only type coin grants currency")
 		}
+	case storegate.ItemGameKey:
+		if e.Currency != "" || e.Amount != 0 {
+			return fmt.Errorf("currency: only type coin grants currency")
+		}
+		if e.Item != "" && e.Item != e.SKU {
+			return fmt.Errorf("item: a game_key's item is its SKU, which names its pool of keys")
+		}
+		if e.UseCount != 0 {
+			return fmt.Errorf("use_count: a game_key is one key per unit")
+		}
 	case storegate.ItemBundle:
 		if len(e.Contents) == 0 {
 			return fmt.Errorf("contents: a bundle needs contents")
 		}
 	case "":
-		return fmt.Errorf("type: required (coin, durable, consumable, media, optionbox, lootbox, bundle)")
+		return fmt.Errorf("type: required (coin, durable, consumable, media, optionbox, lootbox, bundle, game_key)")
 	default:
 		return fmt.Errorf("type: unknown type %q", e.Type)
 	}
@@ -184,6 +196,33 @@ func (c *Catalog) Currencies() []string {
 		out = append(out, cur)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// GameKeys lists the catalog's game_key SKUs, sorted: the pools of keys
+// there can be.
+func (c *Catalog) GameKeys() []string {
+	var out []string
+	for _, e := range c.skus {
+		if e.Type == storegate.ItemGameKey {
+			out = append(out, e.SKU)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// KeysOf is how many keys lines hand out, by game_key SKU (a bundle's
+// contents included): what their grant takes from the pools.
+func KeysOf(lines []storegate.Line) map[string]int64 {
+	out := map[string]int64{}
+	for _, l := range lines {
+		for _, g := range l.Grants {
+			if g.Type == storegate.ItemGameKey {
+				out[g.Item] += max(g.Quantity, 1)
+			}
+		}
+	}
 	return out
 }
 

@@ -1,6 +1,6 @@
 // Package metrics holds storegate's Prometheus collectors. Labels carry
-// source, target, notification type, status and verdict names only: never a
-// player id, a body, or a secret.
+// source, target, notification type, status, verdict and catalog SKU names
+// only: never a player id, a body, a key or a secret.
 package metrics
 
 import (
@@ -183,5 +183,35 @@ func (d *depthCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, s := range []storegate.State{storegate.StatePending, storegate.StateDead, storegate.StateDiscarded} {
 		ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(counts[s]), string(s))
+	}
+}
+
+// KeysFunc reports the available game keys by game_key SKU: every SKU the
+// catalog sells, so a pool never filled reads 0 rather than nothing.
+type KeysFunc func(ctx context.Context) (map[string]int64, error)
+
+// WatchKeys reports storegate_keys_available{sku} from keys, queried at
+// each scrape. Call it once, before the first scrape.
+func (m *Metrics) WatchKeys(keys KeysFunc) {
+	m.Registry.MustRegister(&keysCollector{keys: keys})
+}
+
+// keysCollector asks the ledger for its pools at scrape time.
+type keysCollector struct{ keys KeysFunc }
+
+var keysDesc = prometheus.NewDesc("storegate_keys_available", "Game keys left to hand out, by game_key SKU: alert before it reaches 0, when paid orders start to wait for a refill.", []string{"sku"}, nil)
+
+func (k *keysCollector) Describe(ch chan<- *prometheus.Desc) { ch <- keysDesc }
+
+func (k *keysCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	left, err := k.keys(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(keysDesc, err)
+		return
+	}
+	for sku, n := range left {
+		ch <- prometheus.MustNewConstMetric(keysDesc, prometheus.GaugeValue, float64(n), sku)
 	}
 }

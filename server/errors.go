@@ -28,6 +28,7 @@ var statusOf = map[storegate.Code]int{
 	storegate.CodeTimeout:           fiber.StatusRequestTimeout,
 	storegate.CodeUnsupportedMedia:  fiber.StatusUnsupportedMediaType,
 	storegate.CodeInsufficientFunds: fiber.StatusConflict,
+	storegate.CodeOutOfStock:        fiber.StatusConflict,
 	storegate.CodeTooManyRequests:   fiber.StatusTooManyRequests,
 	storegate.CodeUnavailable:       fiber.StatusServiceUnavailable,
 	storegate.CodeInternal:          fiber.StatusInternalServerError,

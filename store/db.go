@@ -37,6 +37,9 @@ type DB struct {
 	applier atomic.Pointer[applier]
 	// accepts is the inbox's bulk kind of write (see Accept).
 	accepts *engine.Bulk[*acceptReq]
+	// payHold, when set, holds for its target's commands in a partner
+	// payment's transaction (HoldOnPay).
+	payHold atomic.Pointer[holder]
 }
 
 // Open opens the database with cfg, applies the store's migrations and then

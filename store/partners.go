@@ -115,7 +115,9 @@ func (db *DB) PartnerOrderByPayment(ctx context.Context, source string, paymentI
 // id; answer(paymentID) is the body stored and answered. A repeat of the same
 // notification (same event key) gets the stored answer back with duplicate
 // true, and so the same payment id; another payment of a paid order is
-// ErrPaid, and leaves nothing behind.
+// ErrPaid, and leaves nothing behind. What the commands need is held in the
+// same transaction (HoldOnPay): a holder's refusal leaves nothing behind
+// either.
 func (db *DB) PayPartnerOrder(ctx context.Context, ev storegate.Event, orderID int64, cmds []storegate.Command,
 	answer func(paymentID int64) []byte) (stored storegate.Answer, duplicate bool, err error) {
 	if ev.ReceivedAt.IsZero() {
@@ -140,6 +142,9 @@ func (db *DB) PayPartnerOrder(ctx context.Context, ev storegate.Event, orderID i
 		if _, err := tx.Exec(ctx, `UPDATE partner_orders SET status = ?, payment_id = ?, updated_at = ? WHERE id = ?`,
 			string(storegate.PartnerOrderPaid), r.eventID, now, orderID); err != nil {
 			return fmt.Errorf("mark paid: %w", err)
+		}
+		if err := db.hold(ctx, tx, r.cmds); err != nil {
+			return err
 		}
 		r.stored.Body = answer(r.eventID)
 		if _, err := tx.Exec(ctx, `UPDATE inbox SET answer_body = ? WHERE id = ?`, r.stored.Body, r.eventID); err != nil {

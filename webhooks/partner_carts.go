@@ -230,6 +230,17 @@ func (p *partnerAPI) handleCartOrder(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// The pools are checked on the cart as read now; the payment takes
+	// the keys for good.
+	cart, err := p.deps.Carts.PartnerCart(c.UserContext(), src.Name, claims.Subject)
+	if err != nil {
+		return storegate.Unavailable(err)
+	}
+	if priced, err := p.priceCart(src, claims, cart); err == nil {
+		if err := p.checkKeys(c.UserContext(), src, priced); err != nil {
+			return err
+		}
+	}
 	msrc := mapping.PartnerSource{Name: src.Name, Target: src.Target}
 	o, err := p.deps.Carts.OrderPartnerCart(c.UserContext(), src.Name, claims.Subject,
 		func(cart storegate.PartnerCart) (storegate.PartnerOrder, error) {

@@ -196,6 +196,9 @@ func (p *partnerAPI) handleCreateOrder(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := p.checkKeys(c.UserContext(), src, o); err != nil {
+		return err
+	}
 	o.Source, o.PlayerID = src.Name, claims.Subject
 	msrc := mapping.PartnerSource{Name: src.Name, Target: src.Target}
 	o, err = p.deps.Orders.CreatePartnerOrder(c.UserContext(), o, func(id int64) storegate.OrderNote {
@@ -242,7 +245,13 @@ func (p *partnerAPI) handleOrder(c *fiber.Ctx) error {
 	if err := p.deps.Orders.Durable(c.UserContext()); err != nil {
 		return orderError(err)
 	}
-	return c.JSON(orderAnswer(o))
+	ans := orderAnswer(o)
+	if o.Status != storegate.PartnerOrderCreated {
+		if ans.Keys, err = p.orderKeys(c.UserContext(), src, o.ID); err != nil {
+			return storegate.Unavailable(err)
+		}
+	}
+	return c.JSON(ans)
 }
 
 // partnerPayment is the DDH payment notification as storegate reads it.
@@ -308,6 +317,11 @@ func (p *partnerAPI) handlePay(c *fiber.Ctx) error {
 	}
 	if !dup {
 		p.deps.Notify()
+	}
+	// Committed: a failure to read the keys is a 503, and the partner's
+	// retry is a repeat that gets the same payment and its keys.
+	if stored, err = p.withKeys(c, src, o.ID, stored); err != nil {
+		return storegate.Unavailable(err)
 	}
 	return server.Answer(c, stored)
 }
@@ -412,8 +426,10 @@ type partnerOrderAnswer struct {
 	Items     []lineAnswer                 `json:"items"`
 	Price     priceAnswer                  `json:"price"`
 	PaymentID int64                        `json:"payment_id,omitempty"`
-	CreatedAt time.Time                    `json:"created_at"`
-	UpdatedAt time.Time                    `json:"updated_at"`
+	// Keys are the game keys the order's grant took, once it is paid.
+	Keys      []keyAnswer `json:"keys,omitempty"`
+	CreatedAt time.Time   `json:"created_at"`
+	UpdatedAt time.Time   `json:"updated_at"`
 }
 
 // orderAnswer is an order as partners read it: amounts as decimal strings

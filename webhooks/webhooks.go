@@ -72,6 +72,10 @@ type Deps struct {
 	Stores   []StoresSource
 	Orders   PartnerOrders
 	Carts    PartnerCarts
+	// Keys are the targets that hand out game keys with their grants, by
+	// target name: partners' orders check their pools and answer their
+	// keys.
+	Keys map[string]GameKeys
 }
 
 // handlers are the senders' routes with what they share.

@@ -85,7 +85,7 @@ func (h *handlers) handleXsolla(c *fiber.Ctx) error {
 	case mapping.XsollaGetPinCode:
 		return h.xsollaPinCode(c, src, &n, body)
 	case mapping.XsollaPartnerSideCatalog:
-		return h.xsollaCatalog(c)
+		return h.xsollaCatalog(c, src)
 	}
 	return h.xsollaOrder(c, src, typ, &n, body)
 }
@@ -247,13 +247,25 @@ func (h *handlers) xsollaPinCode(c *fiber.Ctx, src *XsollaSource, n *mapping.Xso
 }
 
 // xsollaCatalog answers partner_side_catalog with every SKU of the catalog,
-// without a quantity limit: an item storegate cannot grant is one Xsolla
-// should not sell, and the rest is the same for every user.
-func (h *handlers) xsollaCatalog(c *fiber.Ctx) error {
+// without a quantity limit but for game keys: an item storegate cannot
+// grant is one Xsolla should not sell, so a game_key SKU's limit is the
+// keys left in its pool when the source's target hands them out.
+func (h *handlers) xsollaCatalog(c *fiber.Ctx, src *XsollaSource) error {
 	skus := h.deps.Catalog.SKUs()
+	left := map[string]int64{}
+	if keys := h.deps.Keys[src.Target]; keys != nil {
+		var err error
+		if left, err = keys.KeysAvailable(c.UserContext(), h.deps.Catalog.GameKeys()); err != nil {
+			return storegate.Unavailable(err)
+		}
+	}
 	items := make([]fiber.Map, 0, len(skus))
 	for _, e := range skus {
-		items = append(items, fiber.Map{"sku": e.SKU, "quantity": nil})
+		var quantity any
+		if n, ok := left[e.SKU]; ok {
+			quantity = n
+		}
+		items = append(items, fiber.Map{"sku": e.SKU, "quantity": quantity})
 	}
 	return h.srv.SendChecked(c, fiber.StatusOK, "answers/xsolla_partner_side_catalog", items)
 }

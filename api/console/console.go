@@ -117,20 +117,11 @@ type Deps struct {
 	Catalog *mapping.Catalog
 }
 
-// KeySource lists the game keys a player was given. storegate hands out no
-// keys of its own: a target answers Xsolla's get_pincode and keeps them.
-// A source of them, when one is configured, shows them on the player page.
-type KeySource interface {
-	PlayerKeys(ctx context.Context, playerID string) ([]GameKey, error)
-}
-
-// GameKey is one key given to a player. The page shows its last four
+// KeySource lists the game keys a player was given, newest first, revoked
+// ones included (the embedded ledger). The page shows a key's last four
 // characters only: a key is worth money.
-type GameKey struct {
-	SKU     string
-	Key     string
-	Order   string
-	GivenAt time.Time
+type KeySource interface {
+	PlayerKeys(ctx context.Context, playerID string) ([]storegate.GameKey, error)
 }
 
 // handlers are the console's routes with what they share.

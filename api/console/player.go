@@ -31,7 +31,7 @@ type playerView struct {
 	// the offsets of the pages beside it (-1: none).
 	Offset, Newer, Older int
 	KeysOn               bool
-	Keys                 []GameKey
+	Keys                 []storegate.GameKey
 	Currencies           []string
 }
 

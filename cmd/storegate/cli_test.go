@@ -37,6 +37,9 @@ func TestHelp_PrintsTheCommandsUsageAndSucceeds(t *testing.T) {
 		{[]string{"sign", "jwt", "-h"}, "storegate sign jwt --secret KEY"},
 		{[]string{"deadletters", "--help"}, "storegate deadletters list"},
 		{[]string{"deadletters", "replay", "--help"}, "storegate deadletters replay"},
+		{[]string{"keys", "--help"}, "storegate keys import --sku SKU FILE"},
+		{[]string{"keys", "import", "--help"}, "storegate keys import --sku SKU FILE"},
+		{[]string{"keys", "count", "-h"}, "storegate keys count  --sku SKU"},
 		{[]string{"version", "--help"}, "Usage: storegate version"},
 	} {
 		stdout, stderr, err := runCLI(tc.args...)
@@ -54,6 +57,7 @@ func TestUsageErrors_AreToldApartFromFailures(t *testing.T) {
 		{}, {"frobnicate"}, {"serve"}, {"serve", "--nope"}, {"config"}, {"config", "check"},
 		{"config", "check", "a.yaml", "--config", "b.yaml"}, {"migrate"}, {"sign"}, {"sign", "xsolla"},
 		{"sign", "rot13", "--secret", "x"}, {"sign", "jwt", "--secret", "k"}, {"version", "extra"},
+		{"keys"}, {"keys", "import"}, {"keys", "count", "--sku", "x", "extra"},
 	} {
 		_, stderr, err := runCLI(args...)
 		if !errors.As(err, new(usageError)) || !strings.Contains(stderr, "storegate") {
@@ -96,7 +100,7 @@ func TestConfigCheck_TakesTheFileEitherWay(t *testing.T) {
 	const file = "../../examples/storegate.yaml"
 	for _, args := range [][]string{{"config", "check", file}, {"config", "check", "--config", file}, {"config", "check", "--config=" + file}} {
 		stdout, _, err := runCLI(args...)
-		if err != nil || !strings.HasPrefix(stdout, file+": ok (3 sources, 1 targets, 5 catalog entries)") {
+		if err != nil || !strings.HasPrefix(stdout, file+": ok (3 sources, 1 targets, 6 catalog entries)") {
 			t.Errorf("storegate %s: %q, %v", strings.Join(args, " "), stdout, err)
 		}
 	}

@@ -246,7 +246,7 @@ func (a adminAPI) call(ctx context.Context, method, path string, body []byte) ([
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("deadletters: %w", err)
+		return nil, fmt.Errorf("calling the gateway: %w", err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))

@@ -25,6 +25,8 @@ Usage:
                                                   a player token (HS256) for Fulfill Orders
   storegate deadletters list|show|replay|discard  inspect and repair dead letters through a
                                                   running gateway's admin API
+  storegate keys import|count --sku SKU [FILE]    fill and count a game_key SKU's pool of keys
+                                                  through a running gateway's admin API
   storegate version                               the build's version and Go version
 
 Every command takes --help. Commands that read a config take --config FILE.
@@ -60,6 +62,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdSign(args[1:], stdin, stdout, stderr)
 	case "deadletters":
 		return cmdDeadLetters(ctx, args[1:], stdout, stderr)
+	case "keys":
+		return cmdKeys(ctx, args[1:], stdin, stdout, stderr)
 	case "version":
 		return cmdVersion(args[1:], stdout, stderr)
 	}

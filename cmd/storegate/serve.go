@@ -93,6 +93,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 	lanes := map[string]dispatch.Lane{}
 	users := map[string]webhooks.Users{}
 	attributes, pinCodes := map[string]webhooks.Attributes{}, map[string]webhooks.PinCodes{}
+	gameKeys := map[string]webhooks.GameKeys{}
 	for _, t := range cfg.Targets {
 		var target remote
 		switch t.Kind {
@@ -107,6 +108,10 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 			}
 			g.Ledger, target = l, l
 			lanes[t.Name] = dispatch.Lane{Target: l, Applier: l}
+			// A partner's payment takes its game keys as it is accepted,
+			// on every dialect, so its answer can list them.
+			gameKeys[t.Name] = l
+			db.HoldOnPay(t.Name, l)
 		default: // ags, http
 			if target, err = remoteTarget(t, set, opt.Now, onBreaker); err != nil {
 				g.Close()
@@ -130,6 +135,11 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 	if err != nil {
 		g.Close()
 		return nil, err
+	}
+	if g.Ledger != nil && len(catalog.GameKeys()) > 0 {
+		g.Metrics.WatchKeys(func(ctx context.Context) (map[string]int64, error) {
+			return g.Ledger.KeysAvailable(ctx, catalog.GameKeys())
+		})
 	}
 	// The embedded ledger's commands apply as they are accepted (SQLite),
 	// unless delivery is off in this process: then every command waits.
@@ -171,10 +181,10 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		server.Deps{Ready: db, Schemas: set, Metrics: g.Metrics, Log: log})
 	webhooks.Mount(srv, webhooks.Config{UserDeadline: cfg.Limits.UserDeadline.D()}, webhooks.Deps{Inbox: db, Users: users,
 		Attributes: attributes, PinCodes: pinCodes, Catalog: catalog, Notify: g.Dispatcher.Notify, Xsolla: xsolla,
-		Partners: partners, Stores: stores, Orders: db, Carts: db})
+		Partners: partners, Stores: stores, Orders: db, Carts: db, Keys: gameKeys})
 	apiDeps := api.Deps{DeadLetters: db, Orders: db, FulfillOrders: fulfill, Inbox: db, Catalog: catalog, Notify: g.Dispatcher.Notify}
 	if g.Ledger != nil {
-		apiDeps.Economy = g.Ledger
+		apiDeps.Economy, apiDeps.Keys = g.Ledger, g.Ledger
 	}
 	api.Mount(srv, api.Config{AdminTokens: cfg.Admin.Tokens, GameTokens: cfg.Game.Tokens}, apiDeps)
 	var sourceNames, targetNames []string
@@ -188,7 +198,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		Targets: targetNames, Now: opt.Now})
 	consoleDeps := console.Deps{Orders: db, Lookups: db, DeadLetters: db, Catalog: catalog, Notify: g.Dispatcher.Notify, Health: g.health}
 	if g.Ledger != nil {
-		consoleDeps.Economy = g.Ledger
+		consoleDeps.Economy, consoleDeps.Keys = g.Ledger, g.Ledger
 	}
 	console.Mount(srv, cfg.Console.config(cfg.Admin.Tokens, opt.Now), consoleDeps)
 	g.App = srv.App()

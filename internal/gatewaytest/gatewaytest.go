@@ -97,6 +97,8 @@ func WithRevocation(rules ledger.Rules) Option {
 			panic(err)
 		}
 		c.Ledger, c.WebhooksDeps.Users["ledger"], c.APIDeps.Economy = l, l, l
+		c.WebhooksDeps.Keys["ledger"], c.APIDeps.Keys = l, l
+		c.DB.HoldOnPay("ledger", l)
 	}
 }
 
@@ -148,6 +150,7 @@ func New(t testing.TB, opts ...Option) *Gateway {
 	if g.Ledger, err = ledger.New(g.DB, ledger.Config{Players: []string{"player-1", "player-2"}}); err != nil {
 		t.Fatal(err)
 	}
+	g.DB.HoldOnPay("ledger", g.Ledger)
 	g.Metrics = metrics.New(g.DB.Depth)
 	cfg := g.config(t)
 	if len(opts) == 0 {
@@ -182,7 +185,7 @@ func WithConsole(edit ...func(*console.Config, *console.Deps)) Option {
 		cfg := console.Config{AdminTokens: c.API.AdminTokens, Now: c.Server.Now}
 		c.Health = console.NewHealthFeed(console.HealthFeedConfig{Counters: c.ServerDeps.Metrics, Backlogs: c.DB,
 			Targets: []string{"ledger"}, Now: c.Server.Now})
-		deps := console.Deps{Economy: c.Ledger, Orders: c.DB, Lookups: c.DB, DeadLetters: c.DB, Health: c.Health}
+		deps := console.Deps{Economy: c.Ledger, Orders: c.DB, Lookups: c.DB, DeadLetters: c.DB, Health: c.Health, Keys: c.Ledger}
 		for _, e := range edit {
 			e(&cfg, &deps)
 		}
@@ -203,9 +206,9 @@ func (g *Gateway) config(t testing.TB) Config {
 	return Config{
 		Server:       server.Config{Now: g.Clock.Now},
 		ServerDeps:   server.Deps{Ready: g.DB, Schemas: set, Metrics: g.Metrics},
-		WebhooksDeps: webhooks.Deps{Inbox: g.DB, Users: map[string]webhooks.Users{"ledger": g.Ledger}, Catalog: cat},
+		WebhooksDeps: webhooks.Deps{Inbox: g.DB, Users: map[string]webhooks.Users{"ledger": g.Ledger}, Catalog: cat, Keys: map[string]webhooks.GameKeys{"ledger": g.Ledger}},
 		API:          api.Config{AdminTokens: []string{AdminToken}},
-		APIDeps:      api.Deps{Economy: g.Ledger, DeadLetters: g.DB, Inbox: g.DB, Catalog: cat},
+		APIDeps:      api.Deps{Economy: g.Ledger, DeadLetters: g.DB, Inbox: g.DB, Catalog: cat, Keys: g.Ledger},
 		DB:           g.DB,
 		Ledger:       g.Ledger,
 	}
@@ -372,6 +375,39 @@ func WithCommerce() Option {
 		c.WebhooksDeps.Catalog, c.APIDeps.Catalog = cat, cat
 		WithOrders(c)
 	}
+}
+
+// KeySKU is the game_key SKU WithGameKeys adds: a game on Steam, in the
+// sku_drm form.
+const KeySKU = "110101_steam"
+
+// WithGameKeys adds KeySKU to the catalog (give it after WithCommerce or
+// WithCatalog), sold to partners at 19.99 USD, on Steam as product 110101
+// and on Epic as epic-game-110101.
+func WithGameKeys() Option {
+	return func(c *Config) {
+		skus := append(c.APIDeps.Catalog.SKUs(), mapping.SKU{SKU: KeySKU, Type: storegate.ItemGameKey, Name: "The Game (Steam)",
+			Prices: map[string]int64{"USD": 1999}, Products: map[string]string{"steam": "110101", "epic": "epic-game-110101"}})
+		cat, err := mapping.NewCatalog(skus)
+		if err != nil {
+			panic(err)
+		}
+		c.WebhooksDeps.Catalog, c.APIDeps.Catalog = cat, cat
+		c.ServerDeps.Metrics.WatchKeys(func(ctx context.Context) (map[string]int64, error) {
+			return c.Ledger.KeysAvailable(ctx, cat.GameKeys())
+		})
+	}
+}
+
+// ImportKeys imports keys into KeySKU's pool through the admin API.
+func (g *Gateway) ImportKeys(t testing.TB, keys ...string) map[string]any {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"keys": keys})
+	status, out := g.Call(t, http.MethodPost, "/admin/v1/keys/"+KeySKU, AdminToken, "", string(body))
+	if status != 200 {
+		t.Fatalf("import keys: %d %v", status, out)
+	}
+	return out
 }
 
 // ThisMachine is app.Test's peer address: the partner's registered server.

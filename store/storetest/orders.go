@@ -12,6 +12,7 @@ import (
 	"storegate"
 	"storegate/internal/fakeclock"
 	"storegate/store"
+	"storegate/store/engine"
 )
 
 // Partner orders, order tracking and Fulfill Orders cursors.
@@ -343,5 +344,55 @@ func testPartnerCart(t *testing.T, open Opener) {
 	}
 	if _, err := db.OrderPartnerCart(ctx, "bank", "p1", nil, nil); !errors.Is(err, store.ErrEmptyCart) {
 		t.Fatalf("second order of the emptied cart: %v, want ErrEmptyCart", err)
+	}
+}
+
+// holder is a hand-made store.Holder: it records the commands it is given
+// inside the payment's transaction, and refuses them while refuse is set.
+type holder struct {
+	refuse bool
+	seen   []string
+}
+
+var errHeld = errors.New("storetest: holder refuses")
+
+func (h *holder) Hold(ctx context.Context, tx *engine.Tx, cs []storegate.Command) error {
+	if h.refuse {
+		return errHeld
+	}
+	for _, c := range cs {
+		h.seen = append(h.seen, c.ID)
+	}
+	return nil
+}
+
+// A payment holds for its target's commands in its own transaction: a
+// holder's refusal leaves nothing behind and the order unpaid; commands for
+// other targets are not its business.
+func testPartnerPayHolds(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db := open(t, fakeclock.New(Start).Now)
+	h := &holder{refuse: true}
+	db.HoldOnPay("ledger", h)
+	o := partnerOrder(t, db)
+	mine := fulfill(fmt.Sprint("partner.bank.order.", o.ID))
+	other := fulfill("elsewhere")
+	other.Target = "ags"
+	cmds := []storegate.Command{mine, other}
+	if _, _, err := db.PayPartnerOrder(ctx, payEvent(o.ID, "t1"), o.ID, cmds, paymentAnswer); !errors.Is(err, errHeld) {
+		t.Fatalf("pay with a refusing holder: %v", err)
+	}
+	if n, _ := db.EventCount(ctx, ""); n != 0 {
+		t.Fatalf("a refused hold stored %d events", n)
+	}
+	if got, _ := db.PartnerOrder(ctx, "bank", o.ID); got.Status != storegate.PartnerOrderCreated {
+		t.Fatalf("a refused hold left the order %s", got.Status)
+	}
+	h.refuse = false
+	if _, _, err := db.PayPartnerOrder(ctx, payEvent(o.ID, "t1"), o.ID, cmds, paymentAnswer); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(h.seen, []string{mine.ID}) {
+		t.Fatalf("held for %v, want only the ledger's %s", h.seen, mine.ID)
 	}
 }

@@ -47,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 		{"DeadLetterReplayByFilter", testDeadLetterReplayByFilter},
 		{"DeadLetterDiscard", testDeadLetterDiscard},
 		{"PartnerPayOnce", testPartnerPayOnce},
+		{"PartnerPayHolds", testPartnerPayHolds},
 		{"PartnerCancelOnce", testPartnerCancelOnce},
 		{"PartnerCart", testPartnerCart},
 		{"OrderTracking", testOrderTracking},

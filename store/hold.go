@@ -1,0 +1,47 @@
+package store
+
+import (
+	"context"
+
+	"storegate"
+	"storegate/store/engine"
+)
+
+// Holder takes, inside a partner payment's transaction, what that payment's
+// commands will need when they are applied, whenever that is (the embedded
+// ledger's game keys): the payment's answer can then say what the buyer
+// gets, and a payment whose holding fails stores nothing.
+type Holder interface {
+	Hold(ctx context.Context, tx *engine.Tx, cs []storegate.Command) error
+}
+
+// holder is the target whose commands a payment holds for.
+type holder struct {
+	target string
+	h      Holder
+}
+
+// HoldOnPay makes PayPartnerOrder hold for target's commands through h, in
+// its transaction, on every dialect. It is set once, before the first
+// payment.
+func (db *DB) HoldOnPay(target string, h Holder) {
+	db.payHold.Store(&holder{target: target, h: h})
+}
+
+// hold runs the holder over cs's commands for its target.
+func (db *DB) hold(ctx context.Context, tx *engine.Tx, cs []storegate.Command) error {
+	hd := db.payHold.Load()
+	if hd == nil {
+		return nil
+	}
+	var mine []storegate.Command
+	for _, c := range cs {
+		if c.Target == hd.target {
+			mine = append(mine, c)
+		}
+	}
+	if len(mine) == 0 {
+		return nil
+	}
+	return hd.h.Hold(ctx, tx, mine)
+}
