@@ -86,6 +86,9 @@ type Kind string
 const (
 	KindFulfill Kind = "fulfill"
 	KindRevoke  Kind = "revoke"
+	// KindReceipt e-mails the buyer the receipt of the fulfillment named in
+	// Order: its lines and, read when it is sent, the game keys it took.
+	KindReceipt Kind = "receipt"
 )
 
 // Command is one call owed to a target. ID is deterministic (derived from
@@ -110,9 +113,26 @@ type Command struct {
 	// Order is the order the command belongs to, for order tracking, when
 	// it is neither the command itself (fulfill) nor what it Reverses (a
 	// re-grant after a reversed chargeback). Usually empty: see OrderOf.
-	Order     string    `json:"order,omitempty"`
+	Order string `json:"order,omitempty"`
+	// Receipt is, for a receipt, where it goes and what the buyer paid.
+	Receipt   *Receipt  `json:"receipt,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
+
+// Receipt is what a receipt command knows beyond its lines. It holds no
+// game keys: the mail target reads them when it sends, so no key is copied
+// into the outbox.
+type Receipt struct {
+	// To is the buyer's e-mail address.
+	To string `json:"to"`
+	// Amount and Currency are what the buyer paid, as a decimal string in
+	// major units ("39.98" USD), when the sender says; empty otherwise.
+	Amount   string `json:"amount,omitempty"`
+	Currency string `json:"currency,omitempty"`
+}
+
+// ReceiptID is the transaction id of the receipt of a fulfillment.
+func ReceiptID(fulfillID string) string { return fulfillID + ".receipt" }
 
 // Event is one inbound notification as accepted: the raw bytes as received and
 // the key that makes it unique for its source.

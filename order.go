@@ -104,7 +104,10 @@ type PartnerOrder struct {
 	Lines   []PricedLine       `json:"items"`
 	Status  PartnerOrderStatus `json:"status"`
 	// PaymentID is set once paid: the id answered to the partner.
-	PaymentID int64     `json:"payment_id,omitempty"`
+	PaymentID int64 `json:"payment_id,omitempty"`
+	// Email is the buyer's address, from the user token the order was
+	// made with: where its receipt goes. Empty: no receipt.
+	Email     string    `json:"-"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }

@@ -360,6 +360,9 @@ func ParseAmount(number, currency string) (int64, bool) {
 type PartnerSource struct {
 	Name   string
 	Target string
+	// Receipts is the target that e-mails buyers their receipts (the
+	// address of the order's user token). Empty: no receipts.
+	Receipts string
 }
 
 // PartnerFulfillID is the transaction id of a partner order's grant.
@@ -393,6 +396,8 @@ func PartnerPay(src PartnerSource, o storegate.PartnerOrder, psTransactionID str
 	}
 	p.Commands = []storegate.Command{{ID: PartnerFulfillID(src.Name, o.ID), Kind: storegate.KindFulfill, Source: src.Name,
 		Target: src.Target, PlayerID: o.PlayerID, Platform: storegate.PlatformOther, OrderRef: p.OrderRef, Lines: lines, CreatedAt: now}}
+	p.Commands = withReceipt(p.Commands, src.Receipts,
+		storegate.Receipt{To: o.Email, Amount: FormatAmount(o.Amount, o.Currency), Currency: o.Currency})
 	return p, nil
 }
 

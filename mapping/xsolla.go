@@ -122,6 +122,9 @@ type XsollaSource struct {
 	// that only process payment and refund). Exactly one type grants, so the
 	// two modes can never grant twice.
 	GrantOn string
+	// Receipts is the target that e-mails buyers their receipts (the
+	// granting notification's user.email). Empty: no receipts.
+	Receipts string
 }
 
 // Plan is what one notification comes to: its dedupe key, its player and the
@@ -207,7 +210,7 @@ func Xsolla(src XsollaSource, n *XsollaNotification, cat *Catalog, body []byte, 
 		}
 		c := base
 		c.ID, c.Kind, c.Lines, c.OrderRef = id, storegate.KindFulfill, lines, p.OrderRef
-		p.Commands = []storegate.Command{c}
+		p.Commands = withReceipt([]storegate.Command{c}, src.Receipts, storegate.Receipt{To: n.User.Email})
 		return p, nil
 
 	case XsollaPayment, XsollaRefund, XsollaAFSReject:
@@ -232,6 +235,9 @@ func Xsolla(src XsollaSource, n *XsollaNotification, cat *Catalog, body []byte, 
 			c.ID, c.Kind, c.Lines = id, storegate.KindFulfill, lines
 		}
 		p.Commands = []storegate.Command{c}
+		if c.Kind == storegate.KindFulfill {
+			p.Commands = withReceipt(p.Commands, src.Receipts, storegate.Receipt{To: n.User.Email})
+		}
 		return p, nil
 
 	case XsollaPartialRefund:

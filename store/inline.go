@@ -187,8 +187,11 @@ func outboxState(ctx context.Context, tx *engine.Tx, rows []outboxRow) (queued, 
 	// One probe of outbox_pending_player per player, however many commands
 	// it has pending (a DISTINCT over them walked them all: 2.5 times the
 	// cost of an accept with a remote target's backlog).
+	// A pending receipt does not count: it changes nothing a later
+	// command of the player does, and would send each purchase a buyer
+	// makes while a receipt is on its way down the slow path.
 	if err := collect(ctx, tx, `SELECT column1 FROM (VALUES %s) p WHERE EXISTS
-		(SELECT 1 FROM outbox WHERE state = 'pending' AND player_id = p.column1)`, players, waiting); err != nil {
+		(SELECT 1 FROM outbox WHERE state = 'pending' AND player_id = p.column1 AND kind <> 'receipt')`, players, waiting); err != nil {
 		return nil, nil, fmt.Errorf("read pending players: %w", err)
 	}
 	return queued, waiting, nil

@@ -146,7 +146,7 @@ func (db *DB) PlayerOrders(ctx context.Context, playerID string, limit int) ([]s
 		// The event's command for this order, if it queued one (a second
 		// event owing an already queued command queued none).
 		for _, c := range cmds[e.id] {
-			if storegate.OrderOf(c.cmd) != e.order {
+			if storegate.OrderOf(c.cmd) != e.order || c.cmd.Kind == storegate.KindReceipt {
 				continue
 			}
 			st.TransactionID = c.cmd.ID
@@ -164,6 +164,12 @@ func (db *DB) PlayerOrders(ctx context.Context, playerID string, limit int) ([]s
 	}
 	for eventID, list := range cmds {
 		for _, c := range list {
+			// A receipt is not a step of the order: the order is granted
+			// whether or not its e-mail went out yet (the dead letters say
+			// when one cannot go).
+			if c.cmd.Kind == storegate.KindReceipt {
+				continue
+			}
 			v := view(storegate.OrderOf(c.cmd))
 			st := storegate.OrderStep{Event: string(c.cmd.Kind), TransactionID: c.cmd.ID, At: c.updated}
 			switch {

@@ -215,6 +215,17 @@ func (db *DB) Command(ctx context.Context, id string) (CommandInfo, error) {
 	return ci, err
 }
 
+// CommandState is where one command stands; "" when there is no such
+// command.
+func (db *DB) CommandState(ctx context.Context, id string) (storegate.State, error) {
+	var state storegate.State
+	err := db.QueryRow(ctx, `SELECT state FROM outbox WHERE id = ?`, id).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return state, err
+}
+
 // claimSQL leases one target's due pending commands (arguments: owner,
 // lease end, target, now, now, limit), through outbox_target_due. seq is
 // the queueing order: SQLite's rowid, PostgreSQL's identity. SKIP LOCKED

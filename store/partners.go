@@ -63,22 +63,22 @@ func (db *DB) CreatePartnerOrder(ctx context.Context, o storegate.PartnerOrder, 
 func insertPartnerOrder(ctx context.Context, tx *engine.Tx, o storegate.PartnerOrder, lines []byte) (storegate.PartnerOrder, error) {
 	o.Status, o.CreatedAt, o.UpdatedAt = storegate.PartnerOrderCreated, tx.Now().UTC(), tx.Now().UTC()
 	now := tx.Now().UnixMicro()
-	if err := tx.QueryRow(ctx, `INSERT INTO partner_orders (source, player_id, currency, amount, amount_without_discount, tax_rate, tax, lines, status, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		o.Source, o.PlayerID, o.Currency, o.Amount, o.AmountWithoutDiscount, o.TaxRate, o.Tax, string(lines), string(o.Status), now, now).Scan(&o.ID); err != nil {
+	if err := tx.QueryRow(ctx, `INSERT INTO partner_orders (source, player_id, email, currency, amount, amount_without_discount, tax_rate, tax, lines, status, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		o.Source, o.PlayerID, o.Email, o.Currency, o.Amount, o.AmountWithoutDiscount, o.TaxRate, o.Tax, string(lines), string(o.Status), now, now).Scan(&o.ID); err != nil {
 		return o, fmt.Errorf("insert partner order: %w", err)
 	}
 	return o, nil
 }
 
-const partnerOrderColumns = `id, source, player_id, currency, amount, amount_without_discount, tax_rate, tax, lines, status, payment_id, created_at, updated_at`
+const partnerOrderColumns = `id, source, player_id, email, currency, amount, amount_without_discount, tax_rate, tax, lines, status, payment_id, created_at, updated_at`
 
 func scanPartnerOrder(scan func(...any) error) (storegate.PartnerOrder, error) {
 	var o storegate.PartnerOrder
 	var lines string
 	var payment sql.NullInt64
 	var created, updated int64
-	if err := scan(&o.ID, &o.Source, &o.PlayerID, &o.Currency, &o.Amount, &o.AmountWithoutDiscount, &o.TaxRate, &o.Tax, &lines, &o.Status,
+	if err := scan(&o.ID, &o.Source, &o.PlayerID, &o.Email, &o.Currency, &o.Amount, &o.AmountWithoutDiscount, &o.TaxRate, &o.Tax, &lines, &o.Status,
 		&payment, &created, &updated); err != nil {
 		return o, err
 	}

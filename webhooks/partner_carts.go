@@ -63,7 +63,7 @@ type cartAnswer struct {
 // priceCart prices a cart as the order made from it would be priced.
 func (p *partnerAPI) priceCart(src *PartnerSource, claims signing.Claims, c storegate.PartnerCart) (storegate.PartnerOrder, error) {
 	o, err := mapping.PricePartnerOrder(p.deps.Catalog, src.Pricing, c.Currency, claims.Country, c.Items)
-	o.Source, o.PlayerID = src.Name, c.PlayerID
+	o.Source, o.PlayerID, o.Email = src.Name, c.PlayerID, claims.Email
 	return o, err
 }
 
@@ -241,7 +241,7 @@ func (p *partnerAPI) handleCartOrder(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	msrc := mapping.PartnerSource{Name: src.Name, Target: src.Target}
+	msrc := src.mapping()
 	o, err := p.deps.Carts.OrderPartnerCart(c.UserContext(), src.Name, claims.Subject,
 		func(cart storegate.PartnerCart) (storegate.PartnerOrder, error) {
 			return p.priceCart(src, claims, cart)

@@ -199,8 +199,8 @@ func (p *partnerAPI) handleCreateOrder(c *fiber.Ctx) error {
 	if err := p.checkKeys(c.UserContext(), src, o); err != nil {
 		return err
 	}
-	o.Source, o.PlayerID = src.Name, claims.Subject
-	msrc := mapping.PartnerSource{Name: src.Name, Target: src.Target}
+	o.Source, o.PlayerID, o.Email = src.Name, claims.Subject, claims.Email
+	msrc := src.mapping()
 	o, err = p.deps.Orders.CreatePartnerOrder(c.UserContext(), o, func(id int64) storegate.OrderNote {
 		o.ID = id
 		return mapping.PartnerCreated(msrc, o)
@@ -299,7 +299,7 @@ func (p *partnerAPI) handlePay(c *fiber.Ctx) error {
 	}
 	// ps_transaction_id is a string or a number; either way its text.
 	psTxn := strings.Trim(string(req.Payment.PSTransactionID), `"`)
-	plan, err := mapping.PartnerPay(mapping.PartnerSource{Name: src.Name, Target: src.Target}, o, psTxn, p.deps.Catalog, p.srv.Now())
+	plan, err := mapping.PartnerPay(src.mapping(), o, psTxn, p.deps.Catalog, p.srv.Now())
 	if err != nil {
 		return err
 	}
@@ -345,7 +345,7 @@ func (p *partnerAPI) handleCancel(c *fiber.Ctx) error {
 	// above: the read may see a cancellation not yet flushed to disk, and a
 	// 409 would tell the partner it is done. The write's answer waits for
 	// every commit before it to be durable (store: logsync.go).
-	plan := mapping.PartnerCancel(mapping.PartnerSource{Name: src.Name, Target: src.Target}, o, p.srv.Now())
+	plan := mapping.PartnerCancel(src.mapping(), o, p.srv.Now())
 	body, _ := json.Marshal(fiber.Map{"payment_id": o.PaymentID, "status": storegate.PartnerOrderCancelled})
 	ev := storegate.Event{Source: src.Name, Type: "cancellation", Key: plan.Key, PlayerID: plan.PlayerID, OrderRef: plan.OrderRef,
 		Body: bytes.Clone(c.BodyRaw()), ReceivedAt: p.srv.Now()}
@@ -451,4 +451,9 @@ func pricedAnswer(o storegate.PartnerOrder) ([]lineAnswer, priceAnswer) {
 	return items, priceAnswer{Amount: mapping.FormatAmount(o.Amount, cur), AmountWithoutDiscount: mapping.FormatAmount(o.AmountWithoutDiscount, cur),
 		AmountWithoutTax: mapping.FormatAmount(o.Amount-o.Tax, cur),
 		Tax:              taxAnswer{Percent: mapping.FormatPercent(o.TaxRate), Amount: mapping.FormatAmount(o.Tax, cur)}, Currency: cur}
+}
+
+// mapping is the source as the mapping package reads it.
+func (src *PartnerSource) mapping() mapping.PartnerSource {
+	return mapping.PartnerSource{Name: src.Name, Target: src.Target, Receipts: src.Receipts}
 }

@@ -34,6 +34,10 @@ type Source struct {
 	// Verifier checks the signature over the raw body. Required, except for
 	// a partner authenticating with HTTP Basic (PartnerSource.BasicKeys).
 	Verifier Verifier
+	// Receipts is the target that e-mails buyers their receipts, for the
+	// kinds whose paid orders name the buyer's address (xsolla, partner).
+	// Empty: no receipts.
+	Receipts string
 
 	kind  *kind
 	basic [][32]byte // sha256 of each HTTP Basic password

@@ -30,7 +30,7 @@ type XsollaSource struct {
 
 // mapping is the source as the mapping package reads it.
 func (s *XsollaSource) mapping() mapping.XsollaSource {
-	return mapping.XsollaSource{Name: s.Name, Target: s.Target, GrantOn: s.GrantOn}
+	return mapping.XsollaSource{Name: s.Name, Target: s.Target, GrantOn: s.GrantOn, Receipts: s.Receipts}
 }
 
 // xsollaKind admits Xsolla's requests. The Digital Distribution Hub
