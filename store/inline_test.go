@@ -222,3 +222,25 @@ func TestInline_BatchIsolatesARefusal(t *testing.T) {
 		t.Fatalf("claimed %v, want only the refused [t7]", ids)
 	}
 }
+
+// A receipt waiting for its relay does not send the buyer's next grant
+// down the slow path: it changes nothing that grant does.
+func TestInline_PendingReceiptHoldsNoGrantBack(t *testing.T) {
+	db, _ := inlineStore(t)
+	g := grant("t1", "p1")
+	r := storegate.Command{ID: storegate.ReceiptID("t1"), Kind: storegate.KindReceipt, Source: "src", Target: "receipts",
+		PlayerID: "p1", Order: "t1", Receipt: &storegate.Receipt{To: "b@example.com"}}
+	ev := storegate.Event{Source: "src", Type: "order_paid", Key: "o1", PlayerID: "p1", Body: []byte(`{}`)}
+	if _, _, err := db.Accept(context.Background(), ev, []storegate.Command{g, r}, storegate.Answer{Status: 204}); err != nil {
+		t.Fatal(err)
+	}
+	wantCommand(t, db, "t1", storegate.StateDone, true)
+	if state, err := db.CommandState(context.Background(), r.ID); err != nil || state != storegate.StatePending {
+		t.Fatalf("receipt %s, %v; want pending", state, err)
+	}
+	acceptOne(t, db, "o2", grant("t2", "p1"))
+	wantCommand(t, db, "t2", storegate.StateDone, true)
+	if state, err := db.CommandState(context.Background(), "nope"); err != nil || state != "" {
+		t.Errorf("an unknown command's state %q, %v", state, err)
+	}
+}

@@ -25,6 +25,7 @@ func commerce(cfg *Config, now func() time.Time, onBreaker adapters.BreakerObser
 		switch s.Kind {
 		case "partner":
 			pc := s.Partner
+			base.Receipts = cfg.Receipts.target()
 			src := webhooks.PartnerSource{Source: base,
 				TokenTTL: pc.TokenTTL.D(), Pricing: pc.pricing()}
 			for _, sec := range s.Secrets {

@@ -48,6 +48,9 @@ type Config struct {
 	// FulfillOrders turns on POST /v1/players/{id}/fulfill-orders; see
 	// config_commerce.go. Default off.
 	FulfillOrders FulfillOrdersConfig `yaml:"fulfill_orders"`
+	// Receipts e-mails buyers their receipts; see config_receipts.go.
+	// Default off.
+	Receipts ReceiptsConfig `yaml:"receipts"`
 }
 
 // StoreConfig chooses the database.
@@ -399,6 +402,7 @@ func (c *Config) validate() []string {
 		p = append(p, s.Revocation.validate(path, targets[s.Target])...)
 	}
 	p = append(p, c.validateCustomRevocation()...)
+	p = append(p, c.validateReceipts()...)
 	if _, err := mapping.NewCatalog(c.Catalog); err != nil {
 		add("%v", err)
 	}

@@ -118,6 +118,8 @@ func actualDefaults(t *testing.T) map[string]string {
 	studioCfg := (&HTTPTargetConfig{}).config(TargetConfig{}, nil, nil).WithDefaults()
 	rules := ledger.DefaultRules()
 	grpc := (&CustomGRPCConfig{}).config().WithDefaults()
+	receipts := ReceiptsConfig{}.config(nil, nil).WithDefaults()
+	receiptsBreaker := ReceiptsConfig{}.Breaker.config().WithDefaults()
 	revocationHTTP := (&CustomHTTPConfig{}).config().WithDefaults()
 	var spendOrder []string
 	for _, p := range ledger.DefaultSpendOrder {
@@ -194,6 +196,16 @@ func actualDefaults(t *testing.T) map[string]string {
 		"targets[].http.revoke_path":               studioCfg.RevokePath,
 		"targets[].http.user_path":                 studioCfg.UserPath,
 		"targets[].http.pin_code_path":             studioCfg.PinCodePath,
+
+		"receipts.enabled":             strconv.FormatBool(yaml.Receipts.Enabled),
+		"receipts.port":                strconv.Itoa(receipts.Port),
+		"receipts.tls":                 receipts.TLS,
+		"receipts.timeout":             shortDuration(receipts.Timeout),
+		"receipts.max_in_flight":       strconv.Itoa(ReceiptsConfig{}.maxInFlight()),
+		"receipts.breaker.failures":    strconv.Itoa(int(receiptsBreaker.Failures)),
+		"receipts.breaker.probe_after": shortDuration(receiptsBreaker.ProbeAfter),
+		"receipts.breaker.open_for":    shortDuration(receiptsBreaker.OpenFor),
+		"receipts.breaker.probes":      strconv.Itoa(int(receiptsBreaker.Probes)),
 
 		"catalog[].use_count":           strconv.FormatInt(potion.UseCount, 10),
 		"catalog[].contents[].quantity": strconv.FormatInt(kit.Grants[0].Quantity, 10),

@@ -17,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"storegate"
+	"storegate/adapters/mail"
 	"storegate/api"
 	"storegate/api/console"
 	"storegate/dispatch"
@@ -131,6 +132,20 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		}
 	}
 
+	if cfg.Receipts.Enabled {
+		// The receipts read their grants' state from the outbox and their
+		// keys from the ledger, when there is one, as they are sent.
+		var keys mail.Keys
+		if g.Ledger != nil {
+			keys = g.Ledger
+		}
+		receipts, err := mail.New(cfg.Receipts.config(opt.Now, onBreaker), db, keys)
+		if err != nil {
+			g.Close()
+			return nil, fmt.Errorf("receipts: %w", err)
+		}
+		lanes[receiptsLane] = dispatch.Lane{Target: receipts, MaxInFlight: cfg.Receipts.maxInFlight()}
+	}
 	g.Dispatcher, err = dispatch.New(db, lanes, cfg.Dispatch.config(opt.Now), g.Metrics, log.With("component", "dispatch"))
 	if err != nil {
 		g.Close()
@@ -164,7 +179,8 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 				return nil, fmt.Errorf("source %s: %w", s.Name, err)
 			}
 			xsolla = append(xsolla, webhooks.XsollaSource{GrantOn: s.GrantOn, LinkParameters: s.LinkParameters,
-				Source: webhooks.Source{Name: s.Name, Verifier: v, Target: s.Target, AllowIPs: allow, BodyLimit: s.BodyBytes}})
+				Source: webhooks.Source{Name: s.Name, Verifier: v, Target: s.Target, AllowIPs: allow, BodyLimit: s.BodyBytes,
+					Receipts: cfg.Receipts.target()}})
 		}
 	}
 	trusted, err := allowList(cfg.TrustedProxies)

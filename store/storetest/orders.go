@@ -19,14 +19,18 @@ import (
 
 func partnerOrder(t *testing.T, db *store.DB) storegate.PartnerOrder {
 	t.Helper()
-	o, err := db.CreatePartnerOrder(context.Background(), storegate.PartnerOrder{Source: "bank", PlayerID: "p1", Currency: "USD",
-		Amount: 237, AmountWithoutDiscount: 199, TaxRate: 190_000, Tax: 38,
+	o, err := db.CreatePartnerOrder(context.Background(), storegate.PartnerOrder{Source: "bank", PlayerID: "p1", Email: "p1@example.com",
+		Currency: "USD", Amount: 237, AmountWithoutDiscount: 199, TaxRate: 190_000, Tax: 38,
 		Lines: []storegate.PricedLine{{SKU: "crystals_100", Quantity: 1, UnitPrice: 199, Amount: 199}, {SKU: "sword", Quantity: 1, Bonus: true}}},
 		func(id int64) storegate.OrderNote {
 			return storegate.OrderNote{Order: fmt.Sprint("partner.bank.order.", id), Source: "bank", PlayerID: "p1", Status: storegate.OrderCreated}
 		})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The buyer's address is kept for the order's receipt.
+	if got, err := db.PartnerOrder(context.Background(), "bank", o.ID); err != nil || got.Email != "p1@example.com" {
+		t.Fatalf("the order read back has e-mail %q (%v)", got.Email, err)
 	}
 	return o
 }
