@@ -115,9 +115,25 @@ type Command struct {
 	// re-grant after a reversed chargeback). Usually empty: see OrderOf.
 	Order string `json:"order,omitempty"`
 	// Receipt is, for a receipt, where it goes and what the buyer paid.
-	Receipt   *Receipt  `json:"receipt,omitempty"`
+	Receipt *Receipt `json:"receipt,omitempty"`
+	// Debit is, for a fulfillment of an order priced in a virtual
+	// currency, what the player pays for it from their wallet. The target
+	// takes it in the transaction that accepts the payment (store.Holder),
+	// never when the grant is applied, so a grant can exist only with its
+	// debit; the revoke of the fulfillment credits it back.
+	Debit     *Debit    `json:"debit,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
+
+// Debit is a wallet debit that pays for a fulfillment: Amount whole units
+// of the virtual currency Currency.
+type Debit struct {
+	Currency string `json:"currency"`
+	Amount   int64  `json:"amount"`
+}
+
+// DebitID is the transaction id of the debit that pays for a fulfillment.
+func DebitID(fulfillID string) string { return fulfillID + ".debit" }
 
 // Receipt is what a receipt command knows beyond its lines. It holds no
 // game keys: the mail target reads them when it sends, so no key is copied

@@ -87,6 +87,13 @@ func (l *Ledger) fulfillMany(ctx context.Context, tx *engine.Tx, cs []storegate.
 			players = append(players, c.PlayerID)
 		}
 		out[i] = Result{TransactionID: c.ID, Kind: storegate.KindFulfill}
+		if c.Debit != nil {
+			// Taken with the payment (Hold), so usually found done; a grant
+			// applied without that hold is still never unpaid.
+			if err := l.debitTx(ctx, tx, c); err != nil {
+				return nil, err
+			}
+		}
 		platform := platformOf(c)
 		for li, line := range c.Lines {
 			for gi, g := range line.Grants {

@@ -237,15 +237,22 @@ func takeKeys(ctx context.Context, tx *engine.Tx, c storegate.Command) error {
 	return nil
 }
 
-// Hold takes, inside tx, the keys cs's fulfillments for this ledger will
-// hand out, before they are applied (store.Holder): a partner's payment
-// holds its keys in the transaction that accepts it, so its answer can
-// carry them whenever the grant itself is applied. A pool too short for
-// them is OUT_OF_STOCK, and the caller undoes tx.
+// Hold takes, inside tx, what cs's fulfillments for this ledger are paid
+// with and will hand out, before they are applied (store.Holder): a
+// partner's payment takes its debit from the wallet (debit.go) and holds
+// its keys in the transaction that accepts it, so its answer can carry them
+// whenever the grant itself is applied. A wallet that cannot cover the
+// debit is INSUFFICIENT_FUNDS, a pool too short for the keys OUT_OF_STOCK,
+// and the caller undoes tx.
 func (l *Ledger) Hold(ctx context.Context, tx *engine.Tx, cs []storegate.Command) error {
 	for _, c := range cs {
 		if c.Kind != storegate.KindFulfill {
 			continue
+		}
+		if c.Debit != nil {
+			if err := l.debitTx(ctx, tx, c); err != nil {
+				return err
+			}
 		}
 		if err := takeKeys(ctx, tx, c); err != nil {
 			return err

@@ -204,6 +204,10 @@ func outcome(err error) storegate.Outcome {
 		errors.As(err, &e)
 		return storegate.Outcome{Verdict: storegate.VerdictDead, Code: string(storegate.CodeOutOfStock),
 			Message: e.Message + ", then replay this dead letter"}
+	case storegate.ErrorCode(err) == storegate.CodeInsufficientFunds:
+		// A grant whose debit the wallet cannot cover is owed nothing
+		// until support decides: never granted unpaid.
+		return storegate.Outcome{Verdict: storegate.VerdictDead, Code: string(storegate.CodeInsufficientFunds), Message: err.Error()}
 	case storegate.ErrorCode(err) == storegate.CodeInvalidParameter:
 		return storegate.Outcome{Verdict: storegate.VerdictDead, Code: string(storegate.CodeInvalidParameter), Message: err.Error()}
 	case errors.As(err, &custom):

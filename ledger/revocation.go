@@ -546,6 +546,11 @@ func (l *Ledger) revokeTx(ctx context.Context, tx *engine.Tx, c storegate.Comman
 		return Result{}, err
 	}
 	out.Revocation = rev
+	if c.Reverses != "" && len(c.Lines) == 0 {
+		if err := refundTx(ctx, tx, c, &out); err != nil {
+			return Result{}, err
+		}
+	}
 	raw, err := json.Marshal(rev)
 	if err != nil {
 		return Result{}, err

@@ -5,6 +5,7 @@ package mapping
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -40,7 +41,10 @@ type SKU struct {
 	// custom or none, for its contents (over their own). An order's source
 	// may override it. Optional; the embedded ledger applies it.
 	Revocation string `yaml:"revocation,omitempty" json:"revocation,omitempty"`
-	// Name and Prices are shown to distribution partners.
+	// Name and Prices are shown to distribution partners. Prices are by
+	// currency: an ISO 4217 code in its minor units (199 = 1.99 USD), or a
+	// virtual currency the catalog grants in whole units (500 CRYSTALS).
+	// Optional; a SKU without a price in a currency is not sold in it.
 	Name   string           `yaml:"name,omitempty" json:"name,omitempty"`
 	Prices map[string]int64 `yaml:"prices,omitempty" json:"prices,omitempty"`
 }
@@ -79,14 +83,6 @@ func NewCatalog(entries []SKU) (*Catalog, error) {
 		if e.Type == storegate.ItemConsumable && e.UseCount <= 0 {
 			e.UseCount = 1
 		}
-		for cur, price := range e.Prices {
-			if !IsCurrencyCode(cur) {
-				return nil, fmt.Errorf("catalog[%d] (%s).prices.%s: not an ISO 4217 code (three capital letters)", i, e.SKU, cur)
-			}
-			if price <= 0 {
-				return nil, fmt.Errorf("catalog[%d] (%s).prices.%s: must be positive (minor units: 199 = 1.99)", i, e.SKU, cur)
-			}
-		}
 		c.skus[e.SKU] = e
 		if e.Currency != "" {
 			c.currencies[e.Currency] = true
@@ -118,6 +114,18 @@ func NewCatalog(entries []SKU) (*Catalog, error) {
 			}
 			if inner.Type == storegate.ItemBundle {
 				return nil, fmt.Errorf("catalog (%s).contents[%d].sku: %q is a bundle; bundles do not nest", e.SKU, j, part.SKU)
+			}
+		}
+	}
+	// Prices are checked once every SKU is in: a price may be in a virtual
+	// currency that a later SKU grants.
+	for i, e := range entries {
+		for _, cur := range slices.Sorted(maps.Keys(e.Prices)) {
+			if err := c.PriceCurrency(cur); err != nil {
+				return nil, fmt.Errorf("catalog[%d] (%s).prices.%s: %w", i, e.SKU, cur, err)
+			}
+			if e.Prices[cur] <= 0 {
+				return nil, fmt.Errorf("catalog[%d] (%s).prices.%s: must be positive (minor units: 199 = 1.99; a virtual currency in whole units)", i, e.SKU, cur)
 			}
 		}
 	}
@@ -184,6 +192,27 @@ func validCurrency(name string) bool {
 		}
 	}
 	return true
+}
+
+// PriceCurrency checks that currency can price an order: an ISO 4217 code,
+// or a virtual currency the catalog grants, in whole units (MinorUnits).
+// A virtual currency named like an ISO code (three capital letters) cannot:
+// its amounts would be read in hundredths.
+func (c *Catalog) PriceCurrency(currency string) error {
+	switch {
+	case c.currencies[currency] && IsCurrencyCode(currency):
+		return fmt.Errorf("%q is a virtual currency named like an ISO 4217 code: it cannot be a price's currency", currency)
+	case c.currencies[currency], IsCurrencyCode(currency):
+		return nil
+	}
+	return fmt.Errorf("%q is neither an ISO 4217 code nor a currency the catalog grants (%s)", currency, strings.Join(c.Currencies(), ", "))
+}
+
+// Virtual reports whether currency is one of the catalog's virtual
+// currencies rather than money: an order priced in it is paid from the
+// player's wallet.
+func (c *Catalog) Virtual(currency string) bool {
+	return c.currencies[currency] && !IsCurrencyCode(currency)
 }
 
 // HasCurrency reports whether a coin SKU of the catalog grants currency.

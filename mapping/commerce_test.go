@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"storegate"
 	"storegate/mapping"
@@ -27,6 +28,9 @@ func TestAmounts(t *testing.T) {
 		{"1.005", "KWD", 1005, true},
 		{"1e400", "USD", 0, false},
 		{"abc", "USD", 0, false},
+		{"500", "CRYSTALS", 500, true},
+		{"500.0", "CRYSTALS", 500, true},
+		{"0.5", "CRYSTALS", 0, false},
 	} {
 		got, ok := mapping.ParseAmount(tc.number, tc.currency)
 		if got != tc.minor || ok != tc.ok {
@@ -37,7 +41,7 @@ func TestAmounts(t *testing.T) {
 		minor    int64
 		currency string
 		want     string
-	}{{199, "USD", "1.99"}, {5, "USD", "0.05"}, {0, "EUR", "0.00"}, {150, "JPY", "150"}, {1005, "KWD", "1.005"}, {-250, "USD", "-2.50"}} {
+	}{{199, "USD", "1.99"}, {5, "USD", "0.05"}, {0, "EUR", "0.00"}, {150, "JPY", "150"}, {1005, "KWD", "1.005"}, {-250, "USD", "-2.50"}, {500, "CRYSTALS", "500"}} {
 		if got := mapping.FormatAmount(tc.minor, tc.currency); got != tc.want {
 			t.Errorf("FormatAmount(%d %s) = %q, want %q", tc.minor, tc.currency, got, tc.want)
 		}
@@ -88,14 +92,14 @@ func TestPricePartnerOrder(t *testing.T) {
 func TestPricePartnerOrder_TaxesAndBonuses(t *testing.T) {
 	cat, err := mapping.NewCatalog([]mapping.SKU{
 		{SKU: "gems", Type: storegate.ItemCurrency, Currency: "GEMS", Amount: 10, Name: "Gems", Prices: map[string]int64{"USD": 1000, "JPY": 1500}},
-		{SKU: "sword", Type: storegate.ItemDurable, Prices: map[string]int64{"USD": 499}},
-		{SKU: "cape", Type: storegate.ItemDurable, Name: "Cape"},
+		{SKU: "sword", Type: storegate.ItemDurable, Prices: map[string]int64{"USD": 499, "GEMS": 50}},
+		{SKU: "cape", Type: storegate.ItemDurable, Name: "Cape", Prices: map[string]int64{"GEMS": 30}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := mapping.PartnerPricing{Discounts: map[string]int64{"gems": 10},
-		Taxes: mapping.PartnerTaxes{Countries: map[string]int64{"DE": 190_000, "US": 88_750}, Currencies: map[string]int64{"USD": 50_000}},
+		Taxes: mapping.PartnerTaxes{Countries: map[string]int64{"DE": 190_000, "US": 88_750}, Currencies: map[string]int64{"USD": 50_000, "GEMS": 100_000}},
 		Bonuses: []mapping.PartnerBonus{
 			{SKU: "cape", Quantity: 1, MinAmount: map[string]int64{"USD": 1800}},
 			{SKU: "cape", Quantity: 2, WithSKU: "sword"},
@@ -131,6 +135,10 @@ func TestPricePartnerOrder_TaxesAndBonuses(t *testing.T) {
 		{"a minimum in another currency never qualifies", "", "JPY", []mapping.PartnerItem{{SKU: "gems", Quantity: 9}},
 			0, 0, 12150, []line{{"gems", 9, 12150, false}}},
 		{"an empty list prices to zero", "DE", "USD", nil, 190_000, 0, 0, nil},
+		{"a virtual currency: never the country's rate, only its own, in whole units", "DE", "GEMS", []mapping.PartnerItem{{SKU: "sword", Quantity: 1}},
+			100_000, 5, 55, []line{{"sword", 1, 50, false}, {"cape", 2, 0, true}}},
+		{"a virtual currency, another country: still its own rate", "US", "GEMS", []mapping.PartnerItem{{SKU: "cape", Quantity: 1}},
+			100_000, 3, 33, []line{{"cape", 1, 30, false}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := mapping.PricePartnerOrder(cat, p, tc.currency, tc.country, tc.items)
@@ -242,11 +250,66 @@ func TestCatalog_ProductsAndPrices(t *testing.T) {
 	}{
 		{mapping.SKU{SKU: "a", Type: storegate.ItemDurable, Products: map[string]string{"gog": "1"}}, "not a store platform"},
 		{mapping.SKU{SKU: "a", Type: storegate.ItemDurable, Products: map[string]string{"steam": ""}}, "empty product id"},
-		{mapping.SKU{SKU: "a", Type: storegate.ItemDurable, Prices: map[string]int64{"usd": 1}}, "not an ISO 4217 code"},
+		{mapping.SKU{SKU: "a", Type: storegate.ItemDurable, Prices: map[string]int64{"usd": 1}}, "neither an ISO 4217 code nor a currency the catalog grants"},
 		{mapping.SKU{SKU: "a", Type: storegate.ItemDurable, Prices: map[string]int64{"USD": 0}}, "must be positive"},
 	} {
 		if _, err := mapping.NewCatalog([]mapping.SKU{tc.sku}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.sku, err, tc.want)
+		}
+	}
+}
+
+func TestCatalog_VirtualCurrencyPrices(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		entries []mapping.SKU
+		want    string
+	}{
+		{"a currency a later sku grants", []mapping.SKU{
+			{SKU: "sword", Type: storegate.ItemDurable, Prices: map[string]int64{"CRYSTALS": 500}},
+			{SKU: "crystals_100", Type: storegate.ItemCurrency, Currency: "CRYSTALS", Amount: 100}}, ""},
+		{"a currency nothing grants", []mapping.SKU{
+			{SKU: "sword", Type: storegate.ItemDurable, Prices: map[string]int64{"STARS": 5}}}, "neither an ISO 4217 code nor a currency the catalog grants"},
+		{"a virtual currency named like an ISO code", []mapping.SKU{
+			{SKU: "gem_10", Type: storegate.ItemCurrency, Currency: "GEM", Amount: 10},
+			{SKU: "sword", Type: storegate.ItemDurable, Prices: map[string]int64{"GEM": 5}}}, "named like an ISO 4217 code"},
+	} {
+		cat, err := mapping.NewCatalog(tc.entries)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		case tc.want == "" && (!cat.Virtual("CRYSTALS") || cat.Virtual("USD")):
+			t.Errorf("%s: CRYSTALS virtual %v, USD virtual %v", tc.name, cat.Virtual("CRYSTALS"), cat.Virtual("USD"))
+		}
+	}
+}
+
+func TestPartnerPay_DebitsAnOrderInAVirtualCurrency(t *testing.T) {
+	cat, err := mapping.NewCatalog([]mapping.SKU{
+		{SKU: "crystals_100", Type: storegate.ItemCurrency, Currency: "CRYSTALS", Amount: 100},
+		{SKU: "sword", Type: storegate.ItemDurable, Prices: map[string]int64{"CRYSTALS": 500, "USD": 499}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		currency string
+		amount   int64
+		want     *storegate.Debit
+	}{
+		{"CRYSTALS", 500, &storegate.Debit{Currency: "CRYSTALS", Amount: 500}},
+		{"USD", 499, nil},
+	} {
+		o := storegate.PartnerOrder{ID: 7, PlayerID: "p1", Currency: tc.currency, Amount: tc.amount,
+			Lines: []storegate.PricedLine{{SKU: "sword", Quantity: 1, UnitPrice: tc.amount, Amount: tc.amount}}}
+		p, err := mapping.PartnerPay(mapping.PartnerSource{Name: "pa", Target: "ledger"}, o, "bank-1", cat, time.Unix(0, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Commands) != 1 || !reflect.DeepEqual(p.Commands[0].Debit, tc.want) {
+			t.Errorf("%s: commands %+v, want one fulfillment debiting %+v", tc.currency, p.Commands, tc.want)
 		}
 	}
 }

@@ -15,7 +15,9 @@ import (
 
 // Distribution partners (the Digital Distribution Hub model): a partner
 // prices an order with storegate, charges its user, then notifies the
-// payment. Prices are integers in the currency's minor units (199 = 1.99 USD).
+// payment. Prices are integers in the currency's minor units (199 = 1.99 USD),
+// and in whole units for a virtual currency of the catalog (500 CRYSTALS),
+// whose orders are paid from the player's wallet.
 
 // PartnerPricing is one partner's price list: the catalog's prices, with
 // the partner's own prices and discounts on top.
@@ -41,13 +43,16 @@ type PartnerTaxes struct {
 	// as users/token's user.country gave it).
 	Countries map[string]int64
 	// Currencies are the rates by the order's currency, for a user whose
-	// country is unknown or has no rate of its own.
+	// country is unknown or has no rate of its own. The only rate of a
+	// virtual currency: country rates tax money, not wallet currency.
 	Currencies map[string]int64
 }
 
-// Rate is the tax rate of an order in currency for a user in country.
-func (t PartnerTaxes) Rate(country, currency string) int64 {
-	if r, ok := t.Countries[country]; ok && country != "" {
+// Rate is the tax rate of an order in currency for a user in country. An
+// order in a virtual currency is taxed only at that currency's own rate
+// (none unless configured).
+func (t PartnerTaxes) Rate(country, currency string, virtual bool) int64 {
+	if r, ok := t.Countries[country]; ok && country != "" && !virtual {
 		return r
 	}
 	return t.Currencies[currency]
@@ -197,6 +202,9 @@ type PartnerItem = storegate.PartnerItem
 // to zero: callers that need some say so. Errors name the field at fault.
 func PricePartnerOrder(cat *Catalog, p PartnerPricing, currency, country string, items []PartnerItem) (storegate.PartnerOrder, error) {
 	o := storegate.PartnerOrder{Currency: currency, Lines: []storegate.PricedLine{}}
+	if err := cat.PriceCurrency(currency); err != nil {
+		return o, storegate.FieldError("currency: "+err.Error(), "currency")
+	}
 	if !p.Sells(currency) {
 		return o, storegate.FieldError("this partner does not sell in "+currency, "currency")
 	}
@@ -238,7 +246,7 @@ func PricePartnerOrder(cat *Catalog, p PartnerPricing, currency, country string,
 		}
 		o.Lines = append(o.Lines, storegate.PricedLine{SKU: b.SKU, Name: displayName(e), Quantity: b.Quantity, Bonus: true})
 	}
-	o.TaxRate = p.Taxes.Rate(country, currency)
+	o.TaxRate = p.Taxes.Rate(country, currency, cat.Virtual(currency))
 	o.Tax = Tax(o.Amount, o.TaxRate)
 	if o.Amount > math.MaxInt64-o.Tax {
 		return o, storegate.FieldError("price overflows", "items")
@@ -315,8 +323,13 @@ func IsCurrencyCode(s string) bool {
 }
 
 // MinorUnits is the number of decimals of a currency: 2 unless ISO 4217
-// says otherwise.
+// says otherwise, and none for a virtual currency (any name that is not
+// three capital letters: Catalog.PriceCurrency keeps the others out of
+// prices), counted in whole units.
 func MinorUnits(currency string) int {
+	if !IsCurrencyCode(currency) {
+		return 0
+	}
 	if n, ok := minorUnits[currency]; ok {
 		return n
 	}
@@ -381,7 +394,9 @@ func PartnerCreated(src PartnerSource, o storegate.PartnerOrder) storegate.Order
 
 // PartnerPay maps a payment of order o: its key (one per order and partner
 // transaction, so a repeat is the same payment) and the grant of the
-// order's lines. Purchases through partners land on the Other platform.
+// order's lines. Purchases through partners land on the Other platform. An
+// order priced in a virtual currency carries its price as the grant's
+// Debit, which the target takes from the wallet with the payment.
 func PartnerPay(src PartnerSource, o storegate.PartnerOrder, psTransactionID string, cat *Catalog, now time.Time) (Plan, error) {
 	p := Plan{Key: "pay:" + strconv.FormatInt(o.ID, 10) + ":" + psTransactionID, PlayerID: o.PlayerID, OrderRef: partnerRef(o.ID)}
 	var lines []storegate.Line
@@ -396,6 +411,9 @@ func PartnerPay(src PartnerSource, o storegate.PartnerOrder, psTransactionID str
 	}
 	p.Commands = []storegate.Command{{ID: PartnerFulfillID(src.Name, o.ID), Kind: storegate.KindFulfill, Source: src.Name,
 		Target: src.Target, PlayerID: o.PlayerID, Platform: storegate.PlatformOther, OrderRef: p.OrderRef, Lines: lines, CreatedAt: now}}
+	if cat.Virtual(o.Currency) {
+		p.Commands[0].Debit = &storegate.Debit{Currency: o.Currency, Amount: o.Amount}
+	}
 	p.Commands = withReceipt(p.Commands, src.Receipts,
 		storegate.Receipt{To: o.Email, Amount: FormatAmount(o.Amount, o.Currency), Currency: o.Currency})
 	return p, nil

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 
 	"storegate"
 	"storegate/store/engine"
@@ -9,7 +10,8 @@ import (
 
 // Holder takes, inside a partner payment's transaction, what that payment's
 // commands will need when they are applied, whenever that is (the embedded
-// ledger's game keys): the payment's answer can then say what the buyer
+// ledger's game keys), and what the buyer pays from their wallet (a
+// fulfillment's Debit): the payment's answer can then say what the buyer
 // gets, and a payment whose holding fails stores nothing.
 type Holder interface {
 	Hold(ctx context.Context, tx *engine.Tx, cs []storegate.Command) error
@@ -32,16 +34,31 @@ func (db *DB) HoldOnPay(target string, h Holder) {
 func (db *DB) hold(ctx context.Context, tx *engine.Tx, cs []storegate.Command) error {
 	hd := db.payHold.Load()
 	if hd == nil {
+		for _, c := range cs {
+			if c.Debit != nil {
+				return errNoWallets(c)
+			}
+		}
 		return nil
 	}
 	var mine []storegate.Command
 	for _, c := range cs {
-		if c.Target == hd.target {
+		switch {
+		case c.Target == hd.target:
 			mine = append(mine, c)
+		case c.Debit != nil:
+			return errNoWallets(c)
 		}
 	}
 	if len(mine) == 0 {
 		return nil
 	}
 	return hd.h.Hold(ctx, tx, mine)
+}
+
+// errNoWallets refuses a payment whose debit no holder would take: its
+// grant would go out unpaid.
+func errNoWallets(c storegate.Command) error {
+	return &storegate.Error{Code: storegate.CodeInvalidParameter,
+		Message: fmt.Sprintf("target %s keeps no wallets: it cannot take a payment in %s", c.Target, c.Debit.Currency), Fields: []string{"payment.currency"}}
 }

@@ -230,14 +230,17 @@ func (p *partnerAPI) handleCartOrder(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	// The pools are checked on the cart as read now; the payment takes
-	// the keys for good.
+	// The pools and the wallet are checked on the cart as read now; the
+	// payment takes the keys and the debit for good.
 	cart, err := p.deps.Carts.PartnerCart(c.UserContext(), src.Name, claims.Subject)
 	if err != nil {
 		return storegate.Unavailable(err)
 	}
 	if priced, err := p.priceCart(src, claims, cart); err == nil {
 		if err := p.checkKeys(c.UserContext(), src, priced); err != nil {
+			return err
+		}
+		if err := p.checkFunds(c.UserContext(), src, priced, claims.Subject); err != nil {
 			return err
 		}
 	}

@@ -172,8 +172,8 @@ func (p *partnerAPI) checkPlayer(c *fiber.Ctx, target, playerID string) error {
 func (p *partnerAPI) handleCatalog(c *fiber.Ctx) error {
 	src := p.source(c)
 	currency := c.Query("currency")
-	if currency != "" && !mapping.IsCurrencyCode(currency) {
-		return storegate.FieldError("currency must be an ISO 4217 code like USD", "currency")
+	if currency != "" && p.deps.Catalog.PriceCurrency(currency) != nil {
+		return storegate.FieldError("currency must be an ISO 4217 code like USD or a currency the catalog grants", "currency")
 	}
 	return c.JSON(fiber.Map{"items": mapping.PartnerCatalog(p.deps.Catalog, src.Pricing, currency)})
 }
@@ -197,6 +197,9 @@ func (p *partnerAPI) handleCreateOrder(c *fiber.Ctx) error {
 		return err
 	}
 	if err := p.checkKeys(c.UserContext(), src, o); err != nil {
+		return err
+	}
+	if err := p.checkFunds(c.UserContext(), src, o, claims.Subject); err != nil {
 		return err
 	}
 	o.Source, o.PlayerID, o.Email = src.Name, claims.Subject, claims.Email

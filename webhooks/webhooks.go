@@ -76,6 +76,9 @@ type Deps struct {
 	// target name: partners' orders check their pools and answer their
 	// keys.
 	Keys map[string]GameKeys
+	// Wallets are the targets that keep players' wallets, by target name:
+	// partners' orders in a virtual currency check the balance there.
+	Wallets map[string]Wallets
 }
 
 // handlers are the senders' routes with what they share.

@@ -24,11 +24,13 @@ type PartnerConfig struct {
 	// TokenTTL is a user token's lifetime; zero leaves it to
 	// webhooks.PartnerSource.TokenTTL's default.
 	TokenTTL Duration `yaml:"token_ttl"`
-	// Currencies the partner sells in (ISO 4217). Default: every currency
-	// the catalog's or the partner's prices name.
+	// Currencies the partner sells in (ISO 4217 codes, or virtual
+	// currencies the catalog grants, paid from the player's wallet).
+	// Default: every currency the catalog's or the partner's prices name.
 	Currencies []string `yaml:"currencies"`
 	// Prices are the partner's own prices, SKU -> currency -> minor units
-	// (199 = 1.99 USD); a SKU without one uses the catalog's. Optional.
+	// (199 = 1.99 USD), or whole units of a virtual currency (500
+	// CRYSTALS); a SKU without one uses the catalog's. Optional.
 	Prices map[string]map[string]int64 `yaml:"prices"`
 	// Discounts are percentages off, by SKU, or "*" for every SKU without
 	// its own entry. Optional.
@@ -47,7 +49,9 @@ type PartnerTaxesConfig struct {
 	// users/token's user.country).
 	Countries map[string]Percent `yaml:"countries"`
 	// Currencies are the rates by the order's currency (ISO 4217), for a
-	// user whose country is not given or has no rate here.
+	// user whose country is not given or has no rate here. An order in a
+	// virtual currency is taxed only at that currency's rate here, never a
+	// country's: none unless listed.
 	Currencies map[string]Percent `yaml:"currencies"`
 }
 
@@ -268,22 +272,52 @@ func (c *Config) validateCommerce(path string, s SourceConfig) []string {
 	if pc.TokenTTL != 0 && (pc.TokenTTL.D() < time.Minute || pc.TokenTTL.D() > 24*time.Hour) {
 		add("%s.partner.token_ttl: must be between 1m and 24h", path)
 	}
-	for j, cur := range pc.Currencies {
-		if !mapping.IsCurrencyCode(cur) {
-			add("%s.partner.currencies[%d]: %q is not an ISO 4217 code", path, j, cur)
-		}
-	}
+	// A price's currency is an ISO 4217 code or a virtual currency the
+	// catalog grants, never one named like the other (mapping.Catalog.
+	// PriceCurrency): its amounts would be read in the wrong units.
+	virtual := map[string]bool{}
 	skus := map[string]bool{}
 	for _, e := range c.Catalog {
 		skus[e.SKU] = true
+		if e.Currency != "" {
+			virtual[e.Currency] = true
+		}
+	}
+	priceCurrency := func(cur string) bool { return mapping.IsCurrencyCode(cur) != virtual[cur] }
+	sellsVirtual := ""
+	for j, cur := range pc.Currencies {
+		if !priceCurrency(cur) {
+			add("%s.partner.currencies[%d]: %q is neither an ISO 4217 code nor a currency the catalog grants", path, j, cur)
+		}
+	}
+	sells := func(cur string) {
+		if virtual[cur] && (sellsVirtual == "" || cur < sellsVirtual) && (len(pc.Currencies) == 0 || slices.Contains(pc.Currencies, cur)) {
+			sellsVirtual = cur
+		}
+	}
+	for _, e := range c.Catalog {
+		for cur := range e.Prices {
+			sells(cur)
+		}
 	}
 	for sku, prices := range pc.Prices {
 		if !skus[sku] {
 			add("%s.partner.prices.%s: not a catalog sku", path, sku)
 		}
 		for cur, amount := range prices {
-			if !mapping.IsCurrencyCode(cur) || amount <= 0 {
-				add("%s.partner.prices.%s.%s: want a positive amount in minor units under an ISO 4217 code", path, sku, cur)
+			sells(cur)
+			if !priceCurrency(cur) || amount <= 0 {
+				add("%s.partner.prices.%s.%s: want a positive amount in minor units under an ISO 4217 code, or whole units of a currency the catalog grants", path, sku, cur)
+			}
+		}
+	}
+	// Only the embedded ledger keeps wallets: an order in a virtual
+	// currency sent anywhere else could never be paid.
+	if sellsVirtual != "" {
+		for _, t := range c.Targets {
+			if t.Name == s.Target && t.Kind != "ledger" {
+				add("%s.partner: it sells in %s, which only a ledger target can take from a wallet (target %s is %s); list partner.currencies without it",
+					path, sellsVirtual, t.Name, t.Kind)
 			}
 		}
 	}
@@ -304,8 +338,8 @@ func (c *Config) validateCommerce(path string, s SourceConfig) []string {
 		}
 	}
 	for cur, rate := range pc.Taxes.Currencies {
-		if !mapping.IsCurrencyCode(cur) {
-			add("%s.partner.taxes.currencies.%s: not an ISO 4217 code", path, cur)
+		if !priceCurrency(cur) {
+			add("%s.partner.taxes.currencies.%s: neither an ISO 4217 code nor a currency the catalog grants", path, cur)
 		}
 		if rate > 1_000_000 {
 			add("%s.partner.taxes.currencies.%s: %s is not a percentage 0..100", path, cur, mapping.FormatPercent(int64(rate)))
@@ -323,8 +357,8 @@ func (c *Config) validateCommerce(path string, s SourceConfig) []string {
 			add("%s: set min_amount, with_sku or both: a bonus for every order is a price change", at)
 		}
 		for cur, amount := range b.MinAmount {
-			if !mapping.IsCurrencyCode(cur) || amount <= 0 {
-				add("%s.min_amount.%s: want a positive amount in minor units under an ISO 4217 code", at, cur)
+			if !priceCurrency(cur) || amount <= 0 {
+				add("%s.min_amount.%s: want a positive amount in minor units under an ISO 4217 code, or whole units of a currency the catalog grants", at, cur)
 			}
 		}
 		if b.WithSKU != "" && !skus[b.WithSKU] {

@@ -95,6 +95,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 	users := map[string]webhooks.Users{}
 	attributes, pinCodes := map[string]webhooks.Attributes{}, map[string]webhooks.PinCodes{}
 	gameKeys := map[string]webhooks.GameKeys{}
+	wallets := map[string]webhooks.Wallets{}
 	for _, t := range cfg.Targets {
 		var target remote
 		switch t.Kind {
@@ -109,9 +110,10 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 			}
 			g.Ledger, target = l, l
 			lanes[t.Name] = dispatch.Lane{Target: l, Applier: l}
-			// A partner's payment takes its game keys as it is accepted,
-			// on every dialect, so its answer can list them.
-			gameKeys[t.Name] = l
+			// A partner's payment takes its game keys and its debit in a
+			// virtual currency as it is accepted, on every dialect, so its
+			// answer can list the keys and no grant goes out unpaid.
+			gameKeys[t.Name], wallets[t.Name] = l, l
 			db.HoldOnPay(t.Name, l)
 		default: // ags, http
 			if target, err = remoteTarget(t, set, opt.Now, onBreaker); err != nil {
@@ -197,7 +199,7 @@ func NewGateway(ctx context.Context, cfg *Config, opt Options) (*Gateway, error)
 		server.Deps{Ready: db, Schemas: set, Metrics: g.Metrics, Log: log})
 	webhooks.Mount(srv, webhooks.Config{UserDeadline: cfg.Limits.UserDeadline.D()}, webhooks.Deps{Inbox: db, Users: users,
 		Attributes: attributes, PinCodes: pinCodes, Catalog: catalog, Notify: g.Dispatcher.Notify, Xsolla: xsolla,
-		Partners: partners, Stores: stores, Orders: db, Carts: db, Keys: gameKeys})
+		Partners: partners, Stores: stores, Orders: db, Carts: db, Keys: gameKeys, Wallets: wallets})
 	apiDeps := api.Deps{DeadLetters: db, Orders: db, FulfillOrders: fulfill, Inbox: db, Catalog: catalog, Notify: g.Dispatcher.Notify}
 	if g.Ledger != nil {
 		apiDeps.Economy, apiDeps.Keys = g.Ledger, g.Ledger

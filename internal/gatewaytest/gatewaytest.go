@@ -97,7 +97,7 @@ func WithRevocation(rules ledger.Rules) Option {
 			panic(err)
 		}
 		c.Ledger, c.WebhooksDeps.Users["ledger"], c.APIDeps.Economy = l, l, l
-		c.WebhooksDeps.Keys["ledger"], c.APIDeps.Keys = l, l
+		c.WebhooksDeps.Keys["ledger"], c.WebhooksDeps.Wallets["ledger"], c.APIDeps.Keys = l, l, l
 		c.DB.HoldOnPay("ledger", l)
 	}
 }
@@ -204,13 +204,14 @@ func (g *Gateway) config(t testing.TB) Config {
 		t.Fatal(err)
 	}
 	return Config{
-		Server:       server.Config{Now: g.Clock.Now},
-		ServerDeps:   server.Deps{Ready: g.DB, Schemas: set, Metrics: g.Metrics},
-		WebhooksDeps: webhooks.Deps{Inbox: g.DB, Users: map[string]webhooks.Users{"ledger": g.Ledger}, Catalog: cat, Keys: map[string]webhooks.GameKeys{"ledger": g.Ledger}},
-		API:          api.Config{AdminTokens: []string{AdminToken}},
-		APIDeps:      api.Deps{Economy: g.Ledger, DeadLetters: g.DB, Inbox: g.DB, Catalog: cat, Keys: g.Ledger},
-		DB:           g.DB,
-		Ledger:       g.Ledger,
+		Server:     server.Config{Now: g.Clock.Now},
+		ServerDeps: server.Deps{Ready: g.DB, Schemas: set, Metrics: g.Metrics},
+		WebhooksDeps: webhooks.Deps{Inbox: g.DB, Users: map[string]webhooks.Users{"ledger": g.Ledger}, Catalog: cat, Keys: map[string]webhooks.GameKeys{"ledger": g.Ledger},
+			Wallets: map[string]webhooks.Wallets{"ledger": g.Ledger}},
+		API:     api.Config{AdminTokens: []string{AdminToken}},
+		APIDeps: api.Deps{Economy: g.Ledger, DeadLetters: g.DB, Inbox: g.DB, Catalog: cat, Keys: g.Ledger},
+		DB:      g.DB,
+		Ledger:  g.Ledger,
 	}
 }
 
