@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -8,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"storegate"
 	"storegate/internal/gatewaytest"
+	"storegate/webhooks"
 )
 
 // paidAndRefunded gives player-1 order 1001 (granted) and order 1002
@@ -90,4 +93,38 @@ var tags = regexp.MustCompile(`<[^>]*>`)
 // plain is a page's text as a reader sees it: no tags, spaces collapsed.
 func plain(page string) string {
 	return strings.Join(strings.Fields(html.UnescapeString(tags.ReplaceAllString(page, " "))), " ")
+}
+
+// An order a partner sold for crystals shows on the player's page as the
+// spend that paid for it, with the order's reference, and after its
+// cancellation as the credit that gave it back.
+func TestPlayerPage_ShowsAnOrderPaidFromTheWallet(t *testing.T) {
+	g := gatewaytest.New(t, gatewaytest.WithCommerce(), gatewaytest.WithConsole(),
+		gatewaytest.WithPartner("basic", func(p *webhooks.PartnerSource) {
+			p.Pricing.Prices = map[string]map[string]int64{"starter_sword": {"CRYSTALS": 500}}
+		}))
+	g.Grant(t, "steam.seed", storegate.PlatformSteam, gatewaytest.Crystals(700))
+	o := g.CreateOrder(t, "player-1", "CRYSTALS", `[{"sku":"starter_sword","quantity":1}]`)
+	var paid struct {
+		PaymentID int64 `json:"payment_id"`
+	}
+	if s := g.Partner(t, "POST", "/payments", gatewaytest.PayBody(o.OrderID, "player-1", "500", "CRYSTALS", "bank-1"), &paid); s != 200 {
+		t.Fatalf("pay: %d", s)
+	}
+	if s := g.Partner(t, "POST", "/cancellations", fmt.Sprintf(`{"payment_id":%d}`, paid.PaymentID), nil); s != 200 {
+		t.Fatalf("cancel: %d", s)
+	}
+	g.Drain(t)
+	c := newClient(t, g)
+	c.signIn("alice")
+	text := plain(c.get("/console/players/player-1").Body)
+	ref := fmt.Sprint("partner order ", o.OrderID)
+	for _, want := range []string{
+		"spend CRYSTALS Steam -500 200 200 payment, " + ref + " bank",
+		"revoke CRYSTALS Steam +500 700 700 payment_cancelled, " + ref + " bank",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the page does not show %q:\n%s", want, text)
+		}
+	}
 }
