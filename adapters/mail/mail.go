@@ -13,6 +13,8 @@ package mail
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -43,6 +45,9 @@ type Config struct {
 	Port int
 	// TLS is starttls (default), tls or none.
 	TLS string
+	// RootCAs are the authorities the relay's certificate is checked
+	// against. Default: the system's.
+	RootCAs *x509.CertPool
 	// Username and Password authenticate with the relay (PLAIN), when
 	// Username is set; never over TLS none.
 	Username string
@@ -258,6 +263,9 @@ func (t *Target) send(ctx context.Context, msg *gomail.Msg) storegate.Outcome {
 		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
 	default:
 		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
+	}
+	if t.cfg.RootCAs != nil {
+		opts = append(opts, gomail.WithTLSConfig(&tls.Config{ServerName: t.cfg.Host, RootCAs: t.cfg.RootCAs, MinVersion: tls.VersionTLS12}))
 	}
 	if t.cfg.Username != "" {
 		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthPlain), gomail.WithUsername(t.cfg.Username),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -182,5 +183,75 @@ func TestConfig_Validate(t *testing.T) {
 	}
 	if d := (mail.Config{}).WithDefaults(); d.Port != 587 || d.TLS != mail.TLSStartTLS || d.Timeout != 5*time.Second || d.Name != "mail" {
 		t.Errorf("defaults %+v", d)
+	}
+}
+
+// Over TLS, with a login: a receipt goes through STARTTLS or TLS from the
+// first byte to a relay whose certificate the configured authorities
+// trust; a password goes only over an encrypted connection, and a relay's
+// refusal of it is a dead letter that never shows it.
+func TestDeliver_OverTLSWithALogin(t *testing.T) {
+	const user, password = "shop", "hunter2-smtp"
+	auth := mailtest.NewAuthority(t)
+	for _, tc := range []struct {
+		name     string
+		relay    []mailtest.Option
+		tls      string
+		roots    bool
+		user     string
+		password string
+		verdict  storegate.Verdict
+		code     string
+		logins   []mailtest.Login
+	}{
+		{name: "starttls", relay: []mailtest.Option{mailtest.WithStartTLS(auth.Server), mailtest.WithLogin(user, password)},
+			tls: mail.TLSStartTLS, roots: true, user: user, password: password, verdict: storegate.VerdictDone,
+			logins: []mailtest.Login{{Username: user, OK: true, TLS: true}}},
+		{name: "tls from the first byte", relay: []mailtest.Option{mailtest.WithImplicitTLS(auth.Server), mailtest.WithLogin(user, password)},
+			tls: mail.TLSImplicit, roots: true, user: user, password: password, verdict: storegate.VerdictDone,
+			logins: []mailtest.Login{{Username: user, OK: true, TLS: true}}},
+		{name: "starttls without a login", relay: []mailtest.Option{mailtest.WithStartTLS(auth.Server)},
+			tls: mail.TLSStartTLS, roots: true, verdict: storegate.VerdictDone},
+		{name: "a wrong password is refused for good", relay: []mailtest.Option{mailtest.WithStartTLS(auth.Server), mailtest.WithLogin(user, password)},
+			tls: mail.TLSStartTLS, roots: true, user: user, password: "wrong-" + password, verdict: storegate.VerdictDead, code: "SMTP_535",
+			logins: []mailtest.Login{{Username: user, OK: false, TLS: true}}},
+		{name: "a relay wanting a login none is configured for", relay: []mailtest.Option{mailtest.WithStartTLS(auth.Server), mailtest.WithLogin(user, password)},
+			tls: mail.TLSStartTLS, roots: true, verdict: storegate.VerdictDead, code: "SMTP_530"},
+		{name: "a relay without starttls never sees the password", relay: []mailtest.Option{mailtest.WithLogin(user, password), mailtest.WithLoginInClear()},
+			tls: mail.TLSStartTLS, roots: true, user: user, password: password, verdict: storegate.VerdictRetry, code: "SMTP_UNAVAILABLE"},
+		{name: "an untrusted certificate never sees the password", relay: []mailtest.Option{mailtest.WithStartTLS(auth.Server), mailtest.WithLogin(user, password)},
+			tls: mail.TLSStartTLS, user: user, password: password, verdict: storegate.VerdictRetry, code: "SMTP_UNAVAILABLE"},
+		{name: "an untrusted certificate from the first byte", relay: []mailtest.Option{mailtest.WithImplicitTLS(auth.Server), mailtest.WithLogin(user, password)},
+			tls: mail.TLSImplicit, user: user, password: password, verdict: storegate.VerdictRetry, code: "SMTP_UNAVAILABLE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			relay := mailtest.Start(t, tc.relay...)
+			cfg := mail.Config{Host: "127.0.0.1", Port: relay.Port, TLS: tc.tls, Username: tc.user, Password: tc.password,
+				From: "receipts@shop.example", Timeout: 2 * time.Second}
+			if tc.roots {
+				cfg.RootCAs = auth.Roots
+			}
+			m, err := mail.New(cfg, grants{fulfillID: storegate.StateDone}, taken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := m.Deliver(context.Background(), receipt())
+			if out.Verdict != tc.verdict || out.Code != tc.code {
+				t.Fatalf("outcome %+v, want %s %s", out, tc.verdict, tc.code)
+			}
+			sent := 0
+			if tc.verdict == storegate.VerdictDone {
+				sent = 1
+			}
+			if got := len(relay.Messages()); got != sent {
+				t.Errorf("relay accepted %d messages, want %d", got, sent)
+			}
+			if got := relay.Logins(); !slices.Equal(got, tc.logins) {
+				t.Errorf("logins %+v, want %+v", got, tc.logins)
+			}
+			if strings.Contains(out.Message, password) {
+				t.Errorf("the outcome shows the password: %s", out.Message)
+			}
+		})
 	}
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/x509"
 	"fmt"
+	"os"
 	"time"
 
 	"storegate/adapters"
@@ -23,6 +25,10 @@ type ReceiptsConfig struct {
 	Port int    `yaml:"port"`
 	// TLS is starttls, tls or none (a relay on this machine only).
 	TLS string `yaml:"tls"`
+	// CAFile is a PEM file of the authorities the relay's certificate is
+	// checked against, for a relay with a private certificate. Default:
+	// the system's.
+	CAFile string `yaml:"ca_file"`
 	// Username and Password authenticate with the relay; give the
 	// password as ${VAR}. Optional.
 	Username string `yaml:"username"`
@@ -36,12 +42,14 @@ type ReceiptsConfig struct {
 	MaxInFlight int `yaml:"max_in_flight"`
 	// Breaker tunes the relay's breaker.
 	Breaker BreakerConfig `yaml:"breaker"`
+
+	roots *x509.CertPool // CAFile's certificates, read once when the config is checked
 }
 
 // config is the mail.Config these settings stand for, zero fields
 // included: mail.New fills them.
 func (r ReceiptsConfig) config(now func() time.Time, onBreaker adapters.BreakerObserver) mail.Config {
-	return mail.Config{Host: r.Host, Port: r.Port, TLS: r.TLS, Username: r.Username, Password: r.Password, From: r.From,
+	return mail.Config{Host: r.Host, Port: r.Port, TLS: r.TLS, RootCAs: r.roots, Username: r.Username, Password: r.Password, From: r.From,
 		Timeout: r.Timeout.D(), Breaker: r.Breaker.config(), OnBreaker: onBreaker, Now: now}
 }
 
@@ -75,6 +83,13 @@ func (c *Config) validateReceipts() []string {
 	if !r.Enabled {
 		return p
 	}
+	if r.CAFile != "" {
+		roots, err := readRoots(r.CAFile)
+		if err != nil {
+			p = append(p, "receipts.ca_file: "+err.Error())
+		}
+		c.Receipts.roots = roots
+	}
 	err := r.config(nil, nil).Validate()
 	if joined, ok := err.(interface{ Unwrap() []error }); ok {
 		for _, e := range joined.Unwrap() {
@@ -84,4 +99,17 @@ func (c *Config) validateReceipts() []string {
 		p = append(p, "receipts: "+err.Error())
 	}
 	return p
+}
+
+// readRoots reads a PEM file of certificate authorities.
+func readRoots(file string) (*x509.CertPool, error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(raw) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", file)
+	}
+	return roots, nil
 }

@@ -1,18 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"path/filepath"
-	"strings"
 	"testing"
-
-	"storegate/signing"
 )
 
 // A custom revocation service that is down opens its own breaker and holds
@@ -39,36 +32,10 @@ targets:
 catalog:
   - {sku: crystals_100, type: coin, currency: CRYSTALS, amount: 100}
 `, filepath.Join(t.TempDir(), "storegate.db"), dead)
-	cfg, err := ParseConfig([]byte(cfgText), env(map[string]string{"ADMIN": liveAdminToken, "XS": liveXsolla,
-		"REV": "whsec_cmV2b2NhdGlvbi1zZXJ2aWNlLXNlY3JldC0wMQ=="}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedWriter{w: &bytes.Buffer{}}
-	g, err := NewGateway(context.Background(), cfg, Options{Log: slog.New(slog.NewJSONHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		g.Close()
-		t.Fatal(err)
-	}
-	serveUntilCleanup(t, g, ln, nil)
-	url := "http://" + ln.Addr().String() + "/webhooks/xsolla/xs"
-	post := func(body string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", signing.XsollaSignature([]byte(body), liveXsolla))
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(raw)
-	}
+	l := serveLive(t, cfgText, map[string]string{"ADMIN": liveAdminToken, "XS": liveXsolla,
+		"REV": "whsec_cmV2b2NhdGlvbi1zZXJ2aWNlLXNlY3JldC0wMQ=="}, slog.LevelInfo)
+	g := l.gw
+	post := func(body string) (int, string) { return l.send("xs", body) }
 	validate := func() (int, string) {
 		return post(`{"notification_type":"user_validation","user":{"id":"p9"}}`)
 	}
@@ -76,7 +43,6 @@ catalog:
 
 	// Five purchases, granted; then five cancels, whose revokes ask the
 	// service that is down.
-	l := &live{url: "http://" + ln.Addr().String(), gw: g}
 	for o := 1; o <= 5; o++ {
 		if s, err := l.post("xs", o, fmt.Sprint("p", o), "crystals_100"); err != nil || s != 204 {
 			t.Fatalf("order_paid %d: %d %v", o, s, err)

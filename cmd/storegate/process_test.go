@@ -140,6 +140,16 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
+// String is what was written, when the writer keeps it (a bytes.Buffer).
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s, ok := l.w.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return ""
+}
+
 var client = &http.Client{Timeout: 10 * time.Second}
 
 func postOrder(addr string, order int, player string) (int, error) {

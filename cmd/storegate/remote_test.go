@@ -30,10 +30,10 @@ const (
 )
 
 type live struct {
+	t    *testing.T
 	url  string
 	gw   *Gateway
 	logs *lockedWriter
-	buf  *bytes.Buffer
 }
 
 // startLive serves a gateway configured with both remote targets, one
@@ -62,14 +62,20 @@ catalog:
   - {sku: crystals_100, type: coin, currency: CRYSTALS, amount: 100}
   - {sku: starter_sword, type: durable}
 `, filepath.Join(t.TempDir(), "storegate.db"), dispatch, target, agsURL, target, studioURL)
-	cfg, err := ParseConfig([]byte(cfgText), env(map[string]string{"ADMIN": liveAdminToken, "XS": liveXsolla,
-		"AGS_SECRET": "s3cret-client", "STUDIO_SECRET": liveStudio}))
+	return serveLive(t, cfgText, map[string]string{"ADMIN": liveAdminToken, "XS": liveXsolla,
+		"AGS_SECRET": "s3cret-client", "STUDIO_SECRET": liveStudio}, slog.LevelWarn)
+}
+
+// serveLive serves, on 127.0.0.1 until the test ends, a gateway built from
+// cfgText with vars for its ${VAR}s, logging at level and above.
+func serveLive(t *testing.T, cfgText string, vars map[string]string, level slog.Level) *live {
+	t.Helper()
+	cfg, err := ParseConfig([]byte(cfgText), env(vars))
 	if err != nil {
 		t.Fatal(err)
 	}
-	buf := &bytes.Buffer{}
-	logs := &lockedWriter{w: buf}
-	g, err := NewGateway(context.Background(), cfg, Options{Log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	logs := &lockedWriter{w: &bytes.Buffer{}}
+	g, err := NewGateway(context.Background(), cfg, Options{Log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,13 +85,24 @@ catalog:
 		t.Fatal(err)
 	}
 	serveUntilCleanup(t, g, ln, nil)
-	return &live{url: "http://" + ln.Addr().String(), gw: g, logs: logs, buf: buf}
+	return &live{t: t, url: "http://" + ln.Addr().String(), gw: g, logs: logs}
 }
 
-func (l *live) log() string {
-	l.logs.mu.Lock()
-	defer l.logs.mu.Unlock()
-	return l.buf.String()
+func (l *live) log() string { return l.logs.String() }
+
+// send posts an Xsolla body, signed, to source.
+func (l *live) send(source, body string) (int, string) {
+	l.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, l.url+"/webhooks/xsolla/"+source, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", signing.XsollaSignature([]byte(body), liveXsolla))
+	resp, err := client.Do(req)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(raw)
 }
 
 func (l *live) post(source string, order int, player string, skus ...string) (int, error) {

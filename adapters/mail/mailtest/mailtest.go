@@ -1,10 +1,13 @@
 // Package mailtest is an SMTP relay for tests, listening on 127.0.0.1: it
 // keeps every message it accepts, by Message-ID, and can be told to refuse
-// messages or to hold a transaction before it accepts anything.
+// messages or to hold a transaction before it accepts anything. It can
+// speak TLS (STARTTLS or from the first byte) with a certificate made for
+// the test, and require a login.
 package mailtest
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/mail"
@@ -12,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -34,6 +38,44 @@ type Relay struct {
 	accepted []Message
 	refuse   []*smtp.SMTPError // answers to the next messages' data, in order
 	hold     *hold
+	login    *login
+	logins   []Login
+}
+
+// Login is one AUTH attempt the relay saw: the username, whether the
+// password was right, and whether the connection was encrypted by then.
+type Login struct {
+	Username string
+	OK       bool
+	TLS      bool
+}
+
+// login is the one username and password the relay takes.
+type login struct{ username, password string }
+
+// Option sets up a relay.
+type Option func(s *smtp.Server, r *Relay) (implicitTLS bool)
+
+// WithStartTLS offers STARTTLS with cfg.
+func WithStartTLS(cfg *tls.Config) Option {
+	return func(s *smtp.Server, _ *Relay) bool { s.TLSConfig = cfg; return false }
+}
+
+// WithImplicitTLS speaks TLS with cfg from the first byte (SMTPS).
+func WithImplicitTLS(cfg *tls.Config) Option {
+	return func(s *smtp.Server, _ *Relay) bool { s.TLSConfig = cfg; return true }
+}
+
+// WithLoginInClear offers AUTH over an unencrypted connection too, as a
+// careless relay would: a client that sends its password there is wrong.
+func WithLoginInClear() Option {
+	return func(s *smtp.Server, _ *Relay) bool { s.AllowInsecureAuth = true; return false }
+}
+
+// WithLogin requires AUTH PLAIN with username and password before any
+// message; the relay offers AUTH only over TLS unless WithLoginInClear.
+func WithLogin(username, password string) Option {
+	return func(_ *smtp.Server, r *Relay) bool { r.login = &login{username, password}; return false }
 }
 
 // hold stops the next transaction at its recipient until released.
@@ -43,7 +85,7 @@ type hold struct {
 }
 
 // Start starts a relay, stopped at the end of the test.
-func Start(t testing.TB) *Relay {
+func Start(t testing.TB, opts ...Option) *Relay {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -52,6 +94,11 @@ func Start(t testing.TB) *Relay {
 	r := &Relay{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port}
 	s := smtp.NewServer(r)
 	s.Domain = "relay.test"
+	for _, o := range opts {
+		if o(s, r) {
+			ln = tls.NewListener(ln, s.TLSConfig)
+		}
+	}
 	go s.Serve(ln)
 	t.Cleanup(func() { s.Close() })
 	return r
@@ -98,19 +145,58 @@ func (r *Relay) ByMessageID() map[string]int {
 	return out
 }
 
+// Logins are the AUTH attempts so far, in order.
+func (r *Relay) Logins() []Login {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Login(nil), r.logins...)
+}
+
 // NewSession is smtp.Backend's.
-func (r *Relay) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{relay: r}, nil }
+func (r *Relay) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{relay: r, conn: c}, nil
+}
 
 type session struct {
-	relay *Relay
-	from  string
-	to    []string
+	relay  *Relay
+	conn   *smtp.Conn
+	authed bool
+	from   string
+	to     []string
+}
+
+// AuthMechanisms is smtp.AuthSession's: PLAIN when the relay wants a login.
+func (s *session) AuthMechanisms() []string {
+	if s.relay.login == nil {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+// Auth is smtp.AuthSession's: it records every attempt.
+func (s *session) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, username, password string) error {
+		want := s.relay.login
+		ok := want != nil && username == want.username && password == want.password
+		_, isTLS := s.conn.TLSConnectionState()
+		s.relay.mu.Lock()
+		s.relay.logins = append(s.relay.logins, Login{Username: username, OK: ok, TLS: isTLS})
+		s.relay.mu.Unlock()
+		if !ok {
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "authentication failed"}
+		}
+		s.authed = true
+		return nil
+	}), nil
 }
 
 func (s *session) Reset()        { s.from, s.to = "", nil }
 func (s *session) Logout() error { return nil }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	if s.relay.login != nil && !s.authed {
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "authentication required"}
+	}
 	s.from = from
 	return nil
 }
