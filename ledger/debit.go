@@ -38,6 +38,13 @@ func (l *Ledger) debitTx(ctx context.Context, tx *engine.Tx, c storegate.Command
 	if err != nil {
 		return err
 	}
+	// On PostgreSQL the lock above may have waited for another writer
+	// taking this very debit (the same payment held on another replica):
+	// read again now that it has committed, rather than refuse a debit
+	// already taken as one the wallet cannot cover.
+	if p, err := lookup(ctx, tx, id); err != nil || p != nil {
+		return err
+	}
 	debits, err := l.planSpend(Spend{PlayerID: c.PlayerID, Currency: d.Currency, Amount: d.Amount}, bal, total)
 	if err != nil {
 		return err
