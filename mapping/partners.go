@@ -411,11 +411,10 @@ func PartnerPay(src PartnerSource, o storegate.PartnerOrder, psTransactionID str
 	}
 	p.Commands = []storegate.Command{{ID: PartnerFulfillID(src.Name, o.ID), Kind: storegate.KindFulfill, Source: src.Name,
 		Target: src.Target, PlayerID: o.PlayerID, Platform: storegate.PlatformOther, OrderRef: p.OrderRef, Lines: lines, CreatedAt: now}}
-	// Priced in a virtual currency: one the catalog grants now, or any
-	// other name that is not an ISO 4217 code, which only a virtual
-	// currency the catalog granted when the order was priced can be (a
-	// configuration changed since must not grant the order unpaid).
-	if cat.Virtual(o.Currency) || !IsCurrencyCode(o.Currency) {
+	// Any currency not named like an ISO 4217 code is virtual: the order
+	// was priced in it when the catalog granted it, and a configuration
+	// changed since must not grant the order unpaid.
+	if !IsCurrencyCode(o.Currency) {
 		p.Commands[0].Debit = &storegate.Debit{Currency: o.Currency, Amount: o.Amount}
 	}
 	p.Commands = withReceipt(p.Commands, src.Receipts,
