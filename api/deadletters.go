@@ -284,6 +284,9 @@ func storeError(err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return storegate.Errorf(storegate.CodeNotFound, "no command with this id")
+	case errors.Is(err, store.ErrPaidGrant):
+		return &storegate.Error{Code: storegate.CodeConflict, Message: strings.TrimPrefix(err.Error(), store.ErrPaidGrant.Error()+": ") +
+			": replay it once its cause is fixed; discarding it would keep the payment without the grant"}
 	case errors.Is(err, store.ErrState):
 		return &storegate.Error{Code: storegate.CodeConflict, Message: "only a dead letter can be replayed or discarded (" +
 			strings.TrimPrefix(err.Error(), store.ErrState.Error()+": ") + ")"}

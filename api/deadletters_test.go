@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -10,7 +12,9 @@ import (
 	"time"
 
 	"storegate"
+	"storegate/api"
 	"storegate/internal/gatewaytest"
+	"storegate/store"
 )
 
 func deadLetter(t *testing.T, g *gatewaytest.Gateway, order int, player string) string {
@@ -189,5 +193,25 @@ func TestDeadLetters_NeedBearerToken(t *testing.T) {
 		if resp := g.Do(t, req); resp.StatusCode != 401 {
 			t.Errorf("%s %s with a wrong token: %d, want 401", r.method, r.path, resp.StatusCode)
 		}
+	}
+}
+
+// discarder answers every discard with err.
+type discarder struct{ err error }
+
+func (d discarder) Discard(context.Context, string, string, string) error { return d.err }
+
+// A grant paid from the player's wallet is never discarded: support is
+// told to replay it, and why, as a conflict.
+func TestDiscardDeadLetter_APaidGrantIsAConflict(t *testing.T) {
+	paid := fmt.Errorf("%w: partner.pa.order.9 was paid with 450 CRYSTALS from the player's wallet", store.ErrPaidGrant)
+	err := api.DiscardDeadLetter(context.Background(), discarder{paid}, "partner.pa.order.9", "no longer sold", "carol")
+	var e *storegate.Error
+	if !errors.As(err, &e) || e.Code != storegate.CodeConflict {
+		t.Fatalf("err = %v, want a conflict", err)
+	}
+	want := "partner.pa.order.9 was paid with 450 CRYSTALS from the player's wallet: replay it once its cause is fixed; discarding it would keep the payment without the grant"
+	if e.Message != want {
+		t.Errorf("message %q, want %q", e.Message, want)
 	}
 }

@@ -19,6 +19,12 @@ import (
 // replay of a command that is not dead, a discard of a pending one).
 var ErrState = errors.New("store: command is not in the required state")
 
+// ErrPaidGrant means a discard of a grant the player paid for from their
+// wallet: the debit was taken with the payment, so giving up on the grant
+// would keep the payment without it. It is replayed once its cause is
+// fixed; a cancellation then credits the wallet back.
+var ErrPaidGrant = errors.New("store: a grant paid from the player's wallet cannot be discarded")
+
 // ErrBadCursor means a listing cursor that no listing gave.
 var ErrBadCursor = errors.New("store: bad cursor")
 
@@ -321,8 +327,12 @@ func (db *DB) Replay(ctx context.Context, f DeadLetterFilter, actor string) ([]s
 }
 
 // Discard gives up on a dead letter for good, saying why and who decided.
+// A grant paid from the player's wallet is never given up on (ErrPaidGrant).
 func (db *DB) Discard(ctx context.Context, id, reason, actor string) error {
 	return db.Write(ctx, func(ctx context.Context, tx *engine.Tx) error {
+		if err := refusePaidGrant(ctx, tx, id); err != nil {
+			return err
+		}
 		res, err := tx.Exec(ctx, `UPDATE outbox SET state = 'discarded', updated_at = ? WHERE id = ? AND state = 'dead'`,
 			tx.Now().UnixMicro(), id)
 		if err != nil {
@@ -335,6 +345,27 @@ func (db *DB) Discard(ctx context.Context, id, reason, actor string) error {
 		}
 		return logAction(ctx, tx, id, "discard", actor, reason)
 	})
+}
+
+// refusePaidGrant refuses to give up on id when it is a dead grant that
+// carries a wallet debit.
+func refusePaidGrant(ctx context.Context, tx *engine.Tx, id string) error {
+	var raw string
+	err := tx.QueryRow(ctx, `SELECT command FROM outbox WHERE id = ? AND state = 'dead' AND kind = ?`, id, storegate.KindFulfill).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // not a dead grant: the update says what it is
+	}
+	if err != nil {
+		return err
+	}
+	var c storegate.Command
+	if err := json.Unmarshal([]byte(raw), &c); err != nil {
+		return fmt.Errorf("discard %s: %w", id, err)
+	}
+	if c.Debit != nil {
+		return fmt.Errorf("%w: %s was paid with %d %s from the player's wallet", ErrPaidGrant, id, c.Debit.Amount, c.Debit.Currency)
+	}
+	return nil
 }
 
 func logAction(ctx context.Context, tx *engine.Tx, id, action, actor, reason string) error {

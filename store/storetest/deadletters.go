@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -267,6 +268,24 @@ func testDeadLetterDiscard(t *testing.T, open Opener) {
 	// A discarded command can still be replayed when asked for by state.
 	if got, err := db.Replay(ctx, store.DeadLetterFilter{State: storegate.StateDiscarded, ID: "a"}, "dave"); err != nil || len(got) != 1 {
 		t.Errorf("replay of a discarded command = %v, %v; want it replayed", got, err)
+	}
+
+	// A grant the player paid for from their wallet is never given up on:
+	// it stays a dead letter, to be replayed.
+	paid := fulfill("paid")
+	paid.Debit = &storegate.Debit{Currency: "CRYSTALS", Amount: 450}
+	if _, _, err := db.Accept(ctx, event("e-paid"), []storegate.Command{paid}, answer204); err != nil {
+		t.Fatal(err)
+	}
+	kill(t, db, "paid", 1)
+	if err := db.Discard(ctx, "paid", "no longer sold", "carol"); !errors.Is(err, store.ErrPaidGrant) || !strings.Contains(err.Error(), "450 CRYSTALS") {
+		t.Errorf("discard of a paid grant: err = %v, want ErrPaidGrant naming 450 CRYSTALS", err)
+	}
+	if d, err := db.DeadLetter(ctx, "paid"); err != nil || d.State != storegate.StateDead || len(d.Actions) != 0 {
+		t.Errorf("after the refused discard: %+v, %v; want a dead letter with no action", d, err)
+	}
+	if got, err := db.Replay(ctx, store.DeadLetterFilter{ID: "paid"}, "dave"); err != nil || len(got) != 1 {
+		t.Errorf("replay of the paid grant = %v, %v; want it replayed", got, err)
 	}
 }
 
