@@ -9,8 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"storegate"
 	"storegate/internal/gatewaytest"
 	"storegate/mapping"
+	"storegate/webhooks"
 )
 
 func TestKeys_ImportAndCount(t *testing.T) {
@@ -325,5 +327,72 @@ func TestKeys_CatalogLimitAndCartOrder(t *testing.T) {
 	if s := g.Partner(t, "POST", "/cart/order", fmt.Sprintf(`{"user_token":%q}`, tok), &refused); s != 409 ||
 		refused.Error.Code != "OUT_OF_STOCK" || fmt.Sprint(refused.Error.Fields) != "[items.1.sku]" {
 		t.Fatalf("order of a cart of 4 keys with 3 left: %d %+v", s, refused)
+	}
+}
+
+// withPinCodeKeys makes the ledger answer get_pincode, as serve does for a
+// ledger target, and adds a game_key SKU 110101, the pool for the game on
+// a DRM without a pool of its own.
+func withPinCodeKeys(c *gatewaytest.Config) {
+	c.WebhooksDeps.PinCodes = map[string]webhooks.PinCodes{"ledger": c.Ledger}
+	cat, err := mapping.NewCatalog(append(c.APIDeps.Catalog.SKUs(), mapping.SKU{SKU: "110101", Type: storegate.ItemGameKey}))
+	if err != nil {
+		panic(err)
+	}
+	c.WebhooksDeps.Catalog, c.APIDeps.Catalog = cat, cat
+}
+
+// Xsolla's get_pincode, answered by the ledger from the pools support
+// imported: the sku_drm pool, else the bare SKU's; a repeat of a
+// transaction gets its key again, even once the pool ran dry; an empty or
+// unknown pool is a 503 Xsolla retries, naming the pool in the log and
+// holding no key anywhere but the key's own answer.
+func TestKeys_XsollaGetPinCode(t *testing.T) {
+	var logs bytes.Buffer
+	g := gatewaytest.New(t, gatewaytest.WithLog(&logs), gatewaytest.WithSource(gatewaytest.XsollaSource("xs", "")),
+		gatewaytest.WithCommerce(), gatewaytest.WithGameKeys(), withPinCodeKeys)
+	g.ImportKeys(t, "SECRET-STEAM-1")
+	if s, out := g.Call(t, http.MethodPost, "/admin/v1/keys/110101", gatewaytest.AdminToken, "", `{"keys":["SECRET-ANY-1"]}`); s != 200 {
+		t.Fatalf("import: %d %v", s, out)
+	}
+	tests := []struct {
+		name         string
+		txn          int
+		product, drm string
+		status       int
+		key, logged  string // the key answered, or what the log says
+	}{
+		{"the sku_drm pool", 1, "110101", "Steam", 200, "SECRET-STEAM-1", ""},
+		{"a repeat: the same key", 1, "110101", "Steam", 200, "SECRET-STEAM-1", ""},
+		{"no pool for the DRM: the bare SKU's", 2, "110101", "epic", 200, "SECRET-ANY-1", ""},
+		{"the pool ran dry", 3, "110101", "steam", 503, "", "pool of 110101_steam"},
+		{"a repeat after it ran dry", 1, "110101", "steam", 200, "SECRET-STEAM-1", ""},
+		{"no pool at all", 4, "220202", "steam", 503, "", "220202_steam or 220202"},
+	}
+	for _, tt := range tests {
+		logs.Reset()
+		body := fmt.Sprintf(`{"notification_type":"get_pincode","user":{"id":"player-1"},"transaction":{"id":%d},"pin_code":{"digital_content":%q,"DRM":%q}}`,
+			tt.txn, tt.product, tt.drm)
+		resp := g.Post(t, "xs", body)
+		raw, _ := io.ReadAll(resp.Body)
+		if tt.status == 200 {
+			if want := `{"pin_code":"` + tt.key + `"}`; resp.StatusCode != 200 || string(raw) != want {
+				t.Errorf("%s: %d %s, want 200 %s", tt.name, resp.StatusCode, raw, want)
+			}
+			continue
+		}
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || strings.Contains(string(raw), "SECRET") {
+			t.Errorf("%s: %d Retry-After %q %s, want 503 with Retry-After and no key", tt.name, resp.StatusCode, resp.Header.Get("Retry-After"), raw)
+		}
+		if !strings.Contains(logs.String(), tt.logged) || strings.Contains(logs.String(), "SECRET") {
+			t.Errorf("%s: the log does not name %q, or holds a key:\n%s", tt.name, tt.logged, logs.String())
+		}
+	}
+	if got := entitledKeys(t, g, "player-1"); len(got) != 2 || got["SECRET-STEAM-1"] != "active" || got["SECRET-ANY-1"] != "active" {
+		t.Errorf("the player's keys in the entitlements: %v", got)
+	}
+	_, out := g.Call(t, http.MethodGet, "/admin/v1/players/player-1/entitlements", gatewaytest.AdminToken, "", "")
+	if !strings.Contains(toJSON(out), `"transaction_id":"xsolla.xs.get_pincode:txn.1"`) {
+		t.Errorf("no entitlement under the get_pincode's request id: %v", out)
 	}
 }

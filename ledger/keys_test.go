@@ -245,23 +245,9 @@ func TestHold_GrantUsesTheHeldKeys(t *testing.T) {
 // at once: every key goes to one order, every order that got a key got one
 // no other did, and the orders beyond the pool are refused OUT_OF_STOCK.
 func TestGrants_TwoReplicasNeverShareAKey(t *testing.T) {
-	dsn := pgtest.DSN(t)
 	const keys, orders = 60, 90
 	ctx := context.Background()
-	var replicas []*ledger.Ledger
-	for range 2 {
-		db := openStore(t, dsn, fakeclock.New(start))
-		l, err := ledger.New(db, ledger.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		replicas = append(replicas, l)
-	}
-	var codes []string
-	for i := range keys {
-		codes = append(codes, fmt.Sprintf("KEY-%04d", i))
-	}
-	importKeys(t, replicas[0], gameSKU, codes...)
+	replicas := twoReplicas(t, keys)
 
 	var wg sync.WaitGroup
 	gate := make(chan struct{})
@@ -310,6 +296,27 @@ func TestGrants_TwoReplicasNeverShareAKey(t *testing.T) {
 	if got := pool(t, replicas[1], gameSKU); got != (ledger.KeyPool{SKU: gameSKU, Assigned: keys}) {
 		t.Errorf("pool: %+v", got)
 	}
+}
+
+// twoReplicas are two ledgers, each with a store of its own, on one
+// PostgreSQL database whose pool of gameSKU holds keys keys.
+func twoReplicas(t *testing.T, keys int) []*ledger.Ledger {
+	t.Helper()
+	dsn := pgtest.DSN(t)
+	var replicas []*ledger.Ledger
+	for range 2 {
+		l, err := ledger.New(openStore(t, dsn, fakeclock.New(start)), ledger.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		replicas = append(replicas, l)
+	}
+	var codes []string
+	for i := range keys {
+		codes = append(codes, fmt.Sprintf("KEY-%04d", i))
+	}
+	importKeys(t, replicas[0], gameSKU, codes...)
+	return replicas
 }
 
 // Replica A takes a key and keeps its transaction open while replica B
