@@ -27,6 +27,7 @@ import (
 
 	"storegate"
 	"storegate/adapters"
+	"storegate/mapping"
 )
 
 // TLS modes of the connection to the relay.
@@ -194,6 +195,15 @@ func (t *Target) Deliver(ctx context.Context, c storegate.Command) storegate.Out
 	case state == storegate.StateDiscarded:
 		return storegate.Outcome{Verdict: storegate.VerdictDead, Code: "GRANT_DISCARDED",
 			Message: "the grant " + c.Order + " was discarded: no receipt to send"}
+	}
+	// An order cancelled or refunded before its receipt went gets none: it
+	// would tell the buyer they paid for what they no longer have.
+	switch revoked, err := t.grants.CommandState(ctx, mapping.RevokeID(c.Order)); {
+	case err != nil:
+		return storegate.Outcome{Verdict: storegate.VerdictRetry, Code: "STORE", Message: "read the order's revoke: " + err.Error()}
+	case revoked != "":
+		return storegate.Outcome{Verdict: storegate.VerdictDone, Code: "ORDER_REVOKED",
+			Message: "the order " + c.Order + " was revoked before its receipt went: none sent"}
 	}
 	var keys []storegate.GameKey
 	if t.keys != nil {

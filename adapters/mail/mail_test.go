@@ -59,6 +59,7 @@ func TestDeliver(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		state   storegate.State
+		revoke  storegate.State // of the order's revoke
 		cmd     func(c *storegate.Command)
 		refuse  int
 		verdict storegate.Verdict
@@ -71,6 +72,11 @@ func TestDeliver(t *testing.T) {
 		{name: "grant discarded: never sent", state: storegate.StateDiscarded, verdict: storegate.VerdictDead, code: "GRANT_DISCARDED"},
 		{name: "no such grant", state: "", verdict: storegate.VerdictDead, code: "NO_GRANT"},
 		{name: "store failing", state: "error", verdict: storegate.VerdictRetry, code: "STORE"},
+		{name: "order cancelled, its revoke queued: none sent", state: storegate.StateDone, revoke: storegate.StatePending,
+			verdict: storegate.VerdictDone, code: "ORDER_REVOKED"},
+		{name: "order refunded: none sent", state: storegate.StateDone, revoke: storegate.StateDone,
+			verdict: storegate.VerdictDone, code: "ORDER_REVOKED"},
+		{name: "store failing on the revoke", state: storegate.StateDone, revoke: "error", verdict: storegate.VerdictRetry, code: "STORE"},
 		{name: "relay refuses for now", state: storegate.StateDone, refuse: 451, verdict: storegate.VerdictRetry, code: "SMTP_451"},
 		{name: "relay refuses for good", state: storegate.StateDone, refuse: 550, verdict: storegate.VerdictDead, code: "SMTP_550"},
 		{name: "not a receipt", state: storegate.StateDone, cmd: func(c *storegate.Command) { c.Kind = storegate.KindFulfill },
@@ -81,7 +87,11 @@ func TestDeliver(t *testing.T) {
 			if tc.refuse != 0 {
 				relay.Refuse(tc.refuse)
 			}
-			m := target(t, relay, grants{fulfillID: tc.state}, mail.Config{})
+			g := grants{fulfillID: tc.state}
+			if tc.revoke != "" {
+				g[fulfillID+".revoke"] = tc.revoke
+			}
+			m := target(t, relay, g, mail.Config{})
 			c := receipt()
 			if tc.cmd != nil {
 				tc.cmd(&c)
