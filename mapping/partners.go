@@ -413,8 +413,9 @@ func PartnerPay(src PartnerSource, o storegate.PartnerOrder, psTransactionID str
 		Target: src.Target, PlayerID: o.PlayerID, Platform: storegate.PlatformOther, OrderRef: p.OrderRef, Lines: lines, CreatedAt: now}}
 	// Any currency not named like an ISO 4217 code is virtual: the order
 	// was priced in it when the catalog granted it, and a configuration
-	// changed since must not grant the order unpaid.
-	if !IsCurrencyCode(o.Currency) {
+	// changed since must not grant the order unpaid. A free order (a full
+	// discount) debits nothing.
+	if !IsCurrencyCode(o.Currency) && o.Amount > 0 {
 		p.Commands[0].Debit = &storegate.Debit{Currency: o.Currency, Amount: o.Amount}
 	}
 	p.Commands = withReceipt(p.Commands, src.Receipts,

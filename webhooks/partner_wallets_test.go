@@ -163,3 +163,46 @@ func TestPartner_OrderInCrystalsTheWalletCannotCover(t *testing.T) {
 		t.Fatalf("CRYSTALS = %d, items %v, want 0 and the sword", got, g.Items(t, "player-1"))
 	}
 }
+
+// An order a full discount makes free is paid with an amount of 0, in money
+// or in a virtual currency, and granted once; it debits nothing. An amount
+// of 0 for an order that costs something is refused.
+func TestPartner_FreeOrdersArePaidWithZero(t *testing.T) {
+	free := func(p *webhooks.PartnerSource) {
+		swordForCrystals(p)
+		p.Pricing.Discounts = map[string]int64{"starter_sword": 100}
+	}
+	g := gatewaytest.New(t, gatewaytest.WithCommerce(), gatewaytest.WithPartner("basic", free))
+	for i, currency := range []string{"USD", "CRYSTALS"} {
+		player := fmt.Sprintf("player-%d", i+1)
+		var o gatewaytest.OrderAnswer
+		body := fmt.Sprintf(`{"user_token":%q,"currency":%q,"items":[{"sku":"starter_sword","quantity":1}]}`, g.UserToken(t, player), currency)
+		amount := map[string]string{"USD": "0.00", "CRYSTALS": "0"}[currency]
+		if s := g.Partner(t, "POST", "/orders", body, &o); s != 200 || o.Price.Amount != amount {
+			t.Fatalf("%s order: %d %+v, want a price of %s", currency, s, o, amount)
+		}
+		var paid struct {
+			PaymentID int64 `json:"payment_id"`
+		}
+		if s := g.Partner(t, "POST", "/payments", gatewaytest.PayBody(o.OrderID, player, amount, currency, "bank-free-"+currency), &paid); s != 200 || paid.PaymentID == 0 {
+			t.Fatalf("%s pay 0: %d %+v", currency, s, paid)
+		}
+		g.Drain(t)
+		if got := g.Items(t, player); !slices.Contains(got, "starter_sword×1") {
+			t.Errorf("%s: %s holds %v, want the sword once", currency, player, got)
+		}
+		if got := g.Balance(t, player, "CRYSTALS"); got != 0 {
+			t.Errorf("%s: CRYSTALS = %d, want nothing debited", currency, got)
+		}
+	}
+
+	var o gatewaytest.OrderAnswer
+	body := fmt.Sprintf(`{"user_token":%q,"currency":"USD","items":[{"sku":"crystals_100","quantity":1}]}`, g.UserToken(t, "player-2"))
+	if s := g.Partner(t, "POST", "/orders", body, &o); s != 200 || o.Price.Amount == "0.00" {
+		t.Fatalf("order: %d %+v", s, o)
+	}
+	var refused gatewaytest.ErrorAnswer
+	if s := g.Partner(t, "POST", "/payments", gatewaytest.PayBody(o.OrderID, "player-2", "0", "USD", "bank-zero"), &refused); s != 422 || refused.Error.Code != "INCORRECT_AMOUNT" {
+		t.Errorf("pay 0 for %s USD: %d %+v, want 422 INCORRECT_AMOUNT", o.Price.Amount, s, refused)
+	}
+}
