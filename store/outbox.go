@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"storegate"
@@ -97,10 +98,20 @@ func (db *DB) Complete(ctx context.Context, c Completion) error {
 func (db *DB) CompleteAll(ctx context.Context, cs []Completion) []error {
 	errs := make([]error, len(cs))
 	err := db.WriteBackground(ctx, func(ctx context.Context, tx *engine.Tx) error {
+		firsts := map[string][]int{} // first-time successes, by owner
 		for i, c := range cs {
+			if firstSuccess(c) {
+				firsts[c.Owner] = append(firsts[c.Owner], i)
+				continue
+			}
 			errs[i] = CompleteIn(ctx, tx, c)
 			if errs[i] != nil && !errors.Is(errs[i], ErrLeaseLost) {
 				return errs[i]
+			}
+		}
+		for owner, at := range firsts {
+			if err := completeFirsts(ctx, tx, owner, cs, at, errs); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -115,6 +126,58 @@ func (db *DB) CompleteAll(ctx context.Context, cs []Completion) []error {
 		return all
 	}
 	return errs
+}
+
+// firstSuccess reports whether c is a first attempt that succeeded: the
+// outbox row alone records it, no attempt row.
+func firstSuccess(c Completion) bool {
+	return c.State == storegate.StateDone && c.Outcome.Verdict == storegate.VerdictDone && c.Attempt == 1 && c.NextAt.IsZero()
+}
+
+// completeFirstsChunk bounds the ids of one statement (SQLite allows 32,766
+// parameters; PostgreSQL 65,535).
+const completeFirstsChunk = 500
+
+// completeFirsts records the first-time successes cs[at...] of owner with
+// one statement per chunk, where CompleteIn would take one each: on
+// PostgreSQL each statement is a round trip, and a busy lane's outcomes
+// are mostly these. An id not returned was not owner's to complete
+// (ErrLeaseLost).
+func completeFirsts(ctx context.Context, tx *engine.Tx, owner string, cs []Completion, at []int, errs []error) error {
+	for len(at) > 0 {
+		chunk := at[:min(len(at), completeFirstsChunk)]
+		at = at[len(chunk):]
+		now := tx.Now().UnixMicro()
+		args := []any{now, now, owner}
+		for _, i := range chunk {
+			args = append(args, cs[i].ID)
+		}
+		rows, err := tx.Query(ctx, `UPDATE outbox SET state = 'done', next_at = ?, attempts = attempts + 1,
+			lease_owner = '', lease_until = 0, last_error = '', updated_at = ?
+			WHERE lease_owner = ? AND id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`) RETURNING id`, args...)
+		if err != nil {
+			return fmt.Errorf("complete %d commands: %w", len(chunk), err)
+		}
+		done := map[string]bool{}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			done[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, i := range chunk {
+			if !done[cs[i].ID] {
+				errs[i] = ErrLeaseLost
+			}
+		}
+	}
+	return nil
 }
 
 // CompleteIn records an attempt's outcome inside tx, so a target whose

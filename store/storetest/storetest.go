@@ -36,6 +36,7 @@ func Run(t *testing.T, open Opener) {
 		{"ClaimLeases", testClaimLeases},
 		{"LeaseExpiryReclaims", testLeaseExpiryReclaims},
 		{"CompleteNeedsLease", testCompleteNeedsLease},
+		{"CompleteAllRecordsEachOutcome", testCompleteAllRecordsEachOutcome},
 		{"RetrySchedulesAndRecords", testRetrySchedulesAndRecords},
 		{"WaitSpendsNothing", testWaitSpendsNothing},
 		{"ConcurrentClaimersNeverShare", testConcurrentClaimersNeverShare},
@@ -264,6 +265,93 @@ func testCompleteNeedsLease(t *testing.T, open Opener) {
 	}
 	if c, _ := db.Claim(ctx, "w2", "ledger", 10, time.Minute); len(c) != 0 {
 		t.Fatalf("a done command was claimed again")
+	}
+}
+
+// Outcomes recorded together are each recorded as alone: first-time
+// successes (written together, more than one statement's worth of them),
+// a retry, a dead letter and a success after a retry, each with its
+// attempts; a command whose lease another worker took is ErrLeaseLost and
+// stays that worker's.
+func testCompleteAllRecordsEachOutcome(t *testing.T, open Opener) {
+	ctx := context.Background()
+	clock := fakeclock.New(Start)
+	db := open(t, clock.Now)
+	const firsts = 600
+	var ids []string
+	for i := range firsts {
+		ids = append(ids, fmt.Sprintf("ok-%03d", i))
+	}
+	accept(t, db, "taken")
+	if c, _ := db.Claim(ctx, "w0", "ledger", 1, 30*time.Second); len(c) != 1 {
+		t.Fatalf("claimed %d, want taken", len(c))
+	}
+	clock.Advance(time.Minute)   // w0's lease is over: w1 claims taken too, then w2 takes it from w1
+	var many []storegate.Command // one event's, in one write
+	for _, id := range append(ids, "retry", "dead", "second") {
+		many = append(many, fulfill(id))
+	}
+	if _, _, err := db.Accept(ctx, event("many"), many, answer204); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := db.Claim(ctx, "w1", "ledger", firsts+10, 30*time.Second); err != nil || len(c) != firsts+4 {
+		t.Fatalf("claimed %d (%v), want %d", len(c), err, firsts+4)
+	}
+	clock.Advance(time.Minute)
+	if c, _ := db.Claim(ctx, "w2", "ledger", 1000, 30*time.Second); len(c) != firsts+4 {
+		t.Fatalf("w2 claimed %d, want every command back", len(c))
+	}
+	w := "w2"
+	done := storegate.Outcome{Verdict: storegate.VerdictDone}
+	var cs []store.Completion
+	for _, id := range ids {
+		cs = append(cs, store.Completion{ID: id, Owner: w, State: storegate.StateDone, Outcome: done, Attempt: 1})
+	}
+	retryAt := clock.Now().Add(time.Hour)
+	cs = append(cs,
+		store.Completion{ID: "retry", Owner: w, State: storegate.StatePending, NextAt: retryAt, Attempt: 1,
+			Outcome: storegate.Outcome{Verdict: storegate.VerdictRetry, HTTPStatus: 503, Message: "later"}},
+		store.Completion{ID: "dead", Owner: w, State: storegate.StateDead, Attempt: 1,
+			Outcome: storegate.Outcome{Verdict: storegate.VerdictDead, HTTPStatus: 400, Code: "BAD", Message: "never"}},
+		store.Completion{ID: "second", Owner: w, State: storegate.StateDone, Attempt: 2, Outcome: done},
+		store.Completion{ID: "taken", Owner: "w1", State: storegate.StateDone, Attempt: 1, Outcome: done})
+	errs := db.CompleteAll(ctx, cs)
+	for i, err := range errs {
+		if want := cs[i].ID == "taken"; errors.Is(err, store.ErrLeaseLost) != want || !want && err != nil {
+			t.Errorf("%s: err = %v", cs[i].ID, err)
+		}
+	}
+	for _, tc := range []struct {
+		id       string
+		state    storegate.State
+		attempts int
+		rows     int
+	}{
+		{ids[0], storegate.StateDone, 1, 0}, {ids[firsts-1], storegate.StateDone, 1, 0},
+		{"retry", storegate.StatePending, 1, 1}, {"dead", storegate.StateDead, 1, 1}, {"second", storegate.StateDone, 1, 1},
+		{"taken", storegate.StatePending, 0, 0},
+	} {
+		ci, err := db.Command(ctx, tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := db.Attempts(ctx, tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ci.State != tc.state || ci.Attempts != tc.attempts || len(rows) != tc.rows {
+			t.Errorf("%s: %s, %d attempts, %d attempt rows; want %s, %d, %d", tc.id, ci.State, ci.Attempts, len(rows), tc.state, tc.attempts, tc.rows)
+		}
+	}
+	if ci, _ := db.Command(ctx, "retry"); !ci.NextAt.Equal(retryAt) {
+		t.Errorf("retry is due at %v, want %v", ci.NextAt, retryAt)
+	}
+	if page, err := db.DeadLetters(ctx, store.DeadLetterFilter{}); err != nil || len(page.DeadLetters) != 1 {
+		t.Errorf("dead letters %+v (%v), want dead alone", page.DeadLetters, err)
+	}
+	// w2 still holds taken: its own completion lands.
+	if err := db.Complete(ctx, store.Completion{ID: "taken", Owner: w, State: storegate.StateDone, Attempt: 1, Outcome: done}); err != nil {
+		t.Errorf("the lease holder's completion of taken: %v", err)
 	}
 }
 
