@@ -34,9 +34,9 @@ test:
 # The load generator builds the gateway, starts it and a bare Fiber handler on
 # loopback, and reports requests/s and latency for both. With a PostgreSQL
 # server (STOREGATE_BENCH_POSTGRES_DSN, or the local one when it answers) it
-# adds rows for PostgreSQL with one and with two replicas. Three floor servers
+# adds rows for PostgreSQL with one and with two replicas. Four floor servers
 # (a flushed file, a one-table SQLite, storegate's store storing the event
-# alone) say what a durable write costs on the machine.
+# alone, the gateway's HTTP checks over a one-table SQLite) say what a durable write costs on the machine.
 bench:
 	@dsn="$${STOREGATE_BENCH_POSTGRES_DSN:-}"; \
 	if [ -z "$$dsn" ] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \

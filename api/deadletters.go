@@ -66,7 +66,7 @@ func (r filterRequest) filter() (store.DeadLetterFilter, error) {
 		bad = append(bad, "state")
 	}
 	switch f.Kind {
-	case "", storegate.KindFulfill, storegate.KindRevoke:
+	case "", storegate.KindFulfill, storegate.KindRevoke, storegate.KindReceipt:
 	default:
 		bad = append(bad, "kind")
 	}
@@ -87,7 +87,7 @@ func (r filterRequest) filter() (store.DeadLetterFilter, error) {
 		bad = append(bad, "limit")
 	}
 	if len(bad) > 0 {
-		return f, storegate.FieldError("state is dead or discarded, kind fulfill or revoke, since and until RFC 3339 times, limit 1..10000", bad...)
+		return f, storegate.FieldError("state is dead or discarded, kind fulfill, revoke or receipt, since and until RFC 3339 times, limit 1..10000", bad...)
 	}
 	return f, nil
 }

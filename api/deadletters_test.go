@@ -50,6 +50,10 @@ func TestDeadLetters_ListInspectReplay(t *testing.T) {
 	if got := listed(page); !reflect.DeepEqual(got, []string{id}) {
 		t.Errorf("filtered list = %v, want [%s]", got, id)
 	}
+	// Receipts are a kind of their own: none of these grants is one.
+	if status, page = admin(t, g, http.MethodGet, "/admin/v1/deadletters?kind=receipt", ""); status != 200 || len(listed(page)) != 0 {
+		t.Errorf("receipts = %d %v, want 200 and none", status, page)
+	}
 	_, page = admin(t, g, http.MethodGet, "/admin/v1/deadletters?until="+gatewaytest.Start.Add(30*time.Second).Format(time.RFC3339), "")
 	if got := listed(page); !reflect.DeepEqual(got, []string{id}) {
 		t.Errorf("list until +30s = %v, want [%s]", got, id)

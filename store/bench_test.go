@@ -14,7 +14,7 @@ import (
 
 // BenchmarkAccept measures the durable write path alone: concurrent Accepts
 // of distinct events, each with one command, group-committed to a SQLite
-// file with synchronous=FULL.
+// file (WAL, synchronous=NORMAL, the log flushed by the engine).
 func BenchmarkAccept(b *testing.B) {
 	for _, par := range []int{8, 32, 128} {
 		b.Run(fmt.Sprint("goroutines=", 2*par), func(b *testing.B) { benchAccept(b, par) })

@@ -25,7 +25,7 @@ import (
 // logged with who did it, and a replay wakes its dispatcher at once.
 
 const deadLettersUsage = `Usage (flags may come before or after the ids):
-  storegate deadletters list    [--state dead|discarded] [--target T] [--source S] [--kind fulfill|revoke]
+  storegate deadletters list    [--state dead|discarded] [--target T] [--source S] [--kind fulfill|revoke|receipt]
                                 [--player P] [--since T] [--until T] [--limit N] [--cursor C] [--json]
   storegate deadletters show    ID
   storegate deadletters replay  [--by WHO] [--state dead|discarded] ID...
@@ -58,7 +58,7 @@ func cmdDeadLetters(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.StringVar(&f.state, "state", "", "dead (default) or discarded")
 	fs.StringVar(&f.target, "target", "", "target name")
 	fs.StringVar(&f.source, "source", "", "source name")
-	fs.StringVar(&f.kind, "kind", "", "fulfill or revoke")
+	fs.StringVar(&f.kind, "kind", "", "fulfill, revoke or receipt")
 	fs.StringVar(&f.player, "player", "", "player id")
 	fs.StringVar(&f.since, "since", "", "died at or after (RFC 3339, or a duration ago)")
 	fs.StringVar(&f.until, "until", "", "died before (RFC 3339, or a duration ago)")
