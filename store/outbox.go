@@ -290,8 +290,10 @@ func (db *DB) CommandState(ctx context.Context, id string) (storegate.State, err
 }
 
 // claimSQL leases one target's due pending commands (arguments: owner,
-// lease end, target, now, now, limit), through outbox_target_due. seq is
-// the queueing order: SQLite's rowid, PostgreSQL's identity. SKIP LOCKED
+// lease end, target, now, now, limit), read in order from an index on
+// (target, next_at, seq): outbox_target_due on SQLite, whose index entries
+// end in the rowid, and outbox_target_due_seq on PostgreSQL. seq is the
+// queueing order: SQLite's rowid, PostgreSQL's identity. SKIP LOCKED
 // lets replicas claim side by side without waiting for or ever sharing a
 // row.
 func claimSQL(d engine.Dialect) string {
