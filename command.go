@@ -132,6 +132,10 @@ type Debit struct {
 	Amount   int64  `json:"amount"`
 }
 
+// RevokeID is the transaction id of the full revoke of a fulfillment: one per
+// fulfillment, so a refund and a cancel of one order revoke once.
+func RevokeID(fulfillID string) string { return fulfillID + ".revoke" }
+
 // DebitID is the transaction id of the debit that pays for a fulfillment.
 func DebitID(fulfillID string) string { return fulfillID + ".debit" }
 

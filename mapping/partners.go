@@ -428,7 +428,7 @@ func PartnerPay(src PartnerSource, o storegate.PartnerOrder, psTransactionID str
 func PartnerCancel(src PartnerSource, o storegate.PartnerOrder, now time.Time) Plan {
 	id := PartnerFulfillID(src.Name, o.ID)
 	p := Plan{Key: "cancel:" + strconv.FormatInt(o.PaymentID, 10), PlayerID: o.PlayerID, OrderRef: partnerRef(o.ID)}
-	p.Commands = []storegate.Command{{ID: RevokeID(id), Kind: storegate.KindRevoke, Source: src.Name, Target: src.Target,
+	p.Commands = []storegate.Command{{ID: storegate.RevokeID(id), Kind: storegate.KindRevoke, Source: src.Name, Target: src.Target,
 		PlayerID: o.PlayerID, Platform: storegate.PlatformOther, OrderRef: p.OrderRef, Reverses: id, Reason: "payment_cancelled",
 		CreatedAt: now}}
 	return p

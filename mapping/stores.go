@@ -161,7 +161,7 @@ func Store(src StoreSource, ev *StoreEvent, cat *Catalog, now time.Time) (Plan, 
 	grant := base
 	grant.ID, grant.Kind, grant.Lines = id, storegate.KindFulfill, lines
 	revoke := base
-	revoke.ID, revoke.Kind, revoke.Reverses, revoke.Reason = RevokeID(id), storegate.KindRevoke, id, ev.Type
+	revoke.ID, revoke.Kind, revoke.Reverses, revoke.Reason = storegate.RevokeID(id), storegate.KindRevoke, id, ev.Type
 	switch ev.Type {
 	case StorePurchase:
 		p.Commands = []storegate.Command{grant}

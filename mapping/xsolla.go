@@ -173,10 +173,6 @@ func xsollaTxnFulfillID(source string, txnID Int) string {
 	return "xsolla." + source + ".txn." + txnID.String()
 }
 
-// RevokeID is the transaction id of the full revoke of a fulfillment: one per
-// fulfillment, so a refund and a cancel of one order revoke once.
-func RevokeID(fulfillID string) string { return fulfillID + ".revoke" }
-
 // Xsolla maps one stored-kind notification. body is the raw request, used
 // only to key types that carry no identity of their own.
 func Xsolla(src XsollaSource, n *XsollaNotification, cat *Catalog, body []byte, now time.Time) (Plan, error) {
@@ -200,7 +196,7 @@ func Xsolla(src XsollaSource, n *XsollaNotification, cat *Catalog, body []byte, 
 		id := XsollaFulfillID(src.Name, n.Order.ID)
 		if n.NotificationType == XsollaOrderCanceled {
 			c := base
-			c.ID, c.Kind, c.Reverses, c.Reason, c.OrderRef = RevokeID(id), storegate.KindRevoke, id, "order_canceled", p.OrderRef
+			c.ID, c.Kind, c.Reverses, c.Reason, c.OrderRef = storegate.RevokeID(id), storegate.KindRevoke, id, "order_canceled", p.OrderRef
 			p.Commands = []storegate.Command{c}
 			return p, nil
 		}
@@ -226,7 +222,7 @@ func Xsolla(src XsollaSource, n *XsollaNotification, cat *Catalog, body []byte, 
 		c := base
 		c.OrderRef = p.OrderRef
 		if n.NotificationType == XsollaRefund {
-			c.ID, c.Kind, c.Reverses, c.Reason = RevokeID(id), storegate.KindRevoke, id, refundReason(n.RefundDetails)
+			c.ID, c.Kind, c.Reverses, c.Reason = storegate.RevokeID(id), storegate.KindRevoke, id, refundReason(n.RefundDetails)
 		} else {
 			lines, err := purchaseLines(n.Purchase, cat)
 			if err != nil {

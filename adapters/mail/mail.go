@@ -27,7 +27,6 @@ import (
 
 	"storegate"
 	"storegate/adapters"
-	"storegate/mapping"
 )
 
 // TLS modes of the connection to the relay.
@@ -198,7 +197,7 @@ func (t *Target) Deliver(ctx context.Context, c storegate.Command) storegate.Out
 	}
 	// An order cancelled or refunded before its receipt went gets none: it
 	// would tell the buyer they paid for what they no longer have.
-	switch revoked, err := t.grants.CommandState(ctx, mapping.RevokeID(c.Order)); {
+	switch revoked, err := t.grants.CommandState(ctx, storegate.RevokeID(c.Order)); {
 	case err != nil:
 		return storegate.Outcome{Verdict: storegate.VerdictRetry, Code: "STORE", Message: "read the order's revoke: " + err.Error()}
 	case revoked != "":

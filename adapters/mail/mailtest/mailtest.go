@@ -40,6 +40,7 @@ type Relay struct {
 	hold     *hold
 	login    *login
 	logins   []Login
+	implicit bool // TLS from the first byte
 }
 
 // Login is one AUTH attempt the relay saw: the username, whether the
@@ -54,28 +55,28 @@ type Login struct {
 type login struct{ username, password string }
 
 // Option sets up a relay.
-type Option func(s *smtp.Server, r *Relay) (implicitTLS bool)
+type Option func(s *smtp.Server, r *Relay)
 
 // WithStartTLS offers STARTTLS with cfg.
 func WithStartTLS(cfg *tls.Config) Option {
-	return func(s *smtp.Server, _ *Relay) bool { s.TLSConfig = cfg; return false }
+	return func(s *smtp.Server, _ *Relay) { s.TLSConfig = cfg }
 }
 
 // WithImplicitTLS speaks TLS with cfg from the first byte (SMTPS).
 func WithImplicitTLS(cfg *tls.Config) Option {
-	return func(s *smtp.Server, _ *Relay) bool { s.TLSConfig = cfg; return true }
+	return func(s *smtp.Server, r *Relay) { s.TLSConfig, r.implicit = cfg, true }
 }
 
 // WithLoginInClear offers AUTH over an unencrypted connection too, as a
 // careless relay would: a client that sends its password there is wrong.
 func WithLoginInClear() Option {
-	return func(s *smtp.Server, _ *Relay) bool { s.AllowInsecureAuth = true; return false }
+	return func(s *smtp.Server, _ *Relay) { s.AllowInsecureAuth = true }
 }
 
 // WithLogin requires AUTH PLAIN with username and password before any
 // message; the relay offers AUTH only over TLS unless WithLoginInClear.
 func WithLogin(username, password string) Option {
-	return func(_ *smtp.Server, r *Relay) bool { r.login = &login{username, password}; return false }
+	return func(_ *smtp.Server, r *Relay) { r.login = &login{username, password} }
 }
 
 // hold stops the next transaction at its recipient until released.
@@ -95,9 +96,10 @@ func Start(t testing.TB, opts ...Option) *Relay {
 	s := smtp.NewServer(r)
 	s.Domain = "relay.test"
 	for _, o := range opts {
-		if o(s, r) {
-			ln = tls.NewListener(ln, s.TLSConfig)
-		}
+		o(s, r)
+	}
+	if r.implicit {
+		ln = tls.NewListener(ln, s.TLSConfig)
 	}
 	go s.Serve(ln)
 	t.Cleanup(func() { s.Close() })
